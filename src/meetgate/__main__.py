@@ -1,0 +1,3 @@
+from meetgate.cli.main import run
+
+run()

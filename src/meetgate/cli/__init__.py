@@ -1,0 +1,1 @@
+"""The `meetgate` command line (typer). The only layer that renders with rich."""

@@ -1,0 +1,93 @@
+"""Helpers every command shares: the active profile, consoles, JSON output, exit codes.
+
+Imports stay light (typer only); rich is imported on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from meetgate.config import Profile
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran and found a failure (a check failed, drift found)
+EXIT_USAGE = 2  # bad input or configuration: nothing was done
+
+
+@dataclass
+class CliState:
+    """Global options given before the subcommand."""
+
+    config: Path | None = None
+    profile: str | None = None
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def load_active_profile(ctx: typer.Context) -> Profile:
+    from meetgate.config import load_profile
+
+    st = state(ctx)
+    return load_profile(st.config, st.profile)
+
+
+_consoles: dict[str, Console] = {}
+
+
+def console() -> Console:
+    if "out" not in _consoles:
+        from rich.console import Console
+
+        _consoles["out"] = Console(highlight=False)
+    return _consoles["out"]
+
+
+def err_console() -> Console:
+    if "err" not in _consoles:
+        from rich.console import Console
+
+        _consoles["err"] = Console(stderr=True, highlight=False)
+    return _consoles["err"]
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, one JSON document."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, remedy: str | None = None, *, code: int = EXIT_USAGE) -> NoReturn:
+    """Print an error with what to do about it, then exit."""
+    from rich.markup import escape
+
+    err = err_console()
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    if remedy:
+        err.print(f"[bold]what to do:[/] {escape(remedy)}")
+    raise typer.Exit(code)

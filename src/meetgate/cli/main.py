@@ -1,0 +1,69 @@
+"""The ``meetgate`` command: a root with global options and one sub-app per runbook area.
+
+Sub-apps are small modules that import only typer at load time; every heavy import (httpx, msal,
+pydantic, the sandbox, the gateway) happens inside the command that needs it, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meetgate import __version__
+from meetgate.cli import demo
+from meetgate.cli._common import EXIT_USAGE, fail, state
+
+app = typer.Typer(
+    name="meetgate",
+    help=(
+        "Create and govern Microsoft Teams online meetings through Microsoft Graph, with app-only "
+        "certificate auth restricted to approved organizers by a Teams application access policy.\n\n"
+        "Start with `meetgate demo`: the whole runbook against a built-in sandbox tenant."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"meetgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Settings file (default: $MEETGATE_CONFIG or ./meetgate.toml)."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", "-p", help="Profile in the settings file (default: $MEETGATE_PROFILE)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    st = state(ctx)
+    st.config = config
+    st.profile = profile
+
+
+def run() -> None:
+    """Console-script entry point: runs the app and turns meetgate's own errors into clear exits."""
+    try:
+        app()
+    except Exception as exc:  # only our own errors are rendered; anything else is a bug: traceback
+        if not type(exc).__module__.startswith("meetgate."):
+            raise
+        remedy = getattr(exc, "remedy", None)
+        try:
+            fail(str(exc), remedy if isinstance(remedy, str) else None, code=EXIT_USAGE)
+        except typer.Exit as done:
+            raise SystemExit(done.exit_code) from None

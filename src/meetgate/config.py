@@ -1,0 +1,206 @@
+"""Settings: profiles in ``meetgate.toml`` plus ``MEETGATE_*`` environment variables.
+
+A profile names one tenant and one app. The file looks like::
+
+    default_profile = "contoso"
+
+    [profiles.contoso]
+    tenant_id = "..."
+    client_id = "..."
+    private_key_path = "keys/TeamsMeetingsIntegration.key.pem"
+    certificate_path = "keys/TeamsMeetingsIntegration.pem"
+
+Every key can be overridden by ``MEETGATE_<KEY>`` (``MEETGATE_TENANT_ID``...). The active profile is
+``--profile``, else ``MEETGATE_PROFILE``, else ``default_profile``, else ``default``. The file is
+``--config``, else ``MEETGATE_CONFIG``, else ``./meetgate.toml``.
+
+Secrets never live in this file: the private key is a file (mode 0600), its passphrase and any client
+secret come from environment variables whose *names* the profile holds.
+
+Nothing is read at import time; call :func:`load_profile`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = "meetgate.toml"
+ENV_PREFIX = "MEETGATE_"
+
+
+class ConfigError(ValueError):
+    """The configuration is missing, unreadable or invalid; the message says which key and what to do."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One tenant + one app, as meetgate uses it. Field docs double as the settings reference."""
+
+    name: str = "default"
+    #: Directory (tenant) id, a GUID, or the tenant's verified domain.
+    tenant_id: str | None = None
+    #: Application (client) id of the app registration meetgate acts as.
+    client_id: str | None = None
+    #: PEM private key of the app's certificate (mode 0600).
+    private_key_path: Path | None = None
+    #: PEM public certificate that belongs to the private key.
+    certificate_path: Path | None = None
+    #: PKCS#12 file with key and certificate, instead of the two PEM files.
+    pfx_path: Path | None = None
+    #: Name of the environment variable that holds the key or PFX passphrase.
+    passphrase_env: str = "MEETGATE_KEY_PASSPHRASE"
+    #: Name of the environment variable that holds a client secret (certificates are recommended).
+    client_secret_env: str = "MEETGATE_CLIENT_SECRET"
+    #: Entra authority host (sovereign clouds and the sandbox differ).
+    authority_url: str = "https://login.microsoftonline.com"
+    #: Microsoft Graph base URL, without the version segment.
+    graph_url: str = "https://graph.microsoft.com"
+    #: OAuth scope requested for Graph tokens.
+    graph_scope: str = "https://graph.microsoft.com/.default"
+    #: Extra CA bundle to trust (the sandbox's CA); the system store is used otherwise.
+    ca_bundle: Path | None = None
+    #: Application access policy identity.
+    policy_name: str = "Tag:TeamsMeetingsIntegration"
+    #: Desired-state policy file (approved organizers).
+    policy_file: Path | None = None
+    #: Application registration display name used by `setup app`.
+    app_display_name: str = "Teams Meetings Integration"
+    #: Object id of the application (written by `setup app`).
+    application_object_id: str | None = None
+    #: Object id of the app's service principal (written by `setup app`).
+    service_principal_id: str | None = None
+    #: SQLAlchemy URL of the store (SQLite file by default, PostgreSQL for several replicas).
+    store_url: str = "sqlite:///.meetgate/meetgate.db"
+    #: Redis URL for shared rate limits and token cache; in-process when unset.
+    redis_url: str | None = None
+    #: HTTP timeout for Graph and token calls, seconds.
+    timeout_seconds: float = 30.0
+    #: Extra keys found in the file that this version does not know (kept to warn, never used).
+    unknown_keys: tuple[str, ...] = field(default=(), compare=False)
+
+    def passphrase(self, environ: Mapping[str, str] | None = None) -> bytes | None:
+        env = os.environ if environ is None else environ
+        value = env.get(self.passphrase_env)
+        return value.encode() if value else None
+
+    def client_secret(self, environ: Mapping[str, str] | None = None) -> str | None:
+        env = os.environ if environ is None else environ
+        return env.get(self.client_secret_env) or None
+
+    def require(self, *keys: str) -> None:
+        """Raise :class:`ConfigError` naming every missing key among ``keys``."""
+        missing = [key for key in keys if getattr(self, key) in (None, "")]
+        if missing:
+            hints = ", ".join(f"{key} (or {ENV_PREFIX}{key.upper()})" for key in missing)
+            raise ConfigError(
+                f"profile '{self.name}' is missing {hints}; run `meetgate setup app` or edit meetgate.toml"
+            )
+
+
+_PATH_KEYS = {f.name for f in dataclasses.fields(Profile) if "Path" in str(f.type)}
+_FLOAT_KEYS = {"timeout_seconds"}
+SETTING_KEYS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(Profile) if f.name not in {"name", "unknown_keys"}
+)
+
+
+def config_path(explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(explicit or env.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG_FILE)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _coerce(key: str, value: Any, base: Path) -> Any:
+    if value is None or value == "":
+        return None
+    if key in _PATH_KEYS:
+        path = Path(str(value)).expanduser()
+        return path if path.is_absolute() else (base / path)
+    if key in _FLOAT_KEYS:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+        if number <= 0:
+            raise ConfigError(f"{key} must be positive, got {value!r}")
+        return number
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    if (
+        key.endswith("_url")
+        and value
+        and not value.startswith(("https://", "http://", "sqlite", "postgresql", "redis"))
+    ):
+        raise ConfigError(f"{key} must be a URL, got {value!r}")
+    return value
+
+
+def load_profile(
+    config: str | Path | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Profile:
+    """Read the active profile, with ``MEETGATE_<KEY>`` overrides applied."""
+    env = os.environ if environ is None else environ
+    path = config_path(config, env)
+    data = read_config_file(path)
+    name = profile or env.get(f"{ENV_PREFIX}PROFILE") or data.get("default_profile") or "default"
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: [profiles] must be a table of profiles")
+    section = profiles.get(name, {})
+    if profile and profiles and name not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(f"profile '{name}' is not in {path} (profiles: {known})")
+    base = path.parent.resolve()
+    values: dict[str, Any] = {}
+    unknown = tuple(sorted(k for k in section if k not in SETTING_KEYS))
+    for key in SETTING_KEYS:
+        raw = section.get(key)
+        env_value = env.get(f"{ENV_PREFIX}{key.upper()}")
+        if env_value is not None:
+            raw = env_value
+            values[key] = _coerce(key, raw, Path.cwd())
+        elif raw is not None:
+            values[key] = _coerce(key, raw, base)
+    values = {k: v for k, v in values.items() if v is not None}
+    return Profile(name=name, unknown_keys=unknown, **values)
+
+
+def save_profile_values(path: Path, profile: str, values: Mapping[str, Any]) -> None:
+    """Merge ``values`` into ``[profiles.<profile>]`` of the file, creating it when missing.
+
+    Comments in the file are not preserved (TOML writers do not keep them).
+    """
+    import tomli_w
+
+    data = read_config_file(path)
+    profiles = data.setdefault("profiles", {})
+    section = profiles.setdefault(profile, {})
+    for key, value in values.items():
+        if key not in SETTING_KEYS:
+            raise ConfigError(f"unknown setting {key!r}")
+        if value is None:
+            section.pop(key, None)
+        else:
+            section[key] = str(value) if isinstance(value, Path) else value
+    data.setdefault("default_profile", profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(tomli_w.dumps(data).encode())
+    tmp.replace(path)

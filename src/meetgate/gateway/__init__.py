@@ -1,0 +1,1 @@
+"""The REST gateway for third-party apps (FastAPI)."""

@@ -1,0 +1,1 @@
+"""Microsoft Graph and Entra client: auth, HTTP, retry, errors, models, services. Imports nothing else of meetgate."""

@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from meetgate.config import SETTING_KEYS, ConfigError, load_profile, save_profile_values
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "meetgate.toml"
+    path.write_text(text)
+    return path
+
+
+def test_missing_file_gives_defaults(tmp_path):
+    profile = load_profile(tmp_path / "none.toml", environ={})
+    assert profile.name == "default"
+    assert profile.graph_url == "https://graph.microsoft.com"
+    assert profile.tenant_id is None
+
+
+def test_profile_selection_and_relative_paths(tmp_path):
+    path = write(
+        tmp_path,
+        'default_profile = "a"\n[profiles.a]\ntenant_id = "t-a"\nprivate_key_path = "keys/k.pem"\n'
+        '[profiles.b]\ntenant_id = "t-b"\n',
+    )
+    assert load_profile(path, environ={}).tenant_id == "t-a"
+    assert load_profile(path, environ={}).private_key_path == tmp_path / "keys" / "k.pem"
+    assert load_profile(path, "b", environ={}).tenant_id == "t-b"
+    assert load_profile(path, environ={"MEETGATE_PROFILE": "b"}).tenant_id == "t-b"
+
+
+def test_environment_overrides_file(tmp_path):
+    path = write(tmp_path, '[profiles.default]\ntenant_id = "file"\ntimeout_seconds = 5\n')
+    profile = load_profile(path, environ={"MEETGATE_TENANT_ID": "env", "MEETGATE_TIMEOUT_SECONDS": "2.5"})
+    assert profile.tenant_id == "env"
+    assert profile.timeout_seconds == 2.5
+
+
+def test_unknown_profile_is_refused_with_the_known_ones(tmp_path):
+    path = write(tmp_path, '[profiles.a]\ntenant_id = "x"\n')
+    with pytest.raises(ConfigError, match=r"profile 'zzz' is not in .* \(profiles: a\)"):
+        load_profile(path, "zzz", environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[profiles.default]\ntimeout_seconds = -1\n", "must be positive"),
+        ('[profiles.default]\ngraph_url = "graph.microsoft.com"\n', "must be a URL"),
+        ("[profiles.default\n", "not valid TOML"),
+        ("[profiles.default]\ntenant_id = 3\n", "must be a string"),
+    ],
+)
+def test_invalid_values_are_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile(write(tmp_path, text), environ={})
+
+
+def test_require_names_missing_keys_and_env_vars(tmp_path):
+    profile = load_profile(tmp_path / "none.toml", environ={})
+    with pytest.raises(ConfigError, match="tenant_id \\(or MEETGATE_TENANT_ID\\), client_id"):
+        profile.require("tenant_id", "client_id")
+
+
+def test_save_merges_values(tmp_path):
+    path = tmp_path / "meetgate.toml"
+    save_profile_values(path, "demo", {"tenant_id": "t", "client_id": "c"})
+    save_profile_values(path, "demo", {"client_id": "c2", "ca_bundle": Path("/x/ca.pem")})
+    profile = load_profile(path, environ={})
+    assert (profile.name, profile.tenant_id, profile.client_id) == ("demo", "t", "c2")
+    assert profile.ca_bundle == Path("/x/ca.pem")
+    with pytest.raises(ConfigError):
+        save_profile_values(path, "demo", {"private_key": "nope"})
+
+
+def test_secrets_come_from_environment_only():
+    assert "client_secret" not in SETTING_KEYS
+    profile = load_profile("/nonexistent.toml", environ={})
+    assert profile.client_secret({"MEETGATE_CLIENT_SECRET": "s3"}) == "s3"
+    assert profile.passphrase({"MEETGATE_KEY_PASSPHRASE": "pw"}) == b"pw"

@@ -1,0 +1,48 @@
+"""The dependency rules of docs/architecture.md, checked on the source."""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "meetgate"
+
+# package -> meetgate packages it must never import
+FORBIDDEN = {
+    "graph": {"admin", "gateway", "store", "sandbox", "cli", "config", "certificates"},
+    "admin": {"cli", "gateway", "sandbox"},
+    "gateway": {"cli", "sandbox", "admin"},
+    "store": {"cli", "sandbox", "admin", "gateway"},
+    "sandbox": {"graph", "admin", "gateway", "store", "cli", "config"},
+}
+NO_UI = {"typer", "rich", "fastapi"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_layers_import_only_what_they_may():
+    problems = []
+    for package, forbidden in FORBIDDEN.items():
+        for path in (SRC / package).rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                if parts[0] == "meetgate" and len(parts) > 1 and parts[1] in forbidden:
+                    problems.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not problems, problems
+
+
+def test_admin_and_graph_do_no_ui():
+    problems = []
+    for package in ("admin", "graph"):
+        for path in (SRC / package).rglob("*.py"):
+            for name in _imports(path):
+                if name.split(".")[0] in NO_UI:
+                    problems.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not problems, problems
