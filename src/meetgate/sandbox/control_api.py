@@ -85,7 +85,12 @@ def _roles_field(data: dict[str, Any]) -> list[str]:
 async def health(request: Request) -> Response:
     state = runtime_of(request).state
     return JSONResponse(
-        {"status": "ok", "tenants": len(state.tenants), "defaultTenantId": state.default_tenant_id}
+        {
+            "status": "ok",
+            "tenants": len(state.tenants),
+            "defaultTenantId": state.default_tenant_id,
+            "features": sorted(state.extension_names),
+        }
     )
 
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetgate.sandbox.apps import GRAPH_APP_ID
-from meetgate.sandbox.faults import format_retry_after
+from meetgate.sandbox.faults import InjectedFault, format_retry_after
 from meetgate.sandbox.http import REQUEST_IDS, Caller, graph_error, new_request_ids
 from meetgate.sandbox.recording import RequestRecord, utc_stamp
 from meetgate.sandbox.runtime import SandboxRuntime
@@ -144,6 +144,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         state = _state(scope)
+        _attribute(scope, runtime, kind, state)
         if injected.kind == "drop":
             drop = (scope.get("extensions") or {}).get(DROP_EXTENSION)
             if drop is not None:
@@ -152,7 +153,7 @@ class FaultMiddleware:
                 await _wait_for_disconnect(receive)
                 return
             # a server without the extension (an in-process test client): the closest is a bare 502
-            injected = type(injected)("error", 502)
+            injected = InjectedFault("error", 502)
         state["fault"] = "error"
         headers = {"Retry-After": injected.retry_after} if injected.retry_after else None
         code, message = {
@@ -170,6 +171,25 @@ class FaultMiddleware:
         else:
             response = graph_error(injected.status, code, message, headers=headers)
         await response(scope, receive, send)
+
+
+def _attribute(scope: Scope, runtime: SandboxRuntime, kind: str, state: dict[str, Any]) -> None:
+    """Name the tenant and app of a request answered before authentication (for the request log)."""
+    if kind == "token":
+        segment = str(scope.get("path", "/")).split("/")[1]
+        tenant = runtime.state.find_tenant(segment)
+        if tenant is not None:
+            state["tenant_id"] = tenant.id
+        return
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return
+    try:
+        claims = runtime.issuer.verify(token.strip())
+    except AccessTokenError:
+        return
+    state["tenant_id"] = str(claims.get("tid"))
+    state["app_id"] = str(claims.get("appid"))
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

@@ -118,12 +118,16 @@ def seed_users(count: int, domain: str, rng: random.Random) -> list[SeedUser]:
 def seed_groups(user_ids: list[str], admin_id: str, rng: random.Random) -> list[SeedGroup]:
     """All Company, two department groups, and two nested security groups (groups in groups)."""
     n = len(user_ids)
+    # consecutive slices after the first user, sized for 50 users as 8 / 6 / 3 / 2, never empty
+    bounds = [1]
+    for share in (6, 8, 16, 25):
+        bounds.append(bounds[-1] + max(1, n // share))
     sales = SeedGroup(
         _uuid(rng), "Sales and Marketing", "Sales and marketing staff", "salesandmarketing", True, False
     )
-    sales.member_ids = user_ids[1 : min(n, 9)]
+    sales.member_ids = user_ids[bounds[0] : bounds[1]]
     support = SeedGroup(_uuid(rng), "Customer Support", "Support engineers", "customersupport", True, False)
-    support.member_ids = user_ids[9 : min(n, 15)]
+    support.member_ids = user_ids[bounds[1] : bounds[2]]
     organizers = SeedGroup(
         _uuid(rng),
         "Meeting Organizers",
@@ -132,7 +136,7 @@ def seed_groups(user_ids: list[str], admin_id: str, rng: random.Random) -> list[
         True,
         False,
     )
-    organizers.member_ids = [*user_ids[15 : min(n, 18)], sales.id]
+    organizers.member_ids = [*user_ids[bounds[2] : bounds[3]], sales.id]
     regional = SeedGroup(
         _uuid(rng),
         "Regional Managers",
@@ -141,7 +145,7 @@ def seed_groups(user_ids: list[str], admin_id: str, rng: random.Random) -> list[
         True,
         False,
     )
-    regional.member_ids = [*user_ids[18 : min(n, 20)], organizers.id]
+    regional.member_ids = [*user_ids[bounds[3] : bounds[4]], organizers.id]
     everyone = SeedGroup(_uuid(rng), "All Company", "Everyone in the organization", "allcompany", False, True)
     everyone.member_ids = [*user_ids, admin_id]
     return [everyone, sales, support, organizers, regional]

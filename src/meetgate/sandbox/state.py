@@ -347,7 +347,7 @@ def build_tenant(
         raise StateError(f"seed must be an integer, got {seed_value!r}")
     rng = random.Random(seed_value if seed_value is not None else secrets.randbits(64))  # noqa: S311
     if domain is None:
-        domain = f"sbx-{rng.getrandbits(32):08x}.onmicrosoft.com"
+        domain = f"sbx-{secrets.token_hex(4)}.onmicrosoft.com"  # unique even for a repeated seed
     domain = domain.strip().lower()
     if not _DOMAIN.match(domain):
         raise StateError(f"domain {domain!r} is not a valid DNS name such as contoso-sbx.onmicrosoft.com")
@@ -409,6 +409,11 @@ class SandboxState:
         self.unattributed = ActivityLog(max_tokens=1)
         self._extensions: dict[str, ExtensionFactory] = dict(extensions or {})
         self.on_change = on_change
+
+    @property
+    def extension_names(self) -> list[str]:
+        """Names of the tenant extensions (route modules with state: ``policy``, ``meetings``...)."""
+        return list(self._extensions)
 
     def changed(self) -> None:
         if self.on_change is not None:
