@@ -14,6 +14,9 @@ FORBIDDEN = {
     "sandbox": {"graph", "admin", "gateway", "store", "cli", "config"},
 }
 NO_UI = {"typer", "rich", "fastapi"}
+# (file, module) pairs allowed despite FORBIDDEN: the sandbox's pytest plugin is test support whose
+# fixture hands tests a meetgate.config.Profile (imported lazily, never by the server).
+ALLOWED = {("sandbox/pytest_plugin.py", "meetgate.config")}
 
 
 def _imports(path: Path) -> set[str]:
@@ -33,6 +36,8 @@ def test_layers_import_only_what_they_may():
         for path in (SRC / package).rglob("*.py"):
             for name in _imports(path):
                 parts = name.split(".")
+                if (str(path.relative_to(SRC)), name) in ALLOWED:
+                    continue
                 if parts[0] == "meetgate" and len(parts) > 1 and parts[1] in forbidden:
                     problems.append(f"{path.relative_to(SRC)} imports {name}")
     assert not problems, problems

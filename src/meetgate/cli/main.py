@@ -13,6 +13,7 @@ import typer
 
 from meetgate import __version__
 from meetgate.cli import demo
+from meetgate.cli import sandbox as sandbox_cli
 from meetgate.cli._common import EXIT_USAGE, fail, state
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("demo")(demo.demo)
+app.add_typer(sandbox_cli.app, name="sandbox")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,142 @@
+"""``meetgate sandbox``: run the local tenant (Entra + Graph + Teams policy emulator) and describe it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meetgate.cli._common import EXIT_USAGE, console, err_console, fail, print_json
+
+DEFAULT_STATE = Path(".meetgate/sandbox")
+
+app = typer.Typer(
+    name="sandbox",
+    help="A local Microsoft 365 tenant over HTTPS: Entra token endpoint, Graph and the Teams policy engine.",
+    no_args_is_help=True,
+)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on; anything but 127.0.0.1 exposes the unauthenticated control API."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks any free port.")] = 0,
+    state: Annotated[
+        Path,
+        typer.Option("--state", help="Folder for TLS files, keys and the tenants (shared by later runs)."),
+    ] = DEFAULT_STATE,
+    users: Annotated[int, typer.Option(min=0, max=5000, help="Users seeded into a new default tenant.")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the default tenant's directory.")] = 0,
+    throttle_rps: Annotated[
+        float | None,
+        typer.Option("--throttle-rps", min=0.001, help="Requests per second per app per tenant."),
+    ] = None,
+    fault_rate: Annotated[
+        float | None,
+        typer.Option("--fault-rate", min=0.0, max=1.0, help="Share of Graph calls answering 500/503/504."),
+    ] = None,
+    drop_rate: Annotated[
+        float | None,
+        typer.Option("--drop-rate", min=0.0, max=1.0, help="Share of Graph calls whose connection drops."),
+    ] = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option("--latency-ms", min=0.0, max=60000.0, help="Latency added to each Graph call."),
+    ] = None,
+    policy_delay: Annotated[
+        float | None,
+        typer.Option("--policy-delay", min=0.0, help="Seconds before a policy change reaches Graph."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the connection info as JSON.")] = False,
+) -> None:
+    """Run the sandbox in the foreground until Ctrl-C."""
+    import signal
+
+    from meetgate.sandbox.server import SandboxOptions, SandboxServer, SandboxStartError
+    from meetgate.sandbox.state import StateError
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console().print(
+            f"[bold yellow]warning:[/] listening on {host}: the control API (/_sandbox) has no authentication "
+            "and anyone who can reach this address can change the tenant"
+        )
+    options = SandboxOptions(
+        host=host,
+        port=port,
+        state_dir=state,
+        users=users,
+        seed=seed,
+        throttle_rps=throttle_rps,
+        fault_rate=fault_rate,
+        drop_rate=drop_rate,
+        latency_ms=latency_ms,
+        policy_delay_seconds=policy_delay,
+    )
+    server = SandboxServer(options)
+    try:
+        info = server.start()
+    except (SandboxStartError, StateError) as exc:
+        fail(str(exc), "check --host/--port and that the --state folder is writable", code=EXIT_USAGE)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    if as_json:
+        print_json(info.to_dict())
+    else:
+        out = console()
+        out.print(f"authority_url  {info.authority_url}")
+        out.print(f"graph_url      {info.graph_url}")
+        out.print(f"control_url    {info.control_url}")
+        out.print(f"ca_bundle      {info.ca_bundle}")
+        out.print(
+            f"tenant         {info.tenant_id} ({info.tenant_domain}), {len(info.users)} users, admin {info.admin_upn}"
+        )
+        out.print(f"state          {state}/sandbox.json")
+        out.print(f"ready: {info.authority_url} (Ctrl-C to stop)")
+    try:
+        while not server.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    if not as_json:
+        console().print("sandbox stopped; state kept in " + str(state))
+
+
+@app.command("info")
+def info(
+    state: Annotated[
+        Path, typer.Option("--state", help="The folder `meetgate sandbox serve` uses.")
+    ] = DEFAULT_STATE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show how to reach the sandbox that `meetgate sandbox serve` runs (from its sandbox.json)."""
+    from meetgate.sandbox.server import SandboxStartError, read_info
+
+    try:
+        data = read_info(state)
+    except SandboxStartError as exc:
+        fail(str(exc), f"run `meetgate sandbox serve --state {state}` in another terminal first")
+    if as_json:
+        print_json(data.to_dict())
+        return
+    out = console()
+    out.print(f"authority_url  {data.authority_url}")
+    out.print(f"graph_url      {data.graph_url}")
+    out.print(f"control_url    {data.control_url}")
+    out.print(f"ca_bundle      {data.ca_bundle}")
+    out.print(f"tenant         {data.tenant_id} ({data.tenant_domain})")
+    out.print(f"admin          {data.admin_upn}")
+    for user in data.users[:5]:
+        out.print(f"user           {user.upn}  {user.id}  {user.display_name}")
+    if len(data.users) > 5:
+        out.print(f"               ... and {len(data.users) - 5} more (--json lists all)")

@@ -1,0 +1,83 @@
+"""The sandbox's ASGI app: one Starlette app serving Entra, Graph and the control API.
+
+Route modules plug in two ways: their routes (a list of Starlette routes) and, when they keep
+per-tenant state, a tenant extension factory (see :mod:`meetgate.sandbox.state`). Both are listed in
+:func:`builtin_routes` and :func:`builtin_extensions`, which :class:`~meetgate.sandbox.server.SandboxServer`
+uses; ``create_app(runtime, routes=[...])`` takes any extra ones (tests use that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from meetgate.sandbox import control_api, directory, entra
+from meetgate.sandbox.http import GraphErrorResponse, graph_error
+from meetgate.sandbox.middleware import AuthMiddleware, FaultMiddleware, FrontMiddleware, request_kind
+from meetgate.sandbox.runtime import SandboxRuntime
+from meetgate.sandbox.state import ExtensionFactory
+
+
+def builtin_routes() -> list[BaseRoute]:
+    """Every route the server offers (route modules add theirs here)."""
+    return [*entra.routes(), *control_api.routes(), *directory.routes()]
+
+
+def builtin_extensions() -> dict[str, ExtensionFactory]:
+    """Per-tenant state of route modules, by name (route modules add theirs here)."""
+    return {}
+
+
+async def _graph_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GraphErrorResponse)
+    return graph_error(exc.status, exc.code, exc.message, headers=exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 404:
+        if request_kind(path) == "graph":
+            segments = [s for s in path.split("/") if s]
+            segment = segments[1] if len(segments) > 1 else segments[0]
+            return graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+        return graph_error(
+            404, "UnknownError", f"No HTTP resource was found that matches the request URI '{path}'."
+        )
+    if exc.status_code == 405:
+        return graph_error(
+            405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri."
+        )
+    return graph_error(exc.status_code, "BadRequest", exc.detail or "Bad request.", headers=exc.headers)
+
+
+def create_app(
+    runtime: SandboxRuntime,
+    *,
+    routes: Sequence[BaseRoute] | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    on_shutdown: Callable[[], None] | None = None,
+) -> Starlette:
+    """The app over ``runtime``; ``routes`` defaults to :func:`builtin_routes`."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            on_shutdown()
+
+    app = Starlette(
+        routes=[*(builtin_routes() if routes is None else routes), *extra_routes],
+        middleware=[Middleware(FrontMiddleware), Middleware(FaultMiddleware), Middleware(AuthMiddleware)],
+        exception_handlers={GraphErrorResponse: _graph_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.sandbox = runtime
+    return app

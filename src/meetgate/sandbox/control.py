@@ -1,0 +1,304 @@
+"""A small httpx client of the sandbox's control API (tests, the demo and the CLI use it).
+
+::
+
+    control = SandboxControl(info.control_url, info.ca_bundle)
+    tenant = control.create_tenant(users=10)
+    app = control.register_app(tenant["tenantId"], "Booking", certificate_pem=pem, roles=["User.Read.All"])
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+
+class SandboxControlError(RuntimeError):
+    """The control API answered an error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"sandbox control API: {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def ssl_context(ca_bundle: Path | str, *, system_cas: bool = True) -> ssl.SSLContext:
+    """Trusts the sandbox CA (plus the system's CAs unless ``system_cas`` is false)."""
+    context = ssl.create_default_context() if system_cas else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not system_cas:
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cafile=str(ca_bundle))
+    return context
+
+
+class SandboxControl:
+    def __init__(
+        self,
+        control_url: str,
+        ca_bundle: Path | str,
+        *,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.control_url = control_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.control_url,
+            verify=ssl_context(ca_bundle, system_cas=False),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"SandboxControl({self.control_url!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> SandboxControl:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        """Any control call; returns the decoded JSON (None for 204)."""
+        response = self._client.request(method, path, json=json, params=params)
+        if response.status_code >= 400:
+            try:
+                error = response.json().get("error", {})
+                code, message = str(error.get("code", "")), str(error.get("message", response.text))
+            except ValueError:
+                code, message = "", response.text
+            raise SandboxControlError(response.status_code, code, message)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # --- tenants ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/health")
+        return result
+
+    def create_tenant(
+        self, *, users: int = 50, domain: str | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"users": users}
+        if domain is not None:
+            body["domain"] = domain
+        if seed is not None:
+            body["seed"] = seed
+        result: dict[str, Any] = self.request("POST", "/tenants", json=body)
+        return result
+
+    def tenant(self, tenant_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/tenants/{tenant_id}")
+        return result
+
+    # --- apps ------------------------------------------------------------------------------------
+
+    def register_app(
+        self,
+        tenant_id: str,
+        display_name: str,
+        *,
+        certificate_pem: str | bytes | None = None,
+        with_secret: bool = False,
+        roles: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """``{"appId","objectId","servicePrincipalId", "clientSecret"?}`` of a new consented app."""
+        body: dict[str, Any] = {"displayName": display_name, "withSecret": with_secret, "roles": list(roles)}
+        if certificate_pem is not None:
+            body["certificatePem"] = (
+                certificate_pem.decode("ascii") if isinstance(certificate_pem, bytes) else certificate_pem
+            )
+        result: dict[str, Any] = self.request("POST", f"/tenants/{tenant_id}/apps", json=body)
+        return result
+
+    def app(self, tenant_id: str, app_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/tenants/{tenant_id}/apps/{app_id}")
+        return result
+
+    def update_app(
+        self,
+        tenant_id: str,
+        app_id: str,
+        *,
+        account_enabled: bool | None = None,
+        roles: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"roles": list(roles)}
+        if account_enabled is not None:
+            body["accountEnabled"] = account_enabled
+        result: dict[str, Any] = self.request("PATCH", f"/tenants/{tenant_id}/apps/{app_id}", json=body)
+        return result
+
+    def add_certificate(
+        self,
+        tenant_id: str,
+        app_id: str,
+        certificate_pem: str | bytes,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> dict[str, Any]:
+        """Adds a key credential; ``start``/``end`` (ISO 8601) override the certificate's own dates."""
+        pem = certificate_pem.decode("ascii") if isinstance(certificate_pem, bytes) else certificate_pem
+        body: dict[str, Any] = {"certificatePem": pem}
+        if start:
+            body["startDateTime"] = start
+        if end:
+            body["endDateTime"] = end
+        result: dict[str, Any] = self.request(
+            "POST", f"/tenants/{tenant_id}/apps/{app_id}/certificates", json=body
+        )
+        return result
+
+    def add_secret(
+        self, tenant_id: str, app_id: str, *, start: str | None = None, end: str | None = None
+    ) -> dict[str, Any]:
+        """A new client secret; ``secretText`` in the answer is the only copy."""
+        body: dict[str, Any] = {}
+        if start:
+            body["startDateTime"] = start
+        if end:
+            body["endDateTime"] = end
+        result: dict[str, Any] = self.request(
+            "POST", f"/tenants/{tenant_id}/apps/{app_id}/secrets", json=body
+        )
+        return result
+
+    def delegated_token(
+        self, tenant_id: str, user: str, app_id: str, scopes: Iterable[str] = ("User.Read",)
+    ) -> str:
+        result = self.request(
+            "POST",
+            f"/tenants/{tenant_id}/users/{user}/delegated-token",
+            json={"appId": app_id, "scopes": list(scopes)},
+        )
+        return str(result["access_token"])
+
+    # --- policies (served by the policy engine) --------------------------------------------------
+
+    def create_policy(
+        self, tenant_id: str, identity: str, app_ids: Iterable[str], description: str = ""
+    ) -> dict[str, Any]:
+        body = {"identity": identity, "appIds": list(app_ids), "description": description}
+        result: dict[str, Any] = self.request("POST", f"/tenants/{tenant_id}/policies", json=body)
+        return result
+
+    def policies(self, tenant_id: str) -> Any:
+        return self.request("GET", f"/tenants/{tenant_id}/policies")
+
+    def update_policy(self, tenant_id: str, identity: str, **fields: Any) -> Any:
+        return self.request("PATCH", f"/tenants/{tenant_id}/policies/{identity}", json=fields)
+
+    def delete_policy(self, tenant_id: str, identity: str) -> Any:
+        return self.request("DELETE", f"/tenants/{tenant_id}/policies/{identity}")
+
+    def grant_policy(
+        self,
+        tenant_id: str,
+        policy_name: str | None,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        rank: int | None = None,
+        global_: bool = False,
+    ) -> Any:
+        """Grant (or with ``policy_name=None`` revoke) to a user, a group with a rank, or the tenant."""
+        body: dict[str, Any] = {"policyName": policy_name}
+        if user is not None:
+            body["user"] = user
+        if group is not None:
+            body["group"] = group
+            if rank is not None:
+                body["rank"] = rank
+        if global_:
+            body["global"] = True
+        return self.request("POST", f"/tenants/{tenant_id}/policy-grants", json=body)
+
+    def policy_grants(self, tenant_id: str) -> Any:
+        return self.request("GET", f"/tenants/{tenant_id}/policy-grants")
+
+    def user_policy(self, tenant_id: str, user: str) -> Any:
+        return self.request("GET", f"/tenants/{tenant_id}/users/{user}/policy")
+
+    # --- server-wide -----------------------------------------------------------------------------
+
+    def set_faults(
+        self,
+        *,
+        error_rate: float = 0.0,
+        latency_ms: float = 0.0,
+        drop_rate: float = 0.0,
+        throttle_rps: float | None = None,
+        paths: str = "graph",
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Replaces the server-wide faults (anything not given is off)."""
+        body = {
+            "errorRate": error_rate,
+            "latencyMs": latency_ms,
+            "dropRate": drop_rate,
+            "throttleRps": throttle_rps,
+            "paths": paths,
+            "seed": seed,
+        }
+        result: dict[str, Any] = self.request("PUT", "/faults", json=body)
+        return result
+
+    def clear_faults(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", "/faults", json={})
+        return result
+
+    def faults(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/faults")
+        return result
+
+    def set_settings(
+        self,
+        *,
+        policy_delay_seconds: float | None = None,
+        access_token_lifetime_seconds: int | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if policy_delay_seconds is not None:
+            body["policyDelaySeconds"] = policy_delay_seconds
+        if access_token_lifetime_seconds is not None:
+            body["accessTokenLifetimeSeconds"] = access_token_lifetime_seconds
+        result: dict[str, Any] = self.request("PUT", "/settings", json=body)
+        return result
+
+    def settings(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/settings")
+        return result
+
+    # --- logs ------------------------------------------------------------------------------------
+
+    def request_log(
+        self, tenant_id: str, *, app_id: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if app_id:
+            params["appId"] = app_id
+        return list(self.request("GET", f"/tenants/{tenant_id}/log/requests", params=params)["value"])
+
+    def token_log(
+        self, tenant_id: str, *, app_id: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if app_id:
+            params["appId"] = app_id
+        return list(self.request("GET", f"/tenants/{tenant_id}/log/tokens", params=params)["value"])

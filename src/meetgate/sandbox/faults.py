@@ -1,0 +1,201 @@
+"""Fault injection and throttling settings, and the token buckets that enforce ``throttleRps``."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: which requests faults apply to
+FAULT_PATHS = ("graph", "token", "all")
+
+
+class SettingsError(ValueError):
+    """A control-API settings body is invalid; the message names the field."""
+
+
+def _number(data: Mapping[str, Any], key: str, default: float, *, low: float, high: float) -> float:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise SettingsError(f"{key} must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise SettingsError(f"{key} must be between {low:g} and {high:g}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Server-wide faults (``PUT /_sandbox/faults``); the defaults inject nothing."""
+
+    #: probability that a request answers 500, 503 (half of them with Retry-After) or 504
+    error_rate: float = 0.0
+    #: added latency per request, milliseconds
+    latency_ms: float = 0.0
+    #: probability that the TCP connection is closed without any response
+    drop_rate: float = 0.0
+    #: requests per second allowed per (tenant, app); None = unlimited
+    throttle_rps: float | None = None
+    #: ``graph`` (/v1.0, /beta), ``token`` (the token endpoint) or ``all``
+    paths: str = "graph"
+    #: seed for the fault dice (None = unpredictable)
+    seed: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FaultSettings:
+        known = {"errorRate", "latencyMs", "dropRate", "throttleRps", "paths", "seed"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"unknown fault setting(s) {unknown}; known: {sorted(known)}")
+        throttle = data.get("throttleRps")
+        paths = data.get("paths") or "graph"
+        if paths not in FAULT_PATHS:
+            raise SettingsError(f"paths must be one of {', '.join(FAULT_PATHS)}, got {paths!r}")
+        seed = data.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise SettingsError(f"seed must be an integer, got {seed!r}")
+        return cls(
+            error_rate=_number(data, "errorRate", 0.0, low=0.0, high=1.0),
+            latency_ms=_number(data, "latencyMs", 0.0, low=0.0, high=60_000.0),
+            drop_rate=_number(data, "dropRate", 0.0, low=0.0, high=1.0),
+            throttle_rps=None
+            if throttle is None
+            else _number(data, "throttleRps", 0.0, low=0.001, high=1_000_000.0),
+            paths=str(paths),
+            seed=seed,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "errorRate": self.error_rate,
+            "latencyMs": self.latency_ms,
+            "dropRate": self.drop_rate,
+            "throttleRps": self.throttle_rps,
+            "paths": self.paths,
+            "seed": self.seed,
+        }
+
+    def applies_to(self, kind: str) -> bool:
+        """``kind`` is ``graph`` or ``token``."""
+        return self.paths == "all" or self.paths == kind
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """``PUT /_sandbox/settings``."""
+
+    #: how long a policy change takes to reach Graph (the policy engine reads this)
+    policy_delay_seconds: float = 0.0
+    #: lifetime of issued access tokens
+    access_token_lifetime_seconds: int = 3599
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base: SandboxSettings | None = None) -> SandboxSettings:
+        known = {"policyDelaySeconds", "accessTokenLifetimeSeconds"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"unknown setting(s) {unknown}; known: {sorted(known)}")
+        current = base or cls()
+        lifetime = _number(
+            data,
+            "accessTokenLifetimeSeconds",
+            current.access_token_lifetime_seconds,
+            low=1,
+            high=86_400,
+        )
+        return cls(
+            policy_delay_seconds=_number(
+                data, "policyDelaySeconds", current.policy_delay_seconds, low=0.0, high=86_400.0
+            ),
+            access_token_lifetime_seconds=int(lifetime),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policyDelaySeconds": self.policy_delay_seconds,
+            "accessTokenLifetimeSeconds": self.access_token_lifetime_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """What the dice decided for one request."""
+
+    kind: str  # "drop" | "error"
+    status: int = 0
+    retry_after: str | None = None
+
+
+class FaultDice:
+    """Rolls the configured probabilities; one generator so a seed makes runs repeatable."""
+
+    def __init__(self, settings: FaultSettings) -> None:
+        self.settings = settings
+        self._rng = random.Random(settings.seed)  # noqa: S311 - fault dice, not security
+
+    def roll(self) -> InjectedFault | None:
+        s = self.settings
+        if s.drop_rate and self._rng.random() < s.drop_rate:
+            return InjectedFault("drop")
+        if s.error_rate and self._rng.random() < s.error_rate:
+            status = self._rng.choice((500, 503, 503, 504))
+            retry_after = None
+            if status == 503 and self._rng.random() < 0.5:
+                retry_after = str(self._rng.choice((1, 2)))
+            return InjectedFault("error", status, retry_after)
+        return None
+
+
+class TokenBucket:
+    """``rate`` tokens per second, bursting up to ``max(1, rate)``."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.updated = clock()
+
+    def take(self) -> float:
+        """0 when a token was taken, else the seconds until one is available."""
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class Throttler:
+    """One bucket per (tenant, app); rebuilt when the rate changes."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._rate: float | None = None
+
+    def check(self, rate: float | None, tenant_id: str, app_id: str) -> float:
+        """0 when the request may proceed, else the Retry-After in seconds."""
+        if rate is None:
+            return 0.0
+        if rate != self._rate:
+            self._buckets.clear()
+            self._rate = rate
+        key = (tenant_id, app_id.lower())
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate, self.clock)
+        return bucket.take()
+
+
+def format_retry_after(seconds: float) -> str:
+    """Whole seconds when whole, else up to three decimals (Graph sends integers; clients must cope)."""
+    seconds = max(seconds, 0.001)
+    if seconds == int(seconds):
+        return str(int(seconds))
+    return f"{math.ceil(seconds * 1000) / 1000:.3f}".rstrip("0").rstrip(".")

@@ -1,0 +1,255 @@
+"""The layers every request passes, outermost first.
+
+1. :class:`FrontMiddleware` — request ids (``request-id`` / ``client-request-id`` on every response),
+   the request log, Graph-shaped 500s for unexpected errors, and a save of the state afterwards.
+2. :class:`FaultMiddleware` — injected latency, errors (500/503/504) and dropped connections.
+3. :class:`AuthMiddleware` — bearer token verification on ``/v1.0`` and ``/beta`` → ``Caller``, then
+   throttling per (tenant, app) with ``Retry-After``.
+
+All three are plain ASGI so they see every byte (and can drop the connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from meetgate.sandbox.apps import GRAPH_APP_ID
+from meetgate.sandbox.faults import InjectedFault, format_retry_after
+from meetgate.sandbox.http import REQUEST_IDS, Caller, graph_error, new_request_ids
+from meetgate.sandbox.recording import RequestRecord, utc_stamp
+from meetgate.sandbox.runtime import SandboxRuntime
+from meetgate.sandbox.tokens import AccessTokenError, caller_from_claims
+
+logger = logging.getLogger("meetgate.sandbox")
+
+#: ASGI scope extension a server offers to close the TCP connection without a response
+DROP_EXTENSION = "meetgate.drop_connection"
+
+
+def request_kind(path: str) -> str:
+    """``graph`` | ``token`` | ``control`` | ``other``."""
+    if path.startswith("/_sandbox"):
+        return "control"
+    if path in ("/v1.0", "/beta") or path.startswith(("/v1.0/", "/beta/")):
+        return "graph"
+    if "/oauth2/" in path or "/.well-known/" in path or "/discovery/" in path:
+        return "token"
+    return "other"
+
+
+def _state(scope: Scope) -> dict[str, Any]:
+    state = scope.setdefault("state", {})
+    assert isinstance(state, dict)
+    return state
+
+
+def _runtime(scope: Scope) -> SandboxRuntime:
+    runtime = scope["app"].state.sandbox
+    assert isinstance(runtime, SandboxRuntime)
+    return runtime
+
+
+class FrontMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id, client_request_id = new_request_ids(Request(scope))
+        reset = REQUEST_IDS.set((request_id, client_request_id))
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                headers["request-id"] = request_id
+                headers["client-request-id"] = client_request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_ids)
+        except Exception:
+            logger.exception("sandbox route failed: %s %s", scope.get("method"), scope.get("path"))
+            if status == 0:
+                response = graph_error(500, "InternalServerError", "An internal server error occurred.")
+                await response(scope, receive, send_with_ids)
+                status = 500
+        finally:
+            REQUEST_IDS.reset(reset)
+            self._record(scope, status, started, request_id, client_request_id)
+
+    def _record(
+        self, scope: Scope, status: int, started: float, request_id: str, client_request_id: str
+    ) -> None:
+        path = str(scope.get("path", ""))
+        if request_kind(path) == "control":
+            return
+        runtime = _runtime(scope)
+        state = _state(scope)
+        caller = state.get("caller")
+        tenant_id = caller.tenant_id if isinstance(caller, Caller) else state.get("tenant_id")
+        app_id = caller.app_id if isinstance(caller, Caller) else state.get("app_id")
+        headers = Headers(scope=scope)
+        client = scope.get("client")
+        record = RequestRecord(
+            time=utc_stamp(),
+            tenant_id=tenant_id,
+            app_id=app_id,
+            method=str(scope.get("method", "")),
+            path=path,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            status=status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            client_ip=client[0] if client else "",
+            request_id=request_id,
+            client_request_id=client_request_id,
+            user_agent=headers.get("user-agent", ""),
+            fault=state.get("fault"),
+        )
+        tenant = runtime.state.tenants.get(tenant_id) if tenant_id else None
+        (tenant.log if tenant else runtime.state.unattributed).requests.append(record)
+        runtime.state.changed()
+
+
+class FaultMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        kind = request_kind(str(scope.get("path", "")))
+        runtime = _runtime(scope)
+        faults = runtime.state.faults
+        if kind not in ("graph", "token") or not faults.applies_to(kind):
+            await self.app(scope, receive, send)
+            return
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        injected = runtime.fault_dice().roll()
+        if injected is None:
+            await self.app(scope, receive, send)
+            return
+        state = _state(scope)
+        _attribute(scope, runtime, kind, state)
+        if injected.kind == "drop":
+            drop = (scope.get("extensions") or {}).get(DROP_EXTENSION)
+            if drop is not None:
+                state["fault"] = "dropped"
+                drop()
+                await _wait_for_disconnect(receive)
+                return
+            # a server without the extension (an in-process test client): the closest is a bare 502
+            injected = InjectedFault("error", 502)
+        state["fault"] = "error"
+        headers = {"Retry-After": injected.retry_after} if injected.retry_after else None
+        code, message = {
+            500: ("InternalServerError", "An internal server error occurred."),
+            502: ("BadGateway", "The server received an invalid response from an upstream server."),
+            503: ("ServiceUnavailable", "The service is temporarily unavailable. Please retry later."),
+            504: ("GatewayTimeout", "The operation timed out. Please retry later."),
+        }[injected.status]
+        if kind == "token":
+            from starlette.responses import JSONResponse
+
+            response: Any = JSONResponse(
+                {"error": "temporarily_unavailable", "error_description": message}, injected.status, headers
+            )
+        else:
+            response = graph_error(injected.status, code, message, headers=headers)
+        await response(scope, receive, send)
+
+
+def _attribute(scope: Scope, runtime: SandboxRuntime, kind: str, state: dict[str, Any]) -> None:
+    """Name the tenant and app of a request answered before authentication (for the request log)."""
+    if kind == "token":
+        segment = str(scope.get("path", "/")).split("/")[1]
+        tenant = runtime.state.find_tenant(segment)
+        if tenant is not None:
+            state["tenant_id"] = tenant.id
+        return
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return
+    try:
+        claims = runtime.issuer.verify(token.strip())
+    except AccessTokenError:
+        return
+    state["tenant_id"] = str(claims.get("tid"))
+    state["app_id"] = str(claims.get("appid"))
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    try:
+        async with asyncio.timeout(5):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        pass
+
+
+def www_authenticate(scope: Scope) -> str:
+    headers = Headers(scope=scope)
+    scheme = "https" if scope.get("scheme") == "https" else "http"
+    host = headers.get("host", "127.0.0.1")
+    return (
+        f'Bearer realm="", authorization_uri="{scheme}://{host}/common/oauth2/authorize", '
+        f'client_id="{GRAPH_APP_ID}"'
+    )
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or request_kind(str(scope.get("path", ""))) != "graph":
+            await self.app(scope, receive, send)
+            return
+        runtime = _runtime(scope)
+        authorization = Headers(scope=scope).get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AccessTokenError("Access token is empty.")
+            claims = runtime.issuer.verify(token.strip())
+            caller = caller_from_claims(claims)
+            if caller.tenant_id not in runtime.state.tenants:
+                raise AccessTokenError("Access token validation failure. Invalid audience.")
+        except AccessTokenError as exc:
+            response = graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                exc.message,
+                headers={"WWW-Authenticate": www_authenticate(scope)},
+            )
+            await response(scope, receive, send)
+            return
+        state = _state(scope)
+        state["caller"] = caller
+        state["tenant_id"] = caller.tenant_id
+        wait = runtime.throttler.check(runtime.state.faults.throttle_rps, caller.tenant_id, caller.app_id)
+        if wait > 0:
+            state["fault"] = "throttled"
+            response = graph_error(
+                429,
+                "TooManyRequests",
+                "Please retry again later.",
+                headers={"Retry-After": format_retry_after(wait)},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,35 @@
+"""What every sandbox route and middleware reaches through ``request.app.state.sandbox``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from meetgate.sandbox.faults import FaultDice, Throttler
+from meetgate.sandbox.state import SandboxState
+from meetgate.sandbox.tokens import TokenIssuer
+
+
+@dataclass
+class SandboxRuntime:
+    """The state plus the server's own machinery (signing key, throttle buckets, fault dice)."""
+
+    state: SandboxState
+    issuer: TokenIssuer
+    throttler: Throttler = field(default_factory=Throttler)
+    dice: FaultDice | None = None
+    #: free slots for route modules that need server-wide helpers of their own
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def fault_dice(self) -> FaultDice:
+        if self.dice is None or self.dice.settings is not self.state.faults:
+            self.dice = FaultDice(self.state.faults)
+        return self.dice
+
+
+def runtime_of(conn: HTTPConnection) -> SandboxRuntime:
+    runtime = conn.app.state.sandbox
+    assert isinstance(runtime, SandboxRuntime)
+    return runtime

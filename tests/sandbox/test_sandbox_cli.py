@@ -1,0 +1,64 @@
+"""`meetgate sandbox serve` in a subprocess (foreground until Ctrl-C) and `meetgate sandbox info`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import httpx
+from typer.testing import CliRunner
+
+from meetgate.cli.main import app
+from meetgate.sandbox.control import ssl_context
+
+
+def _read_json_document(stream) -> dict:
+    lines = []
+    while True:
+        line = stream.readline()
+        if not line:
+            raise AssertionError("serve ended before printing its info: " + "".join(lines))
+        lines.append(line)
+        if line.rstrip() == "}":
+            return json.loads("".join(lines))
+
+
+def test_serve_runs_until_interrupted_and_info_reads_it(tmp_path):
+    state = tmp_path / "state"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meetgate", "sandbox", "serve", "--port", "0", "--state", str(state), "--users", "7",
+         "--policy-delay", "1.5", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        info = _read_json_document(process.stdout)
+        assert info["authority_url"].startswith("https://127.0.0.1:")
+        assert len(info["users"]) == 7
+        with httpx.Client(verify=ssl_context(info["ca_bundle"])) as client:
+            health = client.get(f"{info['control_url']}/health").json()
+            assert health["defaultTenantId"] == info["tenant_id"]
+            assert client.get(f"{info['control_url']}/settings").json()["policyDelaySeconds"] == 1.5
+        shown = CliRunner().invoke(app, ["sandbox", "info", "--state", str(state), "--json"])
+        assert shown.exit_code == 0, shown.output
+        assert json.loads(shown.output)["tenant_id"] == info["tenant_id"]
+        text = CliRunner().invoke(app, ["sandbox", "info", "--state", str(state)])
+        assert info["authority_url"] in text.output
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, process.stderr.read()
+    assert (state / "state.json").exists()
+
+
+def test_info_without_a_running_sandbox_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(app, ["sandbox", "info", "--state", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "meetgate sandbox serve" in result.output

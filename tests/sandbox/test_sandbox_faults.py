@@ -1,0 +1,117 @@
+"""Throttling and fault injection, on a server of their own (faults are server-wide)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import Credentials, app_token
+
+from meetgate import certificates
+from meetgate.sandbox.control import SandboxControl, ssl_context
+from meetgate.sandbox.server import SandboxOptions, SandboxServer
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxOptions(users=5)) as server:
+        yield server
+
+
+@pytest.fixture
+def control(faulty) -> Iterator[SandboxControl]:
+    with SandboxControl(faulty.info.control_url, faulty.info.ca_bundle) as control:
+        yield control
+        control.clear_faults()
+
+
+@pytest.fixture
+def client(faulty) -> Iterator[httpx.Client]:
+    with httpx.Client(verify=ssl_context(faulty.info.ca_bundle), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def token(faulty, client, control, key_pair) -> str:
+    app = control.register_app(
+        faulty.info.tenant_id, "faults", certificate_pem=certificates.certificate_pem(key_pair.certificate),
+        roles=["User.Read.All"],
+    )  # fmt: skip
+    creds = Credentials(
+        faulty.info.tenant_id, app["appId"], app["objectId"], app["servicePrincipalId"], key_pair
+    )
+    return app_token(faulty, client, creds)
+
+
+def _users(faulty, client, token):
+    return client.get(
+        f"{faulty.info.graph_url}/v1.0/users?$top=1", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def test_throttling_answers_429_with_retry_after_per_app(faulty, client, control, token):
+    control.set_faults(throttle_rps=2)
+    statuses = [_users(faulty, client, token) for _ in range(6)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert [r.status_code for r in statuses[:2]] == [200, 200]
+    assert limited, [r.status_code for r in statuses]
+    error = limited[0].json()["error"]
+    assert error["code"] == "TooManyRequests"
+    assert error["message"] == "Please retry again later."
+    retry_after = float(limited[0].headers["Retry-After"])
+    assert 0 < retry_after <= 0.5
+    time.sleep(retry_after + 0.05)
+    assert _users(faulty, client, token).status_code == 200
+    log = control.request_log(faulty.info.tenant_id)
+    assert any(r["fault"] == "throttled" and r["status"] == 429 for r in log)
+
+
+def test_error_rate_one_answers_500_503_504_in_graphs_envelope(faulty, client, control, token):
+    control.set_faults(error_rate=1.0, seed=7)
+    responses = [_users(faulty, client, token) for _ in range(30)]
+    statuses = {r.status_code for r in responses}
+    assert statuses == {500, 503, 504}
+    assert all("innerError" in r.json()["error"] for r in responses)
+    assert any(r.status_code == 503 and "Retry-After" in r.headers for r in responses)
+    assert all(r.headers.get("request-id") for r in responses)
+
+
+def test_faults_on_graph_leave_the_token_endpoint_alone(faulty, client, control, key_pair):
+    control.set_faults(error_rate=1.0)
+    discovery = client.get(
+        f"{faulty.info.authority_url}/{faulty.info.tenant_id}/v2.0/.well-known/openid-configuration"
+    )
+    assert discovery.status_code == 200
+    control.set_faults(error_rate=1.0, paths="token")
+    assert client.get(
+        f"{faulty.info.authority_url}/{faulty.info.tenant_id}/v2.0/.well-known/openid-configuration"
+    ).status_code in (500, 503, 504)
+
+
+def test_latency_is_added(faulty, client, control, token):
+    control.set_faults(latency_ms=300)
+    started = time.perf_counter()
+    assert _users(faulty, client, token).status_code == 200
+    assert time.perf_counter() - started >= 0.3
+
+
+def test_dropped_connection_gives_the_client_a_transport_error(faulty, client, control, token):
+    control.set_faults(drop_rate=1.0)
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        _users(faulty, client, token)
+    control.clear_faults()
+    # the server is fine afterwards, and the drop was recorded
+    assert _users(faulty, client, token).status_code == 200
+    assert any(r["fault"] == "dropped" for r in control.request_log(faulty.info.tenant_id))
+
+
+def test_fault_settings_are_validated(control):
+    from meetgate.sandbox.control import SandboxControlError
+
+    with pytest.raises(SandboxControlError, match="errorRate must be between 0 and 1"):
+        control.set_faults(error_rate=2.0)
+    with pytest.raises(SandboxControlError, match="paths must be one of"):
+        control.set_faults(paths="everything")
+    assert control.faults()["errorRate"] == 0.0
