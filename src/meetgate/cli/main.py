@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from meetgate import __version__
-from meetgate.cli import demo
+from meetgate.cli import demo, meetings
 from meetgate.cli import sandbox as sandbox_cli
 from meetgate.cli._common import EXIT_USAGE, fail, state
 
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo.demo)
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(meetings.app, name="meetings")
 
 
 def _version(value: bool) -> None:

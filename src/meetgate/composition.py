@@ -1,0 +1,74 @@
+"""The composition root: turns a configuration profile into a Graph client.
+
+The only module that knows both ``meetgate.config`` and ``meetgate.graph``; the CLI, the gateway and
+the admin use cases get their clients from here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from meetgate.config import ConfigError, Profile
+
+if TYPE_CHECKING:
+    from meetgate.graph.client import AsyncGraphClient, GraphClient
+    from meetgate.graph.settings import GraphSettings
+
+
+def graph_settings_from_profile(profile: Profile, environ: Mapping[str, str] | None = None) -> GraphSettings:
+    """GraphSettings for ``profile``: certificate (PFX, or PEM key + certificate), else client secret.
+
+    Raises :class:`~meetgate.config.ConfigError` naming what is missing, and
+    :class:`~meetgate.graph.errors.CredentialError` when a key or certificate cannot be used.
+    """
+    from meetgate.graph.credentials import CertificateCredential, ClientSecretCredential
+    from meetgate.graph.settings import GraphSettings
+
+    env = os.environ if environ is None else environ
+    profile.require("tenant_id", "client_id")
+    credential: CertificateCredential | ClientSecretCredential
+    if profile.pfx_path is not None:
+        credential = CertificateCredential.from_pfx(profile.pfx_path, profile.passphrase(env))
+    elif profile.private_key_path is not None or profile.certificate_path is not None:
+        profile.require("private_key_path", "certificate_path")
+        assert profile.private_key_path is not None and profile.certificate_path is not None
+        credential = CertificateCredential.from_pem_files(
+            profile.private_key_path, profile.certificate_path, profile.passphrase(env)
+        )
+    else:
+        secret = profile.client_secret(env)
+        if not secret:
+            raise ConfigError(
+                f"profile '{profile.name}' has no credential: set private_key_path + certificate_path "
+                f"(or pfx_path), or put a client secret in ${profile.client_secret_env} "
+                "(certificates are recommended); `meetgate cert new` makes one"
+            )
+        credential = ClientSecretCredential(secret)
+    assert profile.tenant_id is not None and profile.client_id is not None
+    return GraphSettings(
+        tenant_id=profile.tenant_id,
+        client_id=profile.client_id,
+        credential=credential,
+        authority_url=profile.authority_url,
+        graph_url=profile.graph_url,
+        graph_scope=profile.graph_scope,
+        ca_bundle=profile.ca_bundle,
+        timeout_seconds=profile.timeout_seconds,
+        policy_name=profile.policy_name,
+    )
+
+
+def graph_client_from_profile(profile: Profile, environ: Mapping[str, str] | None = None) -> GraphClient:
+    from meetgate.graph.client import GraphClient
+
+    return GraphClient(graph_settings_from_profile(profile, environ))
+
+
+def async_graph_client_from_profile(
+    profile: Profile, environ: Mapping[str, str] | None = None
+) -> AsyncGraphClient:
+    from meetgate.graph.client import AsyncGraphClient
+
+    return AsyncGraphClient(graph_settings_from_profile(profile, environ))

@@ -1,0 +1,196 @@
+"""The app's credential: a certificate (PEM key + certificate, or PFX) or a client secret.
+
+Key material lives only in private attributes that no repr, str or error message shows. Certificates
+sign a PS256 client assertion with the ``x5t#S256`` header (MSAL does the signing from what
+:meth:`CertificateCredential.msal_credential` hands it); a client secret works too but is reported as
+the weaker choice wherever it is used (:attr:`ClientSecretCredential.is_weak`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from meetgate.graph.errors import CredentialError
+
+SECRET_WARNING = (
+    "a client secret is in use: certificates are recommended (a secret is a shared password that can "
+    "leak from any config store; rotate it and move to `meetgate cert new`)"
+)
+
+
+class CertificateCredential:
+    """An RSA private key and its X.509 certificate, loaded and checked to belong together."""
+
+    kind = "certificate"
+    is_weak = False
+
+    def __init__(self, private_key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> None:
+        public = certificate.public_key()
+        if (
+            not isinstance(public, rsa.RSAPublicKey)
+            or public.public_numbers() != private_key.public_key().public_numbers()
+        ):
+            raise CredentialError(
+                "the private key does not belong to the certificate",
+                remedy="Use the key file that was generated together with this certificate.",
+            )
+        # Kept as unencrypted PKCS#8 PEM in memory only: MSAL signs with it.
+        self.__key_pem = private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii")
+        self.certificate = certificate
+        self.certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    # --- constructors ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_pem(
+        cls, private_key_pem: bytes, certificate_pem: bytes, passphrase: bytes | None = None
+    ) -> CertificateCredential:
+        return cls(_load_key(private_key_pem, passphrase, "the private key"), _load_cert(certificate_pem))
+
+    @classmethod
+    def from_pem_files(
+        cls,
+        private_key_path: str | Path,
+        certificate_path: str | Path,
+        passphrase: bytes | None = None,
+    ) -> CertificateCredential:
+        key_path, cert_path = Path(private_key_path), Path(certificate_path)
+        key = _load_key(_read(key_path, "private key"), passphrase, str(key_path))
+        try:
+            cert = _load_cert(_read(cert_path, "certificate"))
+        except CredentialError as exc:
+            raise CredentialError(f"{cert_path}: {exc.message}") from None
+        return cls(key, cert)
+
+    @classmethod
+    def from_pfx(cls, pfx_path: str | Path, passphrase: bytes | None = None) -> CertificateCredential:
+        path = Path(pfx_path)
+        data = _read(path, "PFX file")
+        try:
+            key, cert, _ = pkcs12.load_key_and_certificates(data, passphrase or None)
+        except ValueError:
+            raise CredentialError(
+                f"{path}: wrong passphrase or not a PKCS#12 (.pfx) file",
+                remedy="Set the passphrase environment variable named by passphrase_env.",
+            ) from None
+        if not isinstance(key, rsa.RSAPrivateKey) or cert is None:
+            raise CredentialError(f"{path} must hold one RSA private key and its certificate")
+        return cls(key, cert)
+
+    # --- facts about the certificate ------------------------------------------------------------
+
+    @property
+    def thumbprint_sha1(self) -> str:
+        """Upper-case hex SHA-1 of the DER certificate (the portal's "Thumbprint")."""
+        return self.certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - thumbprint
+
+    @property
+    def thumbprint_sha256(self) -> str:
+        return self.certificate.fingerprint(hashes.SHA256()).hex().upper()
+
+    @property
+    def not_before(self) -> dt.datetime:
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+    def is_expired(self, now: dt.datetime | None = None) -> bool:
+        return (now or dt.datetime.now(dt.UTC)) >= self.not_after
+
+    def describe(self) -> str:
+        return (
+            f"certificate {self.subject}, SHA-1 thumbprint {self.thumbprint_sha1}, "
+            f"valid until {self.not_after:%Y-%m-%d}"
+        )
+
+    def msal_credential(self) -> dict[str, Any]:
+        """MSAL's ``client_credential``: with ``public_certificate`` MSAL signs PS256 + ``x5t#S256``."""
+        return {"private_key": self.__key_pem, "public_certificate": self.certificate_pem}
+
+    def __repr__(self) -> str:
+        return f"CertificateCredential(thumbprint_sha1={self.thumbprint_sha1!r}, not_after={self.not_after:%Y-%m-%d})"
+
+    __str__ = __repr__
+
+
+class ClientSecretCredential:
+    """A client secret. Allowed, but weaker than a certificate, and reported as such."""
+
+    kind = "client_secret"
+    is_weak = True
+    warning = SECRET_WARNING
+
+    def __init__(self, secret: str) -> None:
+        if not secret or not secret.strip():
+            raise CredentialError(
+                "the client secret is empty",
+                remedy="Set the environment variable named by client_secret_env, or use a certificate.",
+            )
+        self.__secret = secret
+
+    def msal_credential(self) -> str:
+        return self.__secret
+
+    def describe(self) -> str:
+        return "client secret (weaker than a certificate)"
+
+    def __repr__(self) -> str:
+        return "ClientSecretCredential(secret=<redacted>)"
+
+    __str__ = __repr__
+
+
+Credential = CertificateCredential | ClientSecretCredential
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CredentialError(
+            f"cannot read {what} {path}: {exc.strerror}",
+            remedy="Check the path in the profile (private_key_path / certificate_path / pfx_path).",
+        ) from None
+
+
+def _load_key(data: bytes, passphrase: bytes | None, where: str) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase or None)
+    except TypeError:
+        if passphrase:
+            raise CredentialError(f"{where} is not encrypted: drop the passphrase") from None
+        raise CredentialError(
+            f"{where} is encrypted",
+            remedy="Set the passphrase in the environment variable named by passphrase_env.",
+        ) from None
+    except ValueError:
+        raise CredentialError(
+            f"{where} could not be opened: wrong passphrase or not a PEM private key"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CredentialError(f"{where} is not an RSA key: Entra app certificates must be RSA")
+    return key
+
+
+def _load_cert(data: bytes) -> x509.Certificate:
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise CredentialError("not a PEM or DER X.509 certificate") from None

@@ -1,0 +1,60 @@
+"""`meetgate meetings` input checks that fail before any network call (operations are covered by the
+integration tests against the sandbox)."""
+
+from typer.testing import CliRunner
+
+from meetgate.cli.main import app
+
+runner = CliRunner()
+
+
+def _env(tmp_path):
+    return {"MEETGATE_CONFIG": str(tmp_path / "none.toml"), "MEETGATE_CLIENT_SECRET": ""}
+
+
+def test_meetings_help_lists_every_command():
+    result = runner.invoke(app, ["meetings", "--help"])
+    assert result.exit_code == 0
+    for command in ("create", "get", "find", "update", "cancel", "ics", "attendance"):
+        assert command in result.output
+
+
+def test_times_need_a_timezone(tmp_path):
+    result = runner.invoke(
+        app,
+        ["meetings", "create", "-o", "a@b.c", "--start", "2026-06-11T10:00", "--end", "2026-06-11T11:00Z"],
+        env=_env(tmp_path),
+    )
+    assert result.exit_code == 2
+    assert "no timezone" in result.output
+
+
+def test_bad_time_and_bad_attendee(tmp_path):
+    result = runner.invoke(
+        app, ["meetings", "create", "-o", "a@b.c", "--start", "tomorrow"], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2 and "ISO 8601" in result.output
+    result = runner.invoke(app, ["meetings", "create", "-o", "a@b.c", "-a", "bob"], env=_env(tmp_path))
+    assert result.exit_code == 2 and "name@domain" in result.output
+
+
+def test_update_rules_are_checked_before_connecting(tmp_path):
+    result = runner.invoke(
+        app, ["meetings", "update", "m1", "-o", "a@b.c", "--end", "2026-06-11T11:00Z"], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2 and "--end needs --start" in result.output
+
+
+def test_cancel_mode_and_find_arguments(tmp_path):
+    result = runner.invoke(
+        app, ["meetings", "cancel", "m1", "-o", "a@b.c", "--mode", "archive"], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2 and "delete or lock" in result.output
+    result = runner.invoke(app, ["meetings", "find", "-o", "a@b.c"], env=_env(tmp_path))
+    assert result.exit_code == 2 and "exactly one" in result.output
+
+
+def test_missing_profile_says_what_to_set(tmp_path):
+    result = runner.invoke(app, ["meetings", "get", "m1", "-o", "a@b.c"], env=_env(tmp_path))
+    assert result.exit_code == 2
+    assert "tenant_id" in result.output
