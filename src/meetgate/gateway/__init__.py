@@ -1,1 +1,6 @@
-"""The REST gateway for third-party apps (FastAPI)."""
+"""The gateway: a governed REST service for third-party apps (``meetgate serve``).
+
+``create_app(settings, meetings=..., scope=...)`` in :mod:`meetgate.gateway.app`; consumers and keys in
+:mod:`meetgate.gateway.consumers`; limits in :mod:`meetgate.gateway.limits`; problem types in
+:mod:`meetgate.gateway.problems`. Nothing is built at import time.
+"""

@@ -1,0 +1,155 @@
+"""`meetgate consumers …`: the third-party apps allowed to call the gateway, and their API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from meetgate.cli._common import EXIT_USAGE, console, fail, load_active_profile, print_json
+
+app = typer.Typer(help="Register the apps that call the gateway; issue, rotate and revoke their API keys.")
+
+
+def _parse_rate(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip().lower().removesuffix("/min").removesuffix("/m")
+    if not text.isdigit() or int(text) <= 0:
+        fail(f"--rate must look like 60/min, got {value!r}", "give a positive number of requests per minute")
+    return int(text)
+
+
+def _admin(ctx: typer.Context, sandbox_control: str | None, need_scope: bool = False):  # type: ignore[no-untyped-def]
+    from meetgate.cli._gateway_wiring import open_store, policy_scope
+    from meetgate.gateway.consumers import ConsumerAdmin
+    from meetgate.gateway.scope import StaticPolicyScope
+
+    profile = load_active_profile(ctx)
+    scope = policy_scope(profile, sandbox_control) if need_scope else StaticPolicyScope(())
+    return ConsumerAdmin(open_store(profile), scope)
+
+
+def _show_key(issued, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from meetgate.gateway.consumers import consumer_summary
+
+    if as_json:
+        print_json({**consumer_summary(issued.consumer), "apiKey": issued.api_key})
+        return
+    out = console()
+    out.print(f"consumer [bold]{issued.consumer.name}[/] — API key (shown once, store it now):")
+    out.print(issued.api_key, markup=False, highlight=False, soft_wrap=True)
+
+
+SandboxOpt = Annotated[
+    str | None,
+    typer.Option(help="Check organizers against a sandbox's control API (URL) instead of policy_file."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Consumer name, e.g. booking-system.")],
+    organizers: Annotated[
+        list[str] | None,
+        typer.Option("--organizers", help="Organizer UPNs or ids (repeat, or comma-separate)."),
+    ] = None,
+    organizers_from_policy: Annotated[
+        bool, typer.Option("--organizers-from-policy", help="Allow every organizer in the policy scope.")
+    ] = False,
+    rate: Annotated[str | None, typer.Option(help="Requests per minute, e.g. 60/min.")] = None,
+    daily_quota: Annotated[int | None, typer.Option(help="Meetings created per UTC day.")] = None,
+    sandbox_control: SandboxOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an app; prints its API key once. Organizers must be inside the policy scope."""
+    from meetgate.gateway.consumers import ConsumerError
+    from meetgate.store import StoreError
+
+    wanted = [o.strip() for item in organizers or [] for o in item.split(",") if o.strip()]
+    admin = _admin(ctx, sandbox_control, need_scope=True)
+    try:
+        issued = admin.add(
+            name,
+            organizers=wanted,
+            from_policy=organizers_from_policy,
+            rate_per_minute=_parse_rate(rate),
+            daily_quota=daily_quota,
+        )
+    except (ConsumerError, StoreError) as exc:
+        fail(str(exc), exc.remedy, code=EXIT_USAGE)
+    _show_key(issued, as_json)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List consumers (never their keys)."""
+    from meetgate.gateway.consumers import consumer_summary
+
+    records = [consumer_summary(r) for r in _admin(ctx, None).list()]
+    if as_json:
+        print_json(records)
+        return
+    from rich.table import Table
+
+    table = Table("name", "status", "organizers", "rate/min", "daily quota", "key id")
+    for r in records:
+        organizers = "policy scope" if r["organizersFromPolicy"] else ", ".join(r["organizers"])  # type: ignore[arg-type]
+        table.add_row(
+            str(r["name"]),
+            str(r["status"]),
+            organizers,
+            str(r["ratePerMinute"] or "-"),
+            str(r["dailyQuota"] or "-"),
+            str(r["keyId"]),
+        )
+    console().print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
+    """Show one consumer."""
+    from meetgate.gateway.consumers import consumer_summary
+    from meetgate.store import StoreError
+
+    try:
+        summary = consumer_summary(_admin(ctx, None).show(name))
+    except StoreError as exc:
+        fail(str(exc), exc.remedy)
+    if as_json:
+        print_json(summary)
+        return
+    for key, value in summary.items():
+        console().print(f"[bold]{key}[/]: {value}")
+
+
+@app.command("revoke")
+def revoke(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
+    """Revoke a consumer's key: its next request is refused (every replica, at once)."""
+    from meetgate.gateway.consumers import consumer_summary
+    from meetgate.store import StoreError
+
+    try:
+        record = _admin(ctx, None).revoke(name)
+    except StoreError as exc:
+        fail(str(exc), exc.remedy)
+    if as_json:
+        print_json(consumer_summary(record))
+        return
+    console().print(
+        f"consumer [bold]{record.name}[/] revoked; `meetgate consumers rotate-key {record.name}` re-enables it"
+    )
+
+
+@app.command("rotate-key")
+def rotate_key(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
+    """Issue a new API key (the old one stops working at once); prints it once."""
+    from meetgate.store import StoreError
+
+    try:
+        issued = _admin(ctx, None).rotate_key(name)
+    except StoreError as exc:
+        fail(str(exc), exc.remedy)
+    _show_key(issued, as_json)

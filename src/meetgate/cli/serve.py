@@ -1,0 +1,69 @@
+"""`meetgate serve`: run the gateway (REST API for third-party apps) with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from meetgate.cli._common import load_active_profile
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to bind (keep 127.0.0.1 behind a reverse proxy).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    sandbox_control: Annotated[
+        str | None,
+        typer.Option(help="Read the policy scope from a sandbox's control API (URL) instead of policy_file."),
+    ] = None,
+    default_rate: Annotated[
+        int, typer.Option(help="Requests per minute for consumers without their own rate.")
+    ] = 600,
+    organizer_rate: Annotated[
+        int, typer.Option(help="Requests per minute per organizer (0: no limit).")
+    ] = 300,
+    organizer_quota: Annotated[
+        int, typer.Option(help="Meetings per organizer per UTC day (0: no limit).")
+    ] = 2000,
+    graph_rps: Annotated[
+        float, typer.Option(help="Client-side limit of Graph calls per second (0: off).")
+    ] = 300.0,
+    redis_prefix: Annotated[str, typer.Option(help="Prefix of the gateway's Redis keys.")] = "meetgate:",
+    trust_forwarded_for: Annotated[
+        bool, typer.Option(help="Take the client IP from X-Forwarded-For (only behind a trusted proxy).")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the REST API: /v1/meetings, /healthz, /readyz, /metrics, /docs (JSON logs on stderr)."""
+    import uvicorn
+
+    from meetgate.cli._gateway_wiring import graph_backend, policy_scope
+    from meetgate.gateway.app import create_app
+    from meetgate.gateway.logs import configure_logging
+    from meetgate.gateway.settings import GatewaySettings
+
+    profile = load_active_profile(ctx)
+    settings = GatewaySettings(
+        store_url=profile.store_url,
+        redis_url=profile.redis_url,
+        redis_prefix=redis_prefix,
+        default_consumer_rate_per_minute=default_rate,
+        organizer_rate_per_minute=organizer_rate or None,
+        organizer_daily_quota=organizer_quota or None,
+        graph_rate_per_second=graph_rps or None,
+        trust_forwarded_for=trust_forwarded_for,
+    )
+    log = configure_logging(log_level.upper())
+    meetings, token_check, close = graph_backend(profile)
+    app = create_app(
+        settings,
+        meetings=meetings,
+        scope=policy_scope(profile, sandbox_control),
+        token_check=token_check,
+        on_shutdown=close,
+    )
+    log.info("gateway starting", extra={"host": host, "port": port, "redis": bool(profile.redis_url)})
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)

@@ -1,0 +1,367 @@
+"""The gateway's HTTP surface: ``create_app(settings, meetings=..., scope=...)`` builds a FastAPI app.
+
+Routes: ``/v1/meetings`` (create with Idempotency-Key, find by join URL), ``/v1/meetings/{id}``
+(get, patch, delete), ``/v1/meetings/{id}/invite.ics``, ``/healthz``, ``/readyz``, ``/metrics``.
+Every ``/v1`` request is authenticated by API key, audited, logged and measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
+from meetgate.gateway.logs import LOGGER_NAME
+from meetgate.gateway.metrics import GatewayMetrics
+from meetgate.gateway.ports import MeetingsPort, PolicyScope, TokenCheck
+from meetgate.gateway.problems import MEDIA_TYPE, Problem
+from meetgate.gateway.schemas import Health, MeetingCreate, MeetingList, MeetingOut, MeetingPatch, ProblemOut
+from meetgate.gateway.scope import CachedPolicyScope
+from meetgate.gateway.service import CallContext, GatewayService
+from meetgate.gateway.settings import GatewaySettings
+from meetgate.store import AuditEntry, ConsumerRecord, Store, StoreError
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemOut, "content": {MEDIA_TYPE: {}}, "description": text}
+    for status, text in {
+        400: "Idempotency-Key missing",
+        401: "API key missing, unknown or revoked",
+        403: "Organizer not allowed, or outside the application access policy",
+        404: "No such meeting for this consumer",
+        409: "Idempotency-Key reused with another request, or meeting cancelled",
+        422: "Invalid request",
+        429: "Rate limit or daily quota reached",
+        502: "Microsoft Graph failed",
+        503: "Microsoft Graph throttling, or the store unavailable",
+    }.items()
+}
+
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: <api key>`")
+
+
+async def current_consumer(
+    request: Request,
+    bearer_auth: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    header_key: Annotated[str | None, Depends(api_key_header)],
+) -> ConsumerRecord:
+    """The consumer whose API key came with the request (Bearer or X-API-Key)."""
+    service: GatewayService = request.app.state.service
+    key = bearer_auth.credentials if bearer_auth is not None else header_key
+    return await service.authenticate(key, request.state.ctx)
+
+
+Consumer = Annotated[ConsumerRecord, Depends(current_consumer)]
+MeetingId = Annotated[str, Path(pattern=r"^mtg_[0-9a-f]{32}$", description="The gateway's meeting id")]
+
+
+def _problem_response(problem: Problem, request: Request) -> JSONResponse:
+    ctx: CallContext | None = getattr(request.state, "ctx", None)
+    body = problem.body(instance=request.url.path, request_id=ctx.request_id if ctx else None)
+    if ctx is not None:
+        ctx.notes["problem"] = problem.slug
+        ctx.graph_status = ctx.graph_status or problem.graph_status
+        ctx.graph_request_id = ctx.graph_request_id or problem.graph_request_id
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
+
+
+def _client_ip(request: Request, trust_forwarded_for: bool) -> str | None:
+    if trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else None
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    meetings: MeetingsPort,
+    scope: PolicyScope,
+    token_check: TokenCheck | None = None,
+    store: Store | None = None,
+    limiter: Limiter | None = None,
+    metrics: GatewayMetrics | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake)."""
+    store = store or Store.open(settings.store_url, migrate=settings.migrate)
+    if limiter is None:
+        limiter = (
+            RedisLimiter(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else InMemoryLimiter()
+        )
+    metrics = metrics or GatewayMetrics()
+    service = GatewayService(
+        settings=settings,
+        store=store,
+        meetings=meetings,
+        scope=CachedPolicyScope(scope, settings.policy_cache_seconds),
+        limiter=limiter,
+        metrics=metrics,
+    )
+    log = logging.getLogger(LOGGER_NAME)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await limiter.close()
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    app = FastAPI(
+        title=settings.title,
+        version="1",
+        description=(
+            "Create and manage Microsoft Teams online meetings for your organizers. Authenticate with "
+            "your API key; send an Idempotency-Key with every creation and reuse it on retries. "
+            "Errors are RFC 9457 problem details with a stable `type` and a `remedy`."
+        ),
+        lifespan=lifespan,
+        responses={422: _PROBLEM_RESPONSES[422]},
+    )
+    app.state.service = service
+    app.state.store = store
+    app.state.metrics = metrics
+
+    # ---- cross-cutting: request id, audit, log, metrics
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        incoming = request.headers.get("x-request-id", "")
+        ctx = CallContext(
+            request_id=incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4()),
+            client_ip=_client_ip(request, settings.trust_forwarded_for),
+        )
+        request.state.ctx = ctx
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": ctx.request_id, "path": request.url.path})
+            response = _problem_response(Problem("internal"), request)
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, template).observe(elapsed)
+        response.headers["X-Request-Id"] = ctx.request_id
+        if request.url.path.startswith("/v1/"):
+            consumer = ctx.consumer
+            outcome = ctx.notes.get("problem") or ("ok" if response.status_code < 400 else "error")
+            entry = AuditEntry(
+                request_id=ctx.request_id,
+                action=ctx.action,
+                outcome=str(outcome),
+                http_status=response.status_code,
+                latency_ms=round(elapsed * 1000, 3),
+                consumer_id=consumer.id if consumer else None,
+                consumer_name=consumer.name if consumer else None,
+                organizer=ctx.organizer,
+                meeting_id=ctx.meeting_id,
+                graph_status=ctx.graph_status,
+                graph_request_id=ctx.graph_request_id,
+                client_ip=ctx.client_ip,
+            )
+            try:
+                await to_thread.run_sync(store.append_audit, entry)
+            except Exception:
+                log.exception("audit write failed", extra={"request_id": ctx.request_id})
+            log.info(
+                "request",
+                extra={
+                    "request_id": ctx.request_id,
+                    "method": request.method,
+                    "route": template,
+                    "status": response.status_code,
+                    "latency_ms": entry.latency_ms,
+                    "consumer": entry.consumer_name,
+                    "organizer": entry.organizer,
+                    "action": entry.action,
+                    "outcome": entry.outcome,
+                    "graph_status": entry.graph_status,
+                    "graph_request_id": entry.graph_request_id,
+                },
+            )
+        return response
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return _problem_response(exc, request)
+
+    @app.exception_handler(StoreError)
+    async def on_store_error(request: Request, exc: StoreError) -> JSONResponse:
+        log.error("store error", extra={"error": type(exc).__name__})
+        return _problem_response(Problem("store-unavailable"), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(tuple(e.get("loc", ())) == ("header", "Idempotency-Key") for e in errors):
+            return _problem_response(Problem("idempotency-key-required"), request)
+        cleaned = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in errors
+        ]
+        first = cleaned[0] if cleaned else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"][1:]) or "request"
+        return _problem_response(
+            Problem(
+                "invalid-request", f"{where}: {first['msg']}", extra={"errors": jsonable_encoder(cleaned)}
+            ),
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        ctx: CallContext | None = getattr(request.state, "ctx", None)
+        body = {
+            "type": "about:blank",
+            "title": str(exc.detail),
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+            "remedy": "check the method and path against /openapi.json",
+            "requestId": ctx.request_id if ctx else None,
+        }
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers, media_type=MEDIA_TYPE)
+
+    meetings_router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=_PROBLEM_RESPONSES)
+
+    @meetings_router.post(
+        "", status_code=201, response_model=MeetingOut, summary="Create a meeting (idempotent)"
+    )
+    async def create_meeting(
+        request: Request,
+        response: Response,
+        body: MeetingCreate,
+        consumer: Consumer,
+        idempotency_key: Annotated[
+            str,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                pattern=r"^[\x21-\x7e]+$",
+                description="Unique per meeting; resend it unchanged on retries",
+            ),
+        ],
+    ) -> MeetingOut:
+        result = await service.create(consumer, body, idempotency_key, request.state.ctx)
+        response.headers["Location"] = f"/v1/meetings/{result.meeting.id}"
+        if not result.created:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+        return result.meeting
+
+    @meetings_router.get("", response_model=MeetingList, summary="Find a meeting by its join URL")
+    async def find_meeting(
+        request: Request,
+        consumer: Consumer,
+        join_url: Annotated[str, Query(min_length=10, max_length=2048)],
+    ) -> MeetingList:
+        try:
+            found = await service.find_by_join_url(consumer, join_url, request.state.ctx)
+        except Problem as problem:
+            if problem.slug != "not-found":
+                raise
+            return MeetingList(value=[])
+        return MeetingList(value=[found])
+
+    @meetings_router.get("/{meeting_id}", response_model=MeetingOut, summary="Read a meeting")
+    async def get_meeting(request: Request, consumer: Consumer, meeting_id: MeetingId) -> MeetingOut:
+        return await service.get(consumer, meeting_id, request.state.ctx)
+
+    @meetings_router.patch(
+        "/{meeting_id}", response_model=MeetingOut, summary="Reschedule or change a meeting"
+    )
+    async def patch_meeting(
+        request: Request, consumer: Consumer, meeting_id: MeetingId, body: MeetingPatch
+    ) -> MeetingOut:
+        return await service.update(consumer, meeting_id, body, request.state.ctx)
+
+    @meetings_router.delete(
+        "/{meeting_id}", response_model=MeetingOut, summary="Cancel (delete) or lock a meeting"
+    )
+    async def delete_meeting(
+        request: Request,
+        consumer: Consumer,
+        meeting_id: MeetingId,
+        mode: Annotated[Literal["delete", "lock"], Query()] = "delete",
+    ) -> MeetingOut:
+        return await service.cancel(consumer, meeting_id, mode, request.state.ctx)
+
+    @meetings_router.get(
+        "/{meeting_id}/invite.ics",
+        response_class=Response,
+        responses={200: {"content": {"text/calendar": {}}, "description": "iCalendar invitation"}},
+        summary="An iCalendar invitation to send to attendees",
+    )
+    async def meeting_invite(request: Request, consumer: Consumer, meeting_id: MeetingId) -> Response:
+        text = await service.invite(consumer, meeting_id, request.state.ctx)
+        return Response(
+            text,
+            media_type="text/calendar; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{meeting_id}.ics"'},
+        )
+
+    app.include_router(meetings_router)
+
+    # ---- operations
+    @app.get("/healthz", response_model=Health, tags=["operations"], summary="The process is up")
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["operations"],
+        summary="The store answers and a Graph token can be taken",
+        responses={503: {"model": Health}},
+    )
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await to_thread.run_sync(store.ping)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"failed: {type(exc).__name__}"
+        ping = getattr(limiter, "ping", None)
+        if ping is not None:
+            try:
+                await ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"failed: {type(exc).__name__}"
+        if token_check is not None:
+            try:
+                await token_check()
+                checks["graph_token"] = "ok"
+            except Exception as exc:
+                checks["graph_token"] = f"failed: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            Health(status="ok" if ok else "unavailable", checks=checks).model_dump(),
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

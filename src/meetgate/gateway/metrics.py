@@ -1,0 +1,57 @@
+"""Prometheus metrics of one gateway process (one registry per app, so tests do not collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "meetgate_gateway_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "meetgate_gateway_request_seconds",
+            "Time to answer a request",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.graph_calls = Counter(
+            "meetgate_gateway_graph_calls",
+            "Calls to Microsoft Graph by outcome",
+            ["operation", "status"],
+            registry=r,
+        )
+        self.graph_latency = Histogram(
+            "meetgate_gateway_graph_seconds",
+            "Time spent in Graph calls",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.graph_retries = Counter(
+            "meetgate_gateway_graph_retries", "Graph retries made by the client", ["reason"], registry=r
+        )
+        self.graph_waits = Counter(
+            "meetgate_gateway_graph_limit_waits", "Calls delayed by the client-side Graph limit", registry=r
+        )
+        self.throttled = Counter(
+            "meetgate_gateway_throttled",
+            "Requests refused by a gateway limit or quota",
+            ["limit"],
+            registry=r,
+        )
+        self.meetings_created = Counter(
+            "meetgate_gateway_meetings_created", "Meetings created in Graph", ["consumer"], registry=r
+        )
+        self.idempotent_replays = Counter(
+            "meetgate_gateway_idempotent_replays",
+            "Creations answered from an earlier request",
+            ["consumer"],
+            registry=r,
+        )

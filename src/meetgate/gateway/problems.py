@@ -1,0 +1,205 @@
+"""RFC 9457 problem details: one stable ``type`` per error class, with a remedy for the consumer.
+
+Problems never carry secrets, stack traces or another consumer's data. Graph failures keep Graph's
+request id (``graphRequestId``) so an administrator can follow them up with Microsoft.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TYPE_BASE = "urn:meetgate:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    slug: str
+    status: int
+    title: str
+    remedy: str
+
+    @property
+    def type(self) -> str:
+        return TYPE_BASE + self.slug
+
+
+def _kinds(*kinds: ProblemKind) -> dict[str, ProblemKind]:
+    return {k.slug: k for k in kinds}
+
+
+CATALOGUE: dict[str, ProblemKind] = _kinds(
+    ProblemKind("invalid-request", 422, "The request is not valid", "fix the fields listed in `errors`"),
+    ProblemKind(
+        "idempotency-key-required",
+        400,
+        "Idempotency-Key header missing",
+        "send an Idempotency-Key header (1-255 printable characters, e.g. a UUID) and reuse it on retries",
+    ),
+    ProblemKind(
+        "unauthenticated",
+        401,
+        "API key missing, unknown or revoked",
+        "send `Authorization: Bearer <api key>`; ask the gateway operator for a new key if it was revoked",
+    ),
+    ProblemKind(
+        "organizer-not-allowed",
+        403,
+        "This consumer may not act for that organizer",
+        "use one of the organizers registered for your consumer; the operator can add more",
+    ),
+    ProblemKind(
+        "organizer-outside-policy",
+        403,
+        "The organizer is outside the application access policy",
+        "ask the Teams administrator to grant the application access policy to this organizer "
+        "(changes take up to 30 minutes)",
+    ),
+    ProblemKind(
+        "graph-access-policy-missing",
+        403,
+        "Microsoft Graph refused: no application access policy for this organizer",
+        "ask the Teams administrator to grant the application access policy to this organizer "
+        "(changes take up to 30 minutes), then retry",
+    ),
+    ProblemKind("not-found", 404, "No such meeting for this consumer", "check the meeting id or join URL"),
+    ProblemKind(
+        "idempotency-conflict",
+        409,
+        "Idempotency-Key reused with a different request",
+        "send a new Idempotency-Key for a new meeting; reuse a key only to retry the same request",
+    ),
+    ProblemKind(
+        "meeting-gone",
+        409,
+        "The meeting was cancelled",
+        "create a new meeting with a new Idempotency-Key",
+    ),
+    ProblemKind("rate-limited", 429, "Too many requests", "wait for the Retry-After seconds, then retry"),
+    ProblemKind(
+        "quota-exceeded",
+        429,
+        "Daily quota used up",
+        "retry after the quota resets (UTC midnight) or ask the operator for a larger quota",
+    ),
+    ProblemKind(
+        "graph-bad-request",
+        422,
+        "Microsoft Graph rejected the meeting",
+        "fix the request as `detail` says (e.g. times, attendees, options)",
+    ),
+    ProblemKind(
+        "graph-throttled",
+        503,
+        "Microsoft Graph is throttling",
+        "retry with the same Idempotency-Key after Retry-After seconds",
+    ),
+    ProblemKind(
+        "graph-unavailable",
+        502,
+        "Microsoft Graph failed or could not be reached",
+        "retry with the same Idempotency-Key; if it persists, tell the gateway operator the graphRequestId",
+    ),
+    ProblemKind(
+        "graph-auth-failed",
+        502,
+        "The gateway could not authenticate to Microsoft Graph",
+        "tell the gateway operator (the app's certificate, roles or registration need attention)",
+    ),
+    ProblemKind(
+        "store-unavailable",
+        503,
+        "The gateway's store is unavailable",
+        "retry with the same Idempotency-Key shortly",
+    ),
+    ProblemKind(
+        "internal", 500, "Unexpected gateway error", "retry; if it persists, give the operator the requestId"
+    ),
+)
+
+
+@dataclass
+class Problem(Exception):
+    """Raise anywhere in a request to answer with problem+json."""
+
+    slug: str
+    detail: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    remedy: str | None = None
+    graph_status: int | None = None
+    graph_request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail or self.kind.title)
+
+    @property
+    def kind(self) -> ProblemKind:
+        return CATALOGUE[self.slug]
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def body(self, *, instance: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+        kind = self.kind
+        body: dict[str, Any] = {
+            "type": kind.type,
+            "title": kind.title,
+            "status": kind.status,
+            "detail": self.detail or kind.title,
+            "remedy": self.remedy or kind.remedy,
+        }
+        if instance:
+            body["instance"] = instance
+        if request_id:
+            body["requestId"] = request_id
+        if self.graph_request_id:
+            body["graphRequestId"] = self.graph_request_id
+        body.update(self.extra)
+        return body
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def is_graph_error(exc: BaseException) -> bool:
+    return bool(_names(exc) & {"GraphError", "MeetingRuleError"})
+
+
+def from_graph_error(exc: BaseException) -> Problem:
+    """Translate an error of the Graph client's tree (matched by class name) into a Problem."""
+    names = _names(exc)
+    status = getattr(exc, "status", None)
+    request_id = getattr(exc, "request_id", None)
+    message = str(getattr(exc, "message", None) or exc)[:500]
+    common: dict[str, Any] = {
+        "graph_status": status if isinstance(status, int) and status else None,
+        "graph_request_id": request_id if isinstance(request_id, str) else None,
+    }
+    if "AccessPolicyMissing" in names:
+        return Problem("graph-access-policy-missing", "Graph: " + message, **common)
+    if "MeetingRuleError" in names:
+        remedy = getattr(exc, "remedy", None)
+        return Problem(
+            "graph-bad-request", message, remedy=remedy if isinstance(remedy, str) else None, **common
+        )
+    if "BadRequestError" in names:
+        return Problem("graph-bad-request", "Graph: " + message, **common)
+    if "NotFoundError" in names:
+        return Problem("not-found", "Graph: the meeting or organizer was not found", **common)
+    if "ThrottledError" in names:
+        retry_after = getattr(exc, "retry_after", None)
+        seconds = max(1, int(float(retry_after))) if isinstance(retry_after, int | float) else 5
+        return Problem(
+            "graph-throttled",
+            "Graph kept throttling after retries",
+            headers={"Retry-After": str(seconds)},
+            **common,
+        )
+    if names & {"AuthenticationError", "InvalidTokenError", "MissingRolesError", "AuthorizationError"}:
+        # the detail would describe the gateway's own credentials: keep it for the operator's log
+        return Problem("graph-auth-failed", **common)
+    return Problem("graph-unavailable", "Graph did not answer successfully after retries", **common)

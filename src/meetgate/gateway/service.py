@@ -1,0 +1,406 @@
+"""The gateway's use cases, free of HTTP: authenticate, govern, call Graph, remember, audit facts.
+
+Each method fills a :class:`CallContext` (who, for whom, what Graph said) that the HTTP layer turns
+into the audit row, the log line and the metrics. Failures are raised as :class:`Problem`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from anyio import to_thread
+
+from meetgate.gateway import keys
+from meetgate.gateway.ics import invitation_ics
+from meetgate.gateway.limits import Limiter
+from meetgate.gateway.metrics import GatewayMetrics
+from meetgate.gateway.ports import (
+    Attendee,
+    MeetingRequest,
+    MeetingsPort,
+    MeetingUpdate,
+    OnlineMeeting,
+    PolicyScope,
+)
+from meetgate.gateway.problems import Problem, from_graph_error, is_graph_error
+from meetgate.gateway.schemas import AttendeeOut, MeetingCreate, MeetingOut, MeetingPatch
+from meetgate.gateway.settings import GatewaySettings
+from meetgate.store import ConsumerRecord, MeetingRecord, Store
+
+T = TypeVar("T")
+
+
+@dataclass
+class CallContext:
+    request_id: str
+    client_ip: str | None = None
+    action: str = "unknown"
+    consumer: ConsumerRecord | None = None
+    organizer: str | None = None
+    meeting_id: str | None = None
+    graph_status: int | None = None
+    graph_request_id: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def external_id_for(consumer_id: str, idempotency_key: str) -> str:
+    """The Graph createOrGet externalId: the same for every retry, replica and restart."""
+    digest = hashlib.sha256(f"{consumer_id}\x00{idempotency_key}".encode()).hexdigest()
+    return f"meetgate-{digest[:48]}"
+
+
+def request_hash(body: MeetingCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _snapshot(meeting: OnlineMeeting) -> dict[str, Any]:
+    return {
+        "subject": meeting.subject,
+        "start": meeting.start.isoformat() if meeting.start else None,
+        "end": meeting.end.isoformat() if meeting.end else None,
+        "join_meeting_id": meeting.join_meeting_id,
+        "passcode": meeting.passcode,
+        "attendees": [{"upn": a.upn, "role": a.role} for a in meeting.attendees],
+        "lobby_bypass_scope": meeting.lobby_bypass_scope,
+        "allowed_presenters": meeting.allowed_presenters,
+        "allow_meeting_chat": meeting.allow_meeting_chat,
+    }
+
+
+def meeting_out(record: MeetingRecord) -> MeetingOut:
+    snap = record.snapshot or {}
+    return MeetingOut(
+        id=record.id,
+        state=record.state,
+        organizer=record.organizer,
+        subject=snap.get("subject"),
+        start=snap.get("start"),
+        end=snap.get("end"),
+        join_url=record.join_url,
+        join_meeting_id=snap.get("join_meeting_id"),
+        passcode=snap.get("passcode"),
+        attendees=[AttendeeOut(**a) for a in snap.get("attendees", [])],
+        lobby_bypass_scope=snap.get("lobby_bypass_scope"),
+        allowed_presenters=snap.get("allowed_presenters"),
+        allow_meeting_chat=snap.get("allow_meeting_chat"),
+        graph_meeting_id=record.graph_meeting_id,
+        external_id=record.external_id,
+        created_at=record.created_at,
+    )
+
+
+async def _run(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    return await to_thread.run_sync(lambda: fn(**kwargs))
+
+
+@dataclass(frozen=True)
+class Created:
+    meeting: MeetingOut
+    created: bool
+
+
+class GatewayService:
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        store: Store,
+        meetings: MeetingsPort,
+        scope: PolicyScope,
+        limiter: Limiter,
+        metrics: GatewayMetrics,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.meetings = meetings
+        self.scope = scope
+        self.limiter = limiter
+        self.metrics = metrics
+        self.sleep = sleep
+
+    # ---- governance
+    async def authenticate(self, api_key: str | None, ctx: CallContext) -> ConsumerRecord:
+        parsed = keys.parse(api_key) if api_key else None
+        if parsed is None:
+            raise Problem("unauthenticated", "no API key, or not a meetgate API key")
+        record = await _run(self.store.consumer_by_key_id, key_id=parsed[0])
+        if not keys.verify(parsed[0], parsed[1], record.key_hash if record else None) or record is None:
+            raise Problem("unauthenticated", "the API key is not known")
+        if not record.active:
+            raise Problem("unauthenticated", "the API key was revoked")
+        ctx.consumer = record
+        rate = record.rate_per_minute or self.settings.default_consumer_rate_per_minute
+        slot = await self.limiter.acquire(f"c:{record.id}", per_second=rate / 60.0, burst=rate)
+        if not slot.allowed:
+            self.metrics.throttled.labels("consumer-rate").inc()
+            raise Problem(
+                "rate-limited",
+                f"this consumer may make {rate} requests per minute",
+                headers={"Retry-After": str(max(1, round(slot.wait + 0.5)))},
+            )
+        return record
+
+    async def _organizer(self, consumer: ConsumerRecord, organizer: str, ctx: CallContext) -> str:
+        org = organizer.strip().lower()
+        ctx.organizer = org
+        if org not in {o.lower() for o in consumer.organizers}:
+            raise Problem("organizer-not-allowed", f"this consumer may not act for {organizer}")
+        if not await _run(self.scope.contains, organizer=org):
+            raise Problem(
+                "organizer-outside-policy", f"{organizer} is not granted the application access policy"
+            )
+        rate = self.settings.organizer_rate_per_minute
+        if rate:
+            slot = await self.limiter.acquire(f"o:{org}", per_second=rate / 60.0, burst=rate)
+            if not slot.allowed:
+                self.metrics.throttled.labels("organizer-rate").inc()
+                raise Problem(
+                    "rate-limited",
+                    f"at most {rate} requests per minute for one organizer",
+                    headers={"Retry-After": str(max(1, round(slot.wait + 0.5)))},
+                )
+        return org
+
+    async def _quota(self, consumer: ConsumerRecord, org: str) -> None:
+        taken: list[str] = []
+        limits = [
+            (f"c:{consumer.id}", consumer.daily_quota, "consumer"),
+            (f"o:{org}", self.settings.organizer_daily_quota, "organizer"),
+        ]
+        for key, limit, label in limits:
+            if not limit:
+                continue
+            use = await self.limiter.consume(key, limit=limit)
+            if not use.allowed:
+                for done in taken:
+                    await self.limiter.refund(done)
+                self.metrics.throttled.labels(f"{label}-quota").inc()
+                raise Problem(
+                    "quota-exceeded",
+                    f"the {label}'s daily quota of {limit} meetings is used up",
+                    headers={"Retry-After": "3600"},
+                )
+            taken.append(key)
+
+    async def _graph(self, operation: str, ctx: CallContext, call: Callable[[], Awaitable[T]]) -> T:
+        if self.settings.graph_rate_per_second:
+            slot = await self.limiter.acquire(
+                "graph",
+                per_second=self.settings.graph_rate_per_second,
+                burst=self.settings.graph_burst,
+                max_wait=self.settings.graph_max_wait_seconds,
+            )
+            if not slot.allowed:
+                self.metrics.throttled.labels("graph-client-limit").inc()
+                raise Problem(
+                    "graph-throttled",
+                    "the gateway is holding back calls to Graph to stay under its limits",
+                    headers={"Retry-After": str(max(1, round(slot.wait + 0.5)))},
+                )
+            if slot.wait > 0:
+                self.metrics.graph_waits.inc()
+                await self.sleep(slot.wait)
+        started = time.perf_counter()
+        try:
+            result = await call()
+        except Exception as exc:
+            if not is_graph_error(exc):
+                raise
+            problem = from_graph_error(exc)
+            ctx.graph_status = problem.graph_status
+            ctx.graph_request_id = problem.graph_request_id
+            ctx.notes["graph_error"] = type(exc).__name__
+            self.metrics.graph_calls.labels(operation, str(problem.graph_status or "error")).inc()
+            if problem.slug == "graph-throttled":
+                self.metrics.throttled.labels("graph").inc()
+            raise problem from None
+        finally:
+            self.metrics.graph_latency.labels(operation).observe(time.perf_counter() - started)
+        ctx.graph_status = 200
+        self.metrics.graph_calls.labels(operation, "ok").inc()
+        return result
+
+    # ---- meetings
+    async def create(
+        self, consumer: ConsumerRecord, body: MeetingCreate, idempotency_key: str, ctx: CallContext
+    ) -> Created:
+        ctx.action = "meeting.create"
+        org = await self._organizer(consumer, body.organizer, ctx)
+        digest = request_hash(body)
+        external_id = external_id_for(consumer.id, idempotency_key)
+        record, new = await self._reserve(consumer, org, idempotency_key, digest, external_id)
+        ctx.meeting_id = record.id
+        if record.request_hash != digest:
+            raise Problem(
+                "idempotency-conflict",
+                "this Idempotency-Key was used for a different request",
+                extra={"meetingId": record.id},
+            )
+        if not new and record.state != "pending":
+            self.metrics.idempotent_replays.labels(consumer.name).inc()
+            return Created(meeting_out(record), created=False)
+        request = MeetingRequest(
+            subject=body.subject,
+            start=body.start,
+            end=body.end,
+            attendees=[Attendee(upn=a.upn, role=a.role) for a in body.attendees],
+            lobby_bypass_scope=body.lobby_bypass_scope,
+            dial_in_bypass=body.dial_in_bypass,
+            allowed_presenters=body.allowed_presenters,
+            allow_meeting_chat=body.allow_meeting_chat,
+        )
+        result = await self._graph(
+            "create_or_get", ctx, lambda: self.meetings.create_or_get(org, external_id, request)
+        )
+        saved = await _run(
+            self.store.save_meeting,
+            meeting_id=record.id,
+            state="active",
+            snapshot=_snapshot(result.meeting),
+            graph_meeting_id=result.meeting.id,
+            join_url=result.meeting.join_web_url,
+        )
+        if result.created:
+            self.metrics.meetings_created.labels(consumer.name).inc()
+        else:
+            self.metrics.idempotent_replays.labels(consumer.name).inc()
+        return Created(meeting_out(saved), created=result.created)
+
+    async def _reserve(
+        self, consumer: ConsumerRecord, org: str, key: str, digest: str, external_id: str
+    ) -> tuple[MeetingRecord, bool]:
+        existing = await _run(self.store.meeting_by_key, consumer_id=consumer.id, idempotency_key=key)
+        if existing is not None:
+            return existing, False
+        await self._quota(consumer, org)
+        record, new = await _run(
+            self.store.reserve_meeting,
+            consumer_id=consumer.id,
+            idempotency_key=key,
+            request_hash=digest,
+            organizer=org,
+            external_id=external_id,
+        )
+        if not new:  # another request with this key won the race: give the quota back
+            for k, limit in (
+                (f"c:{consumer.id}", consumer.daily_quota),
+                (f"o:{org}", self.settings.organizer_daily_quota),
+            ):
+                if limit:
+                    await self.limiter.refund(k)
+        return record, new
+
+    async def _owned(self, consumer: ConsumerRecord, meeting_id: str, ctx: CallContext) -> MeetingRecord:
+        ctx.meeting_id = meeting_id
+        record = await _run(self.store.meeting, consumer_id=consumer.id, meeting_id=meeting_id)
+        if record is None:
+            raise Problem("not-found", "this consumer has no meeting with that id")
+        ctx.organizer = record.organizer
+        return record
+
+    async def _refresh(
+        self, consumer: ConsumerRecord, record: MeetingRecord, ctx: CallContext
+    ) -> MeetingRecord:
+        if record.state in ("pending", "cancelled") or record.graph_meeting_id is None:
+            return record
+        org = await self._organizer(consumer, record.organizer, ctx)
+        graph_id = record.graph_meeting_id
+        meeting = await self._graph("get", ctx, lambda: self.meetings.get(org, graph_id))
+        return await _run(
+            self.store.save_meeting,
+            meeting_id=record.id,
+            state=record.state,
+            snapshot=_snapshot(meeting),
+            join_url=meeting.join_web_url,
+        )
+
+    async def get(self, consumer: ConsumerRecord, meeting_id: str, ctx: CallContext) -> MeetingOut:
+        ctx.action = "meeting.get"
+        record = await self._owned(consumer, meeting_id, ctx)
+        return meeting_out(await self._refresh(consumer, record, ctx))
+
+    async def find_by_join_url(self, consumer: ConsumerRecord, join_url: str, ctx: CallContext) -> MeetingOut:
+        ctx.action = "meeting.find"
+        record = await _run(self.store.meeting_by_join_url, consumer_id=consumer.id, join_url=join_url)
+        if record is None:
+            raise Problem("not-found", "this consumer has no meeting with that join URL")
+        ctx.meeting_id = record.id
+        ctx.organizer = record.organizer
+        return meeting_out(await self._refresh(consumer, record, ctx))
+
+    async def update(
+        self, consumer: ConsumerRecord, meeting_id: str, patch: MeetingPatch, ctx: CallContext
+    ) -> MeetingOut:
+        ctx.action = "meeting.update"
+        record = await self._owned(consumer, meeting_id, ctx)
+        if record.state == "cancelled":
+            raise Problem("meeting-gone", "the meeting was cancelled")
+        if record.graph_meeting_id is None:
+            raise Problem("not-found", "the meeting is still being created; retry its creation first")
+        org = await self._organizer(consumer, record.organizer, ctx)
+        changes = MeetingUpdate(
+            subject=patch.subject,
+            start=patch.start,
+            end=patch.end,
+            attendees=None
+            if patch.attendees is None
+            else [Attendee(upn=a.upn, role=a.role) for a in patch.attendees],
+            lobby_bypass_scope=patch.lobby_bypass_scope,
+            dial_in_bypass=patch.dial_in_bypass,
+            allowed_presenters=patch.allowed_presenters,
+            allow_meeting_chat=patch.allow_meeting_chat,
+        )
+        graph_id = record.graph_meeting_id
+        meeting = await self._graph("update", ctx, lambda: self.meetings.update(org, graph_id, changes))
+        saved = await _run(
+            self.store.save_meeting,
+            meeting_id=record.id,
+            state=record.state,
+            snapshot=_snapshot(meeting),
+            join_url=meeting.join_web_url,
+        )
+        return meeting_out(saved)
+
+    async def cancel(
+        self, consumer: ConsumerRecord, meeting_id: str, mode: Literal["delete", "lock"], ctx: CallContext
+    ) -> MeetingOut:
+        ctx.action = f"meeting.cancel.{mode}"
+        record = await self._owned(consumer, meeting_id, ctx)
+        if record.state == "cancelled" or (record.state == "locked" and mode == "lock"):
+            return meeting_out(record)  # cancelling twice is not an error
+        if record.graph_meeting_id is None:
+            raise Problem("not-found", "the meeting is still being created; retry its creation first")
+        org = await self._organizer(consumer, record.organizer, ctx)
+        graph_id = record.graph_meeting_id
+        locked = await self._graph("cancel", ctx, lambda: self.meetings.cancel(org, graph_id, mode=mode))
+        saved = await _run(
+            self.store.save_meeting,
+            meeting_id=record.id,
+            state="cancelled" if mode == "delete" else "locked",
+            snapshot=_snapshot(locked) if locked is not None else record.snapshot,
+        )
+        return meeting_out(saved)
+
+    async def invite(self, consumer: ConsumerRecord, meeting_id: str, ctx: CallContext) -> str:
+        meeting = await self.get(consumer, meeting_id, ctx)
+        ctx.action = "meeting.invite"
+        return invitation_ics(
+            uid=f"{meeting.id}@meetgate",
+            subject=meeting.subject,
+            start=meeting.start,
+            end=meeting.end,
+            join_url=meeting.join_url,
+            organizer=meeting.organizer,
+            attendees=[a.upn for a in meeting.attendees],
+            join_meeting_id=meeting.join_meeting_id,
+            passcode=meeting.passcode,
+            cancelled=meeting.state == "cancelled",
+        )

@@ -1,0 +1,35 @@
+"""The gateway's settings: one frozen object handed to :func:`meetgate.gateway.app.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    #: SQLAlchemy URL of the store (SQLite file, or PostgreSQL shared by replicas).
+    store_url: str = "sqlite:///.meetgate/meetgate.db"
+    #: Redis URL: rate limits and quotas shared by every replica; in-process when None.
+    redis_url: str | None = None
+    #: Prefix of every Redis key (several gateways, or test runs, can share one Redis).
+    redis_prefix: str = "meetgate:"
+    #: Apply pending store migrations at start-up (replicas serialise on a database lock).
+    migrate: bool = True
+    #: Requests per minute per consumer when the consumer has no rate of its own.
+    default_consumer_rate_per_minute: int = 600
+    #: Requests per minute per organizer, over all consumers (None: no limit).
+    organizer_rate_per_minute: int | None = 300
+    #: Meetings created per organizer per UTC day, over all consumers (None: no limit).
+    organizer_daily_quota: int | None = 2000
+    #: Client-side limit toward Graph for this app, calls per second over all replicas (None: off).
+    graph_rate_per_second: float | None = 300.0
+    #: Calls allowed at once before the Graph limit starts spacing them.
+    graph_burst: int = 300
+    #: Longest a request waits for a Graph slot before it is refused with 503.
+    graph_max_wait_seconds: float = 10.0
+    #: How long answers about the policy scope are reused, seconds.
+    policy_cache_seconds: float = 60.0
+    #: Use the first X-Forwarded-For address as the client IP (only behind a trusted proxy).
+    trust_forwarded_for: bool = False
+    #: Public title of the OpenAPI document.
+    title: str = "meetgate gateway"

@@ -1,0 +1,397 @@
+"""Data access for the gateway: consumers, idempotent meetings, the audit log.
+
+Synchronous SQLAlchemy 2 Core; the gateway calls it from worker threads. Nothing is built at import
+time: open a store with :meth:`Store.open`. Every function takes keyword arguments only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from meetgate.store.tables import audit_log, consumers, meetings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_PG_MIGRATION_LOCK = 0x6D656574  # "meet": serialises migrations of replicas starting together
+
+
+class StoreError(RuntimeError):
+    """The store is unreachable or refused an operation."""
+
+    def __init__(self, message: str, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
+
+
+class ConsumerExists(StoreError):
+    pass
+
+
+class ConsumerNotFound(StoreError):
+    pass
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)  # SQLite gives naive datetimes back
+
+
+@dataclass(frozen=True)
+class ConsumerRecord:
+    id: str
+    name: str
+    key_id: str
+    key_hash: str
+    organizers: tuple[str, ...]
+    organizers_from_policy: bool
+    rate_per_minute: int | None
+    daily_quota: int | None
+    created_at: dt.datetime
+    key_rotated_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def __repr__(self) -> str:  # the key hash stays out of reprs and logs
+        return f"ConsumerRecord(id={self.id!r}, name={self.name!r}, active={self.active})"
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    id: str
+    consumer_id: str
+    idempotency_key: str
+    request_hash: str
+    organizer: str
+    external_id: str
+    graph_meeting_id: str | None
+    join_url: str | None
+    state: str
+    snapshot: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    request_id: str
+    action: str
+    outcome: str
+    http_status: int
+    latency_ms: float
+    consumer_id: str | None = None
+    consumer_name: str | None = None
+    organizer: str | None = None
+    meeting_id: str | None = None
+    graph_status: int | None = None
+    graph_request_id: str | None = None
+    client_ip: str | None = None
+    at: dt.datetime | None = None
+
+
+def _consumer(row: Any) -> ConsumerRecord:
+    m = row._mapping
+    return ConsumerRecord(
+        id=m["id"],
+        name=m["name"],
+        key_id=m["key_id"],
+        key_hash=m["key_hash"],
+        organizers=tuple(m["organizers"] or ()),
+        organizers_from_policy=bool(m["organizers_from_policy"]),
+        rate_per_minute=m["rate_per_minute"],
+        daily_quota=m["daily_quota"],
+        created_at=_aware(m["created_at"]) or utcnow(),
+        key_rotated_at=_aware(m["key_rotated_at"]),
+        revoked_at=_aware(m["revoked_at"]),
+    )
+
+
+def _meeting(row: Any) -> MeetingRecord:
+    m = row._mapping
+    return MeetingRecord(
+        id=m["id"],
+        consumer_id=m["consumer_id"],
+        idempotency_key=m["idempotency_key"],
+        request_hash=m["request_hash"],
+        organizer=m["organizer"],
+        external_id=m["external_id"],
+        graph_meeting_id=m["graph_meeting_id"],
+        join_url=m["join_url"],
+        state=m["state"],
+        snapshot=m["snapshot"],
+        created_at=_aware(m["created_at"]) or utcnow(),
+        updated_at=_aware(m["updated_at"]) or utcnow(),
+    )
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and their folder created."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+class Store:
+    """The gateway's persistent state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        try:
+            store = cls(make_engine(url))
+            if migrate:
+                store.migrate()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot open the store at {sa.make_url(url).render_as_string(hide_password=True)}: "
+                f"{type(exc).__name__}",
+                "check store_url (MEETGATE_STORE_URL) and that the database is reachable",
+            ) from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- schema
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (safe when several replicas start together)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # ---- consumers
+    def add_consumer(
+        self,
+        *,
+        name: str,
+        key_id: str,
+        key_hash: str,
+        organizers: Sequence[str],
+        organizers_from_policy: bool = False,
+        rate_per_minute: int | None = None,
+        daily_quota: int | None = None,
+    ) -> ConsumerRecord:
+        values = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "key_id": key_id,
+            "key_hash": key_hash,
+            "organizers": list(organizers),
+            "organizers_from_policy": organizers_from_policy,
+            "rate_per_minute": rate_per_minute,
+            "daily_quota": daily_quota,
+            "created_at": utcnow(),
+        }
+        try:
+            with self._tx() as conn:
+                conn.execute(consumers.insert().values(**values))
+                row = conn.execute(consumers.select().where(consumers.c.id == values["id"])).one()
+        except sa.exc.IntegrityError:
+            raise ConsumerExists(
+                f"a consumer named {name!r} exists already",
+                "choose another name, or `meetgate consumers rotate-key` to give it a new key",
+            ) from None
+        return _consumer(row)
+
+    def consumer_by_key_id(self, *, key_id: str) -> ConsumerRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(consumers.select().where(consumers.c.key_id == key_id)).first()
+        return _consumer(row) if row else None
+
+    def consumer(self, *, name_or_id: str) -> ConsumerRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                consumers.select().where(sa.or_(consumers.c.name == name_or_id, consumers.c.id == name_or_id))
+            ).first()
+        if row is None:
+            raise ConsumerNotFound(
+                f"no consumer named {name_or_id!r}", "list them with `meetgate consumers list`"
+            )
+        return _consumer(row)
+
+    def list_consumers(self) -> list[ConsumerRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(consumers.select().order_by(consumers.c.name)).all()
+        return [_consumer(r) for r in rows]
+
+    def revoke_consumer(self, *, name_or_id: str) -> ConsumerRecord:
+        record = self.consumer(name_or_id=name_or_id)
+        with self._tx() as conn:
+            conn.execute(
+                consumers.update()
+                .where(consumers.c.id == record.id, consumers.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        return self.consumer(name_or_id=record.id)
+
+    def replace_key(self, *, name_or_id: str, key_id: str, key_hash: str) -> ConsumerRecord:
+        record = self.consumer(name_or_id=name_or_id)
+        with self._tx() as conn:
+            conn.execute(
+                consumers.update()
+                .where(consumers.c.id == record.id)
+                .values(key_id=key_id, key_hash=key_hash, key_rotated_at=utcnow(), revoked_at=None)
+            )
+        return self.consumer(name_or_id=record.id)
+
+    def set_organizers(self, *, name_or_id: str, organizers: Sequence[str]) -> ConsumerRecord:
+        record = self.consumer(name_or_id=name_or_id)
+        with self._tx() as conn:
+            conn.execute(
+                consumers.update().where(consumers.c.id == record.id).values(organizers=list(organizers))
+            )
+        return self.consumer(name_or_id=record.id)
+
+    # ---- meetings
+    def reserve_meeting(
+        self,
+        *,
+        consumer_id: str,
+        idempotency_key: str,
+        request_hash: str,
+        organizer: str,
+        external_id: str,
+    ) -> tuple[MeetingRecord, bool]:
+        """Record the intent to create; returns (record, True) or the existing (record, False)."""
+        now = utcnow()
+        values = {
+            "id": "mtg_" + uuid.uuid4().hex,
+            "consumer_id": consumer_id,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "organizer": organizer,
+            "external_id": external_id,
+            "state": "pending",
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self._tx() as conn:
+                conn.execute(meetings.insert().values(**values))
+                return _meeting(
+                    conn.execute(meetings.select().where(meetings.c.id == values["id"])).one()
+                ), True
+        except sa.exc.IntegrityError:
+            pass
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                meetings.select().where(
+                    meetings.c.consumer_id == consumer_id, meetings.c.idempotency_key == idempotency_key
+                )
+            ).one()
+        return _meeting(row), False
+
+    def save_meeting(
+        self,
+        *,
+        meeting_id: str,
+        state: str,
+        snapshot: dict[str, Any] | None,
+        graph_meeting_id: str | None = None,
+        join_url: str | None = None,
+    ) -> MeetingRecord:
+        values: dict[str, Any] = {"state": state, "snapshot": snapshot, "updated_at": utcnow()}
+        if graph_meeting_id is not None:
+            values["graph_meeting_id"] = graph_meeting_id
+        if join_url is not None:
+            values["join_url"] = join_url
+        with self._tx() as conn:
+            conn.execute(meetings.update().where(meetings.c.id == meeting_id).values(**values))
+            return _meeting(conn.execute(meetings.select().where(meetings.c.id == meeting_id)).one())
+
+    def meeting(self, *, consumer_id: str, meeting_id: str) -> MeetingRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                meetings.select().where(meetings.c.id == meeting_id, meetings.c.consumer_id == consumer_id)
+            ).first()
+        return _meeting(row) if row else None
+
+    def meeting_by_key(self, *, consumer_id: str, idempotency_key: str) -> MeetingRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                meetings.select().where(
+                    meetings.c.consumer_id == consumer_id, meetings.c.idempotency_key == idempotency_key
+                )
+            ).first()
+        return _meeting(row) if row else None
+
+    def meeting_by_join_url(self, *, consumer_id: str, join_url: str) -> MeetingRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                meetings.select().where(
+                    meetings.c.consumer_id == consumer_id, meetings.c.join_url == join_url
+                )
+            ).first()
+        return _meeting(row) if row else None
+
+    def count_meetings(self, *, consumer_id: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(meetings)
+        if consumer_id is not None:
+            query = query.where(meetings.c.consumer_id == consumer_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # ---- audit
+    def append_audit(self, entry: AuditEntry) -> None:
+        values = {k: v for k, v in entry.__dict__.items()}
+        values["at"] = entry.at or utcnow()
+        with self._tx() as conn:
+            conn.execute(audit_log.insert().values(**values))
+
+    def audit(self, *, consumer_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        query = audit_log.select().order_by(audit_log.c.id.desc()).limit(limit)
+        if consumer_id is not None:
+            query = query.where(audit_log.c.consumer_id == consumer_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        fields = AuditEntry.__dataclass_fields__
+        return [AuditEntry(**{k: v for k, v in r._mapping.items() if k in fields}) for r in rows]

@@ -1,0 +1,67 @@
+"""The store's tables (SQLAlchemy Core). The Alembic migrations in ``migrations/`` create them.
+
+- ``consumers``: the third-party apps allowed to call the gateway; the API key is kept only as a hash.
+- ``meetings``: consumer + Idempotency-Key → Graph meeting (ids, join URL, state, last snapshot).
+- ``audit_log``: one row per request, append-only (triggers refuse UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+consumers = sa.Table(
+    "consumers",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("key_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(128), nullable=False),
+    sa.Column("organizers", sa.JSON, nullable=False),
+    sa.Column("organizers_from_policy", sa.Boolean, nullable=False, default=False),
+    sa.Column("rate_per_minute", sa.Integer, nullable=True),
+    sa.Column("daily_quota", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("key_rotated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+meetings = sa.Table(
+    "meetings",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("consumer_id", sa.String(36), sa.ForeignKey("consumers.id"), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("organizer", sa.String(320), nullable=False),
+    sa.Column("external_id", sa.String(80), nullable=False),
+    sa.Column("graph_meeting_id", sa.Text, nullable=True),
+    sa.Column("join_url", sa.Text, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("snapshot", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("consumer_id", "idempotency_key", name="uq_meetings_consumer_key"),
+    sa.Index("ix_meetings_consumer_join_url", "consumer_id", "join_url"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("consumer_id", sa.String(36), nullable=True),
+    sa.Column("consumer_name", sa.String(100), nullable=True),
+    sa.Column("organizer", sa.String(320), nullable=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("meeting_id", sa.String(40), nullable=True),
+    sa.Column("outcome", sa.String(60), nullable=False),
+    sa.Column("http_status", sa.Integer, nullable=False),
+    sa.Column("graph_status", sa.Integer, nullable=True),
+    sa.Column("graph_request_id", sa.String(64), nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Index("ix_audit_consumer_at", "consumer_id", "at"),
+)

@@ -1,0 +1,334 @@
+"""Every endpoint and every problem type, against the in-memory Graph fake."""
+
+from __future__ import annotations
+
+import json
+
+from gateway_kit import MEETING, make_gateway
+
+from meetgate.gateway.fakes import ServiceError, ThrottledError
+from meetgate.gateway.problems import CATALOGUE, TYPE_BASE
+
+
+def _problem(resp, slug: str, status: int) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    body = resp.json()
+    assert body["type"] == TYPE_BASE + slug
+    assert body["status"] == status
+    assert body["remedy"]
+    assert body["requestId"] == resp.headers["x-request-id"]
+    return body
+
+
+def test_create_is_idempotent_and_get_find_patch_invite_delete(gw):
+    h = gw.headers(gw.booking_key, "order-1")
+    first = gw.client.post("/v1/meetings", json=MEETING, headers=h)
+    assert first.status_code == 201, first.text
+    meeting = first.json()
+    assert meeting["state"] == "active"
+    assert meeting["join_url"].startswith("https://teams.microsoft.com/l/meetup-join/")
+    assert first.headers["location"] == f"/v1/meetings/{meeting['id']}"
+
+    again = gw.client.post("/v1/meetings", json=MEETING, headers=h)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == meeting["id"]
+    assert len(gw.graph.meetings) == 1
+
+    got = gw.client.get(f"/v1/meetings/{meeting['id']}", headers=gw.headers(gw.booking_key))
+    assert got.status_code == 200
+    assert got.json()["join_url"] == meeting["join_url"]
+
+    found = gw.client.get(
+        "/v1/meetings", params={"join_url": meeting["join_url"]}, headers=gw.headers(gw.booking_key)
+    )
+    assert [m["id"] for m in found.json()["value"]] == [meeting["id"]]
+
+    patched = gw.client.patch(
+        f"/v1/meetings/{meeting['id']}",
+        json={"subject": "Second interview", "start": "2026-12-02T09:00:00Z", "end": "2026-12-02T10:00:00Z"},
+        headers=gw.headers(gw.booking_key),
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["subject"] == "Second interview"
+    assert patched.json()["start"].startswith("2026-12-02T09:00:00")
+
+    ics = gw.client.get(f"/v1/meetings/{meeting['id']}/invite.ics", headers=gw.headers(gw.booking_key))
+    assert ics.status_code == 200
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert "BEGIN:VEVENT" in ics.text and "SUMMARY:Second interview" in ics.text
+    assert "DTSTART:20261202T090000Z" in ics.text
+
+    locked = gw.client.delete(f"/v1/meetings/{meeting['id']}?mode=lock", headers=gw.headers(gw.booking_key))
+    assert locked.json()["state"] == "locked"
+    assert locked.json()["lobby_bypass_scope"] == "organizer"
+    deleted = gw.client.delete(f"/v1/meetings/{meeting['id']}", headers=gw.headers(gw.booking_key))
+    assert deleted.status_code == 200 and deleted.json()["state"] == "cancelled"
+    assert gw.graph.meetings == {}
+    again = gw.client.delete(f"/v1/meetings/{meeting['id']}", headers=gw.headers(gw.booking_key))
+    assert again.status_code == 200
+    _problem(
+        gw.client.patch(
+            f"/v1/meetings/{meeting['id']}", json={"subject": "x"}, headers=gw.headers(gw.booking_key)
+        ),
+        "meeting-gone",
+        409,
+    )
+
+
+def test_same_key_different_body_is_refused(gw):
+    h = gw.headers(gw.booking_key, "order-2")
+    assert gw.client.post("/v1/meetings", json=MEETING, headers=h).status_code == 201
+    body = _problem(
+        gw.client.post("/v1/meetings", json={**MEETING, "subject": "Other"}, headers=h),
+        "idempotency-conflict",
+        409,
+    )
+    assert body["meetingId"].startswith("mtg_")
+    assert len(gw.graph.meetings) == 1
+
+
+def test_missing_idempotency_key_and_invalid_bodies(gw):
+    _problem(
+        gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key)),
+        "idempotency-key-required",
+        400,
+    )
+    h = gw.headers(gw.booking_key, "order-3")
+    body = _problem(
+        gw.client.post("/v1/meetings", json={**MEETING, "end": "2026-12-01T08:00:00Z"}, headers=h),
+        "invalid-request",
+        422,
+    )
+    assert "end must be after start" in body["detail"]
+    body = _problem(
+        gw.client.post("/v1/meetings", json={**MEETING, "start": "2026-12-01T09:00:00"}, headers=h),
+        "invalid-request",
+        422,
+    )
+    assert body["errors"][0]["loc"] == ["body", "start"]
+    _problem(
+        gw.client.post("/v1/meetings", json={**MEETING, "attendees": [{"upn": "nope"}]}, headers=h),
+        "invalid-request",
+        422,
+    )
+    _problem(
+        gw.client.post("/v1/meetings", json={**MEETING, "surprise": 1}, headers=h), "invalid-request", 422
+    )
+    _problem(
+        gw.client.post(
+            "/v1/meetings", content=b"{not json", headers={**h, "content-type": "application/json"}
+        ),
+        "invalid-request",
+        422,
+    )
+    _problem(
+        gw.client.patch("/v1/meetings/mtg_" + "0" * 32, json={"start": "2026-12-01T09:00:00Z"}, headers=h),
+        "invalid-request",
+        422,
+    )
+    assert gw.graph.calls == []
+
+
+def test_authentication(gw):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Bearer mgk_0123456789abcdef_wrong"},
+    ):
+        body = _problem(
+            gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=headers), "unauthenticated", 401
+        )
+        assert "mgk_" not in json.dumps(body)
+    ok = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers={"X-API-Key": gw.booking_key})
+    _problem(ok, "not-found", 404)
+    tampered = gw.booking_key[:-2] + ("aa" if not gw.booking_key.endswith("aa") else "bb")
+    _problem(
+        gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=gw.headers(tampered)), "unauthenticated", 401
+    )
+
+
+def test_revocation_and_rotation_take_effect_at_once(gw):
+    h = gw.headers(gw.booking_key, "order-4")
+    assert gw.client.post("/v1/meetings", json=MEETING, headers=h).status_code == 201
+    gw.admin.revoke("booking")
+    body = _problem(gw.client.post("/v1/meetings", json=MEETING, headers=h), "unauthenticated", 401)
+    assert "revoked" in body["detail"]
+    issued = gw.admin.rotate_key("booking")
+    _problem(gw.client.post("/v1/meetings", json=MEETING, headers=h), "unauthenticated", 401)
+    replay = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(issued.api_key, "order-4"))
+    assert replay.status_code == 200  # the consumer keeps its meetings across a key rotation
+
+
+def test_consumer_isolation(gw):
+    created = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "k1")).json()
+    crm = gw.headers(gw.crm_key)
+    _problem(gw.client.get(f"/v1/meetings/{created['id']}", headers=crm), "not-found", 404)
+    _problem(
+        gw.client.patch(f"/v1/meetings/{created['id']}", json={"subject": "x"}, headers=crm), "not-found", 404
+    )
+    _problem(gw.client.delete(f"/v1/meetings/{created['id']}", headers=crm), "not-found", 404)
+    _problem(gw.client.get(f"/v1/meetings/{created['id']}/invite.ics", headers=crm), "not-found", 404)
+    assert gw.client.get("/v1/meetings", params={"join_url": created["join_url"]}, headers=crm).json() == {
+        "value": []
+    }
+    body = _problem(
+        gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.crm_key, "k1")),
+        "organizer-not-allowed",
+        403,
+    )
+    assert created["id"] not in json.dumps(body)
+    # the same Idempotency-Key under another consumer is another meeting
+    mine = gw.client.post(
+        "/v1/meetings",
+        json={**MEETING, "organizer": "carol@contoso.test"},
+        headers=gw.headers(gw.crm_key, "k1"),
+    )
+    assert mine.status_code == 201 and mine.json()["id"] != created["id"]
+    assert (
+        gw.client.get(f"/v1/meetings/{created['id']}", headers=gw.headers(gw.booking_key)).status_code == 200
+    )
+
+
+def test_organizer_leaving_the_policy_scope_is_refused_at_request_time(tmp_path):
+    gw = make_gateway(tmp_path)
+    with gw.client:
+        created = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "k")).json()
+        gw.scope._organizers = frozenset({"bob@contoso.test", "carol@contoso.test"})
+        _problem(
+            gw.client.get(f"/v1/meetings/{created['id']}", headers=gw.headers(gw.booking_key)),
+            "organizer-outside-policy",
+            403,
+        )
+        _problem(
+            gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "k2")),
+            "organizer-outside-policy",
+            403,
+        )
+
+
+def test_graph_errors_become_problems_with_graph_request_id(gw):
+    h = gw.headers(gw.booking_key)
+    gw.graph.fail_next = ThrottledError("Please retry again later.", retry_after=7.5)
+    body = _problem(
+        gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t1"}),
+        "graph-throttled",
+        503,
+    )
+    assert body["graphRequestId"]
+    gw.graph.fail_next = ServiceError("boom")
+    _problem(
+        gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t1"}),
+        "graph-unavailable",
+        502,
+    )
+    # the retry with the same key completes the pending creation
+    done = gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t1"})
+    assert done.status_code == 201
+    # Graph's own policy refusal (scope check passed, Graph disagrees)
+    gw.graph.scope = None
+    from meetgate.gateway.fakes import AccessPolicyMissing, AuthenticationError, BadRequestError
+
+    gw.graph.fail_next = AccessPolicyMissing("No application access policy found for this app")
+    _problem(
+        gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t2"}),
+        "graph-access-policy-missing",
+        403,
+    )
+    gw.graph.fail_next = BadRequestError("Invalid attendee")
+    _problem(
+        gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t2"}),
+        "graph-bad-request",
+        422,
+    )
+    gw.graph.fail_next = AuthenticationError("AADSTS700027: secret detail about our certificate")
+    body = _problem(
+        gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t2"}),
+        "graph-auth-failed",
+        502,
+    )
+    assert "AADSTS" not in json.dumps(body)
+
+
+def test_rate_limit_and_daily_quota(gw):
+    crm = {"organizer": "carol@contoso.test"}
+    statuses = [
+        gw.client.post("/v1/meetings", json=crm, headers=gw.headers(gw.crm_key, f"q{i}")).status_code
+        for i in range(4)
+    ]
+    assert statuses == [201, 201, 201, 429]  # daily quota 3
+    for _ in range(4):  # 8 requests per minute for crm
+        assert (
+            gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=gw.headers(gw.crm_key)).status_code == 404
+        )
+    last = gw.client.post("/v1/meetings", json=crm, headers=gw.headers(gw.crm_key, "q9"))
+    _problem(last, "rate-limited", 429)
+    assert int(last.headers["retry-after"]) >= 1
+    # another consumer is not affected
+    assert (
+        gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "q9")).status_code
+        == 201
+    )
+
+
+def test_quota_problem_type(tmp_path):
+    gw = make_gateway(tmp_path)
+    with gw.client:
+        gw.admin.add("small", organizers=["dave@contoso.test"], daily_quota=1)
+        key = gw.admin.rotate_key("small").api_key
+        body = {"organizer": "dave@contoso.test"}
+        assert gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "a")).status_code == 201
+        assert (
+            gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "a")).status_code == 200
+        )  # replay: free
+        _problem(
+            gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "b")), "quota-exceeded", 429
+        )
+
+
+def test_health_ready_metrics_and_audit(gw):
+    assert gw.client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    ready = gw.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok"}
+    gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "m1"))
+    gw.client.get("/v1/meetings/mtg_" + "1" * 32, headers=gw.headers(gw.crm_key))
+    text = gw.client.get("/metrics").text
+    assert 'meetgate_gateway_meetings_created_total{consumer="booking"} 1.0' in text
+    assert 'meetgate_gateway_requests_total{method="POST",route="/v1/meetings",status="201"} 1.0' in text
+    assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="ok"} 1.0' in text
+    audit = gw.store.audit()
+    assert [(a.consumer_name, a.action, a.http_status, a.outcome) for a in audit] == [
+        ("crm", "meeting.get", 404, "not-found"),
+        ("booking", "meeting.create", 201, "ok"),
+    ]
+    assert audit[1].organizer == "alice@contoso.test" and audit[1].graph_status == 200
+    assert audit[1].client_ip == "testclient"
+
+
+def test_unknown_route_is_a_problem(gw):
+    resp = gw.client.get("/v2/nothing")
+    assert resp.status_code == 404
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_catalogue_is_stable():
+    assert {k.slug: k.status for k in CATALOGUE.values()} == {
+        "invalid-request": 422,
+        "idempotency-key-required": 400,
+        "unauthenticated": 401,
+        "organizer-not-allowed": 403,
+        "organizer-outside-policy": 403,
+        "graph-access-policy-missing": 403,
+        "not-found": 404,
+        "idempotency-conflict": 409,
+        "meeting-gone": 409,
+        "rate-limited": 429,
+        "quota-exceeded": 429,
+        "graph-bad-request": 422,
+        "graph-throttled": 503,
+        "graph-unavailable": 502,
+        "graph-auth-failed": 502,
+        "store-unavailable": 503,
+        "internal": 500,
+    }
