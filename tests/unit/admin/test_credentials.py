@@ -1,0 +1,241 @@
+"""cert new / status / upload / remove logic on files in tmp_path and an in-memory credential store."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+from collections.abc import Sequence
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+
+from meetgate import certificates as certs
+from meetgate.admin import credentials as cr
+from meetgate.graph.applications import KeyCredential, PasswordCredential
+
+NOW = dt.datetime(2026, 6, 11, 10, 0, tzinfo=dt.UTC)
+
+
+def _kc(cert, **extra) -> KeyCredential:
+    extra.setdefault("start_date_time", NOW - dt.timedelta(days=1))
+    return cr.key_credential_for(cert).model_copy(update={"key_id": extra.pop("key_id", "k1"), **extra})
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return certs.generate_self_signed(valid_days=730)
+
+
+# --- cert new --------------------------------------------------------------------------------
+
+
+def test_create_writes_der_pem_and_a_0600_key(tmp_path):
+    result = cr.create_certificate(tmp_path)
+    f = result.files
+    assert certs.file_mode(f.key_path) == 0o600
+    cert = certs.load_certificate(f.cer_path)
+    assert cert == certs.load_certificate(f.certificate_path)
+    assert not f.cer_path.read_bytes().startswith(b"-----")  # DER
+    assert cert.subject.rfc4514_string() == "CN=TeamsMeetingsIntegration"
+    assert isinstance(cert.signature_hash_algorithm, hashes.SHA256)
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 730
+    key = certs.load_private_key(f.key_path)
+    assert key.key_size == 2048 and certs.key_matches_certificate(key, cert)
+    assert result.thumbprint_sha1 == certs.thumbprint_sha1(cert)
+    assert result.thumbprint_sha256 == certs.thumbprint_sha256(cert)
+    assert result.key_encrypted is False and f.pfx_path is None
+
+
+def test_create_with_passphrase_encrypts_key_and_pfx(tmp_path):
+    result = cr.create_certificate(
+        tmp_path,
+        name="x",
+        subject="Contoso Bookings",
+        key_size=3072,
+        valid_days=30,
+        passphrase=b"s3cret",
+        pfx=True,
+    )
+    f = result.files
+    assert b"ENCRYPTED" in f.key_path.read_bytes()
+    with pytest.raises(certs.CertificateError, match="encrypted: set the passphrase"):
+        certs.load_private_key(f.key_path)
+    with pytest.raises(certs.CertificateError, match="wrong passphrase"):
+        certs.load_private_key(f.key_path, b"wrong")
+    assert certs.load_private_key(f.key_path, b"s3cret").key_size == 3072
+    assert certs.file_mode(f.pfx_path) == 0o600
+    assert certs.load_pfx(f.pfx_path, b"s3cret").thumbprint_sha1 == result.thumbprint_sha1
+    assert result.subject == "CN=Contoso Bookings"
+
+
+def test_existing_file_without_force_writes_nothing(tmp_path):
+    first = cr.create_certificate(tmp_path)
+    before = {p: p.read_bytes() for p in first.files.all()}
+    (tmp_path / "TeamsMeetingsIntegration.cer").unlink()  # only some files exist: still refused
+    with pytest.raises(certs.CertificateError, match="already exist"):
+        cr.create_certificate(tmp_path)
+    assert not (tmp_path / "TeamsMeetingsIntegration.cer").exists()
+    assert first.files.key_path.read_bytes() == before[first.files.key_path]
+    again = cr.create_certificate(tmp_path, force=True)
+    assert again.thumbprint_sha1 != first.thumbprint_sha1
+    assert certs.file_mode(again.files.key_path) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key_size": 1024}, "2048, 3072, 4096"),
+        ({"valid_days": 0}, "between 1 and 3650"),
+        ({"subject": "CN=a,O=b"}, "single common name"),
+        ({"name": "../x"}, "not a usable file name"),
+    ],
+)
+def test_bad_input_is_refused_before_writing(tmp_path, kwargs, message):
+    with pytest.raises(certs.CertificateError, match=message):
+        cr.create_certificate(tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def test_status_flags_expired_expiring_and_secrets(pair):
+    valid = _kc(
+        pair.certificate,
+        start_date_time=NOW - dt.timedelta(days=1),
+        end_date_time=NOW + dt.timedelta(days=400),
+    )
+    soon = _kc(
+        pair.certificate,
+        key_id="k2",
+        key=None,
+        custom_key_identifier=base64.b64encode(b"\x01" * 20).decode(),
+        end_date_time=NOW + dt.timedelta(days=20),
+    )
+    later = _kc(
+        pair.certificate,
+        key_id="k3",
+        key=None,
+        custom_key_identifier="AB" * 20,
+        end_date_time=NOW + dt.timedelta(days=60),
+    )
+    old = _kc(
+        pair.certificate,
+        key_id="k4",
+        key=None,
+        custom_key_identifier="CD" * 20,
+        start_date_time=NOW - dt.timedelta(days=900),
+        end_date_time=NOW - dt.timedelta(days=1),
+    )
+    secret = PasswordCredential(
+        key_id="s1", display_name="legacy", end_date_time=NOW + dt.timedelta(days=100)
+    )
+    report = cr.certificate_status([valid, soon, later, old], [secret], now=NOW)
+    codes = {(f.code, f.subject) for f in report.findings}
+    assert ("certificate.expiring_30d", "01" * 20) in codes
+    assert ("certificate.expiring_90d", "AB" * 20) in codes
+    assert ("certificate.expired", "CD" * 20) in codes
+    assert ("client_secret.present", "s1") in codes
+    assert report.ok  # one valid certificate: no error
+    states = {c.key_id: c.state for c in report.credentials}
+    assert states == {"k1": "valid", "k2": "expiring", "k3": "expiring", "k4": "expired", "s1": "valid"}
+    assert report.to_dict()["credentials"][0]["thumbprint_sha1"]
+
+
+def test_status_without_any_valid_certificate_is_an_error(pair):
+    old = _kc(pair.certificate, end_date_time=NOW - dt.timedelta(days=1))
+    assert "certificate.none_valid" in {f.code for f in cr.certificate_status([old], [], now=NOW).findings}
+    report = cr.certificate_status([], [], now=NOW)
+    assert not report.ok and report.findings[0].code == "certificate.none"
+
+
+def test_local_key_mode_mismatch_and_not_uploaded(tmp_path, pair):
+    made = cr.create_certificate(tmp_path)
+    os.chmod(made.files.key_path, 0o644)
+    other = certs.generate_self_signed()
+    (tmp_path / "other.pem").write_bytes(certs.certificate_pem(other.certificate))
+    local = cr.inspect_local_certificate(
+        key_path=made.files.key_path, certificate_path=tmp_path / "other.pem"
+    )
+    assert local.key_matches is False and local.key_mode == 0o644
+    report = cr.certificate_status([_kc(pair.certificate)], [], local=local, now=NOW)
+    assert {"local_key.mode", "local_key.mismatch", "local_certificate.not_uploaded"} <= {
+        f.code for f in report.findings
+    }
+    assert not report.ok
+
+
+def test_local_certificate_that_is_uploaded_is_fine(tmp_path):
+    made = cr.create_certificate(tmp_path)
+    cert = certs.load_certificate(made.files.certificate_path)
+    local = cr.inspect_local_certificate(
+        key_path=made.files.key_path, certificate_path=made.files.certificate_path
+    )
+    uploaded = cr.key_credential_for(cert)
+    report = cr.certificate_status([uploaded], [], local=local, now=dt.datetime.now(dt.UTC))
+    assert report.findings == () and report.ok
+
+
+def test_wrong_passphrase_is_reported_without_the_passphrase(tmp_path):
+    made = cr.create_certificate(tmp_path, passphrase=b"right-horse")
+    local = cr.inspect_local_certificate(
+        key_path=made.files.key_path, certificate_path=made.files.certificate_path, passphrase=b"wrong-horse"
+    )
+    assert local.error and "wrong passphrase" in local.error and "horse" not in local.error
+    assert "local_key.unreadable" in {f.code for f in cr.certificate_status([], [], local=local).findings}
+
+
+# --- upload / remove -------------------------------------------------------------------------
+
+
+class InMemoryKeyCredentials:
+    def __init__(self, initial: Sequence[KeyCredential] = ()) -> None:
+        self.credentials = list(initial)
+        self.writes = 0
+
+    def get_key_credentials(self, object_id: str) -> list[KeyCredential]:
+        return list(self.credentials)
+
+    def set_key_credentials(self, object_id: str, credentials: Sequence[KeyCredential]) -> None:
+        self.credentials = list(credentials)
+        self.writes += 1
+
+
+def test_upload_keeps_others_and_is_idempotent(pair):
+    existing = certs.generate_self_signed()
+    store = InMemoryKeyCredentials([_kc(existing.certificate)])
+    change = cr.upload_certificate(store, "obj", pair.certificate)
+    assert change.action == "upload"
+    assert [kc.thumbprint_sha1 for kc in store.credentials] == [
+        existing.thumbprint_sha1,
+        pair.thumbprint_sha1,
+    ]
+    new = store.credentials[1]
+    assert (new.type, new.usage) == ("AsymmetricX509Cert", "Verify")
+    assert base64.b64decode(new.key) == certs.certificate_der(pair.certificate)
+    assert cr.upload_certificate(store, "obj", pair.certificate).action == "none"
+    assert store.writes == 1
+
+
+def test_upload_refuses_an_expired_certificate(pair):
+    store = InMemoryKeyCredentials()
+    with pytest.raises(cr.CredentialChangeError, match="expired"):
+        cr.upload_certificate(store, "obj", pair.certificate, now=NOW + dt.timedelta(days=3000))
+    assert store.writes == 0
+
+
+def test_remove_by_thumbprint_keeps_others_and_guards_the_one_in_use(pair):
+    other = certs.generate_self_signed()
+    store = InMemoryKeyCredentials([_kc(pair.certificate), _kc(other.certificate, key_id="k2")])
+    with pytest.raises(cr.CredentialChangeError, match="signs in with"):
+        cr.remove_certificate(store, "obj", pair.thumbprint_sha1, in_use=pair.thumbprint_sha1)
+    with pytest.raises(cr.CredentialChangeError, match="no certificate with thumbprint"):
+        cr.remove_certificate(store, "obj", "00" * 20)
+    with pytest.raises(cr.CredentialChangeError, match="40 hex"):
+        cr.remove_certificate(store, "obj", "nope")
+    assert store.writes == 0
+    lower_colons = ":".join(other.thumbprint_sha1[i : i + 2] for i in range(0, 40, 2)).lower()
+    change = cr.remove_certificate(store, "obj", lower_colons, in_use=pair.thumbprint_sha1)
+    assert change.action == "remove" and change.kept == (pair.thumbprint_sha1,)
+    assert [kc.thumbprint_sha1 for kc in store.credentials] == [pair.thumbprint_sha1]
