@@ -1617,7 +1617,9 @@ def _get_assignment(
             if isinstance(value, dict)
             else value
         )
-        ref = value.get("group") or value.get("groupId") if isinstance(value, dict) else None
+        ref = (value.get("groupId") if isinstance(value, dict) else None) or (
+            data.get("groupId") if source == "group" else None
+        )
         out.append(
             PSObject(
                 PolicyType="ApplicationAccessPolicy",
