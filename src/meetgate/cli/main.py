@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from meetgate import __version__
-from meetgate.cli import demo
+from meetgate.cli import demo, policy
 from meetgate.cli._common import EXIT_USAGE, fail, state
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("demo")(demo.demo)
+app.add_typer(policy.app, name="policy")
 
 
 def _version(value: bool) -> None:

@@ -56,8 +56,8 @@ def _table(data: Any, key: str, path: Path) -> dict[str, Any]:
     return value
 
 
-def parse_desired_state(data: Any, path: Path) -> DesiredPolicy:
-    """Validate an already parsed policy file (a mapping)."""
+def parse_desired_state(data: Any, path: Path, default_identity: str | None = None) -> DesiredPolicy:
+    """Validate an already parsed policy file (a mapping); ``default_identity`` fills a missing identity."""
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: the policy file must be a mapping with [policy] and [organizers]")
     unknown = set(data) - {"policy", "organizers", "warnings"}
@@ -67,7 +67,7 @@ def parse_desired_state(data: Any, path: Path) -> DesiredPolicy:
             "the file has [policy], [organizers] and optional [warnings]; see docs/policy.md",
         )
     policy = _table(data, "policy", path)
-    identity = policy.get("identity") or policy.get("name")
+    identity = policy.get("identity") or policy.get("name") or default_identity
     if not isinstance(identity, str) or not identity.strip():
         raise PolicyError(
             f"{path}: [policy] identity is missing", 'add identity = "Tag:TeamsMeetingsIntegration"'
@@ -130,7 +130,7 @@ def parse_desired_state(data: Any, path: Path) -> DesiredPolicy:
     )
 
 
-def load_desired_state(path: Path) -> DesiredPolicy:
+def load_desired_state(path: Path, default_identity: str | None = None) -> DesiredPolicy:
     """Read a ``.toml``, ``.yaml`` or ``.yml`` policy file."""
     if not path.is_file():
         raise PolicyError(
@@ -152,7 +152,7 @@ def load_desired_state(path: Path) -> DesiredPolicy:
             raise PolicyError(f"{path} is not valid YAML: {exc}") from exc
     else:
         raise PolicyError(f"{path}: unknown policy file type {suffix!r}", "use .toml, .yaml or .yml")
-    return parse_desired_state(data, path)
+    return parse_desired_state(data, path, default_identity)
 
 
 def read_organizer_csv(path: Path) -> list[str]:
