@@ -123,15 +123,20 @@ class _Session:
         return self.backend  # the users Get-CsOnlineUser listed
 
     def read_state(self) -> TenantPolicyState:
+        import contextlib
         from dataclasses import replace
+
+        from meetgate.admin.policy.model import PolicyError
 
         state: TenantPolicyState = self.backend.read_state(self.desired.identity)
         if state.group_grants:
             directory = self.directory()
-            state.group_grants = [
-                replace(g, members=tuple(u.id for u in (directory.group_members(g.group_id) or [])))
-                for g in state.group_grants
-            ]
+            # without Graph, group grants are reported without their members
+            with contextlib.suppress(PolicyError):
+                state.group_grants = [
+                    replace(g, members=tuple(u.id for u in (directory.group_members(g.group_id) or [])))
+                    for g in state.group_grants
+                ]
         return state
 
     def plan(self) -> PolicyPlan:
@@ -518,7 +523,9 @@ def verify_cmd(
 
     session = _Session(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
     client = session.graph_client()
-    organizers = resolve_organizers(session.desired, session.directory())
+    from meetgate.admin.policy.graph import GraphDirectory
+
+    organizers = resolve_organizers(session.desired, GraphDirectory(client.directory))
     approved = list(organizers.users.values())
     rng = random.Random(0)  # noqa: S311 — sampling, not cryptography
     chosen = approved if sample == 0 or sample >= len(approved) else rng.sample(approved, sample)

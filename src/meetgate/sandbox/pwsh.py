@@ -1664,6 +1664,7 @@ def main(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    tenant_factory: Callable[[], SandboxTenant] | None = None,
 ) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     out, err = stdout or sys.stdout, stderr or sys.stderr
@@ -1700,7 +1701,7 @@ def main(
             return 64
     if source is None:
         source = (stdin or sys.stdin).read()
-    return Interpreter(out, err).run(source, script_args)
+    return Interpreter(out, err, tenant_factory or SandboxTenant.locate).run(source, script_args)
 
 
 def run() -> None:  # console script
