@@ -1,0 +1,175 @@
+"""Carry out a plan through a backend: batched, journaled, resumable, failures reported not fatal.
+
+The journal is a JSON-lines file per policy in the state directory: a header naming the plan id,
+then one line per finished operation. Running ``apply`` again for the same plan skips what the
+journal records as done, so an interrupted apply resumes; a different plan starts a new journal.
+After a complete apply the journal is removed and ``last-apply.json`` records what was approved
+(the growth warning compares with it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meetgate.admin.policy.model import PolicyError
+from meetgate.admin.policy.planner import ApplyRecord, PolicyPlan
+from meetgate.admin.policy.ports import OpResult, PolicyChangePort, UserOp
+
+
+def _slug(identity: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in identity.lower())
+
+
+class ApplyJournal:
+    """Append-only record of the operations of one plan."""
+
+    def __init__(self, state_dir: Path, identity: str) -> None:
+        self.path = state_dir / f"journal-{_slug(identity)}.jsonl"
+        self.record_path = state_dir / f"last-apply-{_slug(identity)}.json"
+        self.state_dir = state_dir
+
+    def done(self, plan_id: str) -> dict[str, str]:
+        """``"action:user_id"`` → ``"ok"`` for operations finished under this plan id."""
+        if not self.path.exists():
+            return {}
+        done: dict[str, str] = {}
+        with self.path.open(encoding="utf-8") as fh:
+            header = fh.readline()
+            try:
+                if json.loads(header).get("planId") != plan_id:
+                    return {}
+            except (json.JSONDecodeError, AttributeError):
+                return {}
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by the interruption
+                if not entry.get("ok"):
+                    continue
+                if entry.get("action") == "policy":
+                    done["policy"] = "ok"
+                else:
+                    done[f"{entry['action']}:{entry['user']}"] = "ok"
+        return done
+
+    def start(self, plan_id: str) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.done(plan_id) or self._header_matches(plan_id):
+            return
+        self.path.write_text(json.dumps({"planId": plan_id, "started": _now()}) + "\n", encoding="utf-8")
+
+    def _header_matches(self, plan_id: str) -> bool:
+        if not self.path.exists():
+            return False
+        with self.path.open(encoding="utf-8") as fh:
+            try:
+                return bool(json.loads(fh.readline()).get("planId") == plan_id)
+            except (json.JSONDecodeError, AttributeError):
+                return False
+
+    def record(self, entries: Sequence[dict[str, Any]]) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            for entry in entries:
+                fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def finish(self, record: ApplyRecord) -> None:
+        self.record_path.write_text(json.dumps(record.to_dict(), indent=2) + "\n", encoding="utf-8")
+        self.path.unlink(missing_ok=True)
+
+    def last_apply(self) -> ApplyRecord | None:
+        if not self.record_path.exists():
+            return None
+        try:
+            return ApplyRecord.from_dict(json.loads(self.record_path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, KeyError, ValueError):
+            return None
+
+
+@dataclass
+class ApplyReport:
+    plan_id: str
+    backend: str
+    policy_action: str
+    policy_ok: bool = True
+    policy_error: str | None = None
+    succeeded: list[OpResult] = field(default_factory=list)
+    failed: list[OpResult] = field(default_factory=list)
+    skipped: int = 0  # already done according to the journal (resumed)
+
+    @property
+    def ok(self) -> bool:
+        return self.policy_ok and not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "planId": self.plan_id,
+            "backend": self.backend,
+            "policy": {"action": self.policy_action, "ok": self.policy_ok, "error": self.policy_error},
+            "granted": sum(1 for r in self.succeeded if r.action == "grant"),
+            "revoked": sum(1 for r in self.succeeded if r.action == "revoke"),
+            "resumedSkipped": self.skipped,
+            "failed": [{"id": r.user_id, "action": r.action, "error": r.error} for r in self.failed],
+            "ok": self.ok,
+        }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _chunks(ops: Sequence[UserOp], size: int) -> Iterator[Sequence[UserOp]]:
+    for start in range(0, len(ops), max(1, size)):
+        yield ops[start : start + size]
+
+
+def apply_plan(
+    plan: PolicyPlan,
+    backend: PolicyChangePort,
+    journal: ApplyJournal,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ApplyReport:
+    """Carry out ``plan``; ``progress(done, total)`` after every batch."""
+    plan_id = plan.plan_id
+    journal.start(plan_id)
+    done = journal.done(plan_id)
+    report = ApplyReport(plan_id, backend.name, plan.policy.action)
+    definition = plan.policy.definition
+    if plan.policy.action != "none" and "policy" not in done:
+        try:
+            backend.ensure_policy(definition)
+            journal.record([{"action": "policy", "ok": True, "at": _now()}])
+        except PolicyError as exc:
+            report.policy_ok = False
+            report.policy_error = str(exc)
+            if plan.grants:
+                # granting a policy that does not exist cannot succeed: stop before touching users
+                return report
+    pending = [op for op in plan.ops if f"{op.action}:{op.user_id}" not in done]
+    report.skipped = len(plan.ops) - len(pending)
+    total = len(plan.ops)
+    finished = report.skipped
+    if progress:
+        progress(finished, total)
+    for batch in _chunks(pending, backend.batch_size):
+        results = backend.apply_batch(definition.name, batch)
+        journal.record(
+            [{"action": r.action, "user": r.user_id, "ok": r.ok, "error": r.error} for r in results]
+        )
+        for result in results:
+            (report.succeeded if result.ok else report.failed).append(result)
+        finished += len(batch)
+        if progress:
+            progress(finished, total)
+    if report.ok:
+        journal.finish(ApplyRecord(definition.identity, plan.approved, plan.group_counts, _now()))
+    return report

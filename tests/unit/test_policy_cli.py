@@ -1,0 +1,175 @@
+"""`meetgate policy …` in-process, with `--pwsh` running the real stand-in (in a subprocess) over a
+file-backed fake tenant — the CLI, the powershell backend and the stand-in together, no server."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+from pwsh_control_fake import TENANT, InMemoryControl
+from typer.testing import CliRunner
+
+from meetgate.certificates import certificate_pem, generate_self_signed, private_key_pem, x5t_s256
+from meetgate.cli.main import app
+
+APP = "11111111-2222-3333-4444-555555555555"
+OTHER_APP = "99999999-8888-7777-6666-555555555555"
+HERE = Path(__file__).parent
+
+
+class Env:
+    def __init__(self, tmp_path: Path, users: int = 6) -> None:
+        self.tmp = tmp_path
+        pair = generate_self_signed("test")
+        (tmp_path / "app.key.pem").write_bytes(private_key_pem(pair.private_key))
+        (tmp_path / "app.pem").write_bytes(certificate_pem(pair.certificate))
+        self.users = InMemoryControl(users=users).users
+        self.state_file = tmp_path / "tenant.json"
+        self.save(
+            {
+                "users": self.users,
+                "policies": {},
+                "direct": {},
+                "global": None,
+                "thumbprint": x5t_s256(pair.certificate),
+            }
+        )
+        (tmp_path / "meetgate.toml").write_text(
+            f'[profiles.default]\ntenant_id = "{TENANT}"\nclient_id = "{APP}"\n'
+            'private_key_path = "app.key.pem"\ncertificate_path = "app.pem"\n'
+        )
+        self.pwsh = shlex.join([sys.executable, str(HERE / "pwsh_fake_tenant.py"), str(self.state_file)])
+
+    def save(self, data: dict) -> None:
+        self.state_file.write_text(json.dumps(data))
+
+    def tenant(self) -> dict:
+        return json.loads(self.state_file.read_text())
+
+    def policy_file(self, upns: list[str], app_ids=(APP,)) -> Path:
+        path = self.tmp / "policy.toml"
+        path.write_text(
+            '[policy]\nidentity = "Tag:TeamsMeetingsIntegration"\n'
+            f'app_ids = {json.dumps(list(app_ids))}\ndescription = "approved organizers"\n'
+            f"[organizers]\nusers = {json.dumps(upns)}\n"
+        )
+        return path
+
+    def run(self, *args: str):
+        return CliRunner().invoke(
+            app,
+            ["--config", str(self.tmp / "meetgate.toml"), "policy", *args, "--pwsh", self.pwsh]
+            if args[0] != "script"
+            else ["--config", str(self.tmp / "meetgate.toml"), "policy", *args],
+            catch_exceptions=False,
+        )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+def test_plan_apply_converge_status_and_drift(env: Env):
+    file = env.policy_file(["user0@contoso.test", "user1@contoso.test"])
+    state = str(env.tmp / "state")
+    drift = env.run("drift", "--file", str(file), "--state-dir", state)
+    assert drift.exit_code == 1
+    plan = env.run("plan", "--file", str(file), "--state-dir", state, "--json")
+    assert plan.exit_code == 0, plan.output
+    data = json.loads(plan.output)
+    assert data["policy"]["action"] == "create"
+    assert [g["upn"] for g in data["grant"]] == ["user0@contoso.test", "user1@contoso.test"]
+    applied = env.run("apply", "--file", str(file), "--state-dir", state)
+    assert applied.exit_code == 0, applied.output
+    assert "granted 2, revoked 0, failed 0" in applied.output
+    tenant = env.tenant()
+    assert tenant["policies"]["teamsmeetingsintegration"]["appIds"] == [APP]
+    assert sorted(tenant["direct"]) == sorted(u["id"] for u in env.users[:2])
+    assert env.run("drift", "--file", str(file), "--state-dir", state).exit_code == 0
+    status = env.run("status", "--file", str(file), "--json")
+    assert [d["upn"] for d in json.loads(status.output)["direct"]] == [
+        "user0@contoso.test",
+        "user1@contoso.test",
+    ]
+    again = env.run("apply", "--file", str(file), "--state-dir", state)
+    assert "nothing to do" in again.output
+    # someone granted it by hand to user5: drift, and apply revokes it
+    tenant["direct"][env.users[5]["id"]] = "TeamsMeetingsIntegration"
+    env.save(tenant)
+    assert env.run("drift", "--file", str(file), "--state-dir", state).exit_code == 1
+    assert "revoked 1" in env.run("apply", "--file", str(file), "--state-dir", state).output
+
+
+def test_apply_refuses_unreviewed_warnings_and_accepts_acknowledged(env: Env):
+    tenant = env.tenant()
+    tenant["policies"]["crm"] = {"identity": "Tag:Crm", "appIds": [OTHER_APP], "description": ""}
+    tenant["direct"][env.users[2]["id"]] = "Crm"
+    env.save(tenant)
+    file = env.policy_file(["user2@contoso.test", "nobody@contoso.test"])
+    state = str(env.tmp / "state")
+    plan = env.run("plan", "--file", str(file), "--state-dir", state)
+    assert "warning other-policy" in plan.output and "warning unknown-users" in plan.output
+    assert OTHER_APP in plan.output  # the merge offer
+    refused = env.run("apply", "--file", str(file), "--state-dir", state)
+    assert refused.exit_code == 2
+    assert "--acknowledge other-policy --acknowledge unknown-users" in " ".join(refused.output.split())
+    assert env.tenant()["direct"][env.users[2]["id"]] == "Crm"  # nothing changed
+    partial = env.run("apply", "--file", str(file), "--state-dir", state, "--acknowledge", "other-policy")
+    assert partial.exit_code == 2
+    # merging the app ids removes the other-policy warning; the unknown user is acknowledged
+    merged = env.policy_file(["user2@contoso.test", "nobody@contoso.test"], app_ids=(APP, OTHER_APP))
+    done = env.run("apply", "--file", str(merged), "--state-dir", state, "--acknowledge", "unknown-users")
+    assert done.exit_code == 0, done.output
+    assert env.tenant()["direct"][env.users[2]["id"]] == "TeamsMeetingsIntegration"
+
+
+def test_saved_plan_is_applied_as_reviewed(env: Env):
+    file = env.policy_file(["user3@contoso.test"])
+    state = str(env.tmp / "state")
+    saved = env.tmp / "plan.json"
+    assert env.run("plan", "--file", str(file), "--state-dir", state, "--out", str(saved)).exit_code == 0
+    edited = json.loads(saved.read_text())
+    edited["grant"].append({"id": env.users[4]["id"], "upn": "user4@contoso.test"})
+    (env.tmp / "edited.json").write_text(json.dumps(edited))
+    bad = env.run("apply", "--file", str(file), "--state-dir", state, "--plan", str(env.tmp / "edited.json"))
+    assert bad.exit_code == 2 and "edited after it was made" in bad.output
+    ok = env.run("apply", "--file", str(file), "--state-dir", state, "--plan", str(saved))
+    assert ok.exit_code == 0, ok.output
+    assert list(env.tenant()["direct"]) == [env.users[3]["id"]]
+
+
+def test_wrong_certificate_fails_connect_clearly(env: Env):
+    tenant = env.tenant()
+    tenant["thumbprint"] = "another-certificate"
+    env.save(tenant)
+    result = env.run(
+        "plan", "--file", str(env.policy_file(["user0@contoso.test"])), "--state-dir", str(env.tmp / "s")
+    )
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "AADSTS700027" in text and "Teams Administrator" in text
+
+
+def test_script_command_writes_a_script_the_stand_in_runs(env: Env):
+    ids = [u["id"] for u in env.users[:3]]
+    file = env.policy_file(ids)
+    out = env.tmp / "policy.ps1"
+    result = env.run("script", "--file", str(file), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "Start-Transcript" in text and f"-TenantId '{TENANT}'" in text
+    from pwsh_fake_tenant import run as run_pwsh
+
+    code = run_pwsh([str(env.state_file), "-File", str(out), "-TranscriptPath", str(env.tmp / "t.log")])
+    assert code == 0
+    assert sorted(env.tenant()["direct"]) == sorted(ids)
+
+
+def test_missing_policy_file_is_a_clear_error(env: Env):
+    result = env.run("plan", "--file", str(env.tmp / "nope.toml"))
+    assert result.exit_code == 2
+    assert "nope.toml does not exist" in " ".join(result.output.split())
