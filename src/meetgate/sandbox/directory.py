@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from meetgate.sandbox import odata
 from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
-from meetgate.sandbox.runtime import runtime_of
+from meetgate.sandbox.runtime import caller_tenant
 from meetgate.sandbox.state import (
     BASIC_USER_PROPERTIES,
     DEFAULT_GROUP_PROPERTIES,
@@ -73,10 +73,7 @@ def denied() -> GraphErrorResponse:
 
 
 def _tenant(request: Request, caller: Caller) -> Tenant:
-    tenant = runtime_of(request).state.tenants.get(caller.tenant_id)
-    if tenant is None:
-        raise GraphErrorResponse(401, "InvalidAuthenticationToken", "Access token validation failure.")
-    return tenant
+    return caller_tenant(request)[1]
 
 
 def user_access(caller: Caller) -> str | None:
@@ -117,6 +114,9 @@ def _page(request: Request, items: list[dict[str, Any]], context: str) -> Respon
     offset = odata.decode_skiptoken(params.get("$skiptoken"))
     body: dict[str, Any] = {"@odata.context": context}
     if params.get("$count", "").lower() == "true":
+        # directory objects count only with advanced queries (Graph answers this text without the header)
+        if request.headers.get("consistencylevel", "").lower() != "eventual":
+            raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
         body["@odata.count"] = len(items)
     page = items[offset : offset + top]
     if offset + top < len(items):
