@@ -40,6 +40,7 @@ def test_get_user_by_id_and_by_upn(graph, sandbox_tenant):
     body = by_id.json()
     assert body["userPrincipalName"] == user.upn
     assert body["@odata.context"].endswith("/v1.0/$metadata#users/$entity")
+    assert by_id.headers["content-type"].startswith("application/json;odata.metadata=minimal")
     assert set(body) - {"@odata.context"} == {
         "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
         "preferredLanguage", "surname", "userPrincipalName", "id",

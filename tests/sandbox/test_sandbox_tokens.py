@@ -292,6 +292,7 @@ def test_error_body_has_entra_shape_and_echoes_correlation_id(sandbox, http, cre
     assert body["error_description"].startswith("AADSTS7000215: ")
     assert "\r\nTrace ID: " in body["error_description"]
     assert response.headers["client-request-id"] == "7c9d5d0e-1b84-4a4e-9c7e-000000000001"
+    assert response.headers["x-ms-request-id"] == body["trace_id"]
 
 
 def test_token_lifetime_setting_applies(sandbox, http, creds, sandbox_control):

@@ -27,6 +27,16 @@ from meetgate.sandbox.state import (
     User,
 )
 
+#: what Graph sends for OData JSON
+ODATA_JSON = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+)
+
+
+class ODataResponse(JSONResponse):
+    media_type = ODATA_JSON
+
+
 USER_FULL_ROLES = frozenset(
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 )
@@ -124,7 +134,7 @@ def _page(request: Request, items: list[dict[str, Any]], context: str) -> Respon
             _base(request), request.url.path, dict(params), offset + top
         )
     body["value"] = page
-    return JSONResponse(body)
+    return ODataResponse(body)
 
 
 def _not_found(key: str) -> GraphErrorResponse:
@@ -162,7 +172,7 @@ def _one_user(request: Request, caller: Caller, user: User) -> Response:
     basic = user_access(caller) == "basic" and caller.delegated_user_id != user.id
     body: dict[str, Any] = {"@odata.context": _context(request, "users", select, single=True)}
     body.update(_project(user.to_graph(), select, DEFAULT_USER_PROPERTIES, basic))
-    return JSONResponse(body)
+    return ODataResponse(body)
 
 
 async def get_user(request: Request) -> Response:
@@ -237,7 +247,7 @@ async def get_group(request: Request) -> Response:
     data = group.to_graph(tenant.domain)
     body: dict[str, Any] = {"@odata.context": _context(request, "groups", select, single=True)}
     body.update({k: data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)})
-    return JSONResponse(body)
+    return ODataResponse(body)
 
 
 def _member_view(
