@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -21,18 +21,37 @@ GRAPH_SCOPE = ["https://graph.microsoft.com/.default"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
+class Hidden(str):
+    """A secret string (token, key, client secret) whose repr never shows it in test output."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<hidden>'"
+
+
+def hide_tokens(result: dict[str, Any]) -> dict[str, Any]:
+    if "access_token" in result:
+        result = {**result, "access_token": Hidden(result["access_token"])}
+    return result
+
+
 @dataclass
 class Credentials:
     tenant_id: str
     app_id: str
     object_id: str
     service_principal_id: str
-    pair: certificates.KeyPair
-    secret: str | None = None
+    pair: certificates.KeyPair = field(repr=False)
+    secret: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.secret is not None:
+            self.secret = Hidden(self.secret)
 
     @property
     def key_pem(self) -> str:
-        return certificates.private_key_pem(self.pair.private_key).decode()
+        return Hidden(certificates.private_key_pem(self.pair.private_key).decode())
 
     @property
     def cert_pem(self) -> str:
@@ -87,13 +106,15 @@ def msal_app(sandbox: SandboxServer, http: httpx.Client, tenant: str, client_id:
 
 
 def acquire(sandbox, http, tenant, client_id, credential) -> dict[str, Any]:
-    return msal_app(sandbox, http, tenant, client_id, credential).acquire_token_for_client(GRAPH_SCOPE)
+    return hide_tokens(
+        msal_app(sandbox, http, tenant, client_id, credential).acquire_token_for_client(GRAPH_SCOPE)
+    )
 
 
 def app_token(sandbox, http, creds: Credentials) -> str:
     result = acquire(sandbox, http, creds.tenant_id, creds.app_id, creds.thumbprint_credential())
     assert "access_token" in result, result.get("error_description")
-    return str(result["access_token"])
+    return Hidden(result["access_token"])
 
 
 def claims_of(token: str) -> dict[str, Any]:

@@ -62,3 +62,29 @@ def test_info_without_a_running_sandbox_says_what_to_do(tmp_path):
     result = CliRunner().invoke(app, ["sandbox", "info", "--state", str(tmp_path)])
     assert result.exit_code == 2
     assert "meetgate sandbox serve" in result.output
+
+
+def test_serve_prints_urls_then_a_ready_line(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meetgate", "sandbox", "serve", "--state", str(tmp_path), "--users", "3",
+         "--throttle-rps", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    lines = []
+    try:
+        while not lines or not lines[-1].startswith("ready: "):
+            line = process.stdout.readline()
+            assert line, "serve ended early: " + "".join(lines) + process.stderr.read()
+            lines.append(line)
+        fields = dict(line.split(None, 1) for line in lines[:-1])
+        url = lines[-1].split()[1]
+        assert fields["authority_url"].strip() == url
+        assert fields["ca_bundle"].strip().endswith("ca.pem")
+        with httpx.Client(verify=ssl_context(fields["ca_bundle"].strip())) as client:
+            assert client.get(f"{url}/_sandbox/faults").json()["throttleRps"] == 5
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert process.returncode == 0

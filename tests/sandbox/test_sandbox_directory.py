@@ -40,6 +40,7 @@ def test_get_user_by_id_and_by_upn(graph, sandbox_tenant):
     body = by_id.json()
     assert body["userPrincipalName"] == user.upn
     assert body["@odata.context"].endswith("/v1.0/$metadata#users/$entity")
+    assert by_id.headers["content-type"].startswith("application/json;odata.metadata=minimal")
     assert set(body) - {"@odata.context"} == {
         "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
         "preferredLanguage", "surname", "userPrincipalName", "id",
@@ -112,6 +113,10 @@ def test_paging_follows_next_links_through_every_user(sandbox, http, creds, grap
         seen += [u["id"] for u in body["value"]]
         pages += 1
     assert pages == 3  # 12 users + admin = 13
+    assert (
+        graph("/v1.0/users", **{"$count": "true"}).json()["error"]["message"]
+        == "$count is not currently supported."
+    )
     assert len(seen) == len(set(seen)) == 13
     assert {u.id for u in sandbox_tenant.users} <= set(seen)
 
@@ -160,3 +165,18 @@ def test_groups_members_and_transitive_members(graph, sandbox_tenant):
     assert [g["id"] for g in filtered] == [by_name["All Company"]["id"]]
     missing = graph("/v1.0/groups/00000000-0000-0000-0000-000000000000/members")
     assert missing.status_code == 404
+
+
+def test_count_with_consistency_level(sandbox, http, creds, sandbox_tenant):
+    token = app_token(sandbox, http, creds)
+    response = http.get(
+        f"{sandbox.info.graph_url}/v1.0/users",
+        params={"$count": "true", "$filter": "accountEnabled eq true", "$top": "2"},
+        headers={"Authorization": f"Bearer {token}", "ConsistencyLevel": "eventual"},
+    )
+    body = response.json()
+    seeded = sandbox_tenant.control.tenant(sandbox_tenant.tenant_id)["users"]
+    enabled = sum(1 for u in seeded if u["accountEnabled"]) + 1  # + the admin
+    assert enabled < 13
+    assert body["@odata.count"] == enabled
+    assert len(body["value"]) == 2

@@ -115,3 +115,23 @@ def test_fault_settings_are_validated(control):
     with pytest.raises(SandboxControlError, match="paths must be one of"):
         control.set_faults(paths="everything")
     assert control.faults()["errorRate"] == 0.0
+
+
+def test_concurrent_clients_are_served_and_logged_with_unique_request_ids(faulty, control, token):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def worker(_: int) -> list[tuple[int, str]]:
+        with httpx.Client(verify=ssl_context(faulty.info.ca_bundle), timeout=10) as client:
+            return [
+                (response.status_code, response.headers["request-id"])
+                for response in (_users(faulty, client, token) for _ in range(20))
+            ]
+
+    before = len(control.request_log(faulty.info.tenant_id, limit=5000))
+    with ThreadPoolExecutor(4) as pool:
+        results = [item for chunk in pool.map(worker, range(4)) for item in chunk]
+    assert {status for status, _ in results} == {200}
+    assert len({rid for _, rid in results}) == 80
+    log = control.request_log(faulty.info.tenant_id, limit=5000)
+    assert len(log) - before == 80
+    assert {r["requestId"] for r in log[-80:]} == {rid for _, rid in results}

@@ -88,3 +88,17 @@ def test_control_api_validates_input(sandbox_control, sandbox_tenant):
     with pytest.raises(SandboxControlError) as missing:
         sandbox_control.tenant("00000000-0000-0000-0000-00000000dead")
     assert missing.value.status == 404
+
+
+def test_one_server_per_state_folder(tmp_path):
+    import pytest
+
+    from meetgate.sandbox.server import SandboxStartError
+
+    with (
+        SandboxServer(SandboxOptions(state_dir=tmp_path, users=2)),
+        pytest.raises(SandboxStartError, match="another sandbox is already serving"),
+    ):
+        SandboxServer(SandboxOptions(state_dir=tmp_path)).start()
+    with SandboxServer(SandboxOptions(state_dir=tmp_path)) as again:
+        assert len(again.info.users) == 2

@@ -31,6 +31,7 @@ def test_msal_thumbprint_credential_gets_an_app_only_token(sandbox, http, creds)
     assert result["token_type"] == "Bearer"
     assert result["expires_in"] == 3599
     claims = claims_of(result["access_token"])
+    assert str(result["access_token"]) not in repr(result)
     assert claims["aud"] == "https://graph.microsoft.com"
     assert claims["iss"] == f"https://sts.windows.net/{creds.tenant_id}/"
     assert claims["tid"] == creds.tenant_id
@@ -53,6 +54,19 @@ def test_msal_public_certificate_credential_uses_ps256_and_is_accepted(sandbox, 
     assert log[-1]["success"] is True
     assert log[-1]["credentialType"] == "certificate"
     assert log[-1]["thumbprint"] == creds.pair.thumbprint_sha1
+    requests = sandbox_requests(sandbox, creds)
+    token_calls = [r for r in requests if r["path"].endswith("/oauth2/v2.0/token")]
+    assert token_calls[-1]["status"] == 200
+    assert token_calls[-1]["appId"] == creds.app_id
+    assert token_calls[-1]["method"] == "POST"
+    assert token_calls[-1]["requestId"] == log[-1]["requestId"]
+
+
+def sandbox_requests(sandbox, creds):
+    from meetgate.sandbox.control import SandboxControl
+
+    with SandboxControl(sandbox.info.control_url, sandbox.info.ca_bundle) as control:
+        return control.request_log(creds.tenant_id)
 
 
 def sandbox_log(sandbox, http, creds):
@@ -234,6 +248,7 @@ def test_scope_other_than_graph_default_is_70011(sandbox, http, creds):
     result = msal_app(sandbox, http, creds.tenant_id, creds.app_id, creds.secret).acquire_token_for_client(
         ["https://graph.microsoft.com/User.Read"]
     )
+    assert "access_token" not in result
     assert result["error"] == "invalid_scope"
     assert result["error_codes"] == [70011]
 
@@ -277,6 +292,7 @@ def test_error_body_has_entra_shape_and_echoes_correlation_id(sandbox, http, cre
     assert body["error_description"].startswith("AADSTS7000215: ")
     assert "\r\nTrace ID: " in body["error_description"]
     assert response.headers["client-request-id"] == "7c9d5d0e-1b84-4a4e-9c7e-000000000001"
+    assert response.headers["x-ms-request-id"] == body["trace_id"]
 
 
 def test_token_lifetime_setting_applies(sandbox, http, creds, sandbox_control):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from meetgate.cli._common import EXIT_USAGE, console, err_console, fail, print_json
+from meetgate.cli._common import EXIT_USAGE, err_console, fail, print_json
 
 DEFAULT_STATE = Path(".meetgate/sandbox")
 
@@ -91,16 +91,16 @@ def serve(
     if as_json:
         print_json(info.to_dict())
     else:
-        out = console()
-        out.print(f"authority_url  {info.authority_url}")
-        out.print(f"graph_url      {info.graph_url}")
-        out.print(f"control_url    {info.control_url}")
-        out.print(f"ca_bundle      {info.ca_bundle}")
-        out.print(
+        out = typer.echo  # plain lines: never wrapped, easy to parse
+        out(f"authority_url  {info.authority_url}")
+        out(f"graph_url      {info.graph_url}")
+        out(f"control_url    {info.control_url}")
+        out(f"ca_bundle      {info.ca_bundle}")
+        out(
             f"tenant         {info.tenant_id} ({info.tenant_domain}), {len(info.users)} users, admin {info.admin_upn}"
         )
-        out.print(f"state          {state}/sandbox.json")
-        out.print(f"ready: {info.authority_url} (Ctrl-C to stop)")
+        out(f"state          {state}/sandbox.json")
+        out(f"ready: {info.authority_url} (Ctrl-C to stop)")
     try:
         while not server.wait(0.5):
             pass
@@ -109,7 +109,7 @@ def serve(
     finally:
         server.stop()
     if not as_json:
-        console().print("sandbox stopped; state kept in " + str(state))
+        typer.echo(f"sandbox stopped; state kept in {state}")
 
 
 @app.command("info")
@@ -129,14 +129,14 @@ def info(
     if as_json:
         print_json(data.to_dict())
         return
-    out = console()
-    out.print(f"authority_url  {data.authority_url}")
-    out.print(f"graph_url      {data.graph_url}")
-    out.print(f"control_url    {data.control_url}")
-    out.print(f"ca_bundle      {data.ca_bundle}")
-    out.print(f"tenant         {data.tenant_id} ({data.tenant_domain})")
-    out.print(f"admin          {data.admin_upn}")
+    out = typer.echo
+    out(f"authority_url  {data.authority_url}")
+    out(f"graph_url      {data.graph_url}")
+    out(f"control_url    {data.control_url}")
+    out(f"ca_bundle      {data.ca_bundle}")
+    out(f"tenant         {data.tenant_id} ({data.tenant_domain})")
+    out(f"admin          {data.admin_upn}")
     for user in data.users[:5]:
-        out.print(f"user           {user.upn}  {user.id}  {user.display_name}")
+        out(f"user           {user.upn}  {user.id}  {user.display_name}")
     if len(data.users) > 5:
-        out.print(f"               ... and {len(data.users) - 5} more (--json lists all)")
+        out(f"               ... and {len(data.users) - 5} more (--json lists all)")

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from meetgate.sandbox import odata
 from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
-from meetgate.sandbox.runtime import runtime_of
+from meetgate.sandbox.runtime import caller_tenant
 from meetgate.sandbox.state import (
     BASIC_USER_PROPERTIES,
     DEFAULT_GROUP_PROPERTIES,
@@ -26,6 +26,16 @@ from meetgate.sandbox.state import (
     Tenant,
     User,
 )
+
+#: what Graph sends for OData JSON
+ODATA_JSON = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+)
+
+
+class ODataResponse(JSONResponse):
+    media_type = ODATA_JSON
+
 
 USER_FULL_ROLES = frozenset(
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
@@ -73,10 +83,7 @@ def denied() -> GraphErrorResponse:
 
 
 def _tenant(request: Request, caller: Caller) -> Tenant:
-    tenant = runtime_of(request).state.tenants.get(caller.tenant_id)
-    if tenant is None:
-        raise GraphErrorResponse(401, "InvalidAuthenticationToken", "Access token validation failure.")
-    return tenant
+    return caller_tenant(request)[1]
 
 
 def user_access(caller: Caller) -> str | None:
@@ -117,6 +124,9 @@ def _page(request: Request, items: list[dict[str, Any]], context: str) -> Respon
     offset = odata.decode_skiptoken(params.get("$skiptoken"))
     body: dict[str, Any] = {"@odata.context": context}
     if params.get("$count", "").lower() == "true":
+        # directory objects count only with advanced queries (Graph answers this text without the header)
+        if request.headers.get("consistencylevel", "").lower() != "eventual":
+            raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
         body["@odata.count"] = len(items)
     page = items[offset : offset + top]
     if offset + top < len(items):
@@ -124,7 +134,7 @@ def _page(request: Request, items: list[dict[str, Any]], context: str) -> Respon
             _base(request), request.url.path, dict(params), offset + top
         )
     body["value"] = page
-    return JSONResponse(body)
+    return ODataResponse(body)
 
 
 def _not_found(key: str) -> GraphErrorResponse:
@@ -162,7 +172,7 @@ def _one_user(request: Request, caller: Caller, user: User) -> Response:
     basic = user_access(caller) == "basic" and caller.delegated_user_id != user.id
     body: dict[str, Any] = {"@odata.context": _context(request, "users", select, single=True)}
     body.update(_project(user.to_graph(), select, DEFAULT_USER_PROPERTIES, basic))
-    return JSONResponse(body)
+    return ODataResponse(body)
 
 
 async def get_user(request: Request) -> Response:
@@ -237,7 +247,7 @@ async def get_group(request: Request) -> Response:
     data = group.to_graph(tenant.domain)
     body: dict[str, Any] = {"@odata.context": _context(request, "groups", select, single=True)}
     body.update({k: data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)})
-    return JSONResponse(body)
+    return ODataResponse(body)
 
 
 def _member_view(

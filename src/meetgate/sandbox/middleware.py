@@ -66,6 +66,7 @@ class FrontMiddleware:
             return
         request_id, client_request_id = new_request_ids(Request(scope))
         reset = REQUEST_IDS.set((request_id, client_request_id))
+        is_token_endpoint = request_kind(str(scope.get("path", ""))) == "token"
         started = time.perf_counter()
         status = 0
 
@@ -76,6 +77,8 @@ class FrontMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["request-id"] = request_id
                 headers["client-request-id"] = client_request_id
+                if is_token_endpoint:  # Entra names its request id so
+                    headers["x-ms-request-id"] = request_id
             await send(message)
 
         try:

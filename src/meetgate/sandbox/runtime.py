@@ -8,7 +8,8 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from meetgate.sandbox.faults import FaultDice, Throttler
-from meetgate.sandbox.state import SandboxState
+from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate.sandbox.state import SandboxState, Tenant
 from meetgate.sandbox.tokens import TokenIssuer
 
 
@@ -33,3 +34,14 @@ def runtime_of(conn: HTTPConnection) -> SandboxRuntime:
     runtime = conn.app.state.sandbox
     assert isinstance(runtime, SandboxRuntime)
     return runtime
+
+
+def caller_tenant(conn: HTTPConnection) -> tuple[Caller, Tenant]:
+    """The verified caller of a Graph request and its tenant (route modules start here)."""
+    from starlette.requests import Request
+
+    caller = caller_of(conn if isinstance(conn, Request) else Request(conn.scope))
+    tenant = runtime_of(conn).state.tenants.get(caller.tenant_id)
+    if tenant is None:
+        raise GraphErrorResponse(401, "InvalidAuthenticationToken", "Access token validation failure.")
+    return caller, tenant

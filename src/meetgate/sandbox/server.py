@@ -12,6 +12,7 @@ removed on stop.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -156,6 +157,7 @@ class SandboxServer:
         self._temp_dir: Path | None = None
         self._saver: DebouncedSaver | None = None
         self._error: BaseException | None = None
+        self._lock: Any = None
 
     @property
     def info(self) -> SandboxInfo:
@@ -193,12 +195,23 @@ class SandboxServer:
         return state
 
     def start(self) -> SandboxInfo:
+        """Start serving (idempotent); :class:`SandboxStartError` says why it could not."""
+        if self._info is not None:
+            return self._info
+        try:
+            return self._start()
+        except BaseException:
+            self._release_lock()
+            if self._temp_dir is not None:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
+                self._temp_dir = None
+            raise
+
+    def _start(self) -> SandboxInfo:
         import uvicorn
 
         from meetgate.sandbox.protocol import DroppingH11Protocol
 
-        if self._info is not None:
-            return self._info
         opts = self.options
         directory = opts.state_dir
         if directory is None:
@@ -206,6 +219,7 @@ class SandboxServer:
             base_dir = self._temp_dir
         else:
             directory.mkdir(parents=True, exist_ok=True)
+            self._take_lock(directory)
             base_dir = directory
         tls = ensure_tls(base_dir / "tls", [opts.host])
         issuer = TokenIssuer.load_or_create(directory)
@@ -270,6 +284,25 @@ class SandboxServer:
             tmp.replace(path)
         return self._info
 
+    def _take_lock(self, directory: Path) -> None:
+        """One server per state folder: two would overwrite each other's state.json."""
+        lock = (directory / ".lock").open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise SandboxStartError(
+                f"another sandbox is already serving {directory}; stop it, use `meetgate sandbox info "
+                f"--state {directory}` to reach it, or pick another --state folder"
+            ) from None
+        self._lock = lock
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
@@ -284,6 +317,7 @@ class SandboxServer:
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
+        self._release_lock()
         self._thread = None
         self._server = None
         self._info = None
