@@ -486,3 +486,11 @@ def test_control_grants_and_user_policy(client):
     )
     assert client.post(f"{CONTROL}/policy-grants", json={"policyName": "Grouped"}).status_code == 400
     assert client.post(f"{CONTROL}/policy-grants", json={"user": MEMBER.id}).status_code == 400
+
+
+def test_attendee_without_upn_is_500_unless_switched_off(client, backend):
+    body = {"participants": {"attendees": [{"identity": {"user": {"id": OTHER.id}}}]}}
+    response = call(client, "POST", meetings_of(PILOT), json=body)
+    assert (response.status_code, response.json()["error"]["code"]) == (500, "UnknownError")
+    backend.settings.update({"attendeeWithoutUpn": "accept"})
+    assert call(client, "POST", meetings_of(PILOT), json=body).status_code == 201

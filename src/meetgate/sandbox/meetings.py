@@ -453,20 +453,11 @@ def _participants(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 # ---- the store --------------------------------------------------------------------------------------
 
 
-@dataclass
-class MeetingSettings:
-    """Behaviours graph-facts.md marks as varying or unconfirmed; the control API can switch them."""
-
-    #: attendee without ``upn``: 500 like the real service (True) or accepted (False)
-    attendee_without_upn_fails: bool = True
-
-
 class MeetingStore:
     """The online meetings of one tenant. Thread-safe; all times injectable for tests."""
 
     def __init__(self, tenant_id: str, *, seed: int | None = None) -> None:
         self.tenant_id = tenant_id
-        self.settings = MeetingSettings()
         self._rng = random.Random(seed)  # noqa: S311 - synthetic ids, not secrets
         self._lock = threading.Lock()
         self._meetings: dict[str, Meeting] = {}
@@ -498,7 +489,12 @@ class MeetingStore:
         return "".join(self._rng.choice(alphabet) for _ in range(6))
 
     def _build(
-        self, organizer: Organizer, body: Mapping[str, Any], now: dt.datetime, external_id: str | None
+        self,
+        organizer: Organizer,
+        body: Mapping[str, Any],
+        now: dt.datetime,
+        external_id: str | None,
+        upn_required: bool,
     ) -> Meeting:
         _check_properties(body)
         start_raw, end_raw = body.get("startDateTime"), body.get("endDateTime")
@@ -522,9 +518,7 @@ class MeetingStore:
                 "participants.organizer must be the user in the request path: meetings are created on behalf of "
                 "the organizer in /users/{userId}."
             )
-        attendees = _attendees(
-            participants.get("attendees") if participants else None, self.settings.attendee_without_upn_fails
-        )
+        attendees = _attendees(participants.get("attendees") if participants else None, upn_required)
         options = _options(body, None)
         passcode_required = True
         if body.get("joinMeetingIdSettings") is not None:
@@ -561,16 +555,26 @@ class MeetingStore:
             self._by_external[(meeting.organizer_id, meeting.external_id)] = meeting.id
 
     def create(
-        self, organizer: Organizer, body: Mapping[str, Any], *, now: dt.datetime | None = None
+        self,
+        organizer: Organizer,
+        body: Mapping[str, Any],
+        *,
+        now: dt.datetime | None = None,
+        upn_required: bool = True,
     ) -> Meeting:
-        """``POST /users/{id}/onlineMeetings`` → 201."""
+        """``POST /users/{id}/onlineMeetings`` → 201. ``upn_required``: an attendee without upn is a 500."""
         with self._lock:
-            meeting = self._build(organizer, body, now or utcnow(), None)
+            meeting = self._build(organizer, body, now or utcnow(), None, upn_required)
             self._store(meeting)
             return meeting
 
     def create_or_get(
-        self, organizer: Organizer, body: Mapping[str, Any], *, now: dt.datetime | None = None
+        self,
+        organizer: Organizer,
+        body: Mapping[str, Any],
+        *,
+        now: dt.datetime | None = None,
+        upn_required: bool = True,
     ) -> tuple[Meeting, bool]:
         """``POST .../createOrGet``: (meeting, created). Keyed by (tenant, organizer, externalId)."""
         external_id = body.get("externalId")
@@ -580,7 +584,7 @@ class MeetingStore:
             existing = self._by_external.get((organizer.id, external_id))
             if existing is not None:
                 return self._meetings[existing], False
-            meeting = self._build(organizer, body, now or utcnow(), external_id)
+            meeting = self._build(organizer, body, now or utcnow(), external_id, upn_required)
             self._store(meeting)
             return meeting, True
 
@@ -606,7 +610,12 @@ class MeetingStore:
     # -- update and delete
 
     def update(
-        self, organizer_id: str, meeting_id: str, body: Mapping[str, Any], *, now: dt.datetime | None = None
+        self,
+        organizer_id: str,
+        meeting_id: str,
+        body: Mapping[str, Any],
+        *,
+        upn_required: bool = True,
     ) -> Meeting:
         """``PATCH``: Graph's rules (graph-facts.md) enforced; nothing changes when one fails."""
         with self._lock:
@@ -643,7 +652,7 @@ class MeetingStore:
             participants = _participants(body)
             attendees = meeting.attendees
             if participants is not None and "attendees" in participants:
-                attendees = _attendees(participants["attendees"], self.settings.attendee_without_upn_fails)
+                attendees = _attendees(participants["attendees"], upn_required)
             options = _options(body, meeting.options)
             meeting.start, meeting.end = start, end
             meeting.subject = subject

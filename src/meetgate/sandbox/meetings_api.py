@@ -47,6 +47,10 @@ POLICY_ERROR_VARIANTS = ("forbidden", "general", "suffix", "legacy")
 UPN_IN_PATH_VARIANTS = ("notFound", "forbiddenEmpty", "resolve")
 #: ``GET /admin/teams/userConfigurations/{id}``: OData entity, or wrapped in ``value`` as the docs show
 USER_CONFIGURATION_SHAPES = ("entity", "wrapped")
+#: an attendee without ``upn``: 500 like the real service, or accepted
+ATTENDEE_WITHOUT_UPN = ("error", "accept")
+#: every key :meth:`MeetingSandboxSettings.update` understands
+SETTING_KEYS = ("policyErrorVariant", "upnInPath", "userConfigurationShape", "attendeeWithoutUpn")
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _JOIN_URL_FILTER = re.compile(r"^\s*joinWebUrl\s+eq\s+'(.*)'\s*$", re.IGNORECASE | re.DOTALL)
@@ -63,6 +67,7 @@ class MeetingSandboxSettings:
     policy_error_variant: str = "forbidden"
     upn_in_path: str = "notFound"
     user_configuration_shape: str = "entity"
+    attendee_without_upn: str = "error"
 
     def update(self, data: Mapping[str, Any]) -> None:
         """Apply ``policyErrorVariant`` / ``upnInPath`` / ``userConfigurationShape`` from a settings body."""
@@ -70,6 +75,7 @@ class MeetingSandboxSettings:
             ("policyErrorVariant", "policy_error_variant", POLICY_ERROR_VARIANTS),
             ("upnInPath", "upn_in_path", UPN_IN_PATH_VARIANTS),
             ("userConfigurationShape", "user_configuration_shape", USER_CONFIGURATION_SHAPES),
+            ("attendeeWithoutUpn", "attendee_without_upn", ATTENDEE_WITHOUT_UPN),
         ):
             if key in data:
                 value = data[key]
@@ -82,7 +88,12 @@ class MeetingSandboxSettings:
             "policyErrorVariant": self.policy_error_variant,
             "upnInPath": self.upn_in_path,
             "userConfigurationShape": self.user_configuration_shape,
+            "attendeeWithoutUpn": self.attendee_without_upn,
         }
+
+    @property
+    def upn_required(self) -> bool:
+        return self.attendee_without_upn == "error"
 
 
 @dataclass(frozen=True)
@@ -257,6 +268,9 @@ class MeetingRoutes:
             )
         return GraphErrorResponse(403, "Forbidden", "No application access policy found for this app")
 
+    def _upn_required(self) -> bool:
+        return self.backend.meeting_settings().upn_required
+
     @staticmethod
     def _organizer_of(target: _Target) -> Organizer:
         user = target.organizer
@@ -277,14 +291,16 @@ class MeetingRoutes:
     async def create(self, request: Request) -> Response:
         target = self._target(request, write=True)
         body = await _body(request)
-        meeting = target.store.create(self._organizer_of(target), body)
+        meeting = target.store.create(self._organizer_of(target), body, upn_required=self._upn_required())
         self.backend.changed(target.caller.tenant_id)
         return _json(self._render(request, target, meeting), 201)
 
     async def create_or_get(self, request: Request) -> Response:
         target = self._target(request, write=True)
         body = await _body(request)
-        meeting, created = target.store.create_or_get(self._organizer_of(target), body)
+        meeting, created = target.store.create_or_get(
+            self._organizer_of(target), body, upn_required=self._upn_required()
+        )
         if created:
             self.backend.changed(target.caller.tenant_id)
         return _json(self._render(request, target, meeting), 201 if created else 200)
@@ -326,7 +342,9 @@ class MeetingRoutes:
     async def update(self, request: Request) -> Response:
         target = self._target(request, write=True)
         body = await _body(request)
-        meeting = target.store.update(target.organizer.id, request.path_params["meetingId"], body)
+        meeting = target.store.update(
+            target.organizer.id, request.path_params["meetingId"], body, upn_required=self._upn_required()
+        )
         self.backend.changed(target.caller.tenant_id)
         return _json(self._render(request, target, meeting))
 
