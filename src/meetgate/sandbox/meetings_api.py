@@ -385,10 +385,29 @@ class MeetingRoutes:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _translating(handler: Handler) -> Handler:
-    """Domain errors → Graph's envelope (the one place they are translated)."""
+#: how a route finds the backend of the request (the sandbox app: from ``request.app.state``)
+BackendResolver = Callable[[Request], MeetingsBackend]
 
-    async def wrapped(request: Request) -> Response:
+
+def backend_resolver(backend: MeetingsBackend | BackendResolver) -> BackendResolver:
+    if callable(backend) and not hasattr(backend, "policy_engine"):
+        return backend
+    fixed = backend
+
+    def resolve(_request: Request) -> MeetingsBackend:
+        return fixed  # type: ignore[return-value]
+
+    return resolve
+
+
+def bind_handler(
+    version: str, resolve: BackendResolver, factory: Callable[[MeetingsBackend], Any], name: str
+) -> Handler:
+    """An endpoint that builds the handler object over the request's backend and calls ``name``."""
+
+    async def endpoint(request: Request) -> Response:
+        request.path_params["version"] = version
+        handler: Handler = getattr(factory(resolve(request)), name)
         try:
             return await handler(request)
         except MeetingError as error:
@@ -396,52 +415,38 @@ def _translating(handler: Handler) -> Handler:
         except PolicyError as error:
             raise GraphErrorResponse(error.status, error.code, error.message) from None
 
-    wrapped.__name__ = getattr(handler, "__name__", "handler")
-    return wrapped
+    endpoint.__name__ = name
+    return endpoint
 
 
-def meeting_routes(backend: MeetingsBackend, versions: tuple[str, ...] = ("v1.0", "beta")) -> list[Route]:
+def meeting_routes(
+    backend: MeetingsBackend | BackendResolver, versions: tuple[str, ...] = ("v1.0", "beta")
+) -> list[Route]:
     """Starlette routes for ``/{version}/users/{userId}/onlineMeetings...`` and ``/me/onlineMeetings...``."""
-    handlers = MeetingRoutes(backend)
+    resolve = backend_resolver(backend)
     routes: list[Route] = []
     for version in versions:
+
+        def bind(name: str, version: str = version) -> Handler:
+            return bind_handler(version, resolve, MeetingRoutes, name)
+
         for owner in ("/users/{userId}", "/me"):
             base = f"/{version}{owner}/onlineMeetings"
+            report = f"{base}/{{meetingId}}/attendanceReports"
             routes += [
-                Route(base, _versioned(version, handlers.create), methods=["POST"]),
-                Route(base, _versioned(version, handlers.find), methods=["GET"]),
-                Route(f"{base}/createOrGet", _versioned(version, handlers.create_or_get), methods=["POST"]),
-                Route(f"{base}/{{meetingId}}", _versioned(version, handlers.get), methods=["GET"]),
-                Route(f"{base}/{{meetingId}}", _versioned(version, handlers.update), methods=["PATCH"]),
-                Route(f"{base}/{{meetingId}}", _versioned(version, handlers.delete), methods=["DELETE"]),
+                Route(base, bind("create"), methods=["POST"]),
+                Route(base, bind("find"), methods=["GET"]),
+                Route(f"{base}/createOrGet", bind("create_or_get"), methods=["POST"]),
+                Route(f"{base}/{{meetingId}}", bind("get"), methods=["GET"]),
+                Route(f"{base}/{{meetingId}}", bind("update"), methods=["PATCH"]),
+                Route(f"{base}/{{meetingId}}", bind("delete"), methods=["DELETE"]),
+                Route(report, bind("attendance_reports"), methods=["GET"]),
+                Route(f"{report}/{{reportId}}", bind("attendance_report"), methods=["GET"]),
                 Route(
-                    f"{base}/{{meetingId}}/attendanceReports",
-                    _versioned(version, handlers.attendance_reports),
-                    methods=["GET"],
-                ),
-                Route(
-                    f"{base}/{{meetingId}}/attendanceReports/{{reportId}}",
-                    _versioned(version, handlers.attendance_report),
-                    methods=["GET"],
-                ),
-                Route(
-                    f"{base}/{{meetingId}}/attendanceReports/{{reportId}}/attendanceRecords",
-                    _versioned(version, handlers.attendance_records),
-                    methods=["GET"],
+                    f"{report}/{{reportId}}/attendanceRecords", bind("attendance_records"), methods=["GET"]
                 ),
             ]
     return routes
-
-
-def _versioned(version: str, handler: Handler) -> Handler:
-    translated = _translating(handler)
-
-    async def endpoint(request: Request) -> Response:
-        request.path_params["version"] = version
-        return await translated(request)
-
-    endpoint.__name__ = translated.__name__
-    return endpoint
 
 
 # ---- Teams policy assignment (Graph, teamsAdministration) ------------------------------------------
@@ -614,28 +619,21 @@ class TeamsPolicyRoutes:
 
 
 def teams_policy_routes(
-    backend: MeetingsBackend, versions: tuple[str, ...] = ("v1.0", "beta")
+    backend: MeetingsBackend | BackendResolver, versions: tuple[str, ...] = ("v1.0", "beta")
 ) -> list[Route]:
-    handlers = TeamsPolicyRoutes(backend)
+    """``/{version}/admin/teams/policy/...`` and ``/{version}/admin/teams/userConfigurations/{userId}``."""
+    resolve = backend_resolver(backend)
     routes: list[Route] = []
     for version in versions:
+
+        def bind(name: str, version: str = version) -> Handler:
+            return bind_handler(version, resolve, TeamsPolicyRoutes, name)
+
         base = f"/{version}/admin/teams"
         routes += [
-            Route(
-                f"{base}/policy/userAssignments/assign",
-                _versioned(version, handlers.assign),
-                methods=["POST"],
-            ),
-            Route(
-                f"{base}/policy/userAssignments/unassign",
-                _versioned(version, handlers.unassign),
-                methods=["POST"],
-            ),
-            Route(f"{base}/policy/{{call}}", _versioned(version, handlers.get_policy_id), methods=["GET"]),
-            Route(
-                f"{base}/userConfigurations/{{userId}}",
-                _versioned(version, handlers.user_configuration),
-                methods=["GET"],
-            ),
+            Route(f"{base}/policy/userAssignments/assign", bind("assign"), methods=["POST"]),
+            Route(f"{base}/policy/userAssignments/unassign", bind("unassign"), methods=["POST"]),
+            Route(f"{base}/policy/{{call}}", bind("get_policy_id"), methods=["GET"]),
+            Route(f"{base}/userConfigurations/{{userId}}", bind("user_configuration"), methods=["GET"]),
         ]
     return routes

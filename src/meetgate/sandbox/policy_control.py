@@ -24,8 +24,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from meetgate.sandbox.http import GraphErrorResponse
-from meetgate.sandbox.meetings_api import DirectoryUser, MeetingsBackend
-from meetgate.sandbox.policy import PolicyEngine, PolicyError
+from meetgate.sandbox.meetings_api import (
+    BackendResolver,
+    DirectoryUser,
+    MeetingsBackend,
+    bind_handler,
+    backend_resolver,
+)
+from meetgate.sandbox.policy import PolicyEngine
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -189,29 +195,21 @@ class PolicyControlRoutes:
         )
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+def policy_control_routes(backend: MeetingsBackend | BackendResolver) -> list[Route]:
+    """The ``/_sandbox/tenants/{tid}/policies``, ``/policy-grants`` and ``/users/{id}/policy`` routes."""
+    resolve = backend_resolver(backend)
 
+    def bind(name: str) -> Callable[[Request], Awaitable[Response]]:
+        return bind_handler("", resolve, PolicyControlRoutes, name)
 
-def _translating(handler: Handler) -> Handler:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except PolicyError as error:
-            raise GraphErrorResponse(error.status, error.code, error.message) from None
-
-    return wrapped
-
-
-def policy_control_routes(backend: MeetingsBackend) -> list[Route]:
-    h = PolicyControlRoutes(backend)
     base = "/_sandbox/tenants/{tid}"
     return [
-        Route(f"{base}/policies", _translating(h.list_policies), methods=["GET"]),
-        Route(f"{base}/policies", _translating(h.create_policy), methods=["POST"]),
-        Route(f"{base}/policies/{{identity}}", _translating(h.get_policy), methods=["GET"]),
-        Route(f"{base}/policies/{{identity}}", _translating(h.update_policy), methods=["PATCH"]),
-        Route(f"{base}/policies/{{identity}}", _translating(h.delete_policy), methods=["DELETE"]),
-        Route(f"{base}/policy-grants", _translating(h.grants), methods=["GET"]),
-        Route(f"{base}/policy-grants", _translating(h.grant), methods=["POST"]),
-        Route(f"{base}/users/{{user}}/policy", _translating(h.user_policy), methods=["GET"]),
+        Route(f"{base}/policies", bind("list_policies"), methods=["GET"]),
+        Route(f"{base}/policies", bind("create_policy"), methods=["POST"]),
+        Route(f"{base}/policies/{{identity}}", bind("get_policy"), methods=["GET"]),
+        Route(f"{base}/policies/{{identity}}", bind("update_policy"), methods=["PATCH"]),
+        Route(f"{base}/policies/{{identity}}", bind("delete_policy"), methods=["DELETE"]),
+        Route(f"{base}/policy-grants", bind("grants"), methods=["GET"]),
+        Route(f"{base}/policy-grants", bind("grant"), methods=["POST"]),
+        Route(f"{base}/users/{{user}}/policy", bind("user_policy"), methods=["GET"]),
     ]
