@@ -28,8 +28,8 @@ from meetgate.sandbox.meetings_api import (
     BackendResolver,
     DirectoryUser,
     MeetingsBackend,
-    bind_handler,
     backend_resolver,
+    bind_handler,
 )
 from meetgate.sandbox.policy import PolicyEngine
 
