@@ -14,11 +14,11 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.testclient import TestClient
 
 from meetgate.sandbox.http import Caller, GraphErrorResponse, graph_error
+from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
 from meetgate.sandbox.meetings import MeetingStore
 from meetgate.sandbox.meetings_api import (
     MAX_ASSIGNMENTS_PER_REQUEST,
     DirectoryUser,
-    MeetingSandboxSettings,
     meeting_routes,
     teams_policy_routes,
 )

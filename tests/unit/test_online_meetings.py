@@ -248,7 +248,7 @@ def test_persistence_round_trip(store):
         now=NOW,
     )
     copy = MeetingStore(TENANT)
-    copy.load_json(store.to_json())
+    copy.load_dict(store.to_dict())
     restored = copy.get(ALICE.id, meeting.id)
     assert render_meeting(restored, TENANT) == render_meeting(meeting, TENANT)
     again, created = copy.create_or_get(ALICE, {"externalId": "e"}, now=NOW)

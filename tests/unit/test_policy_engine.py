@@ -213,7 +213,7 @@ def test_persistence_round_trip(engine, memberships, clock):
     engine.grant_group(GROUP_B, "P", rank=1)
     engine.grant_global("P")
     copy = PolicyEngine("tenant-1", member_of=lambda u: memberships.get(u, set()), clock=clock)
-    copy.load_json(engine.to_json())
+    copy.load_dict(engine.to_dict())
     assert copy.grants() == engine.grants()
     assert copy.allows(ALICE, APP)
     assert copy.policy("P").policy_id == engine.policy("P").policy_id

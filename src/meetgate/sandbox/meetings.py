@@ -691,11 +691,12 @@ class MeetingStore:
 
     # -- persistence
 
-    def to_json(self) -> list[dict[str, Any]]:
+    def to_dict(self) -> dict[str, Any]:
         with self._lock:
-            return [_meeting_to_json(m) for m in self._meetings.values()]
+            return {"meetings": [_meeting_to_json(m) for m in self._meetings.values()]}
 
-    def load_json(self, items: list[dict[str, Any]]) -> None:
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        items: list[dict[str, Any]] = list(data.get("meetings") or [])
         with self._lock:
             self._meetings.clear()
             self._by_external.clear()

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
 from meetgate.sandbox.meetings import MeetingError, MeetingStore, Organizer, render_meeting
 from meetgate.sandbox.policy import POLICY_TYPE, PolicyEngine, PolicyError, policy_key
 
@@ -41,59 +42,12 @@ POLICY_ASSIGN_PERMISSION = "TeamsPolicyUserAssign.ReadWrite.All"
 MAX_ASSIGNMENTS_PER_REQUEST = 20
 ASSIGNMENT_TYPE = "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment"
 
-#: the 403 an app-only call gets without a policy, per variant seen in the field (graph-facts.md)
-POLICY_ERROR_VARIANTS = ("forbidden", "general", "suffix", "legacy")
-#: what a UPN in ``/users/{userId}/onlineMeetings`` does: 404 NotFound, an empty 403, or resolve it
-UPN_IN_PATH_VARIANTS = ("notFound", "forbiddenEmpty", "resolve")
-#: ``GET /admin/teams/userConfigurations/{id}``: OData entity, or wrapped in ``value`` as the docs show
-USER_CONFIGURATION_SHAPES = ("entity", "wrapped")
-#: an attendee without ``upn``: 500 like the real service, or accepted
-ATTENDEE_WITHOUT_UPN = ("error", "accept")
-#: every key :meth:`MeetingSandboxSettings.update` understands
-SETTING_KEYS = ("policyErrorVariant", "upnInPath", "userConfigurationShape", "attendeeWithoutUpn")
-
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _JOIN_URL_FILTER = re.compile(r"^\s*joinWebUrl\s+eq\s+'(.*)'\s*$", re.IGNORECASE | re.DOTALL)
 _JOIN_ID_FILTER = re.compile(r"^\s*joinMeetingIdSettings/joinMeetingId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 _GET_POLICY_ID = re.compile(
     r"^getPolicyId\(\s*type\s*=\s*'((?:[^']|'')*)'\s*,\s*name\s*=\s*'((?:[^']|'')*)'\s*\)$", re.IGNORECASE
 )
-
-
-@dataclass
-class MeetingSandboxSettings:
-    """Switches for behaviours graph-facts.md reports in several forms or marks UNCONFIRMED."""
-
-    policy_error_variant: str = "forbidden"
-    upn_in_path: str = "notFound"
-    user_configuration_shape: str = "entity"
-    attendee_without_upn: str = "error"
-
-    def update(self, data: Mapping[str, Any]) -> None:
-        """Apply ``policyErrorVariant`` / ``upnInPath`` / ``userConfigurationShape`` from a settings body."""
-        for key, attribute, allowed in (
-            ("policyErrorVariant", "policy_error_variant", POLICY_ERROR_VARIANTS),
-            ("upnInPath", "upn_in_path", UPN_IN_PATH_VARIANTS),
-            ("userConfigurationShape", "user_configuration_shape", USER_CONFIGURATION_SHAPES),
-            ("attendeeWithoutUpn", "attendee_without_upn", ATTENDEE_WITHOUT_UPN),
-        ):
-            if key in data:
-                value = data[key]
-                if value not in allowed:
-                    raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
-                setattr(self, attribute, value)
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "policyErrorVariant": self.policy_error_variant,
-            "upnInPath": self.upn_in_path,
-            "userConfigurationShape": self.user_configuration_shape,
-            "attendeeWithoutUpn": self.attendee_without_upn,
-        }
-
-    @property
-    def upn_required(self) -> bool:
-        return self.attendee_without_upn == "error"
 
 
 @dataclass(frozen=True)

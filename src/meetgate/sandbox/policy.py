@@ -442,7 +442,7 @@ class PolicyEngine:
 
     # ---- persistence --------------------------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The admin state (pending changes are persisted as already applied)."""
         with self._lock:
             state = self.admin
@@ -455,7 +455,7 @@ class PolicyEngine:
                 "global": state.global_policy,
             }
 
-    def load_json(self, data: dict[str, Any]) -> None:
+    def load_dict(self, data: dict[str, Any]) -> None:
         state = GrantState()
         for item in data.get("policies", []):
             policy = Policy(
