@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from meetgate.sandbox import control_api, directory, entra
+from meetgate.sandbox import control_api, directory, entra, meetings_backend
 from meetgate.sandbox.http import GraphErrorResponse, graph_error
 from meetgate.sandbox.middleware import AuthMiddleware, FaultMiddleware, FrontMiddleware, request_kind
 from meetgate.sandbox.runtime import SandboxRuntime
@@ -27,12 +27,12 @@ from meetgate.sandbox.state import ExtensionFactory
 
 def builtin_routes() -> list[BaseRoute]:
     """Every route the server offers (route modules add theirs here)."""
-    return [*entra.routes(), *control_api.routes(), *directory.routes()]
+    return [*entra.routes(), *control_api.routes(), *directory.routes(), *meetings_backend.routes()]
 
 
 def builtin_extensions() -> dict[str, ExtensionFactory]:
     """Per-tenant state of route modules, by name (route modules add theirs here)."""
-    return {}
+    return dict(meetings_backend.extensions())
 
 
 async def _graph_error(request: Request, exc: Exception) -> Response:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from meetgate.sandbox.meeting_settings import SETTING_KEYS as MEETING_SETTING_KEYS
+from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
 
 #: which requests faults apply to
 FAULT_PATHS = ("graph", "token", "all")
@@ -92,14 +96,21 @@ class SandboxSettings:
     policy_delay_seconds: float = 0.0
     #: lifetime of issued access tokens
     access_token_lifetime_seconds: int = 3599
+    #: switches of the online-meeting routes (``policyErrorVariant``, ``upnInPath``, ...)
+    meetings: MeetingSandboxSettings = field(default_factory=MeetingSandboxSettings)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: SandboxSettings | None = None) -> SandboxSettings:
-        known = {"policyDelaySeconds", "accessTokenLifetimeSeconds"}
+        known = {"policyDelaySeconds", "accessTokenLifetimeSeconds", *MEETING_SETTING_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"unknown setting(s) {unknown}; known: {sorted(known)}")
         current = base or cls()
+        meetings = dataclasses.replace(current.meetings)
+        try:
+            meetings.update(data)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         lifetime = _number(
             data,
             "accessTokenLifetimeSeconds",
@@ -112,12 +123,14 @@ class SandboxSettings:
                 data, "policyDelaySeconds", current.policy_delay_seconds, low=0.0, high=86_400.0
             ),
             access_token_lifetime_seconds=int(lifetime),
+            meetings=meetings,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "policyDelaySeconds": self.policy_delay_seconds,
             "accessTokenLifetimeSeconds": self.access_token_lifetime_seconds,
+            **self.meetings.to_json(),
         }
 
 

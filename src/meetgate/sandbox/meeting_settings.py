@@ -1,0 +1,57 @@
+"""Switches for meeting behaviours graph-facts.md reports in several forms or marks UNCONFIRMED.
+
+Set through ``PUT /_sandbox/settings`` next to ``policyDelaySeconds``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: the 403 an app-only call gets without a policy, per variant seen in the field (graph-facts.md)
+POLICY_ERROR_VARIANTS = ("forbidden", "general", "suffix", "legacy")
+#: what a UPN in ``/users/{userId}/onlineMeetings`` does: 404 NotFound, an empty 403, or resolve it
+UPN_IN_PATH_VARIANTS = ("notFound", "forbiddenEmpty", "resolve")
+#: ``GET /admin/teams/userConfigurations/{id}``: OData entity, or wrapped in ``value`` as the docs show
+USER_CONFIGURATION_SHAPES = ("entity", "wrapped")
+#: an attendee without ``upn``: 500 like the real service, or accepted
+ATTENDEE_WITHOUT_UPN = ("error", "accept")
+#: every key :meth:`MeetingSandboxSettings.update` understands
+SETTING_KEYS = ("policyErrorVariant", "upnInPath", "userConfigurationShape", "attendeeWithoutUpn")
+
+
+@dataclass
+class MeetingSandboxSettings:
+    """Switches for behaviours graph-facts.md reports in several forms or marks UNCONFIRMED."""
+
+    policy_error_variant: str = "forbidden"
+    upn_in_path: str = "notFound"
+    user_configuration_shape: str = "entity"
+    attendee_without_upn: str = "error"
+
+    def update(self, data: Mapping[str, Any]) -> None:
+        """Apply ``policyErrorVariant`` / ``upnInPath`` / ``userConfigurationShape`` from a settings body."""
+        for key, attribute, allowed in (
+            ("policyErrorVariant", "policy_error_variant", POLICY_ERROR_VARIANTS),
+            ("upnInPath", "upn_in_path", UPN_IN_PATH_VARIANTS),
+            ("userConfigurationShape", "user_configuration_shape", USER_CONFIGURATION_SHAPES),
+            ("attendeeWithoutUpn", "attendee_without_upn", ATTENDEE_WITHOUT_UPN),
+        ):
+            if key in data:
+                value = data[key]
+                if value not in allowed:
+                    raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
+                setattr(self, attribute, value)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "policyErrorVariant": self.policy_error_variant,
+            "upnInPath": self.upn_in_path,
+            "userConfigurationShape": self.user_configuration_shape,
+            "attendeeWithoutUpn": self.attendee_without_upn,
+        }
+
+    @property
+    def upn_required(self) -> bool:
+        return self.attendee_without_upn == "error"

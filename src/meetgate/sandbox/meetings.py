@@ -1,0 +1,901 @@
+"""Online meetings of one sandbox tenant: the domain behind ``/users/{id}/onlineMeetings``.
+
+Pure logic, no HTTP: :class:`MeetingStore` validates request bodies the way Graph does, keeps the
+meetings compactly (a 100,000-meeting tenant must fit in a few hundred MB) and renders each meeting
+as Graph's ``onlineMeeting`` JSON on demand. Errors are :class:`MeetingError` with Graph's status,
+code and message; the route layer (``meetings_api``) turns them into Graph's error envelope.
+
+Shapes follow what the real service returns (see ``graph-facts.md``):
+
+- ``id`` = base64 of ``1*{organizerOid}*0**19:meeting_{b64(guid)}@thread.v2``;
+- ``joinWebUrl`` = ``https://teams.microsoft.com/l/meetup-join/19%3ameeting_{b64}%40thread.v2/0?context=%7b%22Tid%22%3a%22{tid}%22%2c%22Oid%22%3a%22{oid}%22%7d``,
+  the deprecated ``joinUrl`` the same value;
+- ``joinMeetingIdSettings.joinMeetingId`` a numeric string unique in the tenant, a generated passcode;
+- ``audioConferencing`` with a toll number, conference id and dial-in URL;
+- times in UTC with ``Z`` and seven fractional digits.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import random
+import re
+import string
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# ---- enums (graph-facts.md "Online meetings") -------------------------------------------------------
+
+UNKNOWN = "unknownFutureValue"
+PRESENTERS = ("everyone", "organization", "roleIsPresenter", "organizer")
+CHAT_MODES = ("enabled", "disabled", "limited")
+CHAT_HISTORY = ("all", "none")
+LOBBY_SCOPES = ("organizer", "organization", "organizationAndFederated", "everyone")
+#: members after ``unknownFutureValue``: read back as it unless ``Prefer: include-unknown-enum-members``
+LOBBY_SCOPES_EVOLVED = ("invited", "organizationExcludingGuests")
+LOBBY_ADMITTERS = ("organizerAndCoOrganizersAndPresenters", "organizerAndCoOrganizers")
+LIVE_SHARE = ("enabled", "disabled")
+ROLES = ("attendee", "presenter", "producer", "coorganizer")
+ANONYMIZE_ROLES = ("attendee",)
+
+TOLL_NUMBER = "+1 323-555-0147"
+DIALIN_HOST = "https://dialin.teams.microsoft.com"
+
+BOOL_PROPERTIES = (
+    "allowAttendeeToEnableCamera",
+    "allowAttendeeToEnableMic",
+    "allowParticipantsToChangeName",
+    "allowTeamworkReactions",
+    "allowRecording",
+    "allowTranscription",
+    "allowBreakoutRooms",
+    "allowPowerPointSharing",
+    "allowWhiteboard",
+    "isEntryExitAnnounced",
+    "recordAutomatically",
+)
+DEFAULTS: dict[str, Any] = {
+    "allowAttendeeToEnableCamera": True,
+    "allowAttendeeToEnableMic": True,
+    "allowParticipantsToChangeName": False,
+    "allowTeamworkReactions": True,
+    "allowRecording": True,
+    "allowTranscription": True,
+    "allowBreakoutRooms": True,
+    "allowLiveShare": "enabled",
+    "allowPowerPointSharing": True,
+    "allowWhiteboard": True,
+    "isEntryExitAnnounced": False,
+    "recordAutomatically": False,
+    "allowedPresenters": "everyone",
+    "allowMeetingChat": "enabled",
+    "allowedLobbyAdmitters": "organizerAndCoOrganizersAndPresenters",
+    "shareMeetingChatHistoryDefault": "none",
+}
+#: properties a client may send; the rest of the resource is read-only
+WRITABLE = {
+    *BOOL_PROPERTIES,
+    "subject",
+    "startDateTime",
+    "endDateTime",
+    "participants",
+    "lobbyBypassSettings",
+    "allowedPresenters",
+    "allowMeetingChat",
+    "allowLiveShare",
+    "allowedLobbyAdmitters",
+    "shareMeetingChatHistoryDefault",
+    "joinMeetingIdSettings",
+    "anonymizeIdentityForRoles",
+    "watermarkProtection",
+    "chatRestrictions",
+    "externalId",
+    "isBroadcast",
+}
+#: read-only properties: accepted (and ignored) so a client may send back what it read
+READ_ONLY = {
+    "id",
+    "creationDateTime",
+    "joinWebUrl",
+    "joinUrl",
+    "joinInformation",
+    "audioConferencing",
+    "chatInfo",
+    "videoTeleconferenceId",
+    "meetingInfo",
+    "meetingTemplateId",
+    "broadcastSettings",
+    "attendeeReport",
+}
+
+
+class MeetingError(Exception):
+    """Graph's answer to a bad request: status, service code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def bad_request(message: str) -> MeetingError:
+    return MeetingError(400, "BadRequest", message)
+
+
+def not_found(message: str = "The specified online meeting was not found.") -> MeetingError:
+    return MeetingError(404, "NotFound", message)
+
+
+# ---- time -------------------------------------------------------------------------------------------
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_datetime(name: str, value: object) -> dt.datetime:
+    """ISO 8601 with any offset (or none: UTC) → aware UTC datetime; Graph's 400 otherwise."""
+    if not isinstance(value, str):
+        raise bad_request(
+            f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset' ({name})."
+        )
+    text = value.strip()
+    # Python accepts at most 6 fractional digits reliably; Graph sends 7
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise bad_request(
+            f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset' ({name})."
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """``2026-06-11T10:00:00.1234560Z``: UTC, seven fractional digits, like Graph."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+# ---- ids and URLs -----------------------------------------------------------------------------------
+
+
+def thread_id_of(thread_key: str) -> str:
+    return f"19:meeting_{thread_key}@thread.v2"
+
+
+def meeting_id_of(organizer_id: str, thread_key: str) -> str:
+    raw = f"1*{organizer_id}*0**{thread_id_of(thread_key)}"
+    return base64.b64encode(raw.encode()).decode()
+
+
+def join_web_url(tenant_id: str, organizer_id: str, thread_key: str) -> str:
+    # Teams writes the escapes in lower case (%3a, %7b), the GUIDs are lower case already
+    context = f"%7b%22Tid%22%3a%22{tenant_id}%22%2c%22Oid%22%3a%22{organizer_id}%22%7d"
+    return (
+        f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{thread_key}%40thread.v2/0?context={context}"
+    )
+
+
+_THREAD_IN_URL = re.compile(r"19:meeting_([A-Za-z0-9+/=_-]+)@thread\.v2")
+
+
+def thread_key_from_join_url(url: str) -> str | None:
+    """The ``{b64}`` of ``19:meeting_{b64}@thread.v2`` in a join URL, however often it was encoded."""
+    text = url
+    for _ in range(4):
+        match = _THREAD_IN_URL.search(text)
+        if match:
+            return match.group(1)
+        decoded = urllib.parse.unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return None
+
+
+# ---- the stored meeting -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Attendee:
+    upn: str
+    user_id: str | None
+    role: str | None
+    display_name: str | None = None
+
+    def to_json(self, tenant_id: str) -> dict[str, Any]:
+        identity: dict[str, Any] = {
+            "user": {
+                "id": self.user_id,
+                "displayName": self.display_name,
+                "tenantId": tenant_id if self.user_id else None,
+                "identityProvider": "AAD",
+            }
+        }
+        return {"upn": self.upn, "role": self.role or "attendee", "identity": identity}
+
+
+@dataclass(slots=True)
+class Meeting:
+    id: str
+    organizer_id: str
+    organizer_upn: str
+    organizer_name: str | None
+    thread_key: str
+    created: dt.datetime
+    start: dt.datetime
+    end: dt.datetime
+    subject: str | None
+    join_meeting_id: str
+    passcode: str | None
+    conference_id: str
+    vtc_id: str
+    external_id: str | None = None
+    attendees: list[Attendee] = field(default_factory=list)
+    #: writable settings that differ from :data:`DEFAULTS` (kept sparse to save memory)
+    options: dict[str, Any] | None = None
+
+    def option(self, name: str) -> Any:
+        if self.options and name in self.options:
+            return self.options[name]
+        return DEFAULTS.get(name)
+
+
+@dataclass(frozen=True)
+class Organizer:
+    id: str
+    user_principal_name: str
+    display_name: str | None = None
+
+
+# ---- validation -------------------------------------------------------------------------------------
+
+
+def _enum(name: str, value: object, allowed: tuple[str, ...], type_name: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise bad_request(
+            f"Cannot convert the literal '{value}' to the expected type 'microsoft.graph.{type_name}' ({name}): "
+            f"use one of {', '.join(allowed)}."
+        )
+    return value
+
+
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise bad_request(
+            f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean' ({name})."
+        )
+    return value
+
+
+def _object(name: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise bad_request(f"{name} must be a JSON object.")
+    return value
+
+
+def _check_properties(body: Mapping[str, Any]) -> None:
+    for key in body:
+        if key.startswith("@odata.") or key in WRITABLE or key in READ_ONLY:
+            continue
+        raise bad_request(
+            f"The property '{key}' does not exist on type 'microsoft.graph.onlineMeeting'. Make sure to only use "
+            "property names that are defined by the type or mark the type as open type."
+        )
+
+
+def _attendees(value: object, strict_upn: bool) -> list[Attendee]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request("participants.attendees must be a JSON array of meetingParticipantInfo.")
+    result: list[Attendee] = []
+    for index, item in enumerate(value):
+        info = _object(f"participants.attendees[{index}]", item)
+        upn = info.get("upn")
+        identity = info.get("identity") or {}
+        user = identity.get("user") if isinstance(identity, Mapping) else None
+        user_id = user.get("id") if isinstance(user, Mapping) else None
+        name = user.get("displayName") if isinstance(user, Mapping) else None
+        if not isinstance(upn, str) or not upn.strip():
+            if strict_upn:
+                # what the real service does with an attendee without upn (graph-facts.md)
+                raise MeetingError(500, "UnknownError", "An error has occurred.")
+            upn = ""
+        role = info.get("role")
+        if role is not None:
+            role = _enum(f"participants.attendees[{index}].role", role, ROLES, "onlineMeetingRole")
+        if user_id is not None and not isinstance(user_id, str):
+            raise bad_request(f"participants.attendees[{index}].identity.user.id must be a string.")
+        result.append(
+            Attendee(
+                upn=upn.strip(),
+                user_id=user_id.lower() if user_id else None,
+                role=role,
+                display_name=name if isinstance(name, str) else None,
+            )
+        )
+    return result
+
+
+def _options(body: Mapping[str, Any], current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate the writable settings in ``body`` and merge them into ``current`` (sparse)."""
+    options = dict(current or {})
+    for name in BOOL_PROPERTIES:
+        if name in body:
+            options[name] = _bool(name, body[name])
+    if "allowedPresenters" in body:
+        options["allowedPresenters"] = _enum(
+            "allowedPresenters", body["allowedPresenters"], PRESENTERS, "onlineMeetingPresenters"
+        )
+    if "allowMeetingChat" in body:
+        options["allowMeetingChat"] = _enum(
+            "allowMeetingChat", body["allowMeetingChat"], CHAT_MODES, "meetingChatMode"
+        )
+    if "allowLiveShare" in body:
+        options["allowLiveShare"] = _enum(
+            "allowLiveShare", body["allowLiveShare"], LIVE_SHARE, "meetingLiveShareOptions"
+        )
+    if "allowedLobbyAdmitters" in body:
+        options["allowedLobbyAdmitters"] = _enum(
+            "allowedLobbyAdmitters",
+            body["allowedLobbyAdmitters"],
+            LOBBY_ADMITTERS,
+            "allowedLobbyAdmitterRoles",
+        )
+    if "shareMeetingChatHistoryDefault" in body:
+        options["shareMeetingChatHistoryDefault"] = _enum(
+            "shareMeetingChatHistoryDefault",
+            body["shareMeetingChatHistoryDefault"],
+            CHAT_HISTORY,
+            "meetingChatHistoryDefaultMode",
+        )
+    if "lobbyBypassSettings" in body and body["lobbyBypassSettings"] is not None:
+        lobby = _object("lobbyBypassSettings", body["lobbyBypassSettings"])
+        merged = dict(
+            options.get("lobbyBypassSettings") or {"scope": "organization", "isDialInBypassEnabled": False}
+        )
+        if "scope" in lobby:
+            merged["scope"] = _enum(
+                "lobbyBypassSettings.scope",
+                lobby["scope"],
+                LOBBY_SCOPES + LOBBY_SCOPES_EVOLVED,
+                "lobbyBypassScope",
+            )
+        if "isDialInBypassEnabled" in lobby:
+            merged["isDialInBypassEnabled"] = _bool(
+                "lobbyBypassSettings.isDialInBypassEnabled", lobby["isDialInBypassEnabled"]
+            )
+        options["lobbyBypassSettings"] = merged
+    if "watermarkProtection" in body:
+        value = body["watermarkProtection"]
+        if value is None:
+            options.pop("watermarkProtection", None)
+        else:
+            mark = _object("watermarkProtection", value)
+            options["watermarkProtection"] = {
+                "isEnabledForContentSharing": _bool(
+                    "watermarkProtection.isEnabledForContentSharing",
+                    mark.get("isEnabledForContentSharing", False),
+                ),
+                "isEnabledForVideo": _bool(
+                    "watermarkProtection.isEnabledForVideo", mark.get("isEnabledForVideo", False)
+                ),
+            }
+    if "chatRestrictions" in body:
+        value = body["chatRestrictions"]
+        if value is None:
+            options.pop("chatRestrictions", None)
+        else:
+            restrictions = _object("chatRestrictions", value)
+            options["chatRestrictions"] = {
+                "allowTextOnly": _bool(
+                    "chatRestrictions.allowTextOnly", restrictions.get("allowTextOnly", False)
+                )
+            }
+    if "anonymizeIdentityForRoles" in body:
+        value = body["anonymizeIdentityForRoles"]
+        roles: list[str] = []
+        if value is not None:
+            if not isinstance(value, list):
+                raise bad_request("anonymizeIdentityForRoles must be a JSON array of onlineMeetingRole.")
+            roles = [
+                _enum("anonymizeIdentityForRoles", v, ANONYMIZE_ROLES, "onlineMeetingRole") for v in value
+            ]
+        before = list((current or {}).get("anonymizeIdentityForRoles") or [])
+        missing = [r for r in before if r not in roles]
+        if missing:
+            raise bad_request(
+                f"anonymizeIdentityForRoles cannot be removed once set (would remove {', '.join(missing)}); "
+                "create a new meeting instead."
+            )
+        options["anonymizeIdentityForRoles"] = sorted(set(roles))
+    for name in [n for n, v in options.items() if DEFAULTS.get(n, object()) == v]:
+        del options[name]
+    return options or None
+
+
+def _subject(body: Mapping[str, Any]) -> str | None:
+    subject = body.get("subject")
+    if subject is not None and not isinstance(subject, str):
+        raise bad_request("subject must be a string.")
+    return subject
+
+
+def _organizer_in_body(body: Mapping[str, Any]) -> str | None:
+    participants = body.get("participants")
+    if not isinstance(participants, Mapping):
+        return None
+    organizer = participants.get("organizer")
+    if not isinstance(organizer, Mapping):
+        return None
+    identity = organizer.get("identity")
+    user = identity.get("user") if isinstance(identity, Mapping) else None
+    user_id = user.get("id") if isinstance(user, Mapping) else None
+    return user_id.lower() if isinstance(user_id, str) else None
+
+
+def _participants(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if "participants" not in body or body["participants"] is None:
+        return None
+    return _object("participants", body["participants"])
+
+
+# ---- the store --------------------------------------------------------------------------------------
+
+
+class MeetingStore:
+    """The online meetings of one tenant. Thread-safe; all times injectable for tests."""
+
+    def __init__(self, tenant_id: str, *, seed: int | None = None) -> None:
+        self.tenant_id = tenant_id
+        self._rng = random.Random(seed)  # noqa: S311 - synthetic ids, not secrets
+        self._lock = threading.Lock()
+        self._meetings: dict[str, Meeting] = {}
+        self._by_external: dict[tuple[str, str], str] = {}
+        self._by_join_id: dict[str, str] = {}
+        self._by_thread: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._meetings)
+
+    # -- creation
+
+    def _new_ids(self, organizer_id: str) -> tuple[str, str]:
+        while True:
+            guid = uuid.UUID(int=self._rng.getrandbits(128), version=4)
+            thread_key = base64.b64encode(str(guid).encode()).decode()
+            meeting_id = meeting_id_of(organizer_id, thread_key)
+            if "/" not in meeting_id and "+" not in meeting_id and meeting_id not in self._meetings:
+                return meeting_id, thread_key
+
+    def _new_join_meeting_id(self) -> str:
+        while True:
+            value = str(self._rng.randrange(10**11, 10**12))
+            if value not in self._by_join_id:
+                return value
+
+    def _new_passcode(self) -> str:
+        alphabet = string.ascii_letters + string.digits
+        return "".join(self._rng.choice(alphabet) for _ in range(6))
+
+    def _build(
+        self,
+        organizer: Organizer,
+        body: Mapping[str, Any],
+        now: dt.datetime,
+        external_id: str | None,
+        upn_required: bool,
+    ) -> Meeting:
+        _check_properties(body)
+        start_raw, end_raw = body.get("startDateTime"), body.get("endDateTime")
+        start = parse_datetime("startDateTime", start_raw) if start_raw is not None else None
+        end = parse_datetime("endDateTime", end_raw) if end_raw is not None else None
+        if end is not None and start is None:
+            raise bad_request(
+                "endDateTime was given without startDateTime: give both, or startDateTime alone."
+            )
+        if start is None:
+            start = now
+        if end is None:
+            end = start + dt.timedelta(hours=1)
+        if end < start:
+            raise bad_request("endDateTime must be later than startDateTime.")
+        subject = _subject(body)
+        participants = _participants(body)
+        body_organizer = _organizer_in_body(body)
+        if body_organizer is not None and body_organizer != organizer.id:
+            raise bad_request(
+                "participants.organizer must be the user in the request path: meetings are created on behalf of "
+                "the organizer in /users/{userId}."
+            )
+        attendees = _attendees(participants.get("attendees") if participants else None, upn_required)
+        options = _options(body, None)
+        passcode_required = True
+        if body.get("joinMeetingIdSettings") is not None:
+            join_settings = _object("joinMeetingIdSettings", body["joinMeetingIdSettings"])
+            if "isPasscodeRequired" in join_settings:
+                passcode_required = _bool(
+                    "joinMeetingIdSettings.isPasscodeRequired", join_settings["isPasscodeRequired"]
+                )
+        meeting_id, thread_key = self._new_ids(organizer.id)
+        return Meeting(
+            id=meeting_id,
+            organizer_id=organizer.id,
+            organizer_upn=organizer.user_principal_name,
+            organizer_name=organizer.display_name,
+            thread_key=thread_key,
+            created=now,
+            start=start,
+            end=end,
+            subject=subject,
+            join_meeting_id=self._new_join_meeting_id(),
+            passcode=self._new_passcode() if passcode_required else None,
+            conference_id=str(self._rng.randrange(10**8, 10**9)),
+            vtc_id=str(self._rng.randrange(10**9, 10**10)),
+            external_id=external_id,
+            attendees=attendees,
+            options=options,
+        )
+
+    def _store(self, meeting: Meeting) -> None:
+        self._meetings[meeting.id] = meeting
+        self._by_join_id[meeting.join_meeting_id] = meeting.id
+        self._by_thread[meeting.thread_key] = meeting.id
+        if meeting.external_id is not None:
+            self._by_external[(meeting.organizer_id, meeting.external_id)] = meeting.id
+
+    def create(
+        self,
+        organizer: Organizer,
+        body: Mapping[str, Any],
+        *,
+        now: dt.datetime | None = None,
+        upn_required: bool = True,
+    ) -> Meeting:
+        """``POST /users/{id}/onlineMeetings`` → 201. ``upn_required``: an attendee without upn is a 500."""
+        with self._lock:
+            meeting = self._build(organizer, body, now or utcnow(), None, upn_required)
+            self._store(meeting)
+            return meeting
+
+    def create_or_get(
+        self,
+        organizer: Organizer,
+        body: Mapping[str, Any],
+        *,
+        now: dt.datetime | None = None,
+        upn_required: bool = True,
+    ) -> tuple[Meeting, bool]:
+        """``POST .../createOrGet``: (meeting, created). Keyed by (tenant, organizer, externalId)."""
+        external_id = body.get("externalId")
+        if not isinstance(external_id, str) or not external_id.strip():
+            raise bad_request("externalId is required for createOrGet: send a non-empty string.")
+        with self._lock:
+            existing = self._by_external.get((organizer.id, external_id))
+            if existing is not None:
+                return self._meetings[existing], False
+            meeting = self._build(organizer, body, now or utcnow(), external_id, upn_required)
+            self._store(meeting)
+            return meeting, True
+
+    # -- reads
+
+    def get(self, organizer_id: str, meeting_id: str) -> Meeting:
+        meeting = self._meetings.get(meeting_id)
+        if meeting is None or meeting.organizer_id != organizer_id:
+            raise not_found()
+        return meeting
+
+    def find_by_join_url(self, organizer_id: str, url: str) -> list[Meeting]:
+        key = thread_key_from_join_url(url)
+        meeting_id = self._by_thread.get(key) if key else None
+        meeting = self._meetings.get(meeting_id) if meeting_id else None
+        return [meeting] if meeting is not None and meeting.organizer_id == organizer_id else []
+
+    def find_by_join_meeting_id(self, organizer_id: str, join_meeting_id: str) -> list[Meeting]:
+        meeting_id = self._by_join_id.get(join_meeting_id.strip())
+        meeting = self._meetings.get(meeting_id) if meeting_id else None
+        return [meeting] if meeting is not None and meeting.organizer_id == organizer_id else []
+
+    # -- update and delete
+
+    def update(
+        self,
+        organizer_id: str,
+        meeting_id: str,
+        body: Mapping[str, Any],
+        *,
+        upn_required: bool = True,
+    ) -> Meeting:
+        """``PATCH``: Graph's rules (graph-facts.md) enforced; nothing changes when one fails."""
+        with self._lock:
+            meeting = self.get(organizer_id, meeting_id)
+            _check_properties(body)
+            has_start, has_end = body.get("startDateTime") is not None, body.get("endDateTime") is not None
+            if has_start != has_end:
+                raise bad_request(
+                    "To change the meeting time, send both startDateTime and endDateTime "
+                    f"(only {'startDateTime' if has_start else 'endDateTime'} was given)."
+                )
+            start, end = meeting.start, meeting.end
+            if has_start:
+                start = parse_datetime("startDateTime", body["startDateTime"])
+                end = parse_datetime("endDateTime", body["endDateTime"])
+                if end < start:
+                    raise bad_request("endDateTime must be later than startDateTime.")
+            body_organizer = _organizer_in_body(body)
+            if body_organizer is not None and body_organizer != meeting.organizer_id:
+                raise bad_request("The organizer of an online meeting cannot be changed.")
+            if "joinMeetingIdSettings" in body and body["joinMeetingIdSettings"] is not None:
+                wanted = _object("joinMeetingIdSettings", body["joinMeetingIdSettings"])
+                current = {
+                    "joinMeetingId": meeting.join_meeting_id,
+                    "passcode": meeting.passcode,
+                    "isPasscodeRequired": meeting.passcode is not None,
+                }
+                if any(current.get(k) != v for k, v in wanted.items() if not k.startswith("@odata.")):
+                    raise bad_request(
+                        "joinMeetingIdSettings cannot be changed once the meeting is created: "
+                        "delete the meeting and create a new one."
+                    )
+            subject = _subject(body) if "subject" in body else meeting.subject
+            participants = _participants(body)
+            attendees = meeting.attendees
+            if participants is not None and "attendees" in participants:
+                attendees = _attendees(participants["attendees"], upn_required)
+            options = _options(body, meeting.options)
+            meeting.start, meeting.end = start, end
+            meeting.subject = subject
+            meeting.attendees = attendees
+            meeting.options = options
+            return meeting
+
+    def delete(self, organizer_id: str, meeting_id: str) -> None:
+        with self._lock:
+            meeting = self.get(organizer_id, meeting_id)
+            del self._meetings[meeting.id]
+            self._by_join_id.pop(meeting.join_meeting_id, None)
+            self._by_thread.pop(meeting.thread_key, None)
+            if meeting.external_id is not None:
+                self._by_external.pop((meeting.organizer_id, meeting.external_id), None)
+
+    # -- attendance
+
+    def attendance_reports(
+        self, organizer_id: str, meeting_id: str, *, now: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Synthetic reports: one once the meeting's start has passed, with a record per participant."""
+        meeting = self.get(organizer_id, meeting_id)
+        now = now or utcnow()
+        if meeting.start > now:
+            return []
+        return [attendance_report(self.tenant_id, meeting, now)]
+
+    def attendance_report(
+        self, organizer_id: str, meeting_id: str, report_id: str, *, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        for report in self.attendance_reports(organizer_id, meeting_id, now=now):
+            if report["id"] == report_id:
+                return report
+        raise not_found("The specified attendance report was not found.")
+
+    # -- persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"meetings": [_meeting_to_json(m) for m in self._meetings.values()]}
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        items: list[dict[str, Any]] = list(data.get("meetings") or [])
+        with self._lock:
+            self._meetings.clear()
+            self._by_external.clear()
+            self._by_join_id.clear()
+            self._by_thread.clear()
+            for item in items:
+                self._store(_meeting_from_json(item))
+
+
+def _meeting_to_json(m: Meeting) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "organizerId": m.organizer_id,
+        "organizerUpn": m.organizer_upn,
+        "organizerName": m.organizer_name,
+        "threadKey": m.thread_key,
+        "created": m.created.isoformat(),
+        "start": m.start.isoformat(),
+        "end": m.end.isoformat(),
+        "subject": m.subject,
+        "joinMeetingId": m.join_meeting_id,
+        "passcode": m.passcode,
+        "conferenceId": m.conference_id,
+        "vtcId": m.vtc_id,
+        "externalId": m.external_id,
+        "attendees": [[a.upn, a.user_id, a.role, a.display_name] for a in m.attendees],
+        "options": m.options,
+    }
+
+
+def _meeting_from_json(d: dict[str, Any]) -> Meeting:
+    return Meeting(
+        id=d["id"],
+        organizer_id=d["organizerId"],
+        organizer_upn=d["organizerUpn"],
+        organizer_name=d.get("organizerName"),
+        thread_key=d["threadKey"],
+        created=dt.datetime.fromisoformat(d["created"]),
+        start=dt.datetime.fromisoformat(d["start"]),
+        end=dt.datetime.fromisoformat(d["end"]),
+        subject=d.get("subject"),
+        join_meeting_id=d["joinMeetingId"],
+        passcode=d.get("passcode"),
+        conference_id=d["conferenceId"],
+        vtc_id=d["vtcId"],
+        external_id=d.get("externalId"),
+        attendees=[Attendee(*a) for a in d.get("attendees", [])],
+        options=d.get("options"),
+    )
+
+
+# ---- rendering --------------------------------------------------------------------------------------
+
+
+def _join_information(meeting: Meeting, url: str) -> dict[str, str]:
+    lines = [
+        "<div>Microsoft Teams meeting</div>",
+        f'<div><a href="{url}">Join the meeting now</a></div>',
+        f"<div>Meeting ID: {' '.join(meeting.join_meeting_id[i : i + 3] for i in range(0, 12, 3))}</div>",
+    ]
+    if meeting.passcode:
+        lines.append(f"<div>Passcode: {meeting.passcode}</div>")
+    lines.append(f"<div>Dial in by phone: {TOLL_NUMBER},,{meeting.conference_id}#</div>")
+    lines.append(f"<div>Phone conference ID: {meeting.conference_id}#</div>")
+    return {"content": "data:text/html," + urllib.parse.quote("".join(lines)), "contentType": "html"}
+
+
+def render_meeting(
+    meeting: Meeting, tenant_id: str, *, context_url: str | None = None, include_unknown_enums: bool = False
+) -> dict[str, Any]:
+    """The ``onlineMeeting`` JSON Graph returns for ``meeting``."""
+    url = join_web_url(tenant_id, meeting.organizer_id, meeting.thread_key)
+    lobby = dict(
+        meeting.option("lobbyBypassSettings") or {"scope": "organization", "isDialInBypassEnabled": False}
+    )
+    if lobby.get("scope") in LOBBY_SCOPES_EVOLVED and not include_unknown_enums:
+        lobby["scope"] = UNKNOWN
+    body: dict[str, Any] = {}
+    if context_url:
+        body["@odata.context"] = context_url
+    body.update(
+        {
+            "id": meeting.id,
+            "creationDateTime": format_datetime(meeting.created),
+            "startDateTime": format_datetime(meeting.start),
+            "endDateTime": format_datetime(meeting.end),
+            "joinUrl": url,
+            "joinWebUrl": url,
+            "subject": meeting.subject,
+            "isBroadcast": False,
+            "isEntryExitAnnounced": meeting.option("isEntryExitAnnounced"),
+            "allowedPresenters": meeting.option("allowedPresenters"),
+            "allowMeetingChat": meeting.option("allowMeetingChat"),
+            "shareMeetingChatHistoryDefault": meeting.option("shareMeetingChatHistoryDefault"),
+            "allowTeamworkReactions": meeting.option("allowTeamworkReactions"),
+            "allowAttendeeToEnableMic": meeting.option("allowAttendeeToEnableMic"),
+            "allowAttendeeToEnableCamera": meeting.option("allowAttendeeToEnableCamera"),
+            "allowParticipantsToChangeName": meeting.option("allowParticipantsToChangeName"),
+            "allowRecording": meeting.option("allowRecording"),
+            "allowTranscription": meeting.option("allowTranscription"),
+            "allowBreakoutRooms": meeting.option("allowBreakoutRooms"),
+            "allowLiveShare": meeting.option("allowLiveShare"),
+            "allowPowerPointSharing": meeting.option("allowPowerPointSharing"),
+            "allowWhiteboard": meeting.option("allowWhiteboard"),
+            "allowedLobbyAdmitters": meeting.option("allowedLobbyAdmitters"),
+            "recordAutomatically": meeting.option("recordAutomatically"),
+            "anonymizeIdentityForRoles": list(meeting.option("anonymizeIdentityForRoles") or []),
+            "watermarkProtection": meeting.option("watermarkProtection"),
+            "chatRestrictions": meeting.option("chatRestrictions"),
+            "videoTeleconferenceId": meeting.vtc_id,
+            "externalId": meeting.external_id,
+            "broadcastSettings": None,
+            "meetingInfo": None,
+            "meetingTemplateId": None,
+            "joinMeetingIdSettings": {
+                "isPasscodeRequired": meeting.passcode is not None,
+                "joinMeetingId": meeting.join_meeting_id,
+                "passcode": meeting.passcode,
+            },
+            "lobbyBypassSettings": lobby,
+            "audioConferencing": {
+                "conferenceId": meeting.conference_id,
+                "tollNumber": TOLL_NUMBER,
+                "tollFreeNumber": None,
+                "tollNumbers": [TOLL_NUMBER],
+                "tollFreeNumbers": [],
+                "dialinUrl": f"{DIALIN_HOST}/{tenant_id}?id={meeting.conference_id}",
+            },
+            "chatInfo": {
+                "threadId": thread_id_of(meeting.thread_key),
+                "messageId": "0",
+                "replyChainMessageId": None,
+            },
+            "joinInformation": _join_information(meeting, url),
+            "participants": {
+                "organizer": {
+                    "upn": meeting.organizer_upn,
+                    "role": "presenter",
+                    "identity": {
+                        "user": {
+                            "id": meeting.organizer_id,
+                            "displayName": meeting.organizer_name,
+                            "tenantId": tenant_id,
+                            "identityProvider": "AAD",
+                        }
+                    },
+                },
+                "attendees": [a.to_json(tenant_id) for a in meeting.attendees],
+            },
+        }
+    )
+    return body
+
+
+def attendance_report(tenant_id: str, meeting: Meeting, now: dt.datetime) -> dict[str, Any]:
+    """A deterministic synthetic report: who joined, when, for how long (only after the start)."""
+    report_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"attendance:{meeting.id}"))
+    end = min(meeting.end, now)
+    span = max(int((end - meeting.start).total_seconds()), 60)
+    people: list[tuple[str, str | None, str | None, str]] = [
+        (meeting.organizer_upn, meeting.organizer_id, meeting.organizer_name, "Organizer")
+    ]
+    people += [
+        (a.upn, a.user_id, a.display_name, (a.role or "attendee").capitalize()) for a in meeting.attendees
+    ]
+    records = []
+    for upn, user_id, name, role in people:
+        seed = int.from_bytes(hashlib.sha256(f"{meeting.id}|{upn}".encode()).digest()[:8], "big")
+        rng = random.Random(seed)  # noqa: S311 - synthetic data
+        joined = meeting.start + dt.timedelta(seconds=rng.randrange(0, max(span // 10, 1)))
+        left = end - dt.timedelta(seconds=rng.randrange(0, max(span // 10, 1)))
+        if left <= joined:
+            left = joined + dt.timedelta(seconds=30)
+        duration = int((left - joined).total_seconds())
+        records.append(
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"record:{meeting.id}:{upn}")),
+                "emailAddress": upn,
+                "totalAttendanceInSeconds": duration,
+                "role": role,
+                "registrationId": None,
+                "identity": {
+                    "id": user_id,
+                    "displayName": name or upn,
+                    "tenantId": tenant_id if user_id else None,
+                },
+                "attendanceIntervals": [
+                    {
+                        "joinDateTime": format_datetime(joined),
+                        "leaveDateTime": format_datetime(left),
+                        "durationInSeconds": duration,
+                    }
+                ],
+            }
+        )
+    return {
+        "id": report_id,
+        "totalParticipantCount": len(records),
+        "meetingStartDateTime": format_datetime(meeting.start),
+        "meetingEndDateTime": format_datetime(end),
+        "attendanceRecords": records,
+    }
