@@ -31,7 +31,6 @@ import binascii
 import datetime as dt
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -43,6 +42,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from meetgate import certificates
+from meetgate.sandbox import odata
 from meetgate.sandbox.apps import (
     GRAPH_APP_ID,
     Application,
@@ -66,7 +66,12 @@ from meetgate.sandbox.state import Tenant
 PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"
 PROOF_MAX_LIFETIME = dt.timedelta(minutes=10)
 PROOF_SKEW = dt.timedelta(minutes=5)
-SIGN_IN_AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount")
+SIGN_IN_AUDIENCES = (
+    "AzureADMyOrg",
+    "AzureADMultipleOrgs",
+    "AzureADandPersonalMicrosoftAccount",
+    "PersonalMicrosoftAccount",
+)
 
 #: directory role template ids (stable across tenants)
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -90,7 +95,7 @@ READ_PERMISSIONS = frozenset(
 WRITE_PERMISSIONS = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
 CONSENT_PERMISSIONS = frozenset({"AppRoleAssignment.ReadWrite.All"})
 
-_FILTER = re.compile(r"^\s*(displayName|appId|id)\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
+_FILTERABLE = {"displayName": "displayName", "appId": "appId", "id": "id"}
 _SELECT_ALWAYS = ("id",)
 
 
@@ -98,7 +103,9 @@ _SELECT_ALWAYS = ("id",)
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json")
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json"
+    )
 
 
 def _no_content() -> Response:
@@ -113,7 +120,9 @@ async def _body(request: Request) -> dict[str, Any]:
         data = json.loads(raw)
     except ValueError:
         raise GraphErrorResponse(
-            400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set."
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set.",
         ) from None
     if not isinstance(data, dict):
         raise GraphErrorResponse(400, "BadRequest", "The request body must be a JSON object.")
@@ -125,7 +134,9 @@ def _bad(message: str) -> GraphErrorResponse:
 
 
 def _denied() -> GraphErrorResponse:
-    return GraphErrorResponse(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    return GraphErrorResponse(
+        403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+    )
 
 
 def _not_found(key: str) -> GraphErrorResponse:
@@ -173,7 +184,10 @@ def _require(
         return
     if not caller.scopes & (permissions | {"Directory.AccessAsUser.All"}):
         raise _denied()
-    if admin_roles is not None and not directory_roles_of(tenant, caller.delegated_user_id or "") & admin_roles:
+    if (
+        admin_roles is not None
+        and not directory_roles_of(tenant, caller.delegated_user_id or "") & admin_roles
+    ):
         raise _denied()
 
 
@@ -193,16 +207,9 @@ def _initiator(tenant: Tenant, caller: Caller) -> Initiator:
     )
 
 
-def _filter(request: Request) -> tuple[str, str] | None:
-    raw = request.query_params.get("$filter")
-    if raw is None:
-        return None
-    match = _FILTER.match(raw)
-    if match is None:
-        raise GraphErrorResponse(
-            400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause specified: '{raw}'."
-        )
-    return match.group(1).lower(), match.group(2).replace("''", "'")
+def _matching(request: Request, items: Iterable[dict[str, Any]], resource: str) -> list[dict[str, Any]]:
+    predicate = odata.parse_filter(request.query_params.get("$filter"), _FILTERABLE, resource)
+    return [item for item in items if predicate is None or predicate(item)]
 
 
 def _select(request: Request) -> list[str] | None:
@@ -232,7 +239,9 @@ def _guid(value: str) -> bool:
 
 def _key_graph(key: KeyCredential, *, with_key: bool) -> dict[str, Any]:
     data = key.to_graph()
-    data["customKeyIdentifier"] = base64.b64encode(hashlib.sha1(key.der, usedforsecurity=False).digest()).decode()
+    data["customKeyIdentifier"] = base64.b64encode(
+        hashlib.sha1(key.der, usedforsecurity=False).digest()
+    ).decode()
     if not with_key:
         data["key"] = None
     return data
@@ -274,7 +283,10 @@ def _parse_key_credential(data: Any, existing: dict[str, KeyCredential]) -> KeyC
     raw = data.get("key")
     if raw in (None, "") and isinstance(key_id, str) and key_id in existing:
         return existing[key_id]  # an existing credential sent back without its key: kept as it is
-    if data.get("type", "AsymmetricX509Cert") != "AsymmetricX509Cert" or data.get("usage", "Verify") != "Verify":
+    if (
+        data.get("type", "AsymmetricX509Cert") != "AsymmetricX509Cert"
+        or data.get("usage", "Verify") != "Verify"
+    ):
         raise _bad("Only key credentials of type 'AsymmetricX509Cert' with usage 'Verify' are supported.")
     if not isinstance(raw, str) or not raw:
         raise _bad("Key credential property 'key' is required (the base64 DER certificate).")
@@ -316,7 +328,9 @@ def verify_proof(app: Application, proof: Any, now: dt.datetime | None = None) -
     """The current certificate of ``app`` that signed ``proof``; else 400 (UNCONFIRMED wording)."""
     when = now or dt.datetime.now(dt.UTC)
     if not isinstance(proof, str) or proof.count(".") != 2:
-        raise _bad("Proof of possession is required: a JWT signed by a current certificate of the application.")
+        raise _bad(
+            "Proof of possession is required: a JWT signed by a current certificate of the application."
+        )
     try:
         header = jwt.get_unverified_header(proof)
     except jwt.InvalidTokenError:
@@ -355,7 +369,9 @@ def verify_proof(app: Application, proof: Any, now: dt.datetime | None = None) -
         if float(claims["exp"]) - float(claims["nbf"]) > PROOF_MAX_LIFETIME.total_seconds() + 1:
             raise _bad("Proof of possession is invalid: its lifetime must not exceed 10 minutes.")
         return key
-    raise _bad("Proof of possession is invalid: it is not signed by a current certificate of the application.")
+    raise _bad(
+        "Proof of possession is invalid: it is not signed by a current certificate of the application."
+    )
 
 
 # --- applications ----------------------------------------------------------------------------
@@ -383,7 +399,9 @@ def _required_resource_access(tenant: Tenant, value: Any) -> list[dict[str, Any]
                 and access["type"] == "Role"
                 and role_id.lower() not in graph_roles
             ):
-                raise _bad(f"Permission (scope or role) '{role_id}' is not defined on resource Microsoft Graph.")
+                raise _bad(
+                    f"Permission (scope or role) '{role_id}' is not defined on resource Microsoft Graph."
+                )
             clean.append({"id": role_id, "type": access["type"]})
         out.append({"resourceAppId": item["resourceAppId"], "resourceAccess": clean})
     return out
@@ -393,21 +411,14 @@ async def list_applications(request: Request) -> Response:
     caller = caller_of(request)
     tenant = _tenant(request, caller)
     _require(tenant, caller, READ_PERMISSIONS)
-    flt = _filter(request)
-    apps: Iterable[Application] = tenant.apps.applications.values()
-    if flt is not None:
-        field, value = flt
-        if field == "displayname":
-            apps = [a for a in apps if a.display_name == value]
-        elif field == "appid":
-            apps = [a for a in apps if a.app_id.lower() == value.lower()]
-        else:
-            apps = [a for a in apps if a.id.lower() == value.lower()]
+    items = _matching(
+        request, (render_application(tenant, a) for a in tenant.apps.applications.values()), "Application"
+    )
     select = _select(request)
     return _json(
         {
             "@odata.context": _context(request, "applications"),
-            "value": [_project(render_application(tenant, a), select) for a in apps],
+            "value": [_project(item, select) for item in items],
         }
     )
 
@@ -477,7 +488,9 @@ async def update_application(request: Request) -> Response:
     allowed = {"displayName", "signInAudience", "requiredResourceAccess", "keyCredentials"}
     for key in body:
         if key == "passwordCredentials":
-            raise _bad("Property 'passwordCredentials' cannot be updated this way; use addPassword / removePassword.")
+            raise _bad(
+                "Property 'passwordCredentials' cannot be updated this way; use addPassword / removePassword."
+            )
         if key not in allowed:
             raise _bad(f"Property '{key}' does not exist on type 'microsoft.graph.application'.")
     # validate everything before changing anything
@@ -504,7 +517,10 @@ async def update_application(request: Request) -> Response:
     if name != app.display_name:
         general["DisplayName"] = (app.display_name, name)
     if audience != app.sign_in_audience:
-        general["AvailableToOtherTenants"] = (app.sign_in_audience != "AzureADMyOrg", audience != "AzureADMyOrg")
+        general["AvailableToOtherTenants"] = (
+            app.sign_in_audience != "AzureADMyOrg",
+            audience != "AzureADMyOrg",
+        )
     if rra != app.required_resource_access:
         general["RequiredResourceAccess"] = (app.required_resource_access, rra)
     before_keys = [k.thumbprint_sha1 for k in app.key_credentials]
@@ -542,7 +558,9 @@ async def delete_application(request: Request) -> Response:
     registry = tenant.apps
     sp = registry.service_principal_by_app_id(app.app_id)
     if sp is not None:
-        for assignment_id in [a.id for a in registry.assignments.values() if sp.id in (a.principal_id, a.resource_id)]:
+        for assignment_id in [
+            a.id for a in registry.assignments.values() if sp.id in (a.principal_id, a.resource_id)
+        ]:
             del registry.assignments[assignment_id]
         del registry.service_principals[sp.id]
     del registry.applications[app.id]
@@ -585,7 +603,12 @@ async def add_key(request: Request) -> Response:
         operation="Update",
         modified={"KeyDescription": (before, [k.thumbprint_sha1 for k in app.key_credentials])},
     )
-    return _json({"@odata.context": _context(request, "microsoft.graph.keyCredential"), **_key_graph(new, with_key=False)})
+    return _json(
+        {
+            "@odata.context": _context(request, "microsoft.graph.keyCredential"),
+            **_key_graph(new, with_key=False),
+        }
+    )
 
 
 async def remove_key(request: Request) -> Response:
@@ -676,21 +699,14 @@ async def list_service_principals(request: Request) -> Response:
     caller = caller_of(request)
     tenant = _tenant(request, caller)
     _require(tenant, caller, READ_PERMISSIONS)
-    flt = _filter(request)
-    sps: Iterable[ServicePrincipal] = tenant.apps.service_principals.values()
-    if flt is not None:
-        field, value = flt
-        if field == "displayname":
-            sps = [s for s in sps if s.display_name == value]
-        elif field == "appid":
-            sps = [s for s in sps if s.app_id.lower() == value.lower()]
-        else:
-            sps = [s for s in sps if s.id.lower() == value.lower()]
+    items = _matching(
+        request, (s.to_graph() for s in tenant.apps.service_principals.values()), "ServicePrincipal"
+    )
     select = _select(request)
     return _json(
         {
             "@odata.context": _context(request, "servicePrincipals"),
-            "value": [_project(s.to_graph(), select) for s in sps],
+            "value": [_project(item, select) for item in items],
         }
     )
 
@@ -705,7 +721,9 @@ async def create_service_principal(request: Request) -> Response:
         raise _bad("Property 'appId' is required.")
     app = tenant.apps.application_by_app_id(app_id)
     if app is None:
-        raise _bad(f"The appId '{app_id}' of the service principal does not reference a valid application object.")
+        raise _bad(
+            f"The appId '{app_id}' of the service principal does not reference a valid application object."
+        )
     if tenant.apps.service_principal_by_app_id(app_id) is not None:
         raise GraphErrorResponse(
             409,
@@ -768,22 +786,27 @@ async def grant_app_role(request: Request) -> Response:
     admins = GRAPH_CONSENT_ADMINS if resource.app_id == GRAPH_APP_ID else REGISTRATION_ADMINS
     _require(tenant, caller, CONSENT_PERMISSIONS, admins)
     body = await _body(request)
-    principal_id, resource_id, role_id = body.get("principalId"), body.get("resourceId"), body.get("appRoleId")
+    principal_id, resource_id, role_id = (
+        body.get("principalId"),
+        body.get("resourceId"),
+        body.get("appRoleId"),
+    )
     if not all(isinstance(v, str) and v for v in (principal_id, resource_id, role_id)):
         raise _bad("Properties 'principalId', 'resourceId' and 'appRoleId' are required.")
     assert isinstance(principal_id, str) and isinstance(resource_id, str) and isinstance(role_id, str)
     if resource_id.lower() != resource.id.lower():
         raise _bad("The resourceId must be the service principal the assignment is posted to.")
-    principal = tenant.apps.service_principals.get(principal_id.lower()) or tenant.apps.service_principals.get(
-        principal_id
-    )
+    principal = tenant.apps.service_principals.get(
+        principal_id.lower()
+    ) or tenant.apps.service_principals.get(principal_id)
     if principal is None:
         raise _not_found(principal_id)
     role = next(
         (
             r
             for r in resource.app_roles
-            if str(r.get("id", "")).lower() == role_id.lower() and "Application" in r.get("allowedMemberTypes", [])
+            if str(r.get("id", "")).lower() == role_id.lower()
+            and "Application" in r.get("allowedMemberTypes", [])
         ),
         None,
     )
@@ -901,7 +924,10 @@ def routes() -> list[BaseRoute]:
         ("/applications/{object_id}/removePassword", {"POST": remove_password}),
         ("/servicePrincipals", {"GET": list_service_principals, "POST": create_service_principal}),
         ("/servicePrincipals(appId='{app_id}')", {"GET": get_service_principal}),
-        ("/servicePrincipals(appId='{app_id}')/appRoleAssignedTo", {"GET": list_assigned_to, "POST": grant_app_role}),
+        (
+            "/servicePrincipals(appId='{app_id}')/appRoleAssignedTo",
+            {"GET": list_assigned_to, "POST": grant_app_role},
+        ),
         ("/servicePrincipals/{sp_id}", {"GET": get_service_principal}),
         ("/servicePrincipals/{sp_id}/appRoleAssignedTo", {"GET": list_assigned_to, "POST": grant_app_role}),
         ("/servicePrincipals/{sp_id}/appRoleAssignedTo/{assignment_id}", {"DELETE": revoke_app_role}),

@@ -163,7 +163,12 @@ async def devicecode(request: Request) -> Response:
     if not client_id:
         return _failure_response(
             request,
-            TokenFailure(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'."),
+            TokenFailure(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_id'.",
+            ),
         )
     name = _client_name(tenant, client_id)
     if name is None:
@@ -253,7 +258,12 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
     code = form.get("device_code") or form.get("code")
     if not code:
         return fail(
-            TokenFailure(400, "invalid_request", 900144, "The request body must contain the following parameter: 'device_code'.")
+            TokenFailure(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'device_code'.",
+            )
         )
     pending = device_codes(runtime).by_device_code.get(code)
     if pending is None or pending.tenant_id != tenant.id or pending.status == "redeemed":
@@ -262,7 +272,9 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
         )
     if client_id and client_id.lower() != pending.client_id.lower():
         return fail(
-            TokenFailure(400, "invalid_grant", 70000, "The device code was issued to another client.", client_id)
+            TokenFailure(
+                400, "invalid_grant", 70000, "The device code was issued to another client.", client_id
+            )
         )
     now = dt.datetime.now(dt.UTC)
     if now > pending.expires_at:
@@ -276,7 +288,11 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
             )
         )
     if pending.status == "declined":
-        return fail(TokenFailure(400, "authorization_declined", 70000, "The user declined to authorize the request.", client_id))
+        return fail(
+            TokenFailure(
+                400, "authorization_declined", 70000, "The user declined to authorize the request.", client_id
+            )
+        )
     if pending.status != "approved" or pending.user_id is None:
         return fail(
             TokenFailure(
@@ -328,7 +344,9 @@ def _tenant(request: Request) -> Tenant:
     key = request.path_params["tid"]
     tenant = runtime_of(request).state.find_tenant(key)
     if tenant is None:
-        raise GraphErrorResponse(404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants")
+        raise GraphErrorResponse(
+            404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants"
+        )
     return tenant
 
 

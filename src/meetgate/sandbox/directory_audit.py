@@ -72,7 +72,9 @@ class DeviceLoginSettings:
 
 @dataclass
 class ProvisioningExtension:
-    audits: collections.deque[dict[str, Any]] = field(default_factory=lambda: collections.deque(maxlen=MAX_AUDITS))
+    audits: collections.deque[dict[str, Any]] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_AUDITS)
+    )
     device_login: DeviceLoginSettings = field(default_factory=DeviceLoginSettings)
     #: extra directory roles by user id (the tenant's admin is always a Global Administrator)
     directory_roles: dict[str, list[str]] = field(default_factory=dict)
