@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from meetgate.sandbox.control import SandboxControl
 from meetgate.sandbox.server import SandboxOptions, SandboxServer
 
 
