@@ -674,10 +674,13 @@ def rotate_certificate(
     attempts: int = 5,
     sleep: Any = None,
     on_new_signer: Any = None,
+    grace_seconds: float = 0.0,
 ) -> RotationResult:
     """New certificate → added next to the old one (overlapping validity) → a token taken with it
     (``verify(files) -> roles``, retried while the new key propagates) → ``switch_profile(files)`` →
-    the old certificate removed only when ``remove_old``. The old one keeps working until then."""
+    the old certificate removed only when ``remove_old``, ``grace_seconds`` after the switch (so a
+    process that read the profile just before the switch can still sign in). The old one keeps
+    working until then."""
     import time
 
     pause = sleep or time.sleep
@@ -706,6 +709,8 @@ def rotate_certificate(
     switch_profile(made.files)
     removed = None
     if remove_old and previous_thumbprint and previous_thumbprint != made.thumbprint_sha1:
+        if grace_seconds > 0:
+            pause(grace_seconds)
         if on_new_signer is not None:
             on_new_signer(made.files)
         removed = writer.remove(previous_thumbprint, in_use=made.thumbprint_sha1)

@@ -179,6 +179,12 @@ class AppRoleAssignment(_GraphModel):
     created_date_time: dt.datetime | None = None
 
 
+class DirectoryRole(_GraphModel):
+    id: str | None = None
+    display_name: str | None = None
+    role_template_id: str | None = None
+
+
 class JsonHttp(Protocol):
     """The slice of the client's http layer this service needs (``GraphClient.http``)."""
 
@@ -302,6 +308,13 @@ class ApplicationsService:
             params={"$select": "id,appId,displayName,appRoles"},
         )
         return ServicePrincipal.model_validate(body)
+
+    # --- the signed-in administrator -----------------------------------------------------------
+
+    def my_directory_roles(self) -> list[DirectoryRole]:
+        """Directory roles of the signed-in user (delegated tokens only)."""
+        body = self._http.get("/me/transitiveMemberOf/microsoft.graph.directoryRole")
+        return [DirectoryRole.model_validate(item) for item in _values(body)]
 
     # --- app role assignments (admin consent to application permissions) -------------------
 
