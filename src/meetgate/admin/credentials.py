@@ -16,11 +16,14 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from meetgate import certificates as certs
 from meetgate.admin.findings import Finding, sort_findings
 from meetgate.graph.applications import KeyCredential, PasswordCredential
+
+if TYPE_CHECKING:
+    from meetgate.graph.applications import ApplicationsService
 
 EXPIRY_WARNING_DAYS = 30
 EXPIRY_NOTICE_DAYS = 90
@@ -561,3 +564,160 @@ def remove_certificate(
     store.set_key_credentials(application_object_id, remaining)
     kept = tuple(kc.thumbprint_sha1 or kc.key_id or "?" for kc in remaining)
     return CredentialChange("remove", target, f"removed; kept {len(remaining)} credential(s)", kept)
+
+
+# --- rotate --------------------------------------------------------------------------------------
+
+
+class CredentialWriter(Protocol):
+    """Adds and removes the app's certificates: as an administrator (whole-list PATCH) or as the
+    app itself (addKey / removeKey with a proof of possession)."""
+
+    def add(self, certificate: Any) -> CredentialChange: ...
+
+    def remove(self, thumbprint: str, *, in_use: str | None = None) -> CredentialChange: ...
+
+
+class AdminCredentialWriter:
+    """Writes through ``keyCredentials`` PATCH (needs Application.ReadWrite.All + an admin role)."""
+
+    def __init__(self, store: KeyCredentialStore, application_object_id: str) -> None:
+        self._store = store
+        self._object_id = application_object_id
+
+    def add(self, certificate: Any) -> CredentialChange:
+        return upload_certificate(self._store, self._object_id, certificate)
+
+    def remove(self, thumbprint: str, *, in_use: str | None = None) -> CredentialChange:
+        return remove_certificate(self._store, self._object_id, thumbprint, in_use=in_use)
+
+
+class KeyRoller(KeyCredentialStore, Protocol):
+    def add_key(self, object_id: str, credential: KeyCredential, proof: str) -> KeyCredential: ...
+
+    def remove_key(self, object_id: str, key_id: str, proof: str) -> None: ...
+
+
+ProofSigner = Any  # a certificates.KeyPair: signs the proof JWT
+
+
+class SelfServiceCredentialWriter:
+    """The app rolls its own keys with addKey / removeKey: no directory permission needed, only a
+    proof signed by a currently valid certificate of the app (``signer``)."""
+
+    def __init__(self, roller: KeyRoller, application_object_id: str, signer: ProofSigner) -> None:
+        self._roller = roller
+        self._object_id = application_object_id
+        self.signer = signer
+
+    def _proof(self) -> str:
+        from meetgate.graph.applications import key_proof
+
+        return key_proof(self.signer.private_key, self.signer.certificate, self._object_id)
+
+    def add(self, certificate: Any) -> CredentialChange:
+        thumbprint = certs.thumbprint_sha1(certificate)
+        self._roller.add_key(self._object_id, key_credential_for(certificate), self._proof())
+        return CredentialChange("upload", thumbprint, "added with addKey (proof signed by the current key)")
+
+    def remove(self, thumbprint: str, *, in_use: str | None = None) -> CredentialChange:
+        target = normalise_thumbprint(thumbprint)
+        if in_use and target == in_use.upper():
+            raise CredentialChangeError(
+                f"certificate {target} is the one this profile signs in with",
+                "rotate first (`meetgate cert rotate`)",
+            )
+        current = self._roller.get_key_credentials(self._object_id)
+        match = next((kc for kc in current if kc.thumbprint_sha1 == target), None)
+        if match is None or not match.key_id:
+            raise CredentialChangeError(
+                f"no certificate with thumbprint {target} on the application",
+                "check the thumbprint with `meetgate cert status`",
+            )
+        self._roller.remove_key(self._object_id, match.key_id, self._proof())
+        kept = tuple(kc.thumbprint_sha1 or kc.key_id or "?" for kc in current if kc is not match)
+        return CredentialChange("remove", target, "removed with removeKey", kept)
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    new: NewCertificate
+    added: CredentialChange
+    #: roles of the token taken with the new certificate
+    verified_roles: tuple[str, ...]
+    previous_thumbprint: str | None
+    removed: CredentialChange | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new.to_dict(),
+            "added": self.added.to_dict(),
+            "verified_roles": list(self.verified_roles),
+            "previous_thumbprint": self.previous_thumbprint,
+            "removed": self.removed.to_dict() if self.removed else None,
+        }
+
+
+def rotate_certificate(
+    writer: CredentialWriter,
+    *,
+    directory: Path,
+    name: str,
+    previous_thumbprint: str | None,
+    verify: Any,
+    switch_profile: Any,
+    remove_old: bool = False,
+    subject: str = f"CN={certs.DEFAULT_SUBJECT}",
+    key_size: int = certs.DEFAULT_KEY_SIZE,
+    valid_days: int = certs.DEFAULT_VALIDITY_DAYS,
+    passphrase: bytes | None = None,
+    attempts: int = 5,
+    sleep: Any = None,
+    on_new_signer: Any = None,
+    grace_seconds: float = 0.0,
+) -> RotationResult:
+    """New certificate → added next to the old one (overlapping validity) → a token taken with it
+    (``verify(files) -> roles``, retried while the new key propagates) → ``switch_profile(files)`` →
+    the old certificate removed only when ``remove_old``, ``grace_seconds`` after the switch (so a
+    process that read the profile just before the switch can still sign in). The old one keeps
+    working until then."""
+    import time
+
+    pause = sleep or time.sleep
+    made = create_certificate(
+        directory, name=name, subject=subject, key_size=key_size, valid_days=valid_days, passphrase=passphrase
+    )
+    cert = certs.load_certificate(made.files.certificate_path)
+    added = writer.add(cert)
+    roles: tuple[str, ...] = ()
+    last: Exception | None = None
+    for attempt in range(max(1, attempts)):
+        try:
+            roles = tuple(verify(made.files))
+            last = None
+            break
+        except Exception as exc:  # the token error is reported below with what to do
+            last = exc
+            if attempt + 1 < attempts:
+                pause(min(2.0**attempt, 30.0))
+    if last is not None:
+        raise CredentialChangeError(
+            f"the new certificate {made.thumbprint_sha1} was added but no token could be taken with it: {last}",
+            "the profile still uses the old certificate; retry `meetgate cert rotate` later (Entra may take a "
+            f"few minutes to propagate a new key) or remove it: `meetgate cert remove --thumbprint {made.thumbprint_sha1}`",
+        )
+    switch_profile(made.files)
+    removed = None
+    if remove_old and previous_thumbprint and previous_thumbprint != made.thumbprint_sha1:
+        if grace_seconds > 0:
+            pause(grace_seconds)
+        if on_new_signer is not None:
+            on_new_signer(made.files)
+        removed = writer.remove(previous_thumbprint, in_use=made.thumbprint_sha1)
+    return RotationResult(made, added, roles, previous_thumbprint, removed)
+
+
+if TYPE_CHECKING:  # mypy checks that the Graph service implements the ports above
+
+    def _store(service: ApplicationsService) -> KeyRoller:
+        return service

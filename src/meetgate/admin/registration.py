@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from meetgate.admin.findings import Finding, sort_findings
 from meetgate.graph.applications import (
@@ -30,6 +30,9 @@ from meetgate.graph.applications import (
     ResourceAccess,
     ServicePrincipal,
 )
+
+if TYPE_CHECKING:
+    from meetgate.graph.applications import ApplicationsService
 
 DEFAULT_DISPLAY_NAME = "Teams Meetings Integration"
 ONLINE_MEETINGS_READWRITE = "OnlineMeetings.ReadWrite.All"
@@ -479,3 +482,9 @@ def setup_app(directory: RegistrationDirectory, spec: RegistrationSpec, *, apply
         check=check,
         findings=check.findings,
     )
+
+
+if TYPE_CHECKING:  # mypy checks that the Graph service implements the port
+
+    def _directory(service: ApplicationsService) -> RegistrationDirectory:
+        return service

@@ -179,6 +179,12 @@ class AppRoleAssignment(_GraphModel):
     created_date_time: dt.datetime | None = None
 
 
+class DirectoryRole(_GraphModel):
+    id: str | None = None
+    display_name: str | None = None
+    role_template_id: str | None = None
+
+
 class JsonHttp(Protocol):
     """The slice of the client's http layer this service needs (``GraphClient.http``)."""
 
@@ -303,6 +309,13 @@ class ApplicationsService:
         )
         return ServicePrincipal.model_validate(body)
 
+    # --- the signed-in administrator -----------------------------------------------------------
+
+    def my_directory_roles(self) -> list[DirectoryRole]:
+        """Directory roles of the signed-in user (delegated tokens only)."""
+        body = self._http.get("/me/transitiveMemberOf/microsoft.graph.directoryRole")
+        return [DirectoryRole.model_validate(item) for item in _values(body)]
+
     # --- app role assignments (admin consent to application permissions) -------------------
 
     def app_role_assignments(self, service_principal_id: str) -> list[AppRoleAssignment]:
@@ -326,3 +339,27 @@ def _values(body: Any) -> Iterator[dict[str, Any]]:
         for item in body.get("value") or []:
             if isinstance(item, dict):
                 yield item
+
+
+def key_proof(
+    private_key: Any, certificate: Any, application_object_id: str, *, now: float | None = None
+) -> str:
+    """The proof-of-possession JWT ``addKey`` / ``removeKey`` ask for: signed (RS256, ``x5t``) by a
+    current certificate of the app, ``aud`` 00000002-0000-0000-c000-000000000000, ``iss`` = the
+    application's object id, valid 10 minutes."""
+    import hashlib
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    issued = int(now if now is not None else time.time())
+    der = certificate.public_bytes(Encoding.DER)
+    x5t = base64.urlsafe_b64encode(hashlib.sha1(der, usedforsecurity=False).digest()).rstrip(b"=").decode()
+    token: str = jwt.encode(
+        {"aud": PROOF_AUDIENCE, "iss": application_object_id, "nbf": issued, "exp": issued + 600},
+        private_key,
+        algorithm="RS256",
+        headers={"x5t": x5t},
+    )
+    return token

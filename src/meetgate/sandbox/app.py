@@ -18,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from meetgate.sandbox import control_api, directory, entra, meetings_backend
+from meetgate.sandbox import app_registrations, control_api, devicecode, directory, entra, meetings_backend
+from meetgate.sandbox.directory_audit import EXTENSION as PROVISIONING
+from meetgate.sandbox.directory_audit import ProvisioningExtension
 from meetgate.sandbox.http import GraphErrorResponse, graph_error
 from meetgate.sandbox.middleware import AuthMiddleware, FaultMiddleware, FrontMiddleware, request_kind
 from meetgate.sandbox.runtime import SandboxRuntime
@@ -28,11 +30,19 @@ from meetgate.sandbox.state import ExtensionFactory
 def builtin_routes() -> list[BaseRoute]:
     """Every route the server offers (route modules add theirs here)."""
     return [*entra.routes(), *control_api.routes(), *directory.routes(), *meetings_backend.routes()]
+    return [
+        *entra.routes(),
+        *control_api.routes(),
+        *directory.routes(),
+        *app_registrations.routes(),
+        *devicecode.routes(),
+    ]
 
 
 def builtin_extensions() -> dict[str, ExtensionFactory]:
     """Per-tenant state of route modules, by name (route modules add theirs here)."""
     return dict(meetings_backend.extensions())
+    return {PROVISIONING: ProvisioningExtension.for_tenant}
 
 
 async def _graph_error(request: Request, exc: Exception) -> Response:

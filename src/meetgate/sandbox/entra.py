@@ -473,6 +473,10 @@ async def token(request: Request) -> Response:
         "request_id": request_id,
         "correlation_id": correlation_id,
     }
+    if grant_type == "urn:ietf:params:oauth:grant-type:device_code":
+        from meetgate.sandbox.devicecode import device_code_token
+
+        return await device_code_token(request, tenant, form)
     try:
         if not grant_type:
             raise _missing("grant_type")

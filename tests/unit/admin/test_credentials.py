@@ -239,3 +239,130 @@ def test_remove_by_thumbprint_keeps_others_and_guards_the_one_in_use(pair):
     change = cr.remove_certificate(store, "obj", lower_colons, in_use=pair.thumbprint_sha1)
     assert change.action == "remove" and change.kept == (pair.thumbprint_sha1,)
     assert [kc.thumbprint_sha1 for kc in store.credentials] == [pair.thumbprint_sha1]
+
+
+# --- rotate ----------------------------------------------------------------------------------
+
+
+def test_rotate_adds_verifies_switches_then_removes_old_only_when_asked(tmp_path, pair):
+    store = InMemoryKeyCredentials([_kc(pair.certificate)])
+    writer = cr.AdminCredentialWriter(store, "obj")
+    events: list[str] = []
+
+    def verify(files):
+        events.append("verify")
+        # the old certificate is still there while the new one is verified
+        assert pair.thumbprint_sha1 in [kc.thumbprint_sha1 for kc in store.credentials]
+        return ["OnlineMeetings.ReadWrite.All"]
+
+    result = cr.rotate_certificate(
+        writer,
+        directory=tmp_path,
+        name="next",
+        previous_thumbprint=pair.thumbprint_sha1,
+        verify=verify,
+        switch_profile=lambda files: events.append(f"switch:{files.key_path.name}"),
+    )
+    assert events == ["verify", "switch:next.key.pem"]
+    assert result.removed is None and result.verified_roles == ("OnlineMeetings.ReadWrite.All",)
+    assert [kc.thumbprint_sha1 for kc in store.credentials] == [
+        pair.thumbprint_sha1,
+        result.new.thumbprint_sha1,
+    ]
+
+    again = cr.rotate_certificate(
+        writer,
+        directory=tmp_path,
+        name="third",
+        previous_thumbprint=result.new.thumbprint_sha1,
+        verify=lambda files: ["x"],
+        switch_profile=lambda files: None,
+        remove_old=True,
+    )
+    assert again.removed is not None and again.removed.thumbprint_sha1 == result.new.thumbprint_sha1
+    assert [kc.thumbprint_sha1 for kc in store.credentials] == [
+        pair.thumbprint_sha1,
+        again.new.thumbprint_sha1,
+    ]
+
+
+def test_rotate_retries_verification_then_fails_without_switching(tmp_path, pair):
+    store = InMemoryKeyCredentials([_kc(pair.certificate)])
+    sleeps: list[float] = []
+    switched: list[object] = []
+
+    def verify(files):
+        raise RuntimeError("AADSTS700027: key not found")
+
+    with pytest.raises(cr.CredentialChangeError, match="no token could be taken") as info:
+        cr.rotate_certificate(
+            cr.AdminCredentialWriter(store, "obj"),
+            directory=tmp_path,
+            name="next",
+            previous_thumbprint=pair.thumbprint_sha1,
+            verify=verify,
+            switch_profile=switched.append,
+            remove_old=True,
+            attempts=3,
+            sleep=sleeps.append,
+        )
+    assert sleeps == [1.0, 2.0] and switched == []
+    assert "cert remove --thumbprint" in info.value.remedy
+    assert pair.thumbprint_sha1 in [kc.thumbprint_sha1 for kc in store.credentials]
+
+
+class FakeRoller(InMemoryKeyCredentials):
+    def __init__(self, initial, object_id):
+        super().__init__(initial)
+        self.object_id = object_id
+        self.proofs: list[dict] = []
+
+    def _check(self, proof):
+        import jwt
+
+        header = jwt.get_unverified_header(proof)
+        for kc in self.credentials:
+            cert = certs.load_certificate_bytes(base64.b64decode(kc.key))
+            if certs.x5t(cert) == header["x5t"]:
+                claims = jwt.decode(
+                    proof,
+                    cert.public_key(),
+                    algorithms=["RS256"],
+                    audience="00000002-0000-0000-c000-000000000000",
+                )
+                assert claims["iss"] == self.object_id and claims["exp"] - claims["nbf"] == 600
+                self.proofs.append(claims)
+                return
+        raise AssertionError("proof not signed by a registered certificate")
+
+    def add_key(self, object_id, credential, proof):
+        self._check(proof)
+        self.credentials.append(credential.model_copy(update={"key_id": f"k{len(self.credentials) + 1}"}))
+        return credential
+
+    def remove_key(self, object_id, key_id, proof):
+        self._check(proof)
+        self.credentials = [kc for kc in self.credentials if kc.key_id != key_id]
+
+
+def test_self_service_writer_signs_proofs_with_the_current_key(tmp_path, pair):
+    roller = FakeRoller([_kc(pair.certificate)], "obj-1")
+    writer = cr.SelfServiceCredentialWriter(roller, "obj-1", pair)
+    result = cr.rotate_certificate(
+        writer,
+        directory=tmp_path,
+        name="next",
+        previous_thumbprint=pair.thumbprint_sha1,
+        verify=lambda files: ["r"],
+        switch_profile=lambda files: None,
+        remove_old=True,
+        on_new_signer=lambda files: setattr(
+            writer,
+            "signer",
+            certs.KeyPair(
+                certs.load_private_key(files.key_path), certs.load_certificate(files.certificate_path)
+            ),
+        ),
+    )
+    assert [kc.thumbprint_sha1 for kc in roller.credentials] == [result.new.thumbprint_sha1]
+    assert len(roller.proofs) == 2

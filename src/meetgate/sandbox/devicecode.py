@@ -1,0 +1,433 @@
+"""The OAuth 2.0 device authorization grant, as Entra runs it, with an approver the tests control.
+
+- ``POST /{tenant}/oauth2/v2.0/devicecode`` (``client_id``, ``scope``) → ``device_code``,
+  ``user_code``, ``verification_uri``, ``expires_in``, ``interval``, ``message``;
+- the token endpoint's ``grant_type=urn:ietf:params:oauth:grant-type:device_code`` answers
+  ``authorization_pending`` (AADSTS70016) until the code is approved, then a delegated token with
+  ``scp`` (never ``roles``); ``expired_token`` (AADSTS70020) after ``expires_in``;
+  ``authorization_declined`` when declined.
+
+Nobody opens a browser in the sandbox: each tenant's device login setting decides. ``auto`` (the
+default) approves at once as ``approveAs`` — the tenant's seeded admin when unset — so the demo needs
+no human; ``manual`` waits for ``POST /_sandbox/tenants/{tid}/device-codes/{userCode}/approve``;
+``deny`` declines. Control routes:
+
+- ``GET|PUT /_sandbox/tenants/{tid}/device-login`` ``{"mode": "auto|manual|deny", "approveAs": upn|id|null}``
+- ``POST /_sandbox/tenants/{tid}/device-codes/{userCode}/approve`` ``{"user": upn|id}`` and ``/deny``
+- ``PUT /_sandbox/tenants/{tid}/users/{user}/directory-roles`` ``{"roles": ["Application Administrator"]}``
+- ``GET /_sandbox/tenants/{tid}/log/directory-audits`` — what the app registration routes changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import string
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from meetgate.sandbox.app_registrations import DIRECTORY_ROLES, extension
+from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
+from meetgate.sandbox.directory_audit import DeviceLoginSettings
+from meetgate.sandbox.entra import TokenFailure, _aadsts_body, authority_base, tenant_not_found
+from meetgate.sandbox.http import REQUEST_IDS, GraphErrorResponse
+from meetgate.sandbox.recording import TokenRecord, utc_stamp
+from meetgate.sandbox.runtime import SandboxRuntime, runtime_of
+from meetgate.sandbox.state import Tenant
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+EXPIRES_IN = 900
+INTERVAL = 5
+#: Microsoft's first-party public clients an admin may sign in with (present in every tenant)
+FIRST_PARTY_PUBLIC_CLIENTS = {
+    "14d82eec-204b-4c2f-b7e8-296a70dab67e": "Microsoft Graph Command Line Tools",
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "Microsoft Azure CLI",
+    "1950a258-227b-4e31-a9cf-717495945fc2": "Microsoft Azure PowerShell",
+}
+OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+#: what ``https://graph.microsoft.com/.default`` stands for when a public client asks for it
+DEFAULT_DELEGATED_SCOPES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "User.Read")
+MODES = ("auto", "manual", "deny")
+_SERVICE = "devicecodes"
+
+
+@dataclass
+class PendingCode:
+    device_code: str
+    user_code: str
+    tenant_id: str
+    client_id: str
+    client_name: str
+    scopes: tuple[str, ...]
+    expires_at: dt.datetime
+    status: str = "pending"  # pending | approved | declined | redeemed
+    user_id: str | None = None
+
+
+@dataclass
+class DeviceCodes:
+    """Outstanding device codes, server-wide (short-lived, not persisted)."""
+
+    by_device_code: dict[str, PendingCode] = field(default_factory=dict)
+
+    def by_user_code(self, tenant_id: str, user_code: str) -> PendingCode | None:
+        wanted = user_code.replace("-", "").upper()
+        return next(
+            (
+                p
+                for p in self.by_device_code.values()
+                if p.tenant_id == tenant_id and p.user_code == wanted and p.status == "pending"
+            ),
+            None,
+        )
+
+    def prune(self, now: dt.datetime) -> None:
+        stale = [k for k, p in self.by_device_code.items() if p.expires_at + dt.timedelta(minutes=5) < now]
+        for key in stale:
+            del self.by_device_code[key]
+
+
+def device_codes(runtime: SandboxRuntime) -> DeviceCodes:
+    codes = runtime.services.get(_SERVICE)
+    if not isinstance(codes, DeviceCodes):
+        codes = DeviceCodes()
+        runtime.services[_SERVICE] = codes
+    return codes
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}
+    return {k: v[0] for k, v in urllib.parse.parse_qs(text, keep_blank_values=True).items() if v}
+
+
+def _failure_response(request: Request, failure: TokenFailure) -> Response:
+    correlation_id = request.headers.get("client-request-id") or str(uuid.uuid4())
+    return JSONResponse(_aadsts_body(request, failure, correlation_id), status_code=failure.status)
+
+
+def _client_name(tenant: Tenant, client_id: str) -> str | None:
+    if client_id.lower() in FIRST_PARTY_PUBLIC_CLIENTS:
+        return FIRST_PARTY_PUBLIC_CLIENTS[client_id.lower()]
+    app = tenant.apps.application_by_app_id(client_id)
+    return app.display_name if app else None
+
+
+def delegated_scopes(scope: str) -> list[str]:
+    """Graph scope names from a request's ``scope`` (resource prefix and OIDC scopes removed)."""
+    names: list[str] = []
+    for item in scope.split():
+        if item in OIDC_SCOPES:
+            continue
+        name = item
+        for prefix in (f"{GRAPH_RESOURCE}/", f"{GRAPH_APP_ID}/"):
+            if item.lower().startswith(prefix.lower()):
+                name = item[len(prefix) :]
+        if "/" in name or not name:
+            raise ValueError(item)
+        if name == ".default":
+            names.extend(s for s in DEFAULT_DELEGATED_SCOPES if s not in names)
+        elif name not in names:
+            names.append(name)
+    if not names:
+        names = ["User.Read"]
+    return names
+
+
+def _find_user(tenant: Tenant, key: str | None) -> str | None:
+    if key is None:
+        return tenant.admin_id
+    user = tenant.find_user(key)
+    return user.id if user else None
+
+
+async def devicecode(request: Request) -> Response:
+    runtime = runtime_of(request)
+    key = request.path_params["tenant"]
+    tenant = runtime.state.find_tenant(key)
+    if tenant is None:
+        return tenant_not_found(request, key)
+    request.state.tenant_id = tenant.id
+    form = _form(await request.body())
+    client_id = form.get("client_id", "").strip()
+    request.state.app_id = client_id or None
+    if not client_id:
+        return _failure_response(
+            request,
+            TokenFailure(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_id'.",
+            ),
+        )
+    name = _client_name(tenant, client_id)
+    if name is None:
+        return _failure_response(
+            request,
+            TokenFailure(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant.display_name}'.",
+                client_id,
+            ),
+        )
+    try:
+        scopes = delegated_scopes(form.get("scope", ""))
+    except ValueError as exc:
+        return _failure_response(
+            request,
+            TokenFailure(
+                400,
+                "invalid_scope",
+                70011,
+                f"The provided value for the input parameter 'scope' is not valid. The scope {exc} is not valid.",
+                client_id,
+            ),
+        )
+    now = dt.datetime.now(dt.UTC)
+    codes = device_codes(runtime)
+    codes.prune(now)
+    user_code = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(9))
+    pending = PendingCode(
+        device_code=secrets.token_urlsafe(48),
+        user_code=user_code,
+        tenant_id=tenant.id,
+        client_id=client_id,
+        client_name=name,
+        scopes=tuple(scopes),
+        expires_at=now + dt.timedelta(seconds=EXPIRES_IN),
+    )
+    setting = extension(tenant).device_login
+    if setting.mode == "auto":
+        user_id = _find_user(tenant, setting.approve_as)
+        if user_id is not None:
+            pending.status, pending.user_id = "approved", user_id
+    elif setting.mode == "deny":
+        pending.status = "declined"
+    codes.by_device_code[pending.device_code] = pending
+    uri = f"{authority_base(request)}/devicelogin"
+    return JSONResponse(
+        {
+            "user_code": user_code,
+            "device_code": pending.device_code,
+            "verification_uri": uri,
+            "expires_in": EXPIRES_IN,
+            "interval": INTERVAL,
+            "message": f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
+            "to authenticate.",
+        }
+    )
+
+
+async def device_code_token(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    """The token endpoint's answer to ``grant_type=…device_code`` (called by the token route)."""
+    runtime = runtime_of(request)
+    request_id, _ = REQUEST_IDS.get()
+    client_id = form.get("client_id", "").strip() or None
+    record: dict[str, Any] = {
+        "time": utc_stamp(),
+        "tenant_id": tenant.id,
+        "grant_type": GRANT_TYPE,
+        "client_ip": request.client.host if request.client else "",
+        "request_id": request_id,
+        "correlation_id": request.headers.get("client-request-id") or request_id,
+        "app_id": client_id,
+        "credential_type": "delegated",
+        "key_id": None,
+        "thumbprint": None,
+    }
+
+    def fail(failure: TokenFailure) -> Response:
+        if failure.error != "authorization_pending":
+            tenant.log.tokens.append(
+                TokenRecord(**record, success=False, error_code=failure.code, error=failure.error)
+            )
+        return _failure_response(request, failure)
+
+    code = form.get("device_code") or form.get("code")
+    if not code:
+        return fail(
+            TokenFailure(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'device_code'.",
+            )
+        )
+    pending = device_codes(runtime).by_device_code.get(code)
+    if pending is None or pending.tenant_id != tenant.id or pending.status == "redeemed":
+        return fail(
+            TokenFailure(400, "invalid_grant", 70000, "Provided grant is invalid or malformed.", client_id)
+        )
+    if client_id and client_id.lower() != pending.client_id.lower():
+        return fail(
+            TokenFailure(
+                400, "invalid_grant", 70000, "The device code was issued to another client.", client_id
+            )
+        )
+    now = dt.datetime.now(dt.UTC)
+    if now > pending.expires_at:
+        return fail(
+            TokenFailure(
+                400,
+                "expired_token",
+                70020,
+                "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+                client_id,
+            )
+        )
+    if pending.status == "declined":
+        return fail(
+            TokenFailure(
+                400, "authorization_declined", 70000, "The user declined to authorize the request.", client_id
+            )
+        )
+    if pending.status != "approved" or pending.user_id is None:
+        return fail(
+            TokenFailure(
+                400,
+                "authorization_pending",
+                70016,
+                "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+                client_id,
+            )
+        )
+    user = tenant.users.get(pending.user_id)
+    if user is None or not user.account_enabled:
+        return fail(TokenFailure(400, "invalid_grant", 50057, "The user account is disabled.", client_id))
+    pending.status = "redeemed"
+    lifetime = runtime.state.settings.access_token_lifetime_seconds
+    issued = runtime.issuer.issue_delegated_token(
+        tenant_id=tenant.id,
+        app_id=pending.client_id,
+        app_display_name=pending.client_name,
+        user_id=user.id,
+        upn=user.user_principal_name,
+        name=user.display_name,
+        given_name=user.given_name,
+        family_name=user.surname,
+        scopes=list(pending.scopes),
+        lifetime=lifetime,
+    )
+    tenant.log.tokens.append(TokenRecord(**record, success=True, error_code=None, error=None))
+    runtime.state.changed()
+    return Response(
+        json.dumps(
+            {
+                "token_type": "Bearer",
+                "scope": " ".join(f"{GRAPH_RESOURCE}/{s}" for s in pending.scopes),
+                "expires_in": lifetime,
+                "ext_expires_in": lifetime,
+                "access_token": issued.access_token,
+            }
+        ),
+        media_type="application/json; charset=utf-8",
+        headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},
+    )
+
+
+# --- control API -------------------------------------------------------------------------------
+
+
+def _tenant(request: Request) -> Tenant:
+    key = request.path_params["tid"]
+    tenant = runtime_of(request).state.find_tenant(key)
+    if tenant is None:
+        raise GraphErrorResponse(
+            404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants"
+        )
+    return tenant
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise GraphErrorResponse(400, "BadRequest", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise GraphErrorResponse(400, "BadRequest", "the body must be a JSON object")
+    return data
+
+
+async def get_device_login(request: Request) -> Response:
+    return JSONResponse(extension(_tenant(request)).device_login.to_dict())
+
+
+async def put_device_login(request: Request) -> Response:
+    tenant = _tenant(request)
+    body = await _json_body(request)
+    mode = body.get("mode", "auto")
+    if mode not in MODES:
+        raise GraphErrorResponse(400, "BadRequest", f"mode must be one of {', '.join(MODES)}")
+    approve_as = body.get("approveAs")
+    if approve_as is not None and (not isinstance(approve_as, str) or tenant.find_user(approve_as) is None):
+        raise GraphErrorResponse(400, "BadRequest", f"approveAs {approve_as!r} is not a user of the tenant")
+    ext = extension(tenant)
+    ext.device_login = DeviceLoginSettings(mode, approve_as)
+    runtime_of(request).state.changed()
+    return JSONResponse(ext.device_login.to_dict())
+
+
+async def decide_device_code(request: Request) -> Response:
+    tenant = _tenant(request)
+    pending = device_codes(runtime_of(request)).by_user_code(tenant.id, request.path_params["user_code"])
+    if pending is None:
+        raise GraphErrorResponse(404, "NotFound", "no pending device code with that user code in this tenant")
+    decision = request.path_params["decision"]
+    if decision not in ("approve", "deny"):
+        raise GraphErrorResponse(404, "NotFound", "use /approve or /deny")
+    if decision == "deny":
+        pending.status = "declined"
+        return JSONResponse({"status": pending.status})
+    body = await _json_body(request)
+    user_key = body.get("user")
+    user_id = _find_user(tenant, user_key if isinstance(user_key, str) else None)
+    if user_id is None:
+        raise GraphErrorResponse(400, "BadRequest", f"user {user_key!r} is not a user of the tenant")
+    pending.status, pending.user_id = "approved", user_id
+    return JSONResponse({"status": pending.status, "userId": user_id})
+
+
+async def put_directory_roles(request: Request) -> Response:
+    tenant = _tenant(request)
+    user = tenant.find_user(request.path_params["user"])
+    if user is None:
+        raise GraphErrorResponse(404, "NotFound", "no such user in the tenant")
+    body = await _json_body(request)
+    roles = body.get("roles", [])
+    if not isinstance(roles, list) or any(r not in DIRECTORY_ROLES for r in roles):
+        raise GraphErrorResponse(400, "BadRequest", f"roles must be a list of: {', '.join(DIRECTORY_ROLES)}")
+    extension(tenant).directory_roles[user.id] = list(roles)
+    runtime_of(request).state.changed()
+    return JSONResponse({"userId": user.id, "roles": roles})
+
+
+async def directory_audits(request: Request) -> Response:
+    tenant = _tenant(request)
+    return JSONResponse({"value": list(extension(tenant).audits)})
+
+
+def routes() -> list[BaseRoute]:
+    t = "/_sandbox/tenants/{tid}"
+    return [
+        Route("/{tenant}/oauth2/v2.0/devicecode", devicecode, methods=["POST"]),
+        Route(f"{t}/device-login", get_device_login, methods=["GET"]),
+        Route(f"{t}/device-login", put_device_login, methods=["PUT"]),
+        Route(f"{t}/device-codes/{{user_code}}/{{decision:str}}", decide_device_code, methods=["POST"]),
+        Route(f"{t}/users/{{user}}/directory-roles", put_directory_roles, methods=["PUT"]),
+        Route(f"{t}/log/directory-audits", directory_audits, methods=["GET"]),
+    ]
