@@ -544,8 +544,10 @@ def verify_cmd(
     ]
     if not subjects:
         fail("nobody to probe", "approve organizers in the policy file first")
-    models = __import__("importlib").import_module("meetgate.graph.models")
-    errors = __import__("importlib").import_module("meetgate.graph.errors")
+    import importlib
+
+    models = importlib.import_module("meetgate.graph.models")
+    errors = importlib.import_module("meetgate.graph.errors")
 
     def create(organizer: str) -> Any:
         return client.meetings.create(
