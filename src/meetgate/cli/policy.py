@@ -83,13 +83,9 @@ class _Session:
 
     def graph_client(self) -> Any:
         if self._graph is None:
-            import importlib
+            from meetgate.composition import graph_client_from_profile
 
-            try:
-                composition = importlib.import_module("meetgate.composition")
-            except ImportError:
-                fail("this build has no Graph client", "use --backend powershell")
-            self._graph = composition.graph_client_from_profile(self.profile)
+            self._graph = graph_client_from_profile(self.profile)
         return self._graph
 
     def _backend(self) -> Any:
@@ -361,15 +357,10 @@ def script_cmd(
             fail("no policy file", "pass --file policy.toml or set policy_file in the profile")
         desired = load_desired_state(path, profile.policy_name)
         if desired.organizers.groups or any(not _looks_like_id(r) for r in desired.organizers.users):
-            import importlib
-
             from meetgate.admin.policy.graph import GraphDirectory
+            from meetgate.composition import graph_client_from_profile
 
-            try:
-                client = importlib.import_module("meetgate.composition").graph_client_from_profile(profile)
-            except ImportError:
-                fail("resolving UPNs and groups needs Graph", "list object ids, or use --read-state")
-            directory: Any = GraphDirectory(client.directory)
+            directory: Any = GraphDirectory(graph_client_from_profile(profile).directory)
         else:
             directory = _IdsDirectory()
         plan = build_plan(desired, resolve_organizers(desired, directory), TenantPolicyState())
@@ -544,17 +535,15 @@ def verify_cmd(
     ]
     if not subjects:
         fail("nobody to probe", "approve organizers in the policy file first")
-    import importlib
-
-    models = importlib.import_module("meetgate.graph.models")
-    errors = importlib.import_module("meetgate.graph.errors")
+    from meetgate.graph.errors import AccessPolicyMissing
+    from meetgate.graph.models import MeetingRequest
 
     def create(organizer: str) -> Any:
         return client.meetings.create(
-            organizer, models.MeetingRequest(subject="meetgate policy verify (deleted at once)")
+            organizer, MeetingRequest(subject="meetgate policy verify (deleted at once)")
         )
 
-    probe = GraphMeetingProbe(create, client.meetings.delete, errors.AccessPolicyMissing)
+    probe = GraphMeetingProbe(create, client.meetings.delete, AccessPolicyMissing)
     with Progress(
         TextColumn("[bold]verifying[/] (propagation can take 30 min)"),
         BarColumn(),
