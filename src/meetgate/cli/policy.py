@@ -96,7 +96,13 @@ class _Session:
         p = self.profile
         if self.backend_name == "powershell":
             p.require("tenant_id", "client_id")
-            conn = PwshConnection(str(p.tenant_id), p.client_id, p.certificate_path, p.private_key_path)
+            conn = PwshConnection(
+                str(p.tenant_id),
+                p.client_id,
+                p.certificate_path,
+                p.private_key_path,
+                tokens=self._token_pair() if self._use_tokens() else None,
+            )
             return PowerShellBackend(conn, SubprocessPwshRunner(tuple(shlex.split(self.pwsh))))
         if self.backend_name == "graph":
             from meetgate.admin.policy.graph import GraphPolicyBackend
@@ -110,6 +116,32 @@ class _Session:
                 users=lambda: _graph_users(client),
             )
         fail(f"unknown backend {self.backend_name!r}", "use --backend powershell or --backend graph")
+
+    def _use_tokens(self) -> bool:
+        """-AccessTokens when asked (MEETGATE_PWSH_CONNECT=tokens) or when CreateFromPemFile cannot load
+        the key (a PFX, or a passphrase-protected key); the certificate otherwise."""
+        import os
+
+        choice = os.environ.get("MEETGATE_PWSH_CONNECT", "").strip().lower()
+        if choice in {"tokens", "certificate"}:
+            return choice == "tokens"
+        if choice:
+            fail(f"MEETGATE_PWSH_CONNECT must be 'tokens' or 'certificate', not {choice!r}")
+        p = self.profile
+        return p.pfx_path is not None or p.private_key_path is None or p.passphrase() is not None
+
+    def _token_pair(self) -> Any:
+        """Graph and Teams tokens acquired by MSAL with the profile's credential."""
+        from dataclasses import replace
+
+        from meetgate.admin.policy.powershell import TEAMS_RESOURCE_SCOPE
+        from meetgate.composition import graph_settings_from_profile
+        from meetgate.graph.auth import TokenProvider
+
+        settings = graph_settings_from_profile(self.profile)
+        graph = TokenProvider(settings)
+        teams = TokenProvider(replace(settings, graph_scope=TEAMS_RESOURCE_SCOPE))
+        return lambda: (graph.get_token().token, teams.get_token().token)
 
     def directory(self) -> Any:
         if self.backend_name == "graph" or self.desired.organizers.groups:
