@@ -39,7 +39,7 @@ class Tenant:
             self.tenant_id,
             "Teams Meetings Integration",
             certificate_pem=certificates.certificate_pem(pair.certificate),
-            roles=["OnlineMeetings.ReadWrite.All", "User.Read.All"],
+            roles=["OnlineMeetings.ReadWrite.All", "User.Read.All", "GroupMember.Read.All"],
         )
         self.app_id = app["appId"]
         full = control.tenant(self.tenant_id)
@@ -238,3 +238,59 @@ def test_cli_plan_apply_verify_end_to_end(tenant: Tenant, sandbox, tmp_path, mon
     assert verified.exit_code == 0, verified.output
     assert [r["observed"] for r in report["results"]] == ["allowed", "allowed", "refused", "refused"]
     assert report["meetingsCreated"] == report["meetingsDeleted"] == 2
+
+
+def test_organizers_resolve_through_graph_with_nested_groups(sandbox, sandbox_control, tmp_path):
+    """UPNs, ids and Entra groups (transitively) through the real Graph client and the sandbox directory."""
+    from meetgate.admin.policy.graph import GraphDirectory
+    from meetgate.admin.policy.model import TenantPolicyState
+    from meetgate.admin.policy.planner import ApplyRecord
+    from meetgate.composition import graph_client_from_profile
+    from meetgate.config import Profile
+
+    t = Tenant(sandbox, sandbox_control, tmp_path)  # needs no policy engine
+    data = sandbox_control.tenant(t.tenant_id)
+    groups = {g["displayName"]: g["id"] for g in data["groups"]}
+    disabled = t.disabled
+    pilot, other = t.enabled[0], t.enabled[1]
+    info = sandbox.info
+    profile = Profile(
+        tenant_id=t.tenant_id,
+        client_id=t.app_id,
+        private_key_path=t.key,
+        certificate_path=t.cert,
+        authority_url=info.authority_url,
+        graph_url=info.graph_url,
+        ca_bundle=info.ca_bundle,
+    )
+    desired = DesiredPolicy(
+        IDENTITY,
+        (t.app_id,),
+        "",
+        OrganizerSources(
+            users=(
+                pilot["userPrincipalName"],
+                other["id"],
+                "ghost@nowhere.example",
+                *(u["userPrincipalName"] for u in disabled[:1]),
+            ),
+            groups=(groups["Meeting Organizers"], "00000000-0000-4000-8000-00000000dead"),
+        ),
+        growth_warning_min_users=1,
+    )
+    with graph_client_from_profile(profile) as client:
+        directory = GraphDirectory(client.directory)
+        resolved = resolve_organizers(desired, directory)
+        sales = list(client.directory.group_members(groups["Sales and Marketing"]))
+    # Meeting Organizers contains Sales and Marketing: its members are expanded through the nesting
+    assert {u.id.lower() for u in sales} <= set(resolved.users)
+    assert resolved.group_counts[groups["Meeting Organizers"]] > len(sales) > 0
+    assert pilot["id"].lower() in resolved.users and other["id"].lower() in resolved.users
+    assert resolved.unknown == ("ghost@nowhere.example",)
+    assert resolved.unknown_groups == ("00000000-0000-4000-8000-00000000dead",)
+    # a last apply that saw a smaller group: the expansion grew sharply since
+    last = ApplyRecord(IDENTITY, 1, {groups["Meeting Organizers"]: 1})
+    plan = build_plan(desired, resolved, TenantPolicyState(), last)
+    assert {"unknown-users", "group-growth"} <= plan.warning_codes
+    if disabled:
+        assert "disabled-users" in plan.warning_codes
