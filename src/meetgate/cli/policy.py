@@ -83,13 +83,9 @@ class _Session:
 
     def graph_client(self) -> Any:
         if self._graph is None:
-            import importlib
+            from meetgate.composition import graph_client_from_profile
 
-            try:
-                composition = importlib.import_module("meetgate.composition")
-            except ImportError:
-                fail("this build has no Graph client", "use --backend powershell")
-            self._graph = composition.graph_client_from_profile(self.profile)
+            self._graph = graph_client_from_profile(self.profile)
         return self._graph
 
     def _backend(self) -> Any:
@@ -100,7 +96,13 @@ class _Session:
         p = self.profile
         if self.backend_name == "powershell":
             p.require("tenant_id", "client_id")
-            conn = PwshConnection(str(p.tenant_id), p.client_id, p.certificate_path, p.private_key_path)
+            conn = PwshConnection(
+                str(p.tenant_id),
+                p.client_id,
+                p.certificate_path,
+                p.private_key_path,
+                tokens=self._token_pair() if self._use_tokens() else None,
+            )
             return PowerShellBackend(conn, SubprocessPwshRunner(tuple(shlex.split(self.pwsh))))
         if self.backend_name == "graph":
             from meetgate.admin.policy.graph import GraphPolicyBackend
@@ -114,6 +116,32 @@ class _Session:
                 users=lambda: _graph_users(client),
             )
         fail(f"unknown backend {self.backend_name!r}", "use --backend powershell or --backend graph")
+
+    def _use_tokens(self) -> bool:
+        """-AccessTokens when asked (MEETGATE_PWSH_CONNECT=tokens) or when CreateFromPemFile cannot load
+        the key (a PFX, or a passphrase-protected key); the certificate otherwise."""
+        import os
+
+        choice = os.environ.get("MEETGATE_PWSH_CONNECT", "").strip().lower()
+        if choice in {"tokens", "certificate"}:
+            return choice == "tokens"
+        if choice:
+            fail(f"MEETGATE_PWSH_CONNECT must be 'tokens' or 'certificate', not {choice!r}")
+        p = self.profile
+        return p.pfx_path is not None or p.private_key_path is None or p.passphrase() is not None
+
+    def _token_pair(self) -> Any:
+        """Graph and Teams tokens acquired by MSAL with the profile's credential."""
+        from dataclasses import replace
+
+        from meetgate.admin.policy.powershell import TEAMS_RESOURCE_SCOPE
+        from meetgate.composition import graph_settings_from_profile
+        from meetgate.graph.auth import TokenProvider
+
+        settings = graph_settings_from_profile(self.profile)
+        graph = TokenProvider(settings)
+        teams = TokenProvider(replace(settings, graph_scope=TEAMS_RESOURCE_SCOPE))
+        return lambda: (graph.get_token().token, teams.get_token().token)
 
     def directory(self) -> Any:
         if self.backend_name == "graph" or self.desired.organizers.groups:
@@ -361,15 +389,10 @@ def script_cmd(
             fail("no policy file", "pass --file policy.toml or set policy_file in the profile")
         desired = load_desired_state(path, profile.policy_name)
         if desired.organizers.groups or any(not _looks_like_id(r) for r in desired.organizers.users):
-            import importlib
-
             from meetgate.admin.policy.graph import GraphDirectory
+            from meetgate.composition import graph_client_from_profile
 
-            try:
-                client = importlib.import_module("meetgate.composition").graph_client_from_profile(profile)
-            except ImportError:
-                fail("resolving UPNs and groups needs Graph", "list object ids, or use --read-state")
-            directory: Any = GraphDirectory(client.directory)
+            directory: Any = GraphDirectory(graph_client_from_profile(profile).directory)
         else:
             directory = _IdsDirectory()
         plan = build_plan(desired, resolve_organizers(desired, directory), TenantPolicyState())
@@ -544,15 +567,15 @@ def verify_cmd(
     ]
     if not subjects:
         fail("nobody to probe", "approve organizers in the policy file first")
-    models = __import__("importlib").import_module("meetgate.graph.models")
-    errors = __import__("importlib").import_module("meetgate.graph.errors")
+    from meetgate.graph.errors import AccessPolicyMissing
+    from meetgate.graph.models import MeetingRequest
 
     def create(organizer: str) -> Any:
         return client.meetings.create(
-            organizer, models.MeetingRequest(subject="meetgate policy verify (deleted at once)")
+            organizer, MeetingRequest(subject="meetgate policy verify (deleted at once)")
         )
 
-    probe = GraphMeetingProbe(create, client.meetings.delete, errors.AccessPolicyMissing)
+    probe = GraphMeetingProbe(create, client.meetings.delete, AccessPolicyMissing)
     with Progress(
         TextColumn("[bold]verifying[/] (propagation can take 30 min)"),
         BarColumn(),

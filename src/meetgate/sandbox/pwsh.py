@@ -648,8 +648,9 @@ class SandboxTenant:
         ctx = ssl.create_default_context()
         if ca_bundle:
             ctx.load_verify_locations(ca_bundle)
-        self.control_url = control_url.rstrip("/")
-        self.authority_url = (authority_url or control_url).rstrip("/")
+        base = control_url.rstrip("/")
+        self.control_url = base.removesuffix("/_sandbox")  # sandbox.json names the control API root
+        self.authority_url = (authority_url or self.control_url).rstrip("/")
         self.ca_bundle = ca_bundle
         self.http = httpx.Client(verify=ctx, timeout=30.0)
 
@@ -1361,7 +1362,7 @@ def _certificate_sign_in(tenant: SandboxTenant, tenant_id: str, app_id: str, cer
         token_url,
         data={
             "client_id": app_id,
-            "scope": "48ac35b8-9aa8-4d74-927d-1f4a14a0b239/.default",
+            "scope": "https://graph.microsoft.com/.default",  # the module signs in to Graph first
             "grant_type": "client_credentials",
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": assertion,

@@ -69,7 +69,7 @@ class DirectoryLike(Protocol):
     def get_user(self, id_or_upn: str) -> Any: ...
 
     def list_users(
-        self, filter: str | None = None, select: list[str] | None = None, top: int | None = None
+        self, filter: str | None = None, select: str | None = None, top: int | None = None
     ) -> Iterable[Any]: ...
 
     def group_members(self, group_id: str, transitive: bool = True) -> Iterable[Any]: ...
@@ -86,9 +86,7 @@ class GraphDirectory:
         out: dict[str, DirectoryUser] = {}
         if len(refs) > self.list_threshold:
             by_key: dict[str, DirectoryUser] = {}
-            for raw in self.directory.list_users(
-                select=["id", "userPrincipalName", "displayName", "accountEnabled"]
-            ):
+            for raw in self.directory.list_users(select="id,userPrincipalName,displayName,accountEnabled"):
                 user = _user(raw)
                 by_key[user.id] = user
                 by_key[user.upn.lower()] = user

@@ -53,6 +53,8 @@ class SubprocessPwshRunner:
 
     command: Sequence[str] = ("pwsh",)
     timeout_seconds: float = 1800.0
+    #: extra environment for every session (e.g. where the sandbox stand-in finds its tenant)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def run(self, script: str, env: Mapping[str, str]) -> PwshResult:
         try:
@@ -61,7 +63,7 @@ class SubprocessPwshRunner:
                 input=script,
                 capture_output=True,
                 text=True,
-                env={**os.environ, **env},
+                env={**os.environ, **self.extra_env, **env},
                 timeout=self.timeout_seconds,
                 check=False,
             )
