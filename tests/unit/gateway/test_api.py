@@ -297,6 +297,7 @@ def test_health_ready_metrics_and_audit(gw):
     assert 'meetgate_gateway_meetings_created_total{consumer="booking"} 1.0' in text
     assert 'meetgate_gateway_requests_total{method="POST",route="/v1/meetings",status="201"} 1.0' in text
     assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="ok"} 1.0' in text
+    gw.client.app.state.audit.drain()
     audit = gw.store.audit()
     assert [(a.consumer_name, a.action, a.http_status, a.outcome) for a in audit] == [
         ("crm", "meeting.get", 404, "not-found"),
