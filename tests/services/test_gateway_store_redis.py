@@ -82,3 +82,45 @@ def test_redis_limits_are_shared_between_limiters(redis_url):
     assert quota == [True, True, True, False, False, True]
     assert waited.allowed and waited.wait == 0
     assert waited2.allowed and 0.05 < waited2.wait <= 0.1
+
+
+class CountingTokens:
+    """A TokenSource fake: each fetch makes a new token valid for an hour."""
+
+    def __init__(self):
+        self.fetches = 0
+
+    def get_token(self, force_refresh=False, *, rejected=None):
+        import datetime as dt
+
+        from meetgate.graph.auth import AccessToken
+
+        self.fetches += 1
+        return AccessToken(
+            token=f"tok-{uuid.uuid4().hex[:6]}-{self.fetches}", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        )
+
+    def peek(self):
+        return None
+
+
+def test_access_tokens_are_shared_between_replicas_through_redis(redis_url):
+    from meetgate.gateway.tokens import RedisSharedTokens
+
+    key = f"meetgate-test-{uuid.uuid4().hex[:8]}:token"
+    inner_a, inner_b = CountingTokens(), CountingTokens()
+    a = RedisSharedTokens(inner_a, redis_url, key=key)
+    b = RedisSharedTokens(inner_b, redis_url, key=key)
+    try:
+        first = a.get_token()
+        assert b.get_token().token == first.token and "tok-" not in repr(b)
+        assert (inner_a.fetches, inner_b.fetches) == (1, 0)
+        assert b.peek() is not None and a.get_token() is first
+        refreshed = b.get_token(force_refresh=True, rejected=first.token)  # Graph said 401 to b
+        assert refreshed.token != first.token and inner_b.fetches == 1
+        assert a.get_token(force_refresh=True, rejected=first.token).token == refreshed.token
+        assert inner_a.fetches == 1
+    finally:
+        a._redis.delete(key)
+        a.close()
+        b.close()
