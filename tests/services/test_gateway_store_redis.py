@@ -97,7 +97,8 @@ class CountingTokens:
 
         self.fetches += 1
         return AccessToken(
-            token=f"tok-{uuid.uuid4().hex[:6]}-{self.fetches}", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+            token=f"tok-{uuid.uuid4().hex[:6]}-{self.fetches}",
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
         )
 
     def peek(self):
