@@ -90,30 +90,31 @@ def open_store(profile: Profile) -> Any:
     return Store.open(profile.store_url)
 
 
-def graph_backend(profile: Profile) -> tuple[Any, Any, Any]:
-    """(meetings port, token check, close) from the Graph client built for ``profile``."""
-    import importlib
-    import inspect
+def graph_backend(profile: Profile, redis_prefix: str = "meetgate:") -> tuple[Any, Any, Any]:
+    """(meetings service, token check, close) of an async Graph client for ``profile``.
 
+    With ``redis_url`` set, replicas share access tokens through Redis.
+    """
     from anyio import to_thread
 
-    try:
-        composition: Any = importlib.import_module("meetgate.composition")
-        client_module: Any = importlib.import_module("meetgate.graph.client")
-    except ImportError:
-        raise ConfigError("this build of meetgate has no Graph client yet (meetgate.graph.client)") from None
-    client = client_module.AsyncGraphClient(composition.graph_settings_from_profile(profile))
+    from meetgate.composition import graph_settings_from_profile
+    from meetgate.graph.auth import TokenProvider
+    from meetgate.graph.client import AsyncGraphClient
+
+    settings = graph_settings_from_profile(profile)
+    tokens: Any = None
+    if profile.redis_url:
+        from meetgate.gateway.tokens import RedisSharedTokens
+
+        tokens = RedisSharedTokens(
+            TokenProvider(settings),
+            profile.redis_url,
+            key=f"{redis_prefix}token:{settings.tenant_id}:{settings.client_id}",
+        )
+    client = AsyncGraphClient(settings, tokens=tokens)
 
     async def token_check() -> None:
-        result = client.tokens.get_token()
-        if inspect.isawaitable(result):
-            await result
-        elif result is None:
+        if client.tokens.peek() is None:
             await to_thread.run_sync(client.tokens.get_token)
 
-    async def close() -> None:
-        closing = client.aclose() if hasattr(client, "aclose") else client.close()
-        if inspect.isawaitable(closing):
-            await closing
-
-    return client.meetings, token_check, close
+    return client.meetings, token_check, client.aclose

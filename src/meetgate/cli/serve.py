@@ -57,7 +57,7 @@ def serve(
         trust_forwarded_for=trust_forwarded_for,
     )
     log = configure_logging(log_level.upper())
-    meetings, token_check, close = graph_backend(profile)
+    meetings, token_check, close = graph_backend(profile, redis_prefix)
     app = create_app(
         settings,
         meetings=meetings,

@@ -24,6 +24,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from meetgate.gateway.audit import AuditWriter
 from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
@@ -118,10 +119,13 @@ def create_app(
         metrics=metrics,
     )
     log = logging.getLogger(LOGGER_NAME)
+    audit = AuditWriter(store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        audit.start()
         yield
+        await audit.stop()
         await limiter.close()
         if on_shutdown is not None:
             await on_shutdown()
@@ -140,6 +144,7 @@ def create_app(
     app.state.service = service
     app.state.store = store
     app.state.metrics = metrics
+    app.state.audit = audit
 
     # ---- cross-cutting: request id, audit, log, metrics
     @app.middleware("http")
@@ -179,10 +184,7 @@ def create_app(
                 graph_request_id=ctx.graph_request_id,
                 client_ip=ctx.client_ip,
             )
-            try:
-                await to_thread.run_sync(store.append_audit, entry)
-            except Exception:
-                log.exception("audit write failed", extra={"request_id": ctx.request_id})
+            audit.submit(entry)
             log.info(
                 "request",
                 extra={

@@ -1,8 +1,8 @@
 """In-memory stand-ins for the gateway's ports (unit tests, the fuzz run, offline demos).
 
 :class:`InMemoryMeetings` behaves like Graph's onlineMeetings for one tenant: createOrGet keyed by
-(organizer, externalId), organizers must be in the policy scope, ids are opaque. Its errors carry the
-same class names and attributes as the Graph client's error tree, which is what the gateway maps.
+(organizer, externalId), organizers must be in the policy scope, ids are opaque. It raises the Graph
+client's own errors (``meetgate.graph.errors``), with request ids, as the real client does.
 """
 
 from __future__ import annotations
@@ -22,62 +22,17 @@ from meetgate.gateway.ports import (
     OnlineMeeting,
     PolicyScope,
 )
+from meetgate.graph.errors import (
+    AccessPolicyMissing,
+    BadRequestError,
+    GraphError,
+    MeetingNotFound,
+    OrganizerNotFound,
+)
 
 
-class GraphError(Exception):
-    status = 500
-    code = "generalException"
-
-    def __init__(self, message: str, *, remedy: str | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.request_id: str | None = str(uuid.uuid4())
-        self.client_request_id: str | None = str(uuid.uuid4())
-        self.remedy = remedy
-        self.retry_after = retry_after
-
-
-class AuthorizationError(GraphError):
-    status = 403
-    code = "Forbidden"
-
-
-class AccessPolicyMissing(AuthorizationError):
-    pass
-
-
-class NotFoundError(GraphError):
-    status = 404
-    code = "NotFound"
-
-
-class OrganizerNotFound(NotFoundError):
-    pass
-
-
-class BadRequestError(GraphError):
-    status = 400
-    code = "BadRequest"
-
-
-class ThrottledError(GraphError):
-    status = 429
-    code = "TooManyRequests"
-
-
-class ServiceError(GraphError):
-    status = 503
-    code = "ServiceUnavailable"
-
-
-class TransportError(GraphError):
-    status = 0
-    code = "TransportError"
-
-
-class AuthenticationError(GraphError):
-    status = 401
-    code = "invalid_client"
+def _ids() -> dict[str, str]:
+    return {"request_id": str(uuid.uuid4()), "client_request_id": str(uuid.uuid4())}
 
 
 class InMemoryMeetings:
@@ -109,15 +64,21 @@ class InMemoryMeetings:
             raise error
         org = organizer.lower()
         if self.users is not None and org not in self.users:
-            raise OrganizerNotFound(f"User '{organizer}' was not found")
+            raise OrganizerNotFound(
+                f"User '{organizer}' was not found", status=404, code="NotFound", **_ids()
+            )
         if self.scope is not None and not self.scope.contains(org):
-            raise AccessPolicyMissing("No application access policy found for this app")
+            raise AccessPolicyMissing(
+                "No application access policy found for this app", status=403, code="Forbidden", **_ids()
+            )
         return org
 
     def _find(self, org: str, meeting_id: str) -> OnlineMeeting:
         found = self.meetings.get(meeting_id)
         if found is None or found[0] != org:
-            raise NotFoundError("The requested meeting was not found")
+            raise MeetingNotFound(
+                "The requested meeting was not found", status=404, code="NotFound", **_ids()
+            )
         return found[1]
 
     async def create_or_get(
@@ -130,7 +91,9 @@ class InMemoryMeetings:
         start = request.start or self.clock()
         end = request.end or start + dt.timedelta(hours=1)
         if end <= start:
-            raise BadRequestError("endDateTime must be after startDateTime")
+            raise BadRequestError(
+                "endDateTime must be after startDateTime", status=400, code="BadRequest", **_ids()
+            )
         meeting_id = base64.b64encode(f"1*{org}*0**19:meeting_{uuid.uuid4().hex}".encode()).decode()
         number = str(uuid.uuid4().int)[:12]
         meeting = OnlineMeeting(
@@ -162,7 +125,12 @@ class InMemoryMeetings:
         meeting = self._find(org, meeting_id)
         patch = {k: v for k, v in changes.model_dump(exclude_none=True).items()}
         if ("start" in patch) != ("end" in patch):
-            raise BadRequestError("startDateTime and endDateTime must be changed together")
+            raise BadRequestError(
+                "startDateTime and endDateTime must be changed together",
+                status=400,
+                code="BadRequest",
+                **_ids(),
+            )
         updated = meeting.model_copy(update={k: v for k, v in patch.items() if k != "attendees"})
         if changes.attendees is not None:
             updated.attendees = [Attendee(upn=a.upn, role=a.role) for a in changes.attendees]

@@ -3,64 +3,25 @@
 - :class:`MeetingsPort`: the Graph client's ``AsyncMeetingsService`` (``client-api.md``) satisfies it.
 - :class:`PolicyScope`: "is this organizer inside the application access policy scope".
 
-Until the Graph client's models land on ``main`` the value types are mirrored here with the same
-names and fields, so ``AsyncMeetingsService`` drops in unchanged later.
+The value types are the Graph client's own models (``meetgate.graph.models``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from meetgate.graph.models import Attendee, CreateOrGetResult, MeetingRequest, MeetingUpdate, OnlineMeeting
 
-
-class Attendee(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    upn: str
-    role: str = "attendee"
-    id: str | None = None
-    display_name: str | None = None
-
-
-class MeetingRequest(BaseModel):
-    subject: str | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    attendees: list[Attendee] = Field(default_factory=list)
-    lobby_bypass_scope: str | None = None
-    dial_in_bypass: bool | None = None
-    allowed_presenters: str | None = None
-    allow_meeting_chat: str | None = None
-
-
-class MeetingUpdate(MeetingRequest):
-    attendees: list[Attendee] | None = None  # type: ignore[assignment]
-
-
-class OnlineMeeting(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    join_web_url: str | None = None
-    subject: str | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    created: dt.datetime | None = None
-    external_id: str | None = None
-    join_meeting_id: str | None = None
-    passcode: str | None = None
-    chat_thread_id: str | None = None
-    organizer_id: str | None = None
-    attendees: list[Attendee] = Field(default_factory=list)
-    lobby_bypass_scope: str | None = None
-    allowed_presenters: str | None = None
-    allow_meeting_chat: str | None = None
-    raw: dict[str, Any] = Field(default_factory=dict)
-
-
-class CreateOrGetResult(BaseModel):
-    meeting: OnlineMeeting
-    created: bool
+__all__ = [
+    "Attendee",
+    "CreateOrGetResult",
+    "MeetingRequest",
+    "MeetingUpdate",
+    "MeetingsPort",
+    "OnlineMeeting",
+    "PolicyScope",
+    "TokenCheck",
+]
 
 
 class MeetingsPort(Protocol):

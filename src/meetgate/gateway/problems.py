@@ -161,17 +161,16 @@ class Problem(Exception):
         return body
 
 
-def _names(exc: BaseException) -> set[str]:
-    return {cls.__name__ for cls in type(exc).__mro__}
-
-
 def is_graph_error(exc: BaseException) -> bool:
-    return bool(_names(exc) & {"GraphError", "MeetingRuleError"})
+    from meetgate.graph.errors import GraphError
+
+    return isinstance(exc, GraphError)
 
 
 def from_graph_error(exc: BaseException) -> Problem:
-    """Translate an error of the Graph client's tree (matched by class name) into a Problem."""
-    names = _names(exc)
+    """Translate an error of the Graph client's tree into a Problem for the consumer."""
+    from meetgate.graph import errors as ge
+
     status = getattr(exc, "status", None)
     request_id = getattr(exc, "request_id", None)
     message = str(getattr(exc, "message", None) or exc)[:500]
@@ -179,27 +178,30 @@ def from_graph_error(exc: BaseException) -> Problem:
         "graph_status": status if isinstance(status, int) and status else None,
         "graph_request_id": request_id if isinstance(request_id, str) else None,
     }
-    if "AccessPolicyMissing" in names:
-        return Problem("graph-access-policy-missing", "Graph: " + message, **common)
-    if "MeetingRuleError" in names:
-        remedy = getattr(exc, "remedy", None)
+    if isinstance(exc, ge.AccessPolicyMissing):
         return Problem(
-            "graph-bad-request", message, remedy=remedy if isinstance(remedy, str) else None, **common
+            "graph-access-policy-missing", "Graph: no application access policy for this organizer", **common
         )
-    if "BadRequestError" in names:
+    if isinstance(exc, ge.MeetingRuleError):
+        return Problem("graph-bad-request", message, remedy=exc.remedy, **common)
+    if isinstance(exc, ge.BadRequestError | ge.ConflictError):
         return Problem("graph-bad-request", "Graph: " + message, **common)
-    if "NotFoundError" in names:
-        return Problem("not-found", "Graph: the meeting or organizer was not found", **common)
-    if "ThrottledError" in names:
-        retry_after = getattr(exc, "retry_after", None)
-        seconds = max(1, int(float(retry_after))) if isinstance(retry_after, int | float) else 5
+    if isinstance(exc, ge.UserNotFound):
+        return Problem("not-found", "Graph: the organizer was not found in the directory", **common)
+    if isinstance(exc, ge.NotFoundError):
+        return Problem("not-found", "Graph: the meeting was not found", **common)
+    if isinstance(exc, ge.ThrottledError):
+        retry_after = exc.retry_after
+        seconds = max(1, int(float(retry_after) + 0.999)) if retry_after is not None else 5
         return Problem(
             "graph-throttled",
             "Graph kept throttling after retries",
             headers={"Retry-After": str(seconds)},
             **common,
         )
-    if names & {"AuthenticationError", "InvalidTokenError", "MissingRolesError", "AuthorizationError"}:
-        # the detail would describe the gateway's own credentials: keep it for the operator's log
+    if isinstance(
+        exc, ge.AuthenticationError | ge.InvalidTokenError | ge.AuthorizationError | ge.CredentialError
+    ):
+        # the detail would describe the gateway's own credentials: it goes to the operator's log only
         return Problem("graph-auth-failed", **common)
     return Problem("graph-unavailable", "Graph did not answer successfully after retries", **common)

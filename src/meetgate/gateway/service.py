@@ -277,10 +277,14 @@ class GatewayService:
     async def _reserve(
         self, consumer: ConsumerRecord, org: str, key: str, digest: str, external_id: str
     ) -> tuple[MeetingRecord, bool]:
-        existing = await _run(self.store.meeting_by_key, consumer_id=consumer.id, idempotency_key=key)
-        if existing is not None:
-            return existing, False
-        await self._quota(consumer, org)
+        """Reserve consumer + key; quota is taken first and given back when the key existed already."""
+        try:
+            await self._quota(consumer, org)
+        except Problem:
+            existing = await _run(self.store.meeting_by_key, consumer_id=consumer.id, idempotency_key=key)
+            if existing is None:
+                raise
+            return existing, False  # a replay is never refused for quota
         record, new = await _run(
             self.store.reserve_meeting,
             consumer_id=consumer.id,
@@ -289,7 +293,7 @@ class GatewayService:
             organizer=org,
             external_id=external_id,
         )
-        if not new:  # another request with this key won the race: give the quota back
+        if not new:  # a replay, or another request with this key won the race: give the quota back
             for k, limit in (
                 (f"c:{consumer.id}", consumer.daily_quota),
                 (f"o:{org}", self.settings.organizer_daily_quota),

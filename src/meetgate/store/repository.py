@@ -7,9 +7,10 @@ time: open a store with :meth:`Store.open`. Every function takes keyword argumen
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,10 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite allows one writer: queue writers here instead of in SQLite's sleeping busy handler
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -205,7 +210,7 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     # ---- consumers
@@ -314,21 +319,26 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        try:
-            with self._tx() as conn:
-                conn.execute(meetings.insert().values(**values))
-                return _meeting(
-                    conn.execute(meetings.select().where(meetings.c.id == values["id"])).one()
-                ), True
-        except sa.exc.IntegrityError:
-            pass
-        with self.engine.connect() as conn:
+        with self._tx() as conn:
+            row = conn.execute(self._insert_ignore(meetings, values).returning(*meetings.c)).first()
+            if row is not None:
+                return _meeting(row), True
             row = conn.execute(
                 meetings.select().where(
                     meetings.c.consumer_id == consumer_id, meetings.c.idempotency_key == idempotency_key
                 )
             ).one()
         return _meeting(row), False
+
+    def _insert_ignore(self, table: sa.Table, values: dict[str, Any]) -> Any:
+        """INSERT … ON CONFLICT DO NOTHING for the engine's dialect."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table).values(**values).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing()
 
     def save_meeting(
         self,
@@ -345,8 +355,10 @@ class Store:
         if join_url is not None:
             values["join_url"] = join_url
         with self._tx() as conn:
-            conn.execute(meetings.update().where(meetings.c.id == meeting_id).values(**values))
-            return _meeting(conn.execute(meetings.select().where(meetings.c.id == meeting_id)).one())
+            row = conn.execute(
+                meetings.update().where(meetings.c.id == meeting_id).values(**values).returning(*meetings.c)
+            ).one()
+        return _meeting(row)
 
     def meeting(self, *, consumer_id: str, meeting_id: str) -> MeetingRecord | None:
         with self.engine.connect() as conn:
@@ -381,11 +393,17 @@ class Store:
             return int(conn.execute(query).scalar_one())
 
     # ---- audit
-    def append_audit(self, entry: AuditEntry) -> None:
-        values = {k: v for k, v in entry.__dict__.items()}
-        values["at"] = entry.at or utcnow()
+    def append_audit(self, *entries: AuditEntry) -> None:
+        """Append entries to the audit log in one transaction."""
+        if not entries:
+            return
+        rows = []
+        for entry in entries:
+            values = dict(entry.__dict__)
+            values["at"] = entry.at or utcnow()
+            rows.append(values)
         with self._tx() as conn:
-            conn.execute(audit_log.insert().values(**values))
+            conn.execute(audit_log.insert(), rows)
 
     def audit(self, *, consumer_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         query = audit_log.select().order_by(audit_log.c.id.desc()).limit(limit)

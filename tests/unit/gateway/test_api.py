@@ -6,8 +6,14 @@ import json
 
 from gateway_kit import MEETING, make_gateway
 
-from meetgate.gateway.fakes import ServiceError, ThrottledError
 from meetgate.gateway.problems import CATALOGUE, TYPE_BASE
+from meetgate.graph.errors import (
+    AccessPolicyMissing,
+    AuthenticationError,
+    BadRequestError,
+    ServiceError,
+    ThrottledError,
+)
 
 
 def _problem(resp, slug: str, status: int) -> dict:
@@ -210,14 +216,16 @@ def test_organizer_leaving_the_policy_scope_is_refused_at_request_time(tmp_path)
 
 def test_graph_errors_become_problems_with_graph_request_id(gw):
     h = gw.headers(gw.booking_key)
-    gw.graph.fail_next = ThrottledError("Please retry again later.", retry_after=7.5)
+    gw.graph.fail_next = ThrottledError(
+        "Please retry again later.", status=429, request_id="r-429", retry_after=7.5
+    )
     body = _problem(
         gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t1"}),
         "graph-throttled",
         503,
     )
     assert body["graphRequestId"]
-    gw.graph.fail_next = ServiceError("boom")
+    gw.graph.fail_next = ServiceError("boom", status=503)
     _problem(
         gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t1"}),
         "graph-unavailable",
@@ -228,21 +236,21 @@ def test_graph_errors_become_problems_with_graph_request_id(gw):
     assert done.status_code == 201
     # Graph's own policy refusal (scope check passed, Graph disagrees)
     gw.graph.scope = None
-    from meetgate.gateway.fakes import AccessPolicyMissing, AuthenticationError, BadRequestError
-
-    gw.graph.fail_next = AccessPolicyMissing("No application access policy found for this app")
+    gw.graph.fail_next = AccessPolicyMissing("No application access policy found for this app", status=403)
     _problem(
         gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t2"}),
         "graph-access-policy-missing",
         403,
     )
-    gw.graph.fail_next = BadRequestError("Invalid attendee")
+    gw.graph.fail_next = BadRequestError("Invalid attendee", status=400)
     _problem(
         gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t2"}),
         "graph-bad-request",
         422,
     )
-    gw.graph.fail_next = AuthenticationError("AADSTS700027: secret detail about our certificate")
+    gw.graph.fail_next = AuthenticationError(
+        "AADSTS700027: secret detail about our certificate", aadsts_code=700027
+    )
     body = _problem(
         gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t2"}),
         "graph-auth-failed",
@@ -297,6 +305,7 @@ def test_health_ready_metrics_and_audit(gw):
     assert 'meetgate_gateway_meetings_created_total{consumer="booking"} 1.0' in text
     assert 'meetgate_gateway_requests_total{method="POST",route="/v1/meetings",status="201"} 1.0' in text
     assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="ok"} 1.0' in text
+    gw.client.app.state.audit.drain()
     audit = gw.store.audit()
     assert [(a.consumer_name, a.action, a.http_status, a.outcome) for a in audit] == [
         ("crm", "meeting.get", 404, "not-found"),

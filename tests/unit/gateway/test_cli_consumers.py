@@ -1,0 +1,87 @@
+"""`meetgate consumers …` driven in-process, with a policy file as the scope."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from meetgate.cli.main import app
+from meetgate.gateway import keys
+from meetgate.store import Store
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    (tmp_path / "policy.toml").write_text(
+        '[policy]\nidentity = "Tag:TeamsMeetingsIntegration"\napp_ids = []\n\n'
+        '[organizers]\nusers = ["alice@contoso.test", "Bob@contoso.test"]\ncsv = ["more.csv"]\n'
+    )
+    (tmp_path / "more.csv").write_text("upn\ncarol@contoso.test\n")
+    (tmp_path / "meetgate.toml").write_text(
+        f'[profiles.default]\nstore_url = "sqlite:///{tmp_path}/gw.db"\npolicy_file = "policy.toml"\n'
+    )
+    for var in ("MEETGATE_STORE_URL", "MEETGATE_POLICY_FILE", "MEETGATE_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def run(env, *args):
+    return CliRunner().invoke(app, ["--config", str(env / "meetgate.toml"), "consumers", *args])
+
+
+def test_add_list_show_revoke_rotate(cli_env):
+    added = run(
+        cli_env,
+        "add",
+        "booking",
+        "--organizers",
+        "alice@contoso.test,bob@contoso.test",
+        "--rate",
+        "60/min",
+        "--daily-quota",
+        "100",
+        "--json",
+    )
+    assert added.exit_code == 0, added.output
+    data = json.loads(added.output)
+    key_id, secret = keys.parse(data["apiKey"])
+    assert data["organizers"] == ["alice@contoso.test", "bob@contoso.test"]
+    assert (data["ratePerMinute"], data["dailyQuota"]) == (60, 100)
+
+    store = Store.open(f"sqlite:///{cli_env}/gw.db")
+    record = store.consumer(name_or_id="booking")
+    assert record.key_hash == keys.hash_secret(key_id, secret) and secret not in record.key_hash
+
+    listed = run(cli_env, "list", "--json")
+    assert [c["name"] for c in json.loads(listed.output)] == ["booking"]
+    assert data["apiKey"] not in listed.output and record.key_hash not in listed.output
+    assert "booking" in run(cli_env, "list").output
+    assert "alice@contoso.test" in run(cli_env, "show", "booking").output
+
+    revoked = run(cli_env, "revoke", "booking", "--json")
+    assert json.loads(revoked.output)["status"] == "revoked"
+    rotated = run(cli_env, "rotate-key", "booking")
+    assert rotated.exit_code == 0 and "shown once" in rotated.output
+    assert store.consumer(name_or_id="booking").active
+    assert store.consumer(name_or_id="booking").key_id != key_id
+    store.close()
+
+
+def test_organizers_must_lie_inside_the_policy_scope(cli_env):
+    result = run(
+        cli_env, "add", "crm", "--organizers", "alice@contoso.test", "--organizers", "mallory@contoso.test"
+    )
+    assert result.exit_code == 2
+    assert "mallory@contoso.test" in result.output and "outside" in result.output
+    from_policy = run(cli_env, "add", "crm", "--organizers-from-policy", "--json")
+    assert json.loads(from_policy.output)["organizers"] == [
+        "alice@contoso.test",
+        "bob@contoso.test",
+        "carol@contoso.test",
+    ]
+    assert run(cli_env, "add", "crm", "--organizers-from-policy").exit_code == 2  # the name is taken
+    assert run(cli_env, "add", "x", "--organizers", "not-an-upn").exit_code == 2
+    assert run(cli_env, "add", "y", "--organizers", "alice@contoso.test", "--rate", "fast").exit_code == 2
+    assert run(cli_env, "show", "nobody").exit_code == 2
