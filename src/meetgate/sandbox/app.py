@@ -29,11 +29,11 @@ from meetgate.sandbox.state import ExtensionFactory
 
 def builtin_routes() -> list[BaseRoute]:
     """Every route the server offers (route modules add theirs here)."""
-    return [*entra.routes(), *control_api.routes(), *directory.routes(), *meetings_backend.routes()]
     return [
         *entra.routes(),
         *control_api.routes(),
         *directory.routes(),
+        *meetings_backend.routes(),
         *app_registrations.routes(),
         *devicecode.routes(),
     ]
@@ -41,8 +41,7 @@ def builtin_routes() -> list[BaseRoute]:
 
 def builtin_extensions() -> dict[str, ExtensionFactory]:
     """Per-tenant state of route modules, by name (route modules add theirs here)."""
-    return dict(meetings_backend.extensions())
-    return {PROVISIONING: ProvisioningExtension.for_tenant}
+    return {**dict(meetings_backend.extensions()), PROVISIONING: ProvisioningExtension.for_tenant}
 
 
 async def _graph_error(request: Request, exc: Exception) -> Response:
