@@ -21,13 +21,11 @@ def test_every_setting_is_documented():
 
 
 def _command_paths(group, prefix=()):
-    import click
-
     for name, command in group.commands.items():
         path = (*prefix, name)
         if command.hidden:
             continue
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             yield from _command_paths(command, path)
         else:
             yield " ".join(path)

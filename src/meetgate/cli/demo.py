@@ -1,43 +1,314 @@
 """``meetgate demo``: the runbook, end to end, against a fresh built-in sandbox tenant.
 
-Each step is titled as in the runbook, says what meetgate did, shows the evidence and the manual
-action it replaces. Steps are added here as the capabilities behind them land.
+Every step runs the real ``meetgate`` command an administrator would run (shown as ``$ meetgate ...``)
+in-process against a sandbox started for the demo, titled as in the runbook, with the manual action
+it replaces. Nothing is left running unless ``--keep-running``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+import sys
 import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from meetgate.cli._common import console
+
+if TYPE_CHECKING:
+    from meetgate.sandbox.server import SandboxInfo
+
+PILOT_COUNT = 2
+
+
+class DemoFailed(RuntimeError):
+    """A demo step did not behave as the runbook expects."""
+
+
+@dataclass
+class DemoRun:
+    """What the demo set up: paths, the sandbox and the outcomes it checked."""
+
+    workdir: Path
+    info: SandboxInfo
+    config: Path
+    outcomes: list[tuple[str, bool]] = field(default_factory=list)
+
+    @property
+    def pilots(self) -> list[str]:
+        return [user.upn for user in self.info.users[:PILOT_COUNT]]
+
+    @property
+    def outsider(self) -> str:
+        return self.info.users[PILOT_COUNT + 3].upn
+
+    def meetgate(self, *args: str, expect: int | None = 0) -> int:
+        """Run ``meetgate --config <demo> ARGS`` in-process, echoing the command line first."""
+        from meetgate.cli.main import invoke
+
+        out = console()
+        out.print(f"[bold cyan]$ meetgate {shlex.join(args)}[/]")
+        code = invoke(["--config", str(self.config), *args])
+        if expect is not None and code != expect:
+            raise DemoFailed(f"`meetgate {shlex.join(args)}` exited {code}, expected {expect}")
+        return code
+
+    def check(self, label: str, ok: bool) -> None:
+        self.outcomes.append((label, ok))
+        mark = "[green]✔[/]" if ok else "[red]✘[/]"
+        console().print(f"{mark} {label}")
+        if not ok:
+            raise DemoFailed(label)
+
+
+def _step(number: str, title: str, manual: str) -> None:
+    out = console()
+    out.print()
+    out.rule(f"[bold]Step {number} · {title}")
+    out.print(f"[dim]by hand: {manual}[/]")
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _write_config(run_dir: Path, info: SandboxInfo) -> Path:
+    from meetgate.config import save_profile_values
+
+    config = run_dir / "meetgate.toml"
+    save_profile_values(
+        config,
+        "demo",
+        {
+            "tenant_id": info.tenant_id,
+            "authority_url": info.authority_url,
+            "graph_url": info.graph_url,
+            "ca_bundle": info.ca_bundle,
+            "policy_file": run_dir / "policy.toml",
+            "store_url": f"sqlite:///{run_dir / 'meetgate.db'}",
+        },
+    )
+    return config
+
+
+def _write_policy_file(run: DemoRun, client_id: str) -> None:
+    users = ", ".join(f'"{upn}"' for upn in run.pilots)
+    (run.workdir / "policy.toml").write_text(
+        "[policy]\n"
+        'identity = "Tag:TeamsMeetingsIntegration"\n'
+        f'app_ids = ["{client_id}"]\n'
+        'description = "Restricts Teams meeting creation to approved operator accounts"\n\n'
+        "[organizers]\n"
+        f"users = [{users}]\n"
+    )
+
+
+def _steps_1_to_3(run: DemoRun) -> str:
+    from meetgate.config import load_profile, save_profile_values
+
+    _step(
+        "1–2",
+        "App registration, API permissions and admin consent",
+        "Entra admin center › App registrations › New registration; API permissions › Grant admin consent",
+    )
+    run.meetgate("setup", "app", "--plan")
+    run.meetgate("setup", "app")
+    run.meetgate("setup", "app")  # idempotent: the second run reports no changes
+    profile = load_profile(run.config)
+    if not profile.client_id:
+        raise DemoFailed("setup app did not record the client id")
+
+    _step(
+        "3",
+        "Certificate authentication",
+        "New-SelfSignedCertificate …; Export-Certificate …; portal › Certificates & secrets › Upload",
+    )
+    keys = run.workdir / "keys"
+    run.meetgate("cert", "new", "--out", str(keys))
+    save_profile_values(
+        run.config,
+        "demo",
+        {
+            "private_key_path": keys / "TeamsMeetingsIntegration.key.pem",
+            "certificate_path": keys / "TeamsMeetingsIntegration.pem",
+        },
+    )
+    run.meetgate("cert", "upload")
+    run.meetgate("cert", "status")
+    return profile.client_id
+
+
+def _steps_4_and_5(run: DemoRun, client_id: str) -> None:
+    _step(
+        "4–5",
+        "Application access policy, granted to approved organizers",
+        "New-CsApplicationAccessPolicy …; Grant-CsApplicationAccessPolicy -Identity <user> (per user)",
+    )
+    _write_policy_file(run, client_id)
+    pwsh = ["--pwsh", f"{shlex.quote(sys.executable)} -m meetgate.sandbox.pwsh"]  # the sandbox stand-in
+    state = ["--state-dir", str(run.workdir / "policy-state")]
+    run.meetgate("policy", "plan", *pwsh)
+    run.meetgate("policy", "apply", "--yes", *pwsh, *state)
+    run.meetgate("policy", "status", *pwsh)
+    run.meetgate(
+        "policy", "verify", *pwsh, "--sample", "0", "--negative", "1", "--interval", "1", "--timeout", "60"
+    )
+
+
+def _step_6_meetings(run: DemoRun) -> None:
+    from meetgate.composition import graph_client_from_profile
+    from meetgate.config import load_profile
+    from meetgate.graph.errors import AccessPolicyMissing, NotFoundError
+    from meetgate.graph.models import MeetingRequest, MeetingUpdate
+
+    _step(
+        "6",
+        "Testing: app-only meetings for pilot organizers, refusal for everyone else",
+        "Postman: client_credentials token, POST /users/{id}/onlineMeetings",
+    )
+    organizer = run.pilots[0]
+    run.meetgate(
+        "meetings",
+        "create",
+        "--organizer",
+        organizer,
+        "--subject",
+        "Advising slot (demo)",
+        "--external-id",
+        "demo-booking-1",
+        "--attendee",
+        run.pilots[1],
+    )
+
+    out = console()
+    out.print("[bold]Through the Python library[/] (meetgate.GraphClient):")
+    profile = load_profile(run.config)
+    with graph_client_from_profile(profile) as client:
+        start = _next_hour()
+        first = client.meetings.create_or_get(
+            organizer, "demo-booking-2", MeetingRequest(subject="Interview", start=start)
+        )
+        again = client.meetings.create_or_get(
+            organizer, "demo-booking-2", MeetingRequest(subject="Interview", start=start)
+        )
+        run.check(
+            "createOrGet is idempotent: 201 then 200, same meeting",
+            first.created and not again.created and first.meeting.id == again.meeting.id,
+        )
+        found = client.meetings.find_by_join_url(organizer, first.meeting.join_web_url or "")
+        run.check("found again by its join URL", found is not None and found.id == first.meeting.id)
+        moved = client.meetings.update(
+            organizer,
+            first.meeting.id,
+            MeetingUpdate(
+                start=start.replace(hour=(start.hour + 1) % 24), end=start.replace(hour=(start.hour + 2) % 24)
+            ),
+        )
+        run.check(
+            f"rescheduled to {moved.start:%H:%M}Z (same id, same join link)",
+            moved.id == first.meeting.id and moved.join_web_url == first.meeting.join_web_url,
+        )
+        client.meetings.cancel(organizer, first.meeting.id, mode="delete")
+        try:
+            client.meetings.get(organizer, first.meeting.id)
+        except NotFoundError:
+            run.check("cancelled: the meeting is gone, no stale link left behind", True)
+        else:
+            run.check("a cancelled meeting must be gone", False)
+        try:
+            client.meetings.create_or_get(
+                run.outsider, "demo-outsider", MeetingRequest(subject="Not allowed")
+            )
+        except AccessPolicyMissing as refused:
+            run.check(f"organizer {run.outsider} (not approved) is refused: {refused.code}", True)
+            out.print(f"[yellow]remedy:[/] {refused.remedy}")
+        else:
+            run.check("a non-approved organizer must be refused by the policy", False)
+    out.print("[bold]Same refusal on the command line:[/]")
+    run.meetgate("meetings", "create", "--organizer", run.outsider, "--subject", "Not allowed", expect=None)
+
+
+def _next_hour() -> Any:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    return now + dt.timedelta(hours=2)
+
+
+def _summary(run: DemoRun, started: float) -> None:
+    out = console()
+    out.print()
+    out.rule("[bold]Done")
+    passed = sum(1 for _, ok in run.outcomes if ok)
+    out.print(f"{passed}/{len(run.outcomes)} checks passed in {time.monotonic() - started:.1f} s")
+    out.print(f"settings: {run.config}")
+    out.print(f"keys, policy file and journals: {run.workdir}")
+
+
+def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
+    from meetgate.sandbox.server import SandboxOptions, SandboxServer
+
+    started = time.monotonic()
+    out = console()
+    out.rule("[bold]meetgate demo · the runbook against a fresh sandbox tenant")
+    server = SandboxServer(SandboxOptions(state_dir=workdir / "sandbox", policy_delay_seconds=0))
+    info = server.start()
+    try:
+        out.print(
+            f"sandbox tenant {info.tenant_domain} ({info.tenant_id}) at {info.graph_url}, {len(info.users)} users"
+        )
+        run = DemoRun(workdir=workdir, info=info, config=_write_config(workdir, info))
+        with _environment({"MEETGATE_SANDBOX_JSON": str(workdir / "sandbox" / "sandbox.json")}):
+            client_id = _steps_1_to_3(run)
+            _steps_4_and_5(run, client_id)
+            _step_6_meetings(run)
+        _summary(run, started)
+        if keep_running:
+            out.print(f"sandbox left running at {info.graph_url} — Ctrl-C to stop")
+            with contextlib.suppress(KeyboardInterrupt):
+                server.wait()
+        return run
+    finally:
+        server.stop()
 
 
 def demo(
     workdir: Annotated[
         Path | None,
         typer.Option(
-            "--workdir", help="Folder for the demo's keys, state and reports (default: a temp dir)."
+            "--workdir",
+            help="Folder for the demo's settings, keys, state and reports (default: a new temp dir).",
         ),
     ] = None,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the sandbox running at the end (Ctrl-C stops it).")
+    ] = False,
 ) -> None:
     """Run the runbook end to end against a built-in sandbox tenant and narrate each step."""
-    from meetgate import certificates
-
-    out = console()
     base = workdir or Path(tempfile.mkdtemp(prefix="meetgate-demo-"))
-    out.rule("[bold]Step 3 · Configure certificate authentication")
-    pair = certificates.generate_self_signed()
-    key_path = base / "TeamsMeetingsIntegration.key.pem"
-    certificates.write_secret_file(key_path, certificates.private_key_pem(pair.private_key), force=True)
-    certificates.write_public_file(
-        base / "TeamsMeetingsIntegration.cer", certificates.certificate_der(pair.certificate), force=True
-    )
-    out.print(f"generated RSA 2048 / SHA-256 certificate CN={certificates.DEFAULT_SUBJECT}")
-    out.print(f"  thumbprint (SHA-1): {pair.thumbprint_sha1}")
-    out.print(f"  key file: {key_path} (mode {certificates.file_mode(key_path):o})")
-    out.print(
-        "  replaces: New-SelfSignedCertificate ... ; Export-Certificate ... ; $cert.Thumbprint", style="dim"
-    )
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        _run_demo(base.resolve(), keep_running)
+    except DemoFailed as failed:
+        console().print(f"[bold red]demo failed:[/] {failed}")
+        raise typer.Exit(1) from None
+
+
+__all__: Sequence[str] = ["demo"]

@@ -63,15 +63,35 @@ def root(
     st.profile = profile
 
 
-def run() -> None:
-    """Console-script entry point: runs the app and turns meetgate's own errors into clear exits."""
+def invoke(args: list[str]) -> int:
+    """Run one command line in-process and return its exit code (the demo and tests use this).
+
+    meetgate's own errors are rendered with their remedy; anything else is a bug and propagates.
+    """
     try:
-        app()
-    except Exception as exc:  # only our own errors are rendered; anything else is a bug: traceback
+        result = app(args, standalone_mode=False, prog_name="meetgate")
+    except typer.Exit as done:
+        return int(done.exit_code or 0)
+    except typer.Abort:
+        return 130
+    except typer.TyperException as usage:  # usage errors (typer vendors click's exceptions)
+        show = getattr(usage, "show", None)
+        if callable(show):
+            show()
+        return int(getattr(usage, "exit_code", EXIT_USAGE))
+    except Exception as exc:
         if not type(exc).__module__.startswith("meetgate."):
             raise
         remedy = getattr(exc, "remedy", None)
         try:
             fail(str(exc), remedy if isinstance(remedy, str) else None, code=EXIT_USAGE)
         except typer.Exit as done:
-            raise SystemExit(done.exit_code) from None
+            return int(done.exit_code)
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    import sys
+
+    raise SystemExit(invoke(sys.argv[1:]))
