@@ -88,3 +88,18 @@ def test_serve_prints_urls_then_a_ready_line(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
     assert process.returncode == 0
+
+
+def test_info_refuses_a_stale_sandbox_json(tmp_path):
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    info = {
+        "authority_url": "https://127.0.0.1:1", "graph_url": "https://127.0.0.1:1",
+        "control_url": "https://127.0.0.1:1/_sandbox", "ca_bundle": str(tmp_path / "ca.pem"),
+        "tenant_id": "t", "tenant_domain": "d", "users": [], "pid": int(gone.stdout),
+    }  # fmt: skip
+    (tmp_path / "sandbox.json").write_text(json.dumps(info))
+    result = CliRunner().invoke(app, ["sandbox", "info", "--state", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "stale" in result.output

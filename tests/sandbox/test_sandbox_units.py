@@ -150,3 +150,52 @@ def test_tls_material_is_reused_and_reissued_for_new_hosts(tmp_path):
     assert widened.ca_certificate.read_bytes() == ca
     assert widened.server_certificate.read_bytes() != server
     assert oct((tmp_path / "ca.key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_unexpected_route_errors_become_graph_500s_with_request_ids():
+    import asyncio
+
+    import httpx
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from meetgate.certificates import generate_private_key
+    from meetgate.sandbox.app import create_app
+    from meetgate.sandbox.http import caller_of
+    from meetgate.sandbox.runtime import SandboxRuntime
+    from meetgate.sandbox.tokens import TokenIssuer
+
+    async def boom(request):
+        caller_of(request)
+        raise RuntimeError("a bug")
+
+    async def fine(request):
+        return JSONResponse({"caller": caller_of(request).app_id})
+
+    state = SandboxState()
+    tenant = state.ensure_default_tenant(users=1)
+    issuer = TokenIssuer(generate_private_key())
+    app = create_app(
+        SandboxRuntime(state=state, issuer=issuer),
+        extra_routes=[Route("/v1.0/boom", boom), Route("/v1.0/fine", fine)],
+    )
+    token = issuer.issue_app_token(
+        tenant_id=tenant.id, app_id="app-1", app_display_name="x", service_principal_id="sp-1", roles=[],
+        certificate=True, lifetime=60,
+    ).access_token  # fmt: skip
+
+    async def run():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="https://sandbox") as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            return await client.get("/v1.0/boom", headers=headers), await client.get(
+                "/v1.0/fine", headers=headers
+            )
+
+    broken, ok = asyncio.run(run())
+    assert broken.status_code == 500
+    assert broken.json()["error"]["code"] == "InternalServerError"
+    assert broken.json()["error"]["innerError"]["request-id"] == broken.headers["request-id"]
+    assert "a bug" not in broken.text
+    assert ok.json() == {"caller": "app-1"}
+    assert [r.status for r in tenant.log.requests] == [500, 200]

@@ -120,12 +120,24 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show how to reach the sandbox that `meetgate sandbox serve` runs (from its sandbox.json)."""
+    import os
+
     from meetgate.sandbox.server import SandboxStartError, read_info
 
     try:
         data = read_info(state)
     except SandboxStartError as exc:
         fail(str(exc), f"run `meetgate sandbox serve --state {state}` in another terminal first")
+    if data.pid is not None:
+        try:
+            os.kill(data.pid, 0)
+        except ProcessLookupError:
+            fail(
+                f"{state}/sandbox.json is stale: the sandbox process {data.pid} is gone",
+                f"start it again with `meetgate sandbox serve --state {state}`",
+            )
+        except PermissionError:  # alive, owned by someone else
+            pass
     if as_json:
         print_json(data.to_dict())
         return

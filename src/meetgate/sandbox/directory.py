@@ -8,8 +8,8 @@ delegated token.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +26,8 @@ from meetgate.sandbox.state import (
     Tenant,
     User,
 )
+
+T = TypeVar("T")
 
 #: what Graph sends for OData JSON
 ODATA_JSON = (
@@ -118,7 +120,13 @@ def _context(request: Request, entity_set: str, select: Sequence[str] | None, si
     )
 
 
-def _page(request: Request, items: list[dict[str, Any]], context: str) -> Response:
+def _page(
+    request: Request,
+    items: Sequence[T],
+    context: str,
+    view: Callable[[T], dict[str, Any]],
+) -> Response:
+    """One page of ``items`` (only the page is rendered through ``view``), with Graph's next link."""
     params = request.query_params
     top = odata.parse_top(params.get("$top"))
     offset = odata.decode_skiptoken(params.get("$skiptoken"))
@@ -128,12 +136,11 @@ def _page(request: Request, items: list[dict[str, Any]], context: str) -> Respon
         if request.headers.get("consistencylevel", "").lower() != "eventual":
             raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
         body["@odata.count"] = len(items)
-    page = items[offset : offset + top]
     if offset + top < len(items):
         body["@odata.nextLink"] = odata.next_link(
             _base(request), request.url.path, dict(params), offset + top
         )
-    body["value"] = page
+    body["value"] = [view(item) for item in items[offset : offset + top]]
     return ODataResponse(body)
 
 
@@ -157,12 +164,13 @@ async def list_users(request: Request) -> Response:
     params = request.query_params
     predicate = odata.parse_filter(params.get("$filter"), USER_FILTERABLE, "User")
     select = odata.parse_select(params.get("$select"), _ALL_USER_PROPERTIES, "microsoft.graph.user")
-    items = [
-        _project(user.to_graph(), select, DEFAULT_USER_PROPERTIES, access == "basic")
-        for user in tenant.users.values()
-        if predicate is None or predicate(user.to_graph())
-    ]
-    return _page(request, items, _context(request, "users", select))
+    users = [u for u in tenant.users.values() if predicate is None or predicate(u.to_graph())]
+    return _page(
+        request,
+        users,
+        _context(request, "users", select),
+        lambda user: _project(user.to_graph(), select, DEFAULT_USER_PROPERTIES, access == "basic"),
+    )
 
 
 def _one_user(request: Request, caller: Caller, user: User) -> Response:
@@ -228,12 +236,13 @@ async def list_groups(request: Request) -> Response:
     params = request.query_params
     predicate = odata.parse_filter(params.get("$filter"), GROUP_FILTERABLE, "Group")
     select = odata.parse_select(params.get("$select"), _ALL_GROUP_PROPERTIES, "microsoft.graph.group")
-    items = []
-    for group in tenant.groups.values():
+    groups = [g for g in tenant.groups.values() if predicate is None or predicate(g.to_graph(tenant.domain))]
+
+    def view(group: Group) -> dict[str, Any]:
         data = group.to_graph(tenant.domain)
-        if predicate is None or predicate(data):
-            items.append({k: data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)})
-    return _page(request, items, _context(request, "groups", select))
+        return {k: data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)}
+
+    return _page(request, groups, _context(request, "groups", select), view)
 
 
 async def get_group(request: Request) -> Response:
@@ -280,8 +289,12 @@ async def _members(request: Request, transitive: bool) -> Response:
     select = odata.parse_select(params.get("$select"), known, "microsoft.graph.directoryObject")
     members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
     basic = user_access(caller) != "full"
-    items = [_member_view(tenant, m, select, basic) for m in members]
-    return _page(request, items, _context(request, "directoryObjects", select))
+    return _page(
+        request,
+        members,
+        _context(request, "directoryObjects", select),
+        lambda member: _member_view(tenant, member, select, basic),
+    )
 
 
 async def group_members(request: Request) -> Response:
