@@ -273,3 +273,46 @@ def test_existing_key_file_without_force_changes_nothing(tenant):
     assert "--force" in result.output
     assert Path(made["files"]["key"]).read_bytes() == key
     assert tenant.config.read_text() == config_before
+
+
+def _automation_profile(tenant: Tenant, roles: list[str]) -> None:
+    from meetgate import certificates as certs
+
+    pair = certs.generate_self_signed("automation")
+    key = tenant.dir / "automation.key.pem"
+    cert = tenant.dir / "automation.pem"
+    certs.write_secret_file(key, certs.private_key_pem(pair.private_key))
+    certs.write_public_file(cert, certs.certificate_pem(pair.certificate))
+    seeded = tenant.control.register_app(
+        tenant.tenant_id,
+        "Provisioning automation",
+        certificate_pem=certs.certificate_pem(pair.certificate),
+        roles=roles,
+    )
+    info = tenant.info
+    with tenant.config.open("a") as fh:
+        fh.write(
+            "\n[profiles.automation]\n"
+            f'tenant_id = "{tenant.tenant_id}"\nclient_id = "{seeded["appId"]}"\n'
+            f'private_key_path = "{key}"\ncertificate_path = "{cert}"\n'
+            f'authority_url = "{info.authority_url}"\ngraph_url = "{info.graph_url}"\nca_bundle = "{info.ca_bundle}"\n'
+        )
+
+
+def test_setup_as_an_automation_app(tenant):
+    _automation_profile(tenant, ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"])
+    result = tenant.json("setup", "app", "--as-app", "automation")
+    assert result["signed_in"]["kind"] == "app" and result["permissions"]["missing"] == []
+    assert tenant.profile().client_id == result["client_id"]  # ids go to the active profile, not "automation"
+    initiators = {a["initiatedBy"]["app"]["displayName"] for a in tenant.audits()}
+    assert initiators == {"Provisioning automation"}
+    tenant.json("cert", "new", "--out", str(tenant.dir / "keys"), "--use")
+    tenant.json("cert", "upload", "--as-app", "automation")
+    assert tenant.token_roles() == ["OnlineMeetings.ReadWrite.All", "User.ReadBasic.All"]
+
+
+def test_automation_app_without_consent_permission_is_refused(tenant):
+    _automation_profile(tenant, ["Application.ReadWrite.All"])
+    result = tenant.run("setup", "app", "--as-app", "automation", code=2)
+    assert "AppRoleAssignment.ReadWrite.All" in result.output
+    assert tenant.audits() == []
