@@ -46,11 +46,11 @@ def test_user_without_role_or_without_scope_is_refused():
 def test_automation_app_needs_both_application_permissions():
     app = s.admin_rights(is_app_only=True, name="auto", permissions=["Application.ReadWrite.All"])
     app.require(register=True)
-    with pytest.raises(s.SignInError, match="lacks AppRoleAssignment.ReadWrite.All"):
+    with pytest.raises(s.SignInError, match=r"lacks AppRoleAssignment\.ReadWrite\.All"):
         app.require(consent=True)
     reader = s.admin_rights(is_app_only=True, name="r", permissions=["Application.Read.All"])
     reader.require()
-    with pytest.raises(s.SignInError, match="lacks Application.ReadWrite.All"):
+    with pytest.raises(s.SignInError, match=r"lacks Application\.ReadWrite\.All"):
         reader.require(register=True)
     nothing = s.admin_rights(is_app_only=True, name="n", permissions=[])
     with pytest.raises(s.SignInError, match="may not read"):
