@@ -65,6 +65,29 @@ class Tenant:
         self.json("cert", "new", "--out", str(self.dir / "keys"), "--use")
         self.json("cert", "upload")
 
+    def seeded(self, env: dict[str, str] | None = None, *args: str) -> None:
+        """A consented app with the profile's new certificate, registered through the control API
+        (faster than `setup app` + `cert upload`, for tests about later steps)."""
+        from meetgate.config import save_profile_values
+
+        made = self.json("cert", "new", "--out", str(self.dir / "keys"), "--use", *args, env=env)
+        app = self.control.register_app(
+            self.tenant_id,
+            "Teams Meetings Integration",
+            certificate_pem=Path(made["files"]["certificate_pem"]).read_bytes(),
+            roles=["OnlineMeetings.ReadWrite.All", "User.ReadBasic.All"],
+        )
+        save_profile_values(
+            self.config,
+            "t",
+            {
+                "tenant_id": self.tenant_id,
+                "client_id": app["appId"],
+                "application_object_id": app["objectId"],
+                "service_principal_id": app["servicePrincipalId"],
+            },
+        )
+
 
 @pytest.fixture
 def tenant(sandbox, tmp_path):
@@ -124,7 +147,7 @@ def test_user_read_all_and_the_extra_permission_finding(tenant):
 
 
 def test_cert_status_reports_expiry_secrets_and_local_key(tenant):
-    tenant.provisioned()
+    tenant.seeded()
     tenant.json("cert", "new", "--out", str(tenant.dir / "short"), "--name", "short", "--days", "20")
     tenant.json("cert", "upload", "--certificate", str(tenant.dir / "short" / "short.pem"))
     # a client secret added by an admin through Graph
@@ -162,11 +185,11 @@ def _token_watcher(tenant: Tenant, stop: threading.Event, outcomes: list[str]) -
             outcomes.append("ok" if roles else "no-roles")
         except Exception as exc:
             outcomes.append(f"fail: {exc}")
-        time.sleep(0.1)
+        time.sleep(0.25)
 
 
 def test_rotation_keeps_a_working_token_throughout(tenant):
-    tenant.provisioned()
+    tenant.seeded()
     old = tenant.profile().certificate_path
     old_thumb = tenant.json("cert", "status", "--self")["local"]["thumbprint_sha1"]
     stop, outcomes = threading.Event(), []
@@ -187,6 +210,9 @@ def test_rotation_keeps_a_working_token_throughout(tenant):
     assert profile.certificate_path.name == "third.pem" and profile.certificate_path != old
     thumbs = {c["thumbprint_sha1"] for c in tenant.json("cert", "status", "--self")["credentials"]}
     assert thumbs == {old_thumb, second["new"]["thumbprint_sha1"]}
+    # the certificate in use cannot be removed by mistake
+    refused = tenant.run("cert", "remove", "--thumbprint", second["new"]["thumbprint_sha1"], code=2)
+    assert "signs in with" in refused.output
     # the original certificate is still there (rotate without --remove-old kept it): remove it now
     removed = tenant.json("cert", "remove", "--thumbprint", old_thumb)
     assert removed["changed"] is True
@@ -201,14 +227,6 @@ def test_rotation_keeps_a_working_token_throughout(tenant):
         tenant.token_roles(stale)
     assert info.value.aadsts_code == 700027
     assert tenant.token_roles() == ["OnlineMeetings.ReadWrite.All", "User.ReadBasic.All"]
-
-
-def test_removing_the_certificate_in_use_is_refused(tenant):
-    tenant.provisioned()
-    thumb = tenant.json("cert", "status", "--self")["local"]["thumbprint_sha1"]
-    result = tenant.run("cert", "remove", "--thumbprint", thumb, code=2)
-    assert "signs in with" in result.output
-    assert tenant.token_roles()
 
 
 def test_unknown_tenant_is_a_clear_error_and_changes_nothing(tenant):
@@ -245,12 +263,8 @@ def test_application_administrator_registers_but_cannot_consent(tenant):
 
 
 def test_wrong_passphrase_is_a_clear_error_and_changes_nothing(tenant):
-    tenant.json("setup", "app")
     env = {"MY_PASS": "right horse battery"}
-    tenant.json(
-        "cert", "new", "--out", str(tenant.dir / "keys"), "--passphrase-env", "MY_PASS", "--use", env=env
-    )
-    tenant.json("cert", "upload", env=env)
+    tenant.seeded(env, "--passphrase-env", "MY_PASS")
     assert tenant.token_roles(env=env)
     keys_before = sorted(p.name for p in (tenant.dir / "keys").iterdir())
     config_before = tenant.config.read_text()
@@ -273,3 +287,46 @@ def test_existing_key_file_without_force_changes_nothing(tenant):
     assert "--force" in result.output
     assert Path(made["files"]["key"]).read_bytes() == key
     assert tenant.config.read_text() == config_before
+
+
+def _automation_profile(tenant: Tenant, roles: list[str]) -> None:
+    from meetgate import certificates as certs
+
+    pair = certs.generate_self_signed("automation")
+    key = tenant.dir / "automation.key.pem"
+    cert = tenant.dir / "automation.pem"
+    certs.write_secret_file(key, certs.private_key_pem(pair.private_key))
+    certs.write_public_file(cert, certs.certificate_pem(pair.certificate))
+    seeded = tenant.control.register_app(
+        tenant.tenant_id,
+        "Provisioning automation",
+        certificate_pem=certs.certificate_pem(pair.certificate),
+        roles=roles,
+    )
+    info = tenant.info
+    with tenant.config.open("a") as fh:
+        fh.write(
+            "\n[profiles.automation]\n"
+            f'tenant_id = "{tenant.tenant_id}"\nclient_id = "{seeded["appId"]}"\n'
+            f'private_key_path = "{key}"\ncertificate_path = "{cert}"\n'
+            f'authority_url = "{info.authority_url}"\ngraph_url = "{info.graph_url}"\nca_bundle = "{info.ca_bundle}"\n'
+        )
+
+
+def test_setup_as_an_automation_app(tenant):
+    _automation_profile(tenant, ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"])
+    result = tenant.json("setup", "app", "--as-app", "automation")
+    assert result["signed_in"]["kind"] == "app" and result["permissions"]["missing"] == []
+    assert tenant.profile().client_id == result["client_id"]  # ids go to the active profile, not "automation"
+    initiators = {a["initiatedBy"]["app"]["displayName"] for a in tenant.audits()}
+    assert initiators == {"Provisioning automation"}
+    tenant.json("cert", "new", "--out", str(tenant.dir / "keys"), "--use")
+    tenant.json("cert", "upload", "--as-app", "automation")
+    assert tenant.token_roles() == ["OnlineMeetings.ReadWrite.All", "User.ReadBasic.All"]
+
+
+def test_automation_app_without_consent_permission_is_refused(tenant):
+    _automation_profile(tenant, ["Application.ReadWrite.All"])
+    result = tenant.run("setup", "app", "--as-app", "automation", code=2)
+    assert "AppRoleAssignment.ReadWrite.All" in result.output
+    assert tenant.audits() == []
