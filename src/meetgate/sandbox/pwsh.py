@@ -639,12 +639,74 @@ def _jsonable(value: Any, depth: int) -> Any:
 # ----------------------------------------------------------------------------- the sandbox tenant
 
 
+class _Response:
+    def __init__(self, status_code: int, text: str) -> None:
+        self.status_code = status_code
+        self.text = text
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class _Http:
+    """A few HTTPS requests with the standard library (pwsh sessions start fast: no httpx import)."""
+
+    def __init__(self, context: ssl.SSLContext, timeout: float = 30.0) -> None:
+        self.context = context
+        self.timeout = timeout
+        self._connections: dict[str, Any] = {}
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        form: dict[str, str] | None = None,
+    ) -> _Response:
+        import http.client
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "https":
+            raise PSError(
+                f"The sandbox must be reached over https, not {url!r}.", "InvalidUri", "InvalidArgument"
+            )
+        headers = {"Accept": "application/json"}
+        payload: bytes | None = None
+        if json_body is not None:
+            payload = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        elif form is not None:
+            payload = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        for attempt in (1, 2):  # a kept-alive connection the server closed is retried once
+            conn = self._connections.get(parts.netloc)
+            if conn is None:
+                conn = http.client.HTTPSConnection(parts.netloc, timeout=self.timeout, context=self.context)
+                self._connections[parts.netloc] = conn
+            try:
+                conn.request(method, target, body=payload, headers=headers)
+                response = conn.getresponse()
+                return _Response(response.status, response.read().decode("utf-8", "replace"))
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                self._connections.pop(parts.netloc, None)
+                if attempt == 2:
+                    raise PSError(
+                        f"The remote server could not be reached: {exc}", "ConnectionError", "ConnectionError"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def post(self, url: str, data: dict[str, str]) -> _Response:
+        return self.request("POST", url, form=data)
+
+
 class SandboxTenant:
     """The control API of a sandbox server, as the Teams cmdlets need it."""
 
     def __init__(self, control_url: str, ca_bundle: str | None, authority_url: str | None) -> None:
-        import httpx
-
         ctx = ssl.create_default_context()
         if ca_bundle:
             ctx.load_verify_locations(ca_bundle)
@@ -652,7 +714,7 @@ class SandboxTenant:
         self.control_url = base.removesuffix("/_sandbox")  # sandbox.json names the control API root
         self.authority_url = (authority_url or self.control_url).rstrip("/")
         self.ca_bundle = ca_bundle
-        self.http = httpx.Client(verify=ctx, timeout=30.0)
+        self.http = _Http(ctx)
 
     @classmethod
     def locate(cls, environ: dict[str, str] | None = None) -> SandboxTenant:
@@ -678,14 +740,7 @@ class SandboxTenant:
         )
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        import httpx
-
-        try:
-            response = self.http.request(method, f"{self.control_url}/_sandbox{path}", json=body)
-        except httpx.HTTPError as exc:
-            raise PSError(
-                f"The remote server could not be reached: {exc}", "ConnectionError", "ConnectionError"
-            ) from None
+        response = self.http.request(method, f"{self.control_url}/_sandbox{path}", json_body=body)
         if response.status_code >= 400:
             try:
                 data = response.json()
@@ -698,7 +753,7 @@ class SandboxTenant:
                 f"HTTP{response.status_code}",
                 "InvalidOperation",
             )
-        if response.status_code == 204 or not response.content:
+        if response.status_code == 204 or not response.text:
             return None
         return response.json()
 
