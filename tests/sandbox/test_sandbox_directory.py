@@ -180,3 +180,15 @@ def test_count_with_consistency_level(sandbox, http, creds, sandbox_tenant):
     assert enabled < 13
     assert body["@odata.count"] == enabled
     assert len(body["value"]) == 2
+
+
+def test_member_of_and_transitive_member_of(graph, sandbox_tenant):
+    alex = sandbox_tenant.users[1]  # in Sales and Marketing, which is nested twice
+    direct = graph(f"/v1.0/users/{alex.upn}/memberOf", **{"$select": "id,displayName"}).json()["value"]
+    assert {g["displayName"] for g in direct} == {"All Company", "Sales and Marketing"}
+    assert all(g["@odata.type"] == "#microsoft.graph.group" for g in direct)
+    transitive = graph(f"/v1.0/users/{alex.id}/transitiveMemberOf").json()["value"]
+    assert {g["displayName"] for g in transitive} == {
+        "All Company", "Sales and Marketing", "Meeting Organizers", "Regional Managers",
+    }  # fmt: skip
+    assert graph("/v1.0/users/nobody@nowhere.test/memberOf").status_code == 404

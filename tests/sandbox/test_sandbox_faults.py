@@ -53,7 +53,7 @@ def _users(faulty, client, token):
 
 def test_throttling_answers_429_with_retry_after_per_app(faulty, client, control, token):
     control.set_faults(throttle_rps=2)
-    statuses = [_users(faulty, client, token) for _ in range(6)]
+    statuses = [_users(faulty, client, token) for _ in range(10)]
     limited = [r for r in statuses if r.status_code == 429]
     assert [r.status_code for r in statuses[:2]] == [200, 200]
     assert limited, [r.status_code for r in statuses]

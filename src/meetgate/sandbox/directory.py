@@ -297,6 +297,39 @@ async def _members(request: Request, transitive: bool) -> Response:
     )
 
 
+async def _member_of(request: Request, transitive: bool) -> Response:
+    """``/users/{id}/memberOf`` and ``/transitiveMemberOf``: the groups a user is in."""
+    caller, tenant = caller_tenant(request)
+    granted = caller.roles if caller.is_app_only else caller.scopes
+    if not granted & (GROUP_ROLES | USER_FULL_ROLES):
+        raise denied()
+    key = request.path_params["user"]
+    user = tenant.find_user(key)
+    if user is None:
+        raise _not_found(key)
+    select = odata.parse_select(
+        request.query_params.get("$select"), _ALL_GROUP_PROPERTIES, "microsoft.graph.directoryObject"
+    )
+    if transitive:
+        groups = tenant.groups_of(user.id)
+    else:
+        groups = [g for g in tenant.groups.values() if user.id in g.member_ids]
+    return _page(
+        request,
+        groups,
+        _context(request, "directoryObjects", select),
+        lambda group: _member_view(tenant, group, select, basic=False),
+    )
+
+
+async def user_member_of(request: Request) -> Response:
+    return await _member_of(request, transitive=False)
+
+
+async def user_transitive_member_of(request: Request) -> Response:
+    return await _member_of(request, transitive=True)
+
+
 async def group_members(request: Request) -> Response:
     return await _members(request, transitive=False)
 
@@ -312,6 +345,8 @@ def routes() -> list[BaseRoute]:
         result += [
             Route(f"{v}/users", list_users, methods=["GET"]),
             Route(f"{v}/users/{{user}}", get_user, methods=["GET"]),
+            Route(f"{v}/users/{{user}}/memberOf", user_member_of, methods=["GET"]),
+            Route(f"{v}/users/{{user}}/transitiveMemberOf", user_transitive_member_of, methods=["GET"]),
             Route(f"{v}/me", me, methods=["GET"]),
             Route(f"{v}/groups", list_groups, methods=["GET"]),
             Route(f"{v}/groups/{{group}}", get_group, methods=["GET"]),
