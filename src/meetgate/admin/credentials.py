@@ -520,8 +520,21 @@ def upload_certificate(
     kept = tuple(kc.thumbprint_sha1 or kc.key_id or "?" for kc in current)
     if thumbprint in kept:
         return CredentialChange("none", thumbprint, "already uploaded", kept)
+    _require_keys(current)
     store.set_key_credentials(application_object_id, [*current, key_credential_for(certificate)])
     return CredentialChange("upload", thumbprint, f"added; kept {len(current)} other credential(s)", kept)
+
+
+def _require_keys(current: Sequence[KeyCredential]) -> None:
+    """Graph replaces ``keyCredentials`` as a whole: sending back an entry without its ``key`` could
+    drop it, so a list read without keys is never written back."""
+    missing = [kc.key_id or "?" for kc in current if not kc.key]
+    if missing:
+        raise CredentialChangeError(
+            f"Graph did not return the certificate data of key credential(s) {', '.join(missing)}; "
+            "rewriting keyCredentials could drop them, so nothing was changed",
+            "use `--self` (addKey / removeKey with a proof) or the portal's Certificates & secrets page",
+        )
 
 
 def normalise_thumbprint(value: str) -> str:
@@ -561,6 +574,7 @@ def remove_certificate(
             "rotate first (`meetgate cert rotate`), or pass --force",
         )
     remaining = [kc for kc in current if kc.thumbprint_sha1 != target]
+    _require_keys(remaining)
     store.set_key_credentials(application_object_id, remaining)
     kept = tuple(kc.thumbprint_sha1 or kc.key_id or "?" for kc in remaining)
     return CredentialChange("remove", target, f"removed; kept {len(remaining)} credential(s)", kept)

@@ -16,9 +16,11 @@ Flow of :func:`setup_app`::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from meetgate.admin.findings import Finding, sort_findings
 from meetgate.graph.applications import (
@@ -344,6 +346,34 @@ def check_permissions_granted(
 
 # --- the ensure steps (each idempotent, each returns what it changed) -------------------------
 
+T = TypeVar("T")
+#: Entra replicates new objects across its directory replicas; a service principal made a moment ago
+#: can be "not found" by the next request. These messages are retried with back-off.
+_REPLICATION = re.compile(
+    r"does not exist or one of its queried reference-property objects|does not reference a valid application",
+    re.IGNORECASE,
+)
+REPLICATION_ATTEMPTS = 6
+
+
+def with_replication_retry(
+    call: Callable[[], T],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = REPLICATION_ATTEMPTS,
+) -> T:
+    """Run ``call``; retry 400/404 answers that say a just-created object is not there yet."""
+    from meetgate.graph.errors import BadRequestError, NotFoundError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (BadRequestError, NotFoundError) as exc:
+            if attempt + 1 >= attempts or not _REPLICATION.search(exc.message):
+                raise
+            sleep(min(2.0**attempt, 16.0))
+    raise AssertionError("unreachable")  # pragma: no cover
+
 
 def _graph_access(role_ids: Sequence[str]) -> RequiredResourceAccess:
     return RequiredResourceAccess(
@@ -402,15 +432,30 @@ def ensure_permissions(
 
 
 def ensure_service_principal(
-    directory: RegistrationDirectory, application: Application, state: RegistrationState
+    directory: RegistrationDirectory,
+    application: Application,
+    state: RegistrationState,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[ServicePrincipal, list[Change]]:
     if state.service_principal is not None:
         return state.service_principal, []
     sp = directory.find_service_principal(application.app_id)
     if sp is not None:
         return sp, []
-    sp = directory.create_service_principal(application.app_id)
+    sp = with_replication_retry(lambda: directory.create_service_principal(application.app_id), sleep=sleep)
     return sp, [Change("create_service_principal", application.app_id, f"created service principal {sp.id}")]
+
+
+def _grant(
+    directory: RegistrationDirectory, resource_id: str, principal_id: str, role_id: str
+) -> Callable[[], AppRoleAssignment]:
+    def call() -> AppRoleAssignment:
+        return directory.grant_app_role(
+            resource_id=resource_id, principal_id=principal_id, app_role_id=role_id
+        )
+
+    return call
 
 
 def ensure_admin_consent(
@@ -418,6 +463,8 @@ def ensure_admin_consent(
     graph: ServicePrincipal,
     service_principal: ServicePrincipal,
     role_ids: dict[str, str],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[Change]:
     """Grant each required application permission by app role assignment, unless already granted."""
     granted = {
@@ -429,8 +476,8 @@ def ensure_admin_consent(
     for permission, role_id in role_ids.items():
         if role_id in granted:
             continue
-        assignment = directory.grant_app_role(
-            resource_id=graph.id, principal_id=service_principal.id, app_role_id=role_id
+        assignment = with_replication_retry(
+            _grant(directory, graph.id, service_principal.id, role_id), sleep=sleep
         )
         changes.append(
             Change(
@@ -442,7 +489,13 @@ def ensure_admin_consent(
     return changes
 
 
-def setup_app(directory: RegistrationDirectory, spec: RegistrationSpec, *, apply: bool = True) -> SetupResult:
+def setup_app(
+    directory: RegistrationDirectory,
+    spec: RegistrationSpec,
+    *,
+    apply: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SetupResult:
     """Runbook steps 1–2. With ``apply=False`` only the plan is returned and nothing changes."""
     state = read_registration_state(directory, spec)
     role_ids = resolve_role_ids(state.graph, spec.permissions)
@@ -467,9 +520,9 @@ def setup_app(directory: RegistrationDirectory, spec: RegistrationSpec, *, apply
     application, done = ensure_application(directory, spec, state)
     changes += done
     changes += ensure_permissions(directory, application, role_ids)
-    service_principal, done = ensure_service_principal(directory, application, state)
+    service_principal, done = ensure_service_principal(directory, application, state, sleep=sleep)
     changes += done
-    changes += ensure_admin_consent(directory, state.graph, service_principal, role_ids)
+    changes += ensure_admin_consent(directory, state.graph, service_principal, role_ids, sleep=sleep)
     assignments = directory.app_role_assignments(service_principal.id)
     refreshed = directory.find_application_by_app_id(application.app_id) or application
     check = check_permissions_granted(state.graph, assignments, spec.permissions, refreshed)

@@ -44,10 +44,10 @@ def handle_errors(exc: Exception) -> None:
     from meetgate.admin.signin import SignInError
     from meetgate.certificates import CertificateError
     from meetgate.config import ConfigError
-    from meetgate.graph.errors import AuthenticationError, AuthorizationError, GraphError
+    from meetgate.graph.errors import AuthenticationError, GraphError
 
     remedy = getattr(exc, "remedy", None)
-    if isinstance(exc, AuthorizationError):
+    if isinstance(exc, GraphError) and exc.status == 403:
         fail(
             f"the directory refused the change: {exc.message}",
             "sign in as a Global Administrator (or Application Administrator for registrations); "

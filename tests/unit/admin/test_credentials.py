@@ -366,3 +366,16 @@ def test_self_service_writer_signs_proofs_with_the_current_key(tmp_path, pair):
     )
     assert [kc.thumbprint_sha1 for kc in roller.credentials] == [result.new.thumbprint_sha1]
     assert len(roller.proofs) == 2
+
+
+def test_a_list_read_without_keys_is_never_written_back(pair):
+    other = certs.generate_self_signed()
+    keyless = _kc(other.certificate, key=None, custom_key_identifier=other.thumbprint_sha1)
+    store = InMemoryKeyCredentials([keyless])
+    with pytest.raises(cr.CredentialChangeError, match="could drop them") as info:
+        cr.upload_certificate(store, "obj", pair.certificate)
+    assert "--self" in info.value.remedy and store.writes == 0
+    store = InMemoryKeyCredentials([keyless, _kc(pair.certificate, key_id="k2")])
+    with pytest.raises(cr.CredentialChangeError, match="nothing was changed"):
+        cr.remove_certificate(store, "obj", pair.thumbprint_sha1)
+    assert store.writes == 0

@@ -234,3 +234,64 @@ def test_unknown_permission_and_user_read_are_rejected(directory):
     with pytest.raises(reg.RegistrationError, match="basic' or 'all"):
         reg.required_permissions("some")
     assert directory.writes == []
+
+
+class LaggingDirectory(InMemoryDirectory):
+    """Entra's replication lag: a new app / service principal is "not there" for a few requests."""
+
+    def __init__(self, lag: int) -> None:
+        super().__init__()
+        self.lag = {"sp": lag, "grant": lag}
+
+    def _maybe_lag(self, what: str, message: str) -> None:
+        from meetgate.graph.errors import BadRequestError
+
+        if self.lag[what] > 0:
+            self.lag[what] -= 1
+            raise BadRequestError(message, status=400, code="Request_BadRequest")
+
+    def create_service_principal(self, app_id):
+        self._maybe_lag(
+            "sp",
+            f"The appId '{app_id}' of the service principal does not reference a valid application object.",
+        )
+        return super().create_service_principal(app_id)
+
+    def grant_app_role(self, *, resource_id, principal_id, app_role_id):
+        self._maybe_lag(
+            "grant",
+            f"Resource '{principal_id}' does not exist or one of its queried reference-property objects are not present.",
+        )
+        return super().grant_app_role(
+            resource_id=resource_id, principal_id=principal_id, app_role_id=app_role_id
+        )
+
+
+def test_replication_lag_is_retried_with_backoff():
+    directory = LaggingDirectory(lag=2)
+    sleeps: list[float] = []
+    result = reg.setup_app(directory, reg.RegistrationSpec(), sleep=sleeps.append)
+    assert result.check.ok and sleeps == [1.0, 2.0, 1.0, 2.0]
+
+
+def test_other_bad_requests_are_not_retried():
+    from meetgate.graph.errors import BadRequestError
+
+    sleeps: list[float] = []
+
+    def call():
+        raise BadRequestError("Permission being assigned already exists on the object", status=400)
+
+    with pytest.raises(BadRequestError):
+        reg.with_replication_retry(call, sleep=sleeps.append)
+    assert sleeps == []
+
+
+def test_replication_retry_gives_up():
+    directory = LaggingDirectory(lag=99)
+    sleeps: list[float] = []
+    from meetgate.graph.errors import BadRequestError
+
+    with pytest.raises(BadRequestError, match="does not reference"):
+        reg.setup_app(directory, reg.RegistrationSpec(), sleep=sleeps.append)
+    assert len(sleeps) == reg.REPLICATION_ATTEMPTS - 1
