@@ -121,7 +121,7 @@ def _write_policy_file(run: DemoRun, client_id: str) -> None:
 
 
 def _steps_1_to_3(run: DemoRun) -> str:
-    from meetgate.config import load_profile, save_profile_values
+    from meetgate.config import load_profile
 
     _step(
         "1–2",
@@ -141,15 +141,7 @@ def _steps_1_to_3(run: DemoRun) -> str:
         "New-SelfSignedCertificate …; Export-Certificate …; portal › Certificates & secrets › Upload",
     )
     keys = run.workdir / "keys"
-    run.meetgate("cert", "new", "--out", str(keys))
-    save_profile_values(
-        run.config,
-        "demo",
-        {
-            "private_key_path": keys / "TeamsMeetingsIntegration.key.pem",
-            "certificate_path": keys / "TeamsMeetingsIntegration.pem",
-        },
-    )
+    run.meetgate("cert", "new", "--out", str(keys), "--use")
     run.meetgate("cert", "upload")
     run.meetgate("cert", "status")
     return profile.client_id
