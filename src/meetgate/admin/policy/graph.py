@@ -197,7 +197,9 @@ class GraphPolicyBackend:
 def _short(exc: Exception) -> str:
     """``403 Forbidden: No application access policy found for this app`` from a client error."""
     status, code = getattr(exc, "status", None), getattr(exc, "code", None)
-    message = getattr(exc, "message", None) or str(exc).splitlines()[0]
+    message = str(getattr(exc, "message", None) or str(exc).splitlines()[0])
+    if message.startswith("Graph refused") and ": " in message:
+        message = message.rsplit(": ", 1)[1]  # the client's context prefix; the table names the organizer
     prefix = " ".join(str(p) for p in (status, code) if p)
     return f"{prefix}: {message}" if prefix else str(message)
 
