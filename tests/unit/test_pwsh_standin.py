@@ -198,7 +198,8 @@ def test_locates_the_sandbox_from_env_or_sandbox_json(tmp_path):
 
     tenant = SandboxTenant.locate({"MEETGATE_SANDBOX_CONTROL_URL": "https://127.0.0.1:9/_sandbox"})
     assert tenant.control_url == "https://127.0.0.1:9" and tenant.authority_url == "https://127.0.0.1:9"
-    info = tmp_path / "sandbox.json"
+    (tmp_path / "elsewhere").mkdir()
+    info = tmp_path / "elsewhere" / "info.json"
     info.write_text(
         json.dumps(
             {
