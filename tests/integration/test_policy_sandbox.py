@@ -226,6 +226,10 @@ def test_cli_plan_apply_verify_end_to_end(tenant: Tenant, sandbox, tmp_path, mon
         return runner.invoke(app, ["--config", str(config), "policy", *args], catch_exceptions=False)
 
     state = ["--state-dir", str(tmp_path / "state")]
+    script = tmp_path / "policy.ps1"
+    written = cli("script", "--file", str(policy), "--out", str(script))  # UPNs resolved through Graph
+    assert written.exit_code == 0, written.output
+    assert all(f"'{u['id'].lower()}'  # {u['userPrincipalName']}" in script.read_text() for u in pilots)
     plan = cli("plan", *common, *state, "--json")
     assert plan.exit_code == 0, plan.output
     assert json.loads(plan.output)["policy"]["action"] == "create"

@@ -242,3 +242,18 @@ def test_loader_rejects_bad_files_clearly(tmp_path: Path, body, message):
     (tmp_path / "p.toml").write_text(body)
     with pytest.raises(PolicyError, match=message):
         load_desired_state(tmp_path / "p.toml")
+
+
+def test_one_apply_at_a_time_and_stale_locks_are_taken_over(tenant, tmp_path):
+    import os
+
+    want = desired([uid(0)])
+    journal = ApplyJournal(tmp_path, want.identity)
+    tmp_path.mkdir(exist_ok=True)
+    journal.lock_path.write_text(str(os.getpid()))  # a live apply holds the lock
+    with pytest.raises(PolicyError, match="another apply"):
+        apply_plan(plan_for(tenant, want), tenant, journal)
+    assert tenant.direct == {}
+    journal.lock_path.write_text("999999999")  # its process is gone
+    assert apply_plan(plan_for(tenant, want), tenant, journal).ok
+    assert not journal.lock_path.exists()

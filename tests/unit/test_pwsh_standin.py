@@ -191,3 +191,26 @@ def test_main_reads_command_file_and_stdin(tmp_path, monkeypatch):
     assert main(["-File", str(script), "-Name", "y", "-Loud"], stdout=out, stderr=err) == 0
     assert out.getvalue() == "yTrue\n"
     assert main(["-File", str(tmp_path / "missing.ps1")], stdout=out, stderr=err) == 64
+
+
+def test_locates_the_sandbox_from_env_or_sandbox_json(tmp_path):
+    from meetgate.sandbox.pwsh import PSError, SandboxTenant
+
+    tenant = SandboxTenant.locate({"MEETGATE_SANDBOX_CONTROL_URL": "https://127.0.0.1:9/_sandbox"})
+    assert tenant.control_url == "https://127.0.0.1:9" and tenant.authority_url == "https://127.0.0.1:9"
+    (tmp_path / "elsewhere").mkdir()
+    info = tmp_path / "elsewhere" / "info.json"
+    info.write_text(
+        json.dumps(
+            {
+                "control_url": "https://127.0.0.1:8/_sandbox",
+                "authority_url": "https://127.0.0.1:8",
+                "ca_bundle": None,
+            }
+        )
+    )
+    assert SandboxTenant.locate({"MEETGATE_SANDBOX_JSON": str(info)}).control_url == "https://127.0.0.1:8"
+    with pytest.raises(PSError, match="No sandbox tenant"):
+        SandboxTenant.locate({"MEETGATE_SANDBOX_JSON": str(tmp_path / "missing.json")}, cwd=tmp_path)
+    (tmp_path / "sandbox.json").write_text(info.read_text())  # ./sandbox.json is the last resort
+    assert SandboxTenant.locate({}, cwd=tmp_path).control_url == "https://127.0.0.1:8"

@@ -717,13 +717,14 @@ class SandboxTenant:
         self.http = _Http(ctx)
 
     @classmethod
-    def locate(cls, environ: dict[str, str] | None = None) -> SandboxTenant:
+    def locate(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> SandboxTenant:
         env = dict(os.environ if environ is None else environ)
         url = env.get("MEETGATE_SANDBOX_CONTROL_URL")
         if url:
             return cls(url, env.get("MEETGATE_SANDBOX_CA_BUNDLE"), env.get("MEETGATE_SANDBOX_AUTHORITY_URL"))
         candidates = [Path(env["MEETGATE_SANDBOX_JSON"])] if env.get("MEETGATE_SANDBOX_JSON") else []
-        candidates += [Path("sandbox.json"), Path(".meetgate/sandbox/sandbox.json")]
+        here = cwd or Path.cwd()
+        candidates += [here / "sandbox.json", here / ".meetgate/sandbox/sandbox.json"]
         for path in candidates:
             if path.is_file():
                 info = json.loads(path.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ After a complete apply the journal is removed and ``last-apply.json`` records wh
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -32,7 +33,33 @@ class ApplyJournal:
     def __init__(self, state_dir: Path, identity: str) -> None:
         self.path = state_dir / f"journal-{_slug(identity)}.jsonl"
         self.record_path = state_dir / f"last-apply-{_slug(identity)}.json"
+        self.lock_path = state_dir / f"apply-{_slug(identity)}.lock"
         self.state_dir = state_dir
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One apply per policy and state directory at a time; a lock left by a dead process is taken over."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                if _alive(self.lock_path):
+                    raise PolicyError(
+                        f"another apply of this policy is running ({self.lock_path})",
+                        "wait for it to finish; if no apply is running, delete the lock file",
+                    ) from None
+                self.lock_path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            break
+        else:
+            raise PolicyError(f"could not take the apply lock {self.lock_path}", "retry")
+        try:
+            yield
+        finally:
+            self.lock_path.unlink(missing_ok=True)
 
     def done(self, plan_id: str) -> dict[str, str]:
         """``"action:user_id"`` → ``"ok"`` for operations finished under this plan id."""
@@ -122,6 +149,22 @@ class ApplyReport:
         }
 
 
+def _alive(lock: Path) -> bool:
+    try:
+        pid = int(lock.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -138,7 +181,17 @@ def apply_plan(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> ApplyReport:
-    """Carry out ``plan``; ``progress(done, total)`` after every batch."""
+    """Carry out ``plan``; ``progress(done, total)`` after every batch. One apply per policy at a time."""
+    with journal.locked():
+        return _apply(plan, backend, journal, progress)
+
+
+def _apply(
+    plan: PolicyPlan,
+    backend: PolicyChangePort,
+    journal: ApplyJournal,
+    progress: Callable[[int, int], None] | None,
+) -> ApplyReport:
     plan_id = plan.plan_id
     journal.start(plan_id)
     done = journal.done(plan_id)

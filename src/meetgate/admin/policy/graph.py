@@ -194,6 +194,16 @@ class GraphPolicyBackend:
         return results
 
 
+def _short(exc: Exception) -> str:
+    """``403 Forbidden: No application access policy found for this app`` from a client error."""
+    status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+    message = str(getattr(exc, "message", None) or str(exc).splitlines()[0])
+    if message.startswith("Graph refused") and ": " in message:
+        message = message.rsplit(": ", 1)[1]  # the client's context prefix; the table names the organizer
+    prefix = " ".join(str(p) for p in (status, code) if p)
+    return f"{prefix}: {message}" if prefix else str(message)
+
+
 @dataclass
 class GraphMeetingProbe:
     """MeetingProbe over the client's meetings service: create → allowed; the policy 403 → refused."""
@@ -208,9 +218,9 @@ class GraphMeetingProbe:
             meeting = self.create(organizer_id)
         except Exception as exc:
             if isinstance(exc, self.policy_refusal):
-                return ProbeResult("refused", None, str(exc).splitlines()[0])
+                return ProbeResult("refused", None, _short(exc))
             if _is_graph_error(exc):
-                return ProbeResult("error", None, str(exc).splitlines()[0])
+                return ProbeResult("error", None, _short(exc))
             raise
         return ProbeResult("allowed", str(getattr(meeting, "id", "")) or None, "meeting created")
 

@@ -201,17 +201,13 @@ class PolicyPlan:
 
 def collect_references(desired: DesiredPolicy) -> list[str]:
     """UPNs / ids from the file and its CSVs, de-duplicated case-insensitively, in order."""
-    seen: set[str] = set()
-    refs: list[str] = []
-    sources: Iterable[str] = list(desired.organizers.users)
+    sources: list[str] = list(desired.organizers.users)
     for file in desired.organizers.csv_files:
-        sources = [*sources, *read_organizer_csv(file)]
+        sources.extend(read_organizer_csv(file))
+    first: dict[str, str] = {}
     for ref in sources:
-        key = ref.lower()
-        if key not in seen:
-            seen.add(key)
-            refs.append(ref)
-    return refs
+        first.setdefault(ref.lower(), ref)
+    return list(first.values())
 
 
 def resolve_organizers(desired: DesiredPolicy, directory: DirectoryPort) -> ResolvedOrganizers:
@@ -224,8 +220,8 @@ def resolve_organizers(desired: DesiredPolicy, directory: DirectoryPort) -> Reso
         user = found.get(ref)
         if user is None:
             unknown.append(ref)
-        else:
-            users.setdefault(user.id, user)
+        elif user.id not in users:
+            users[user.id] = user
     counts: dict[str, int] = {}
     unknown_groups: list[str] = []
     for group_id in desired.organizers.groups:
@@ -324,14 +320,17 @@ def build_plan(
     )
     other_policies: dict[str, list[str]] = {}
     disabled: list[str] = []
+    # the few distinct policy names held, compared once (not once per user)
+    ours_spelled = {name for name in set(direct.values()) if policy_key(name) == ours}
+    grant_action = "grant"
     for uid, user in approved.items():
         if not user.enabled:
             disabled.append(user.upn or uid)
         held = direct.get(uid)
-        if held is not None and held.lower() == ours:
+        if held in ours_spelled:
             keeps[uid] = user.upn
             continue
-        grants.append(UserOp(uid, user.upn, "grant"))
+        grants.append(UserOp(uid, user.upn, grant_action))
         other = held
         if other is None and (has_groups or global_other):
             other, _ = state.effective(uid)
@@ -382,10 +381,11 @@ def build_plan(
         )
 
     # 4. revokes: direct holders of our policy who are not approved
+    upns = state.upns
     revokes = [
-        UserOp(uid, state.upns.get(uid, ""), "revoke")
+        UserOp(uid, upns.get(uid, ""), "revoke")
         for uid, held in direct.items()
-        if held.lower() == ours and uid not in approved
+        if held in ours_spelled and uid not in approved
     ]
 
     # 5. growth since the last apply

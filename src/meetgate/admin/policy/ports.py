@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from meetgate.admin.policy.model import DirectoryUser, PolicyDefinition, TenantPolicyState
 
 
-@dataclass(frozen=True, slots=True)
-class UserOp:
-    """One grant or revoke to carry out (``policy`` None means revoke)."""
+class UserOp(NamedTuple):
+    """One grant or revoke to carry out (a tuple: 100,000 of them are made in a plan)."""
 
     user_id: str
     upn: str
     action: str  # "grant" | "revoke"
 
 
-@dataclass(frozen=True, slots=True)
-class OpResult:
+class OpResult(NamedTuple):
     user_id: str
     action: str
     ok: bool
