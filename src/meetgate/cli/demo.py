@@ -162,6 +162,7 @@ def _steps_4_and_5(run: DemoRun, client_id: str) -> None:
     run.meetgate(
         "policy", "verify", *pwsh, "--sample", "0", "--negative", "1", "--interval", "1", "--timeout", "60"
     )
+    run.meetgate("policy", "drift", *pwsh)  # exit 0: the tenant matches the file (a scheduled job's check)
 
 
 def _step_6_meetings(run: DemoRun) -> None:
