@@ -115,7 +115,13 @@ def _denied(what: str) -> GraphErrorResponse:
 
 
 def _base(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}/{request.path_params['version']}"
+    """``https://host:port/v1.0`` as the client reached it (from the scope: ``request.url`` is slow)."""
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 443)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'https')}://{host}/{request.path_params['version']}"
 
 
 def _include_unknown(request: Request) -> bool:
