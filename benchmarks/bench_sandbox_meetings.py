@@ -287,7 +287,9 @@ def main() -> None:
             }
 
         def existing_body(n: int) -> dict[str, Any]:
-            return {"externalId": f"http-{n % 100 + 1}", "subject": "again"}
+            # one of the first ~110 created above, with the organizer it was created for (path n % users)
+            count = len(users)
+            return {"externalId": f"http-{count * ((n // count) % 10 + 1) + n % count}", "subject": "again"}
 
         results = {}
         results["createOrGet, new meeting (201)"] = _measured(
