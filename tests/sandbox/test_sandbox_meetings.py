@@ -270,9 +270,19 @@ def test_attendance_report_once_the_meeting_started(sandbox_app, graph):
     assert graph("GET", base).status_code == 403
 
 
-def test_upn_in_the_path_is_404(sandbox_app, graph):
-    response = graph("POST", graph.meetings(sandbox_app.pilot_users[0].upn), json={})
+def test_upn_in_the_path_is_404_unless_switched(sandbox_app, graph):
+    path = graph.meetings(sandbox_app.pilot_users[0].upn)
+    response = graph("POST", path, json={})
     assert (response.status_code, response.json()["error"]["code"]) == (404, "NotFound")
+    control = sandbox_app.control
+    try:
+        assert control.set_settings(upn_in_path="resolve")["upnInPath"] == "resolve"
+        assert graph("POST", path, json={}).status_code == 201
+    finally:
+        control.set_settings(upn_in_path="notFound")
+    assert control.policy(sandbox_app.tenant_id, "teamsmeetingsintegration")["appIds"] == [
+        sandbox_app.client_id
+    ]
 
 
 def test_delegated_token_is_not_subject_to_the_policy_and_limited_to_me(sandbox, http, sandbox_app):

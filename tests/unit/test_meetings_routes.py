@@ -494,3 +494,19 @@ def test_attendee_without_upn_is_500_unless_switched_off(client, backend):
     assert (response.status_code, response.json()["error"]["code"]) == (500, "UnknownError")
     backend.settings.update({"attendeeWithoutUpn": "accept"})
     assert call(client, "POST", meetings_of(PILOT), json=body).status_code == 201
+
+
+def test_select_returns_only_the_named_properties(client):
+    meeting = call(client, "POST", meetings_of(PILOT), json={"subject": "picked"}).json()
+    path = f"{meetings_of(PILOT)}/{meeting['id']}"
+    body = call(client, "GET", path, params={"$select": "subject,JoinWebUrl"}).json()
+    assert set(body) == {"@odata.context", "subject", "joinWebUrl"}
+    found = call(
+        client,
+        "GET",
+        meetings_of(PILOT),
+        params={"$filter": f"JoinWebUrl eq '{meeting['joinWebUrl']}'", "$select": "id"},
+    ).json()
+    assert found["value"] == [{"id": meeting["id"]}]
+    response = call(client, "GET", path, params={"$select": "nope"})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "BadRequest")

@@ -29,11 +29,12 @@ from meetgate.sandbox.state import ExtensionFactory
 
 def builtin_routes() -> list[BaseRoute]:
     """Every route the server offers (route modules add theirs here)."""
+    # the online-meeting routes first: they are the hot path (Starlette tries routes in order)
     return [
+        *meetings_backend.routes(),
         *entra.routes(),
         *control_api.routes(),
         *directory.routes(),
-        *meetings_backend.routes(),
         *app_registrations.routes(),
         *devicecode.routes(),
     ]

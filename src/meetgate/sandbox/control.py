@@ -199,7 +199,11 @@ class SandboxControl:
         return result
 
     def policies(self, tenant_id: str) -> Any:
+        """``{"value": [{"identity","policyName","appIds","description","policyId"}]}``."""
         return self.request("GET", f"/tenants/{tenant_id}/policies")
+
+    def policy(self, tenant_id: str, identity: str) -> Any:
+        return self.request("GET", f"/tenants/{tenant_id}/policies/{identity}")
 
     def update_policy(self, tenant_id: str, identity: str, **fields: Any) -> Any:
         return self.request("PATCH", f"/tenants/{tenant_id}/policies/{identity}", json=fields)
@@ -272,12 +276,25 @@ class SandboxControl:
         *,
         policy_delay_seconds: float | None = None,
         access_token_lifetime_seconds: int | None = None,
+        policy_error_variant: str | None = None,
+        upn_in_path: str | None = None,
+        user_configuration_shape: str | None = None,
+        attendee_without_upn: str | None = None,
     ) -> dict[str, Any]:
+        """Server-wide settings; the meeting switches are described in docs/sandbox.md."""
         body: dict[str, Any] = {}
         if policy_delay_seconds is not None:
             body["policyDelaySeconds"] = policy_delay_seconds
         if access_token_lifetime_seconds is not None:
             body["accessTokenLifetimeSeconds"] = access_token_lifetime_seconds
+        for key, value in (
+            ("policyErrorVariant", policy_error_variant),
+            ("upnInPath", upn_in_path),
+            ("userConfigurationShape", user_configuration_shape),
+            ("attendeeWithoutUpn", attendee_without_upn),
+        ):
+            if value is not None:
+                body[key] = value
         result: dict[str, Any] = self.request("PUT", "/settings", json=body)
         return result
 

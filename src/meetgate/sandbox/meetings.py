@@ -162,7 +162,9 @@ def parse_datetime(name: str, value: object) -> dt.datetime:
 
 def format_datetime(value: dt.datetime) -> str:
     """``2026-06-11T10:00:00.1234560Z``: UTC, seven fractional digits, like Graph."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "0Z"
 
 
 # ---- ids and URLs -----------------------------------------------------------------------------------
@@ -692,63 +694,74 @@ class MeetingStore:
     # -- persistence
 
     def to_dict(self) -> dict[str, Any]:
+        """Compact rows (a list per meeting, times as epoch seconds): 100,000 meetings save in seconds."""
         with self._lock:
-            return {"meetings": [_meeting_to_json(m) for m in self._meetings.values()]}
+            return {"rows": [_meeting_row(m) for m in self._meetings.values()]}
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
-        items: list[dict[str, Any]] = list(data.get("meetings") or [])
         with self._lock:
             self._meetings.clear()
             self._by_external.clear()
             self._by_join_id.clear()
             self._by_thread.clear()
-            for item in items:
-                self._store(_meeting_from_json(item))
+            for row in data.get("rows") or []:
+                self._store(_meeting_from_row(row))
 
 
-def _meeting_to_json(m: Meeting) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "organizerId": m.organizer_id,
-        "organizerUpn": m.organizer_upn,
-        "organizerName": m.organizer_name,
-        "threadKey": m.thread_key,
-        "created": m.created.isoformat(),
-        "start": m.start.isoformat(),
-        "end": m.end.isoformat(),
-        "subject": m.subject,
-        "joinMeetingId": m.join_meeting_id,
-        "passcode": m.passcode,
-        "conferenceId": m.conference_id,
-        "vtcId": m.vtc_id,
-        "externalId": m.external_id,
-        "attendees": [[a.upn, a.user_id, a.role, a.display_name] for a in m.attendees],
-        "options": m.options,
-    }
+def _meeting_row(m: Meeting) -> list[Any]:
+    return [
+        m.id,
+        m.organizer_id,
+        m.organizer_upn,
+        m.organizer_name,
+        m.thread_key,
+        m.created.timestamp(),
+        m.start.timestamp(),
+        m.end.timestamp(),
+        m.subject,
+        m.join_meeting_id,
+        m.passcode,
+        m.conference_id,
+        m.vtc_id,
+        m.external_id,
+        [[a.upn, a.user_id, a.role, a.display_name] for a in m.attendees],
+        m.options,
+    ]
 
 
-def _meeting_from_json(d: dict[str, Any]) -> Meeting:
+def _meeting_from_row(row: list[Any]) -> Meeting:
+    def when(value: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+
+    (mid, organizer_id, upn, name, thread_key, created, start, end, subject) = row[:9]
+    (join_id, passcode, conference_id, vtc_id, external_id, attendees, options) = row[9:16]
     return Meeting(
-        id=d["id"],
-        organizer_id=d["organizerId"],
-        organizer_upn=d["organizerUpn"],
-        organizer_name=d.get("organizerName"),
-        thread_key=d["threadKey"],
-        created=dt.datetime.fromisoformat(d["created"]),
-        start=dt.datetime.fromisoformat(d["start"]),
-        end=dt.datetime.fromisoformat(d["end"]),
-        subject=d.get("subject"),
-        join_meeting_id=d["joinMeetingId"],
-        passcode=d.get("passcode"),
-        conference_id=d["conferenceId"],
-        vtc_id=d["vtcId"],
-        external_id=d.get("externalId"),
-        attendees=[Attendee(*a) for a in d.get("attendees", [])],
-        options=d.get("options"),
+        id=mid,
+        organizer_id=organizer_id,
+        organizer_upn=upn,
+        organizer_name=name,
+        thread_key=thread_key,
+        created=when(created),
+        start=when(start),
+        end=when(end),
+        subject=subject,
+        join_meeting_id=join_id,
+        passcode=passcode,
+        conference_id=conference_id,
+        vtc_id=vtc_id,
+        external_id=external_id,
+        attendees=[Attendee(*a) for a in attendees],
+        options=options,
     )
 
 
 # ---- rendering --------------------------------------------------------------------------------------
+
+
+#: ``urllib.parse.quote`` as a translation table (C speed; the invitation is rendered on every read)
+_PERCENT_ENCODE = {
+    i: f"%{i:02X}" for i in range(128) if chr(i) not in string.ascii_letters + string.digits + "_.-~/"
+}
 
 
 def _join_information(meeting: Meeting, url: str) -> dict[str, str]:
@@ -761,7 +774,7 @@ def _join_information(meeting: Meeting, url: str) -> dict[str, str]:
         lines.append(f"<div>Passcode: {meeting.passcode}</div>")
     lines.append(f"<div>Dial in by phone: {TOLL_NUMBER},,{meeting.conference_id}#</div>")
     lines.append(f"<div>Phone conference ID: {meeting.conference_id}#</div>")
-    return {"content": "data:text/html," + urllib.parse.quote("".join(lines)), "contentType": "html"}
+    return {"content": "data:text/html," + "".join(lines).translate(_PERCENT_ENCODE), "contentType": "html"}
 
 
 def render_meeting(

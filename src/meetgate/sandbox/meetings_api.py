@@ -115,12 +115,35 @@ def _denied(what: str) -> GraphErrorResponse:
 
 
 def _base(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}/{request.path_params['version']}"
+    """``https://host:port/v1.0`` as the client reached it (from the scope: ``request.url`` is slow)."""
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 443)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'https')}://{host}/{request.path_params['version']}"
 
 
 def _include_unknown(request: Request) -> bool:
     prefer = request.headers.get("prefer", "")
     return "include-unknown-enum-members" in prefer.lower()
+
+
+def _selected(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """``$select=subject,joinWebUrl``: only those properties (names case-insensitive), plus annotations."""
+    select = request.query_params.get("$select")
+    if not select:
+        return body
+    wanted = {name.strip().lower() for name in select.split(",") if name.strip()}
+    known = {key.lower() for key in body if not key.startswith("@")}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise GraphErrorResponse(
+            400,
+            "BadRequest",
+            f"Could not find a property named '{unknown[0]}' on type 'microsoft.graph.onlineMeeting'.",
+        )
+    return {key: value for key, value in body.items() if key.startswith("@") or key.lower() in wanted}
 
 
 @dataclass(frozen=True)
@@ -233,12 +256,13 @@ class MeetingRoutes:
     def _render(
         self, request: Request, target: _Target, meeting: Any, suffix: str = "/$entity"
     ) -> dict[str, Any]:
-        return render_meeting(
+        body = render_meeting(
             meeting,
             target.caller.tenant_id,
             context_url=target.context(request, suffix),
             include_unknown_enums=_include_unknown(request),
         )
+        return _selected(request, body)
 
     # -- handlers
 
@@ -283,7 +307,10 @@ class MeetingRoutes:
                 "$filter=joinMeetingIdSettings/joinMeetingId eq '{joinMeetingId}'.",
             )
         values = [
-            render_meeting(m, target.caller.tenant_id, include_unknown_enums=_include_unknown(request))
+            _selected(
+                request,
+                render_meeting(m, target.caller.tenant_id, include_unknown_enums=_include_unknown(request)),
+            )
             for m in found
         ]
         return _json({"@odata.context": target.context(request, ""), "value": values})

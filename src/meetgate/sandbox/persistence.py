@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from meetgate.sandbox.state import SandboxState, StateError
@@ -45,12 +46,20 @@ class StateFile:
 
 
 class DebouncedSaver:
-    """Saves at most once per ``delay`` seconds after a change; :meth:`flush` saves now if dirty."""
+    """Saves at most once per ``delay`` seconds after a change; :meth:`flush` saves now if dirty.
+
+    A save blocks the event loop, so a big state (100,000 meetings take seconds to write) is saved
+    less often: the next save waits at least :data:`SAVE_BACKOFF` times as long as the last one took.
+    """
+
+    #: the event loop spends at most about 1/(1+SAVE_BACKOFF) of its time saving under steady change
+    SAVE_BACKOFF = 4.0
 
     def __init__(self, file: StateFile, state: SandboxState, delay: float = 0.5) -> None:
         self.file = file
         self.state = state
         self.delay = delay
+        self.last_save_seconds = 0.0
         self.dirty = False
         self._handle: asyncio.TimerHandle | None = None
 
@@ -62,7 +71,9 @@ class DebouncedSaver:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on the loop (start-up): flush() will save
             return
-        self._handle = loop.call_later(self.delay, self.flush)
+        self._handle = loop.call_later(
+            max(self.delay, self.SAVE_BACKOFF * self.last_save_seconds), self.flush
+        )
 
     def flush(self) -> None:
         if self._handle is not None:
@@ -71,7 +82,9 @@ class DebouncedSaver:
         if not self.dirty:
             return
         self.dirty = False
+        started = time.perf_counter()
         try:
             self.file.save(self.state)
+            self.last_save_seconds = time.perf_counter() - started
         except OSError:
             logger.exception("could not save the sandbox state to %s", self.file.path)

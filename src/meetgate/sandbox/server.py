@@ -210,7 +210,7 @@ class SandboxServer:
     def _start(self) -> SandboxInfo:
         import uvicorn
 
-        from meetgate.sandbox.protocol import DroppingH11Protocol
+        from meetgate.sandbox.protocol import DroppingHttpToolsProtocol
 
         opts = self.options
         directory = opts.state_dir
@@ -233,7 +233,7 @@ class SandboxServer:
             app,
             ssl_certfile=str(tls.server_certificate),
             ssl_keyfile=str(tls.server_key),
-            http=DroppingH11Protocol,
+            http=DroppingHttpToolsProtocol,
             lifespan="on",
             log_level=opts.log_level,
             access_log=False,

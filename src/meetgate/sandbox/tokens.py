@@ -11,6 +11,8 @@ import base64
 import hashlib
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,14 @@ class IssuedToken:
 class TokenIssuer:
     """Signs and verifies the sandbox's access tokens."""
 
-    def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+    #: verified tokens kept so a client's repeated bearer token is checked once (the hot path)
+    VERIFIED_CACHE_SIZE = 4096
+
+    def __init__(self, private_key: rsa.RSAPrivateKey, clock: Callable[[], float] = time.time) -> None:
         self._key = private_key
+        self._clock = clock
+        #: token → its claims, for tokens whose signature, audience and issuer were checked
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.public_key = private_key.public_key()
         der = self.public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -174,7 +182,27 @@ class TokenIssuer:
         return IssuedToken(self._sign(claims), lifetime)
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a token this server issued, or :class:`AccessTokenError` with Graph's text."""
+        """The claims of a token this server issued, or :class:`AccessTokenError` with Graph's text.
+
+        The signature, audience and issuer of a token never change, so a token that passed them is
+        remembered (LRU, :data:`VERIFIED_CACHE_SIZE`) and later only its times are checked — exactly
+        as PyJWT does (expired when ``exp <= now``, not yet valid when ``nbf > now``).
+        """
+        claims = self._verified.get(token)
+        if claims is not None:
+            now = self._clock()
+            if float(claims["exp"]) <= now or float(claims["nbf"]) > now:
+                del self._verified[token]
+                raise AccessTokenError("Access token has expired or is not yet valid.")
+            self._verified.move_to_end(token)
+            return claims
+        claims = self._verify_uncached(token)
+        self._verified[token] = claims
+        if len(self._verified) > self.VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify_uncached(self, token: str) -> dict[str, Any]:
         if token.count(".") != 2:
             raise AccessTokenError("IDX14100: JWT is not well formed, there are no dots (.).")
         try:
