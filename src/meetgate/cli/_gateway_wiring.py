@@ -48,22 +48,17 @@ class ControlApiPolicyScope:
         self._app = app_id.lower()
 
     def _effective_app_ids(self, user: str) -> set[str]:
-        resp = self._http.get(f"/_sandbox/tenants/{self._tenant}/users/{user}/policy")
+        resp = self._http.get(f"/tenants/{self._tenant}/users/{user}/policy")
         if resp.status_code == 404:
             return set()
         resp.raise_for_status()
-        effective: Any = resp.json().get("effective")
-        if not isinstance(effective, dict):
-            return set()
-        inner = effective.get("policy")
-        policy: dict[str, Any] = inner if isinstance(inner, dict) else effective
-        return {str(a).lower() for a in policy.get("appIds", [])}
+        return {str(a).lower() for a in resp.json().get("effectiveAppIds") or []}
 
     def contains(self, organizer: str) -> bool:
         return self._app in self._effective_app_ids(organizer)
 
     def organizers(self) -> frozenset[str]:
-        tenant = self._http.get(f"/_sandbox/tenants/{self._tenant}").json()
+        tenant = self._http.get(f"/tenants/{self._tenant}").json()
         return frozenset(
             u["userPrincipalName"].lower()
             for u in tenant.get("users", [])
