@@ -17,7 +17,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     sandbox_control: Annotated[
         str | None,
-        typer.Option(help="Read the policy scope from a sandbox's control API (its control URL, ending in /_sandbox) instead of policy_file."),
+        typer.Option(
+            help="Read the policy scope from a sandbox's control API (its control URL, ending in /_sandbox) instead of policy_file."
+        ),
     ] = None,
     default_rate: Annotated[
         int, typer.Option(help="Requests per minute for consumers without their own rate.")
