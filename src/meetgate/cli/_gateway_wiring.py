@@ -131,7 +131,7 @@ def open_store(profile: Profile) -> Any:
     return Store.open(profile.store_url)
 
 
-def graph_backend(profile: Profile, redis_prefix: str = "meetgate:") -> tuple[Any, Any, Any]:
+def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:") -> tuple[Any, Any, Any]:
     """(meetings service, token check, close) of an async Graph client for ``profile``.
 
     With ``redis_url`` set, replicas share access tokens through Redis.
@@ -152,7 +152,10 @@ def graph_backend(profile: Profile, redis_prefix: str = "meetgate:") -> tuple[An
             profile.redis_url,
             key=f"{redis_prefix}token:{settings.tenant_id}:{settings.client_id}",
         )
-    client = AsyncGraphClient(settings, tokens=tokens)
+    from meetgate.gateway.graph_transport import ObservedGraphTransport
+
+    transport = ObservedGraphTransport.for_graph(metrics, ca_bundle=settings.ca_bundle, http2=settings.http2)
+    client = AsyncGraphClient(settings, tokens=tokens, transport=transport)
 
     async def token_check() -> None:
         if client.tokens.peek() is None:

@@ -45,6 +45,7 @@ def serve(
     from meetgate.cli._gateway_wiring import graph_backend, policy_scope
     from meetgate.gateway.app import create_app
     from meetgate.gateway.logs import configure_logging
+    from meetgate.gateway.metrics import GatewayMetrics
     from meetgate.gateway.settings import GatewaySettings
 
     profile = load_active_profile(ctx)
@@ -59,12 +60,14 @@ def serve(
         trust_forwarded_for=trust_forwarded_for,
     )
     log = configure_logging(log_level.upper())
-    meetings, token_check, close = graph_backend(profile, redis_prefix)
+    metrics = GatewayMetrics()
+    meetings, token_check, close = graph_backend(profile, metrics, redis_prefix)
     app = create_app(
         settings,
         meetings=meetings,
         scope=policy_scope(profile, sandbox_control),
         token_check=token_check,
+        metrics=metrics,
         on_shutdown=close,
     )
     log.info("gateway starting", extra={"host": host, "port": port, "redis": bool(profile.redis_url)})
