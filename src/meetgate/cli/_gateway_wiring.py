@@ -5,9 +5,7 @@ Imported only inside those commands (it pulls in httpx, the gateway and the stor
 
 from __future__ import annotations
 
-import csv
 import ssl
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +16,70 @@ from meetgate.gateway.ports import PolicyScope
 from meetgate.gateway.scope import StaticPolicyScope
 
 
-def file_policy_scope(path: Path) -> StaticPolicyScope:
-    """The organizers a desired-state policy file approves (``[organizers] users`` and ``csv``)."""
+def file_policy_scope(profile: Profile) -> StaticPolicyScope:
+    """The organizers the desired-state policy file approves: users, CSV files and (through Graph)
+    the transitive members of its groups."""
+    from meetgate.admin.policy.loader import load_desired_state, read_organizer_csv
+    from meetgate.admin.policy.model import PolicyError
+
+    assert profile.policy_file is not None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the policy file {path}: {exc}") from None
-    section = data.get("organizers", {})
-    users: list[str] = [str(u) for u in section.get("users", [])]
-    for name in section.get("csv", []):
-        csv_path = Path(name) if Path(name).is_absolute() else path.parent / name
-        with csv_path.open(newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                value = row.get("upn") or row.get("user") or row.get("userPrincipalName") or ""
-                if value.strip():
-                    users.append(value.strip())
+        desired = load_desired_state(profile.policy_file, profile.policy_name)
+        users = list(desired.organizers.users)
+        for csv_path in desired.organizers.csv_files:
+            users.extend(read_organizer_csv(csv_path))
+    except (PolicyError, OSError) as exc:
+        raise ConfigError(f"cannot read the policy file {profile.policy_file}: {exc}") from None
+    if desired.organizers.groups:
+        from meetgate.composition import graph_client_from_profile
+
+        with graph_client_from_profile(profile) as client:
+            for group in desired.organizers.groups:
+                for member in client.directory.group_members(group):
+                    users.append(member.user_principal_name or member.id)
     return StaticPolicyScope(users)
+
+
+class PolicyStateScope:
+    """The scope as the tenant holds it now, read through a policy backend (``PolicyStatePort``):
+    organizers whose effective policy is ``identity`` and lists ``app_id``. One read per ``ttl``."""
+
+    def __init__(self, port: Any, identity: str, app_id: str, ttl_seconds: float = 60.0) -> None:
+        import time
+
+        self._port = port
+        self._identity = identity
+        self._app_id = app_id
+        self._ttl = ttl_seconds
+        self._clock = time.monotonic
+        self._cached: tuple[float, frozenset[str]] | None = None
+
+    def organizers(self) -> frozenset[str]:
+        from meetgate.admin.policy.model import policy_key
+
+        now = self._clock()
+        if self._cached is not None and now - self._cached[0] < self._ttl:
+            return self._cached[1]
+        state = self._port.read_state(self._identity)
+        definition = state.policy(self._identity)
+        allowed: set[str] = set()
+        if definition is not None and definition.lists_any([self._app_id]):
+            candidates = set(state.upns) | set(state.direct)
+            for grant in state.group_grants:
+                candidates.update(grant.members)
+            for user_id in candidates:
+                name, _source = state.effective(user_id)
+                if name is not None and policy_key(name) == policy_key(self._identity):
+                    allowed.add(user_id.lower())
+                    if user_id in state.upns:
+                        allowed.add(state.upns[user_id].lower())
+            # a Global grant reaches users the reader did not list: they are checked by Graph
+        value = frozenset(allowed)
+        self._cached = (now, value)
+        return value
+
+    def contains(self, organizer: str) -> bool:
+        return organizer.strip().lower() in self.organizers()
 
 
 class ControlApiPolicyScope:
@@ -48,22 +94,17 @@ class ControlApiPolicyScope:
         self._app = app_id.lower()
 
     def _effective_app_ids(self, user: str) -> set[str]:
-        resp = self._http.get(f"/_sandbox/tenants/{self._tenant}/users/{user}/policy")
+        resp = self._http.get(f"/tenants/{self._tenant}/users/{user}/policy")
         if resp.status_code == 404:
             return set()
         resp.raise_for_status()
-        effective: Any = resp.json().get("effective")
-        if not isinstance(effective, dict):
-            return set()
-        inner = effective.get("policy")
-        policy: dict[str, Any] = inner if isinstance(inner, dict) else effective
-        return {str(a).lower() for a in policy.get("appIds", [])}
+        return {str(a).lower() for a in resp.json().get("effectiveAppIds") or []}
 
     def contains(self, organizer: str) -> bool:
         return self._app in self._effective_app_ids(organizer)
 
     def organizers(self) -> frozenset[str]:
-        tenant = self._http.get(f"/_sandbox/tenants/{self._tenant}").json()
+        tenant = self._http.get(f"/tenants/{self._tenant}").json()
         return frozenset(
             u["userPrincipalName"].lower()
             for u in tenant.get("users", [])
@@ -77,7 +118,7 @@ def policy_scope(profile: Profile, sandbox_control: str | None) -> PolicyScope:
         assert profile.tenant_id is not None and profile.client_id is not None
         return ControlApiPolicyScope(sandbox_control, profile.tenant_id, profile.client_id, profile.ca_bundle)
     if profile.policy_file is not None:
-        return file_policy_scope(profile.policy_file)
+        return file_policy_scope(profile)
     raise ConfigError(
         "the gateway needs the application access policy scope to check organizers against: set "
         "policy_file in the profile (or MEETGATE_POLICY_FILE), or pass --sandbox-control URL"
@@ -90,7 +131,7 @@ def open_store(profile: Profile) -> Any:
     return Store.open(profile.store_url)
 
 
-def graph_backend(profile: Profile, redis_prefix: str = "meetgate:") -> tuple[Any, Any, Any]:
+def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:") -> tuple[Any, Any, Any]:
     """(meetings service, token check, close) of an async Graph client for ``profile``.
 
     With ``redis_url`` set, replicas share access tokens through Redis.
@@ -111,7 +152,10 @@ def graph_backend(profile: Profile, redis_prefix: str = "meetgate:") -> tuple[An
             profile.redis_url,
             key=f"{redis_prefix}token:{settings.tenant_id}:{settings.client_id}",
         )
-    client = AsyncGraphClient(settings, tokens=tokens)
+    from meetgate.gateway.graph_transport import ObservedGraphTransport
+
+    transport = ObservedGraphTransport.for_graph(metrics, ca_bundle=settings.ca_bundle, http2=settings.http2)
+    client = AsyncGraphClient(settings, tokens=tokens, transport=transport)
 
     async def token_check() -> None:
         if client.tokens.peek() is None:

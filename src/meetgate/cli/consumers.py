@@ -43,7 +43,9 @@ def _show_key(issued, as_json: bool) -> None:  # type: ignore[no-untyped-def]
 
 SandboxOpt = Annotated[
     str | None,
-    typer.Option(help="Check organizers against a sandbox's control API (URL) instead of policy_file."),
+    typer.Option(
+        help="Check organizers against a sandbox's control API (its control URL, ending in /_sandbox) instead of policy_file."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

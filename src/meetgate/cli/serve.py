@@ -17,7 +17,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     sandbox_control: Annotated[
         str | None,
-        typer.Option(help="Read the policy scope from a sandbox's control API (URL) instead of policy_file."),
+        typer.Option(
+            help="Read the policy scope from a sandbox's control API (its control URL, ending in /_sandbox) instead of policy_file."
+        ),
     ] = None,
     default_rate: Annotated[
         int, typer.Option(help="Requests per minute for consumers without their own rate.")
@@ -43,6 +45,7 @@ def serve(
     from meetgate.cli._gateway_wiring import graph_backend, policy_scope
     from meetgate.gateway.app import create_app
     from meetgate.gateway.logs import configure_logging
+    from meetgate.gateway.metrics import GatewayMetrics
     from meetgate.gateway.settings import GatewaySettings
 
     profile = load_active_profile(ctx)
@@ -57,12 +60,14 @@ def serve(
         trust_forwarded_for=trust_forwarded_for,
     )
     log = configure_logging(log_level.upper())
-    meetings, token_check, close = graph_backend(profile, redis_prefix)
+    metrics = GatewayMetrics()
+    meetings, token_check, close = graph_backend(profile, metrics, redis_prefix)
     app = create_app(
         settings,
         meetings=meetings,
         scope=policy_scope(profile, sandbox_control),
         token_check=token_check,
+        metrics=metrics,
         on_shutdown=close,
     )
     log.info("gateway starting", extra={"host": host, "port": port, "redis": bool(profile.redis_url)})

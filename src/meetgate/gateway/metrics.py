@@ -35,7 +35,16 @@ class GatewayMetrics:
             registry=r,
         )
         self.graph_retries = Counter(
-            "meetgate_gateway_graph_retries", "Graph retries made by the client", ["reason"], registry=r
+            "meetgate_gateway_graph_retries",
+            "Graph requests the client retried, by the outcome of the attempt before",
+            ["after"],
+            registry=r,
+        )
+        self.graph_http = Counter(
+            "meetgate_gateway_graph_http_responses",
+            "Every HTTP exchange with Graph, by status",
+            ["status"],
+            registry=r,
         )
         self.graph_waits = Counter(
             "meetgate_gateway_graph_limit_waits", "Calls delayed by the client-side Graph limit", registry=r

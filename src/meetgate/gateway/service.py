@@ -7,6 +7,7 @@ into the audit row, the log line and the metrics. Failures are raised as :class:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -78,7 +79,7 @@ def meeting_out(record: MeetingRecord) -> MeetingOut:
     snap = record.snapshot or {}
     return MeetingOut(
         id=record.id,
-        state=record.state,
+        state="pending" if record.state == "failed" else record.state,
         organizer=record.organizer,
         subject=snap.get("subject"),
         start=snap.get("start"),
@@ -98,6 +99,12 @@ def meeting_out(record: MeetingRecord) -> MeetingOut:
 
 async def _run(fn: Callable[..., T], /, **kwargs: Any) -> T:
     return await to_thread.run_sync(lambda: fn(**kwargs))
+
+
+@dataclass(frozen=True)
+class _Stored:
+    record: MeetingRecord
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ class GatewayService:
         self.limiter = limiter
         self.metrics = metrics
         self.sleep = sleep
+        self._inflight: dict[str, asyncio.Future[MeetingRecord]] = {}
 
     # ---- governance
     async def authenticate(self, api_key: str | None, ctx: CallContext) -> ConsumerRecord:
@@ -244,9 +252,53 @@ class GatewayService:
                 "this Idempotency-Key was used for a different request",
                 extra={"meetingId": record.id},
             )
-        if not new and record.state != "pending":
+        if not new and record.state == "pending":
+            record = await self._await_pending(record)
+        if not new and record.state not in ("pending", "failed"):
             self.metrics.idempotent_replays.labels(consumer.name).inc()
             return Created(meeting_out(record), created=False)
+        # this request creates (or, after a replica died, takes over the creation): createOrGet with
+        # the derived externalId makes a second call for the same key return the same meeting
+        inflight: asyncio.Future[MeetingRecord] = asyncio.get_running_loop().create_future()
+        self._inflight[record.id] = inflight
+        try:
+            created = await self._create_in_graph(consumer, body, org, external_id, record, ctx)
+        except BaseException:
+            inflight.cancel()
+            with contextlib.suppress(Exception):  # let the next retry take over without waiting
+                await _run(self.store.save_meeting, meeting_id=record.id, state="failed", snapshot=None)
+            raise
+        finally:
+            self._inflight.pop(record.id, None)
+        inflight.set_result(created.record)
+        return Created(meeting_out(created.record), created=created.created)
+
+    async def _await_pending(self, record: MeetingRecord) -> MeetingRecord:
+        """Another request is creating this meeting: wait for it (same process: its future; another
+        replica: poll the store) for up to ``pending_wait_seconds``, then take over."""
+        inflight = self._inflight.get(record.id)
+        if inflight is not None:
+            try:
+                return await asyncio.wait_for(asyncio.shield(inflight), self.settings.pending_wait_seconds)
+            except (asyncio.CancelledError, TimeoutError):
+                return record
+        deadline = time.monotonic() + self.settings.pending_wait_seconds
+        while time.monotonic() < deadline:
+            await self.sleep(0.1)
+            current = await _run(self.store.meeting, consumer_id=record.consumer_id, meeting_id=record.id)
+            if current is not None and current.state != "pending":
+                return current
+        return record
+
+    async def _create_in_graph(
+        self,
+        consumer: ConsumerRecord,
+        body: MeetingCreate,
+        org: str,
+        external_id: str,
+        record: MeetingRecord,
+        ctx: CallContext,
+    ) -> _Stored:
         request = MeetingRequest(
             subject=body.subject,
             start=body.start,
@@ -272,7 +324,7 @@ class GatewayService:
             self.metrics.meetings_created.labels(consumer.name).inc()
         else:
             self.metrics.idempotent_replays.labels(consumer.name).inc()
-        return Created(meeting_out(saved), created=result.created)
+        return _Stored(saved, result.created)
 
     async def _reserve(
         self, consumer: ConsumerRecord, org: str, key: str, digest: str, external_id: str
@@ -313,7 +365,7 @@ class GatewayService:
     async def _refresh(
         self, consumer: ConsumerRecord, record: MeetingRecord, ctx: CallContext
     ) -> MeetingRecord:
-        if record.state in ("pending", "cancelled") or record.graph_meeting_id is None:
+        if record.state in ("pending", "failed", "cancelled") or record.graph_meeting_id is None:
             return record
         org = await self._organizer(consumer, record.organizer, ctx)
         graph_id = record.graph_meeting_id

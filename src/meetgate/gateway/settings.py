@@ -27,6 +27,9 @@ class GatewaySettings:
     graph_burst: int = 300
     #: Longest a request waits for a Graph slot before it is refused with 503.
     graph_max_wait_seconds: float = 10.0
+    #: How long a retry waits for a creation another request (or replica) has in flight, seconds,
+    #: before it takes the creation over (createOrGet keeps that safe).
+    pending_wait_seconds: float = 5.0
     #: How long answers about the policy scope are reused, seconds.
     policy_cache_seconds: float = 60.0
     #: Use the first X-Forwarded-For address as the client IP (only behind a trusted proxy).

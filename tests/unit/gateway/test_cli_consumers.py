@@ -15,7 +15,7 @@ from meetgate.store import Store
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch):
     (tmp_path / "policy.toml").write_text(
-        '[policy]\nidentity = "Tag:TeamsMeetingsIntegration"\napp_ids = []\n\n'
+        '[policy]\nidentity = "Tag:TeamsMeetingsIntegration"\napp_ids = ["11111111-2222-3333-4444-555555555555"]\n\n'
         '[organizers]\nusers = ["alice@contoso.test", "Bob@contoso.test"]\ncsv = ["more.csv"]\n'
     )
     (tmp_path / "more.csv").write_text("upn\ncarol@contoso.test\n")

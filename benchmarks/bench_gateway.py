@@ -1,0 +1,276 @@
+"""Gateway throughput and overhead with the sandbox adding 200 ms to every Graph call.
+
+Three processes on 127.0.0.1: the sandbox (`meetgate sandbox serve --latency-ms 200`), one gateway
+(`meetgate serve`, SQLite store, in-process limits) and this load generator. Measured in one run:
+
+1. direct: the async Graph client calling createOrGet on the sandbox (the latency floor),
+2. gateway: the same number of creations through `POST /v1/meetings` at the same concurrency.
+
+Targets (issue 7): at least 200 creations/s through one gateway process, and p99 of
+(gateway latency − 200 ms sandbox latency) under 50 ms.
+
+    python benchmarks/bench_gateway.py [--count 2000] [--concurrency 64] [--latency-ms 200] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from meetgate import certificates
+from meetgate.composition import graph_settings_from_profile
+from meetgate.config import Profile
+from meetgate.gateway.consumers import ConsumerAdmin
+from meetgate.gateway.scope import StaticPolicyScope
+from meetgate.graph.client import AsyncGraphClient
+from meetgate.graph.models import MeetingRequest
+from meetgate.sandbox.control import SandboxControl
+from meetgate.sandbox.server import read_info
+from meetgate.store import Store
+
+POLICY = "Tag:TeamsMeetingsIntegration"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(name: str, latencies: list[float], elapsed: float, statuses: dict[int, int]) -> dict[str, object]:
+    return {
+        "name": name,
+        "count": len(latencies),
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p90_ms": round(percentile(latencies, 0.90) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+        "statuses": statuses,
+    }
+
+
+async def drive(count: int, concurrency: int, call) -> tuple[list[float], float, dict[int, int]]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            started = time.perf_counter()
+            status = await call(i)
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - started, statuses
+
+
+def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETGATE_")}
+    with log.open("wb") as fh:
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_for(check, what: str, log: Path, timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not start in {timeout}s:\n{log.read_text()[-2000:]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="meetgate-bench-gateway-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        sandbox_dir = work / "sandbox"
+        sandbox_log = work / "sandbox.log"
+        meetgate = [sys.executable, "-m", "meetgate"]
+        processes.append(
+            start(
+                [*meetgate, "sandbox", "serve", "--state", str(sandbox_dir), "--port", str(free_port()),
+                 "--users", "12", "--latency-ms", str(args.latency_ms)],
+                sandbox_log,
+            )
+        )  # fmt: skip
+        wait_for(lambda: (sandbox_dir / "sandbox.json").exists(), "the sandbox", sandbox_log)
+        info = read_info(sandbox_dir)
+        control = SandboxControl(info.control_url, info.ca_bundle)
+        wait_for(lambda: control.health() is not None, "the sandbox control API", sandbox_log)
+
+        pair = certificates.generate_self_signed()
+        key_path, cert_path = work / "app.key.pem", work / "app.pem"
+        certificates.write_secret_file(key_path, certificates.private_key_pem(pair.private_key))
+        cert_pem = certificates.certificate_pem(pair.certificate)
+        certificates.write_public_file(cert_path, cert_pem)
+        tenant = control.create_tenant(users=12)
+        app = control.register_app(
+            tenant["tenantId"],
+            "bench",
+            certificate_pem=cert_pem,
+            roles=["OnlineMeetings.ReadWrite.All", "User.Read.All"],
+        )
+        control.create_policy(tenant["tenantId"], POLICY, [app["appId"]], "bench")
+        organizers = [u["userPrincipalName"] for u in tenant["users"][:4]]
+        for upn in organizers:
+            control.grant_policy(tenant["tenantId"], POLICY.removeprefix("Tag:"), user=upn)
+
+        store_url = f"sqlite:///{work}/gateway.db"
+        config = work / "meetgate.toml"
+        config.write_text(
+            "[profiles.default]\n"
+            f'tenant_id = "{tenant["tenantId"]}"\nclient_id = "{app["appId"]}"\n'
+            f'private_key_path = "{key_path}"\ncertificate_path = "{cert_path}"\n'
+            f'ca_bundle = "{info.ca_bundle}"\nauthority_url = "{info.authority_url}"\n'
+            f'graph_url = "{info.graph_url}"\nstore_url = "{store_url}"\n'
+        )
+        store = Store.open(store_url)
+        api_key = (
+            ConsumerAdmin(store, StaticPolicyScope(organizers)).add("bench", organizers=organizers).api_key
+        )
+        (work / "policy-scope.toml").write_text(f"[organizers]\nusers = {json.dumps(organizers)}\n")
+        with config.open("a") as fh:
+            fh.write(f'policy_file = "{work / "policy-scope.toml"}"\n')
+        store.close()
+
+        port = free_port()
+        gateway_log = work / "gateway.log"
+        processes.append(
+            start(
+                [*meetgate, "--config", str(config), "serve", "--port", str(port), "--graph-rps", "0",
+                 "--organizer-rate", "0", "--organizer-quota", "0", "--default-rate", "1000000",
+                 "--log-level", "warning"],
+                gateway_log,
+            )
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        wait_for(
+            lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, "the gateway", gateway_log
+        )
+
+        profile = Profile(
+            tenant_id=tenant["tenantId"], client_id=app["appId"], private_key_path=key_path,
+            certificate_path=cert_path, ca_bundle=info.ca_bundle, authority_url=info.authority_url,
+            graph_url=info.graph_url,
+        )  # fmt: skip
+
+        async def direct() -> dict[str, object]:
+            async with AsyncGraphClient(graph_settings_from_profile(profile)) as client:
+                await client.meetings.create_or_get(
+                    organizers[0], "warm-" + uuid.uuid4().hex, MeetingRequest()
+                )
+
+                async def call(i: int) -> int:
+                    await client.meetings.create_or_get(
+                        organizers[i % len(organizers)],
+                        uuid.uuid4().hex,
+                        MeetingRequest(subject=f"direct {i}"),
+                    )
+                    return 201
+
+                lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
+            return summary("direct: Graph client → sandbox", lat, elapsed, statuses)
+
+        async def through_gateway() -> dict[str, object]:
+            limits = httpx.Limits(
+                max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+            )
+            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+                headers = {"Authorization": f"Bearer {api_key}"}
+
+                async def call(i: int) -> int:
+                    resp = await http.post(
+                        "/v1/meetings",
+                        json={"organizer": organizers[i % len(organizers)], "subject": f"gateway {i}"},
+                        headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+                    )
+                    return resp.status_code
+
+                await drive(min(200, args.count), args.concurrency, call)  # warm-up
+                lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
+            return summary("gateway: HTTP → gateway → sandbox", lat, elapsed, statuses)
+
+        direct_result = asyncio.run(direct())
+        gateway_result = asyncio.run(through_gateway())
+        added = args.latency_ms
+        overhead_p99 = round(float(gateway_result["p99_ms"]) - added, 1)  # type: ignore[arg-type]
+        overhead_vs_direct = round(
+            float(gateway_result["p99_ms"]) - float(direct_result["p99_ms"]),  # type: ignore[arg-type]
+            1,
+        )
+        result = {
+            "count": args.count,
+            "concurrency": args.concurrency,
+            "sandbox_latency_ms": added,
+            "direct": direct_result,
+            "gateway": gateway_result,
+            "gateway_p99_overhead_over_sandbox_latency_ms": overhead_p99,
+            "gateway_p99_minus_direct_p99_ms": overhead_vs_direct,
+            "target_rate_met": float(gateway_result["per_second"]) >= 200,  # type: ignore[arg-type]
+            "target_overhead_met": overhead_p99 < 50,
+            "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        }
+        for row in (direct_result, gateway_result):
+            print(
+                f"{row['name']:<36} {row['per_second']:>7}/s  p50 {row['p50_ms']:>7} ms  p90 {row['p90_ms']:>7} ms"
+                f"  p99 {row['p99_ms']:>7} ms  max {row['max_ms']:>7} ms  {row['statuses']}"
+            )
+        print(
+            f"gateway p99 overhead over the sandbox's {added:.0f} ms: {overhead_p99} ms "
+            f"(target < 50: {'pass' if result['target_overhead_met'] else 'FAIL'}); "
+            f"rate {gateway_result['per_second']}/s (target >= 200: {'pass' if result['target_rate_met'] else 'FAIL'}); "
+            f"load average {result['load_average_1min']} on {result['cpus']} cores"
+        )
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
