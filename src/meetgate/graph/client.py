@@ -25,6 +25,7 @@ import httpx
 from meetgate.graph.auth import MEETINGS_ROLES, TokenClaims, TokenProvider, TokenSource
 from meetgate.graph.directory import AsyncDirectoryService, DirectoryService, UserIdCache
 from meetgate.graph.http import AsyncGraphHttp, GraphHttp
+from meetgate.graph.limiter import AdaptiveLimiter
 from meetgate.graph.meetings import AsyncMeetingsService, MeetingsService
 from meetgate.graph.retry import RetryPolicy
 from meetgate.graph.settings import GraphSettings
@@ -61,13 +62,16 @@ class GraphClient(_ClientBase):
         sleep: Callable[[float], None] = time.sleep,
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.tokens = tokens or TokenProvider(
             settings, transport=token_transport or transport, retry=self.retry, sleep=sleep
         )
-        self.http = GraphHttp(settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep)
+        self.http = GraphHttp(
+            settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep, limiter=limiter
+        )
         self.user_ids = UserIdCache()
         self.directory = DirectoryService(self.http, self.user_ids)
         self.meetings = MeetingsService(self.http, self.user_ids)
@@ -103,11 +107,14 @@ class AsyncGraphClient(_ClientBase):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.tokens = tokens or TokenProvider(settings, transport=token_transport, retry=self.retry)
-        self.http = AsyncGraphHttp(settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep)
+        self.http = AsyncGraphHttp(
+            settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep, limiter=limiter
+        )
         self.user_ids = UserIdCache()
         self.directory = AsyncDirectoryService(self.http, self.user_ids)
         self.meetings = AsyncMeetingsService(self.http, self.user_ids)
