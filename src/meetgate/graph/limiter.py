@@ -43,6 +43,8 @@ DEFAULT_THROTTLE_PAUSE = 1.0
 _SERVER_TROUBLE = frozenset({500, 502, 503, 504})
 #: The window over which the accepted rate is measured, seconds.
 _MEASURE_SECONDS = 1.0
+#: How often a limiter on a shared store looks at the rate other processes learnt, seconds.
+_SYNC_SECONDS = 0.25
 #: How often a window-bound waiter re-checks (release also wakes sync waiters at once).
 _POLL_SECONDS = 0.005
 
@@ -235,6 +237,7 @@ class AdaptiveLimiter:
         recover: float = 0.6,
         probe: float = 0.25,
         headroom: float = 0.97,
+        slow_start_limit: int = 16,
         store: LimiterStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -252,6 +255,7 @@ class AdaptiveLimiter:
         self.recover = recover
         self.probe = probe
         self.headroom = headroom
+        self.slow_start_limit = slow_start_limit
         self.store: LimiterStore = store or InMemoryLimiterStore()
         self.clock = clock
         self.stats = LimiterStats()
@@ -266,6 +270,11 @@ class AdaptiveLimiter:
         self._rate_updated = clock()
         self._rate: float | None = rate
         self._ceiling: float | None = None
+        #: the store is shared with other processes: adopt their learnt rate now and then
+        self._shared = not isinstance(self.store, InMemoryLimiterStore)
+        self._synced = -math.inf
+        self._min_latency = math.inf
+        self._latency: float | None = None
         if rate is not None:
             self.store.publish_rate(rate, None)
 
@@ -295,6 +304,9 @@ class AdaptiveLimiter:
         """A :class:`Permit` when an attempt may start now, else the seconds to wait first."""
         now = self.clock() if now is None else now
         with self._lock:
+            if self.adaptive and self._shared and now - self._synced >= _SYNC_SECONDS:
+                self._synced = now
+                self._sync_shared()
             if self.adaptive:
                 paused = self.store.paused_for(now)
                 if paused > 0:
@@ -340,6 +352,7 @@ class AdaptiveLimiter:
                 # any answer that is not "slow down" (2xx, 4xx) is clean as far as the rate goes
                 self.stats.ok += 1
                 self._ok_times.append(now)
+                self._observe_latency(now - permit.sent_at)
                 self._clean(now)
             self._released.notify_all()
 
@@ -354,10 +367,24 @@ class AdaptiveLimiter:
         """Clean answers per second over the last second."""
         return len(self._ok_times) / _MEASURE_SECONDS
 
+    def _observe_latency(self, latency: float) -> None:
+        latency = max(latency, 1e-4)
+        self._min_latency = min(self._min_latency, latency)
+        self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
+
+    def queueing(self) -> bool:
+        """True when answers take much longer than the fastest seen: requests are queueing at the
+        service, so more of them in flight would only add latency (and a bigger 429 burst later)."""
+        if self._latency is None or math.isinf(self._min_latency):
+            return False
+        return self._latency > 2.0 * self._min_latency + 0.05
+
     def _clean(self, now: float) -> None:
         if not self.adaptive:
             return
-        if self._slow_start:
+        if self.queueing():
+            pass  # no more concurrency: it would only queue
+        elif self._slow_start and self.window < self.slow_start_limit:
             self.window = min(self.max_concurrency, self.window + 1)
         elif self.in_flight + 1 >= int(self.window):
             # additive increase: about one more per window of clean answers, when the window is the limit
@@ -392,13 +419,12 @@ class AdaptiveLimiter:
         self.window = max(float(self.min_concurrency), self.window * (self.decrease if throttled else 0.5))
         self._sync_shared()
         if throttled:
-            # the limit lies below the rate that was just refused; before any pacing, the best
-            # estimate is what Graph accepted over the last second
+            # the limit is about what Graph accepted over the last second (when pushed, a throttle
+            # accepts exactly its limit); never below the pace that was just refused
             measured = self.accepted_rate()
-            if self._rate is not None:
-                ceiling = self._rate
-            else:
-                ceiling = measured if measured > 0 else max(1.0, float(len(self._sent_times)))
+            ceiling = max(measured, self._rate or 0.0)
+            if ceiling <= 0:
+                ceiling = max(1.0, float(len(self._sent_times)))
             self._ceiling = ceiling
             self._rate = max(0.1, ceiling * self.decrease)
         elif self._rate is not None:
