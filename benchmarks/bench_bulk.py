@@ -176,21 +176,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-bulk-") as tmp:
         work = Path(tmp)
         state_dir = work / "sandbox"
-        with sandbox_process(state_dir) as info:
-            with SandboxControl(info.control_url, info.ca_bundle) as control:
-                for mode in modes:
-                    control.set_faults(throttle_rps=None)
-                    profile, organizers = make_app(control, work, f"app-{mode}", info)
-                    path = work / f"rows-{mode}.csv"
-                    write_rows(path, args.rows, organizers)
-                    control.set_faults(throttle_rps=args.rps)
-                    outcome = asyncio.run(run_mode(mode, profile, path))
-                    outcomes.append(outcome)
-                    print(
-                        f"  {mode:>8}: {outcome.seconds:7.1f} s, {outcome.done} done, {outcome.failed} failed",
-                        flush=True,
-                    )
+        with sandbox_process(state_dir) as info, SandboxControl(info.control_url, info.ca_bundle) as control:
+            for mode in modes:
                 control.set_faults(throttle_rps=None)
+                profile, organizers = make_app(control, work, f"app-{mode}", info)
+                path = work / f"rows-{mode}.csv"
+                write_rows(path, args.rows, organizers)
+                control.set_faults(throttle_rps=args.rps)
+                outcome = asyncio.run(run_mode(mode, profile, path))
+                outcomes.append(outcome)
+                print(
+                    f"  {mode:>8}: {outcome.seconds:7.1f} s, {outcome.done} done, {outcome.failed} failed",
+                    flush=True,
+                )
+            control.set_faults(throttle_rps=None)
         state = json.loads((state_dir / "state.json").read_text())
     tenants = {t["id"] if "id" in t else t.get("tenantId"): t for t in _tenants(state)}
     print()

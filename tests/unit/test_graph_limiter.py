@@ -210,7 +210,7 @@ def test_adaptive_runs_at_the_limit_with_few_429s(latency):
 
 
 def test_fixed_concurrency_32_provokes_a_429_storm():
-    seconds, sent, throttled, done = simulate(fixed_concurrency(32), jobs=600, rps=30, latency=0.08)
+    _, sent, throttled, done = simulate(fixed_concurrency(32), jobs=600, rps=30, latency=0.08)
     assert done == 600
     assert throttled > sent / 2
 
