@@ -172,7 +172,17 @@ def test_a_killed_job_rerun_ends_with_exactly_the_files_rows(sandbox_app, tmp_pa
     config = write_config(tmp_path, sandbox_app)
     journal = tmp_path / "migration.csv.create.journal.jsonl"
     throttle(20.0)
-    command = [sys.executable, "-m", "meetgate", "--config", str(config), "meetings", "bulk", "create", str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "meetgate",
+        "--config",
+        str(config),
+        "meetings",
+        "bulk",
+        "create",
+        str(path),
+    ]
     env = {**os.environ, "MEETGATE_CLIENT_SECRET": ""}
     proc = subprocess.Popen(
         [*command, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env

@@ -86,7 +86,9 @@ def test_json_lines_rows_and_broken_lines(tmp_path):
             "options": {"presenters": "organizer"},
         },
     ]
-    path.write_text(json.dumps(lines[0]) + "\n{not json\n[1, 2]\n\n" + json.dumps({"key": "b", "organiser": "x"}))
+    path.write_text(
+        json.dumps(lines[0]) + "\n{not json\n[1, 2]\n\n" + json.dumps({"key": "b", "organiser": "x"})
+    )
     loaded = load_rows(path, "create")
     assert loaded.rows[0].request is not None
     assert loaded.rows[0].request.allowed_presenters == "organizer"

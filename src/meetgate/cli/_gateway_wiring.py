@@ -97,7 +97,7 @@ def graph_backend(profile: Profile, redis_prefix: str = "meetgate:") -> tuple[An
     """
     from anyio import to_thread
 
-    from meetgate.composition import graph_settings_from_profile
+    from meetgate.composition import graph_settings_from_profile, limiter_from_profile
     from meetgate.graph.auth import TokenProvider
     from meetgate.graph.client import AsyncGraphClient
 
@@ -111,7 +111,9 @@ def graph_backend(profile: Profile, redis_prefix: str = "meetgate:") -> tuple[An
             profile.redis_url,
             key=f"{redis_prefix}token:{settings.tenant_id}:{settings.client_id}",
         )
-    client = AsyncGraphClient(settings, tokens=tokens)
+    # the adaptive Graph limiter: shared through Redis with other replicas and bulk jobs of this app
+    limiter = limiter_from_profile(profile, max_concurrency=256)
+    client = AsyncGraphClient(settings, tokens=tokens, limiter=limiter)
 
     async def token_check() -> None:
         if client.tokens.peek() is None:
