@@ -30,6 +30,9 @@ _EXPORTS: dict[str, str] = {
     "TokenClaims": "meetgate.graph.auth",
     "decode_claims": "meetgate.graph.auth",
     "RetryPolicy": "meetgate.graph.retry",
+    "AdaptiveLimiter": "meetgate.graph.limiter",
+    "RedisLimiterStore": "meetgate.graph.limiter",
+    "fixed_concurrency": "meetgate.graph.limiter",
     "MeetingsService": "meetgate.graph.meetings",
     "AsyncMeetingsService": "meetgate.graph.meetings",
     "DirectoryService": "meetgate.graph.directory",
@@ -67,6 +70,8 @@ _EXPORTS: dict[str, str] = {
     "MeetingRuleError": "meetgate.graph.errors",
     "graph_settings_from_profile": "meetgate.composition",
     "graph_client_from_profile": "meetgate.composition",
+    "async_graph_client_from_profile": "meetgate.composition",
+    "limiter_from_profile": "meetgate.composition",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -14,6 +14,8 @@ from meetgate.config import ConfigError, Profile
 
 if TYPE_CHECKING:
     from meetgate.graph.client import AsyncGraphClient, GraphClient
+    from meetgate.graph.limiter import AdaptiveLimiter
+    from meetgate.graph.retry import RetryPolicy
     from meetgate.graph.settings import GraphSettings
 
 
@@ -60,15 +62,38 @@ def graph_settings_from_profile(profile: Profile, environ: Mapping[str, str] | N
     )
 
 
-def graph_client_from_profile(profile: Profile, environ: Mapping[str, str] | None = None) -> GraphClient:
+def graph_client_from_profile(
+    profile: Profile,
+    environ: Mapping[str, str] | None = None,
+    *,
+    limiter: AdaptiveLimiter | None = None,
+    retry: RetryPolicy | None = None,
+) -> GraphClient:
     from meetgate.graph.client import GraphClient
 
-    return GraphClient(graph_settings_from_profile(profile, environ))
+    return GraphClient(graph_settings_from_profile(profile, environ), limiter=limiter, retry=retry)
 
 
 def async_graph_client_from_profile(
-    profile: Profile, environ: Mapping[str, str] | None = None
+    profile: Profile,
+    environ: Mapping[str, str] | None = None,
+    *,
+    limiter: AdaptiveLimiter | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AsyncGraphClient:
     from meetgate.graph.client import AsyncGraphClient
 
-    return AsyncGraphClient(graph_settings_from_profile(profile, environ))
+    return AsyncGraphClient(graph_settings_from_profile(profile, environ), limiter=limiter, retry=retry)
+
+
+def limiter_from_profile(profile: Profile, **options: float | int | bool | None) -> AdaptiveLimiter:
+    """The adaptive Graph limiter for ``profile``'s app: shared through Redis when ``redis_url`` is
+    set (every process calling Graph as this app in this tenant then keeps to one budget), else in
+    this process only. ``options`` go to :class:`~meetgate.graph.limiter.AdaptiveLimiter`."""
+    from meetgate.graph.limiter import AdaptiveLimiter, LimiterStore, RedisLimiterStore
+
+    store: LimiterStore | None = None
+    if profile.redis_url:
+        profile.require("tenant_id", "client_id")
+        store = RedisLimiterStore.from_url(profile.redis_url, f"{profile.tenant_id}:{profile.client_id}")
+    return AdaptiveLimiter(store=store, **options)  # type: ignore[arg-type]

@@ -138,7 +138,7 @@ def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:
     """
     from anyio import to_thread
 
-    from meetgate.composition import graph_settings_from_profile
+    from meetgate.composition import graph_settings_from_profile, limiter_from_profile
     from meetgate.graph.auth import TokenProvider
     from meetgate.graph.client import AsyncGraphClient
 
@@ -155,7 +155,9 @@ def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:
     from meetgate.gateway.graph_transport import ObservedGraphTransport
 
     transport = ObservedGraphTransport.for_graph(metrics, ca_bundle=settings.ca_bundle, http2=settings.http2)
-    client = AsyncGraphClient(settings, tokens=tokens, transport=transport)
+    # the adaptive Graph limiter: shared through Redis with other replicas and bulk jobs of this app
+    limiter = limiter_from_profile(profile, max_concurrency=256)
+    client = AsyncGraphClient(settings, tokens=tokens, transport=transport, limiter=limiter)
 
     async def token_check() -> None:
         if client.tokens.peek() is None:

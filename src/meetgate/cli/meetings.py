@@ -405,3 +405,12 @@ def attendance(
                 out.print(f"  {record.email_address or '?'}  {record.total_attendance_in_seconds or 0} s")
 
     _run(ctx, json_out, action)
+
+
+def _add_bulk() -> None:
+    from meetgate.cli import bulk
+
+    app.add_typer(bulk.app, name="bulk")
+
+
+_add_bulk()

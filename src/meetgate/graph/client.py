@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import httpx
 
     from meetgate.graph.auth import TokenClaims, TokenSource
+    from meetgate.graph.limiter import AdaptiveLimiter
     from meetgate.graph.retry import RetryPolicy
     from meetgate.graph.settings import GraphSettings
 
@@ -63,6 +64,7 @@ class GraphClient(_ClientBase):
         sleep: Callable[[float], None] = time.sleep,
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import DirectoryService, UserIdCache
@@ -75,7 +77,9 @@ class GraphClient(_ClientBase):
         self.tokens = tokens or TokenProvider(
             settings, transport=token_transport or transport, retry=self.retry, sleep=sleep
         )
-        self.http = GraphHttp(settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep)
+        self.http = GraphHttp(
+            settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep, limiter=limiter
+        )
         self.user_ids = UserIdCache()
         self.directory = DirectoryService(self.http, self.user_ids)
         self.meetings = MeetingsService(self.http, self.user_ids)
@@ -111,6 +115,7 @@ class AsyncGraphClient(_ClientBase):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import AsyncDirectoryService, UserIdCache
@@ -121,7 +126,9 @@ class AsyncGraphClient(_ClientBase):
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.tokens = tokens or TokenProvider(settings, transport=token_transport, retry=self.retry)
-        self.http = AsyncGraphHttp(settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep)
+        self.http = AsyncGraphHttp(
+            settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep, limiter=limiter
+        )
         self.user_ids = UserIdCache()
         self.directory = AsyncDirectoryService(self.http, self.user_ids)
         self.meetings = AsyncMeetingsService(self.http, self.user_ids)

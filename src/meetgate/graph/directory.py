@@ -127,7 +127,7 @@ class DirectoryService:
 
     def __init__(self, http: GraphHttp, cache: UserIdCache | None = None) -> None:
         self._http = http
-        self.cache = cache or UserIdCache()
+        self.cache = cache if cache is not None else UserIdCache()
 
     def get_user(self, id_or_upn: str) -> User:
         return run_sync(self._http, get_user_op(id_or_upn))
@@ -157,7 +157,7 @@ class AsyncDirectoryService:
 
     def __init__(self, http: AsyncGraphHttp, cache: UserIdCache | None = None) -> None:
         self._http = http
-        self.cache = cache or UserIdCache()
+        self.cache = cache if cache is not None else UserIdCache()
 
     async def get_user(self, id_or_upn: str) -> User:
         return await run_async(self._http, get_user_op(id_or_upn))

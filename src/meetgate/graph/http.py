@@ -42,6 +42,7 @@ from meetgate.graph.errors import (
     TransportError,
     UserNotFound,
 )
+from meetgate.graph.limiter import AdaptiveLimiter
 from meetgate.graph.retry import MAYBE_SENT_ERRORS, RetryPolicy, parse_retry_after
 from meetgate.graph.settings import GraphSettings
 
@@ -306,6 +307,12 @@ class CallPlan:
         return GraphError(f"{what}: HTTP {status}: {text}", **common)
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code < 400:
+        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
+
+
 def _parse_body(response: httpx.Response) -> Any:
     if response.status_code == 204 or not response.content:
         return None
@@ -339,10 +346,18 @@ def _error_envelope(response: httpx.Response) -> tuple[str | None, str, dict[str
 class _GraphHttpBase:
     """What the sync and async flavours share: URLs, defaults and the plan factory."""
 
-    def __init__(self, settings: GraphSettings, tokens: TokenSource, retry: RetryPolicy | None) -> None:
+    def __init__(
+        self,
+        settings: GraphSettings,
+        tokens: TokenSource,
+        retry: RetryPolicy | None,
+        limiter: AdaptiveLimiter | None = None,
+    ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.retry = retry or RetryPolicy()
+        #: paces every attempt when set (shared by every client handed the same limiter)
+        self.limiter = limiter
 
     def url(self, path: str) -> str:
         if path.startswith(("https://", "http://")):
@@ -404,8 +419,9 @@ class GraphHttp(_GraphHttpBase):
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
-        super().__init__(settings, tokens, retry)
+        super().__init__(settings, tokens, retry, limiter)
         self._sleep = sleep
         if transport is not None:
             self._client = httpx.Client(transport=transport, timeout=settings.timeout_seconds)
@@ -437,11 +453,16 @@ class GraphHttp(_GraphHttpBase):
             else:
                 token = self.tokens.get_token()
             request = plan.build(token)
+            permit = self.limiter.acquire() if self.limiter is not None else None
             try:
                 response = self._client.send(request)
             except httpx.TransportError as exc:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, exc)
                 step = plan.after_exception(exc)
             else:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, response.status_code, _retry_after(response))
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "%s %s -> %d (attempt %d, client-request-id %s)",
@@ -512,10 +533,11 @@ class AsyncGraphHttp(_GraphHttpBase):
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         import asyncio
 
-        super().__init__(settings, tokens, retry)
+        super().__init__(settings, tokens, retry, limiter)
         self._sleep = sleep or asyncio.sleep
         if transport is not None:
             self._client = httpx.AsyncClient(transport=transport, timeout=settings.timeout_seconds)
@@ -554,11 +576,16 @@ class AsyncGraphHttp(_GraphHttpBase):
         while True:
             token = await self._token(refresh, plan.last_token)
             request = plan.build(token)
+            permit = await self.limiter.acquire_async(self._sleep) if self.limiter is not None else None
             try:
                 response = await self._client.send(request)
             except httpx.TransportError as exc:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, exc)
                 step = plan.after_exception(exc)
             else:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, response.status_code, _retry_after(response))
                 step = plan.after_response(response)
             if step.done:
                 return step.value

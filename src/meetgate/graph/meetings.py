@@ -426,7 +426,7 @@ class MeetingsService:
 
     def __init__(self, http: GraphHttp, cache: UserIdCache | None = None) -> None:
         self._http = http
-        self._ops = MeetingOps(cache or UserIdCache())
+        self._ops = MeetingOps(cache if cache is not None else UserIdCache())
 
     def create(
         self, organizer: str, request: MeetingRequest, *, external_id: str | None = None
@@ -473,7 +473,7 @@ class AsyncMeetingsService:
 
     def __init__(self, http: AsyncGraphHttp, cache: UserIdCache | None = None) -> None:
         self._http = http
-        self._ops = MeetingOps(cache or UserIdCache())
+        self._ops = MeetingOps(cache if cache is not None else UserIdCache())
 
     async def create(
         self, organizer: str, request: MeetingRequest, *, external_id: str | None = None

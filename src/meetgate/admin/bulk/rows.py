@@ -1,0 +1,520 @@
+"""Bulk job files: CSV or JSON Lines rows → checked :class:`BulkRow` objects, every problem at once.
+
+Columns (CSV header names; the same keys in JSON Lines objects):
+
+| column | create | update | cancel | meaning |
+|---|---|---|---|---|
+| ``key`` | required | optional | optional | the row's own id; on create it becomes the meeting's ``externalId`` (createOrGet), so a rerun never duplicates; the journal and the results file are keyed by it |
+| ``organizer`` | required | required | required | UPN or object id of an approved organizer |
+| ``start``, ``end`` | optional | optional (both or neither) | – | ISO 8601 with a timezone, e.g. ``2026-09-01T09:00:00+02:00`` |
+| ``subject`` | optional | optional | – | meeting subject |
+| ``attendees`` | optional | optional (replaces the list) | – | UPNs separated by ``;`` (CSV) or a list (JSON); ``upn:presenter`` gives a role |
+| ``options`` | optional | optional | – | ``lobby=organization;presenters=organizer;chat=disabled;dialInBypass=false`` (CSV) or an object (JSON) |
+| ``meeting_id`` | – | one of | one of | the meeting to change |
+| ``join_url`` | – | these | these | ... or its join URL (looked up) |
+| ``mode`` | – | – | optional | ``delete`` (default) or ``lock`` |
+
+Row numbers in messages are 1-based data rows (the CSV header is not counted); ``line`` is the line
+of the file, for editors.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from meetgate.graph.errors import MeetingRuleError
+from meetgate.graph.meetings import check_external_id, check_join_url, check_times
+from meetgate.graph.models import (
+    Attendee,
+    LobbyBypassScope,
+    MeetingChatMode,
+    MeetingRequest,
+    MeetingUpdate,
+    OnlineMeetingPresenters,
+    OnlineMeetingRole,
+)
+
+Operation = Literal["create", "update", "cancel"]
+OPERATIONS: tuple[Operation, ...] = ("create", "update", "cancel")
+COLUMNS = (
+    "key",
+    "organizer",
+    "start",
+    "end",
+    "subject",
+    "attendees",
+    "options",
+    "meeting_id",
+    "join_url",
+    "mode",
+)
+_ALIASES = {
+    "externalid": "key",
+    "external_id": "key",
+    "id": "key",
+    "meetingid": "meeting_id",
+    "joinurl": "join_url",
+    "joinweburl": "join_url",
+    "organizer_upn": "organizer",
+}
+#: options: name → (MeetingRequest field, allowed values or None for booleans)
+OPTIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "lobby": (
+        "lobby_bypass_scope",
+        tuple(v.value for v in LobbyBypassScope if v.value != "unknownFutureValue"),
+    ),
+    "presenters": (
+        "allowed_presenters",
+        tuple(v.value for v in OnlineMeetingPresenters if v.value != "unknownFutureValue"),
+    ),
+    "chat": (
+        "allow_meeting_chat",
+        tuple(v.value for v in MeetingChatMode if v.value != "unknownFutureValue"),
+    ),
+    "dialInBypass": ("dial_in_bypass", None),
+    "recordAutomatically": ("record_automatically", None),
+    "entryExitAnnounced": ("is_entry_exit_announced", None),
+}
+_ROLES = tuple(v.value for v in OnlineMeetingRole if v.value != "unknownFutureValue")
+MAX_ROWS = 100_000
+
+
+class BulkFileError(ValueError):
+    """The file as a whole cannot be read (not a row problem)."""
+
+    def __init__(self, message: str, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """What is wrong with one row, and what to do about it."""
+
+    row: int
+    line: int
+    key: str | None
+    field: str
+    message: str
+    remedy: str = ""
+
+    def __str__(self) -> str:
+        where = f"row {self.row} (line {self.line})"
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}{key} {self.field}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "line": self.line,
+            "key": self.key,
+            "field": self.field,
+            "message": self.message,
+            "remedy": self.remedy,
+        }
+
+
+@dataclass(frozen=True)
+class BulkRow:
+    """One checked row."""
+
+    row: int
+    line: int
+    key: str
+    organizer: str
+    operation: Operation
+    request: MeetingRequest | None = None
+    changes: MeetingUpdate | None = None
+    meeting_id: str | None = None
+    join_url: str | None = None
+    mode: Literal["delete", "lock"] = "delete"
+
+
+@dataclass
+class LoadedRows:
+    operation: Operation
+    rows: list[BulkRow] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    #: data rows in the file, good and bad
+    total: int = 0
+
+    @property
+    def bad_rows(self) -> set[int]:
+        return {p.row for p in self.problems}
+
+    def good_rows(self) -> list[BulkRow]:
+        bad = self.bad_rows
+        return [row for row in self.rows if row.row not in bad]
+
+
+def _read_records(path: Path) -> Iterable[tuple[int, Mapping[str, Any] | str]]:
+    """(line, record) pairs; a record that cannot be parsed is given as the error text."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BulkFileError(f"{path} does not exist", "Give the path of a .csv or .jsonl file.") from None
+    except UnicodeDecodeError:
+        raise BulkFileError(
+            f"{path} is not UTF-8 text", "Save the file as UTF-8 (CSV or JSON Lines)."
+        ) from None
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        out: list[tuple[int, Mapping[str, Any] | str]] = []
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                out.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+                continue
+            out.append((number, data if isinstance(data, dict) else "a row must be a JSON object"))
+        return out
+    if suffix not in (".csv", ".txt"):
+        raise BulkFileError(
+            f"{path.name}: unknown file type {suffix or '(none)'}",
+            "Use a .csv file with a header row, or a .jsonl file with one JSON object per line.",
+        )
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise BulkFileError(f"{path} is empty", "Add a header row: key,organizer,start,end,subject,attendees")
+    out = []
+    for record in reader:
+        if not any((value or "").strip() for value in record.values() if isinstance(value, str)):
+            continue
+        out.append((reader.line_num, record))
+    return out
+
+
+def _normalise(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    data: dict[str, Any] = {}
+    unknown: list[str] = []
+    for raw_key, value in record.items():
+        if raw_key is None:  # more CSV cells than headers
+            unknown.append("(extra cells)")
+            continue
+        key = str(raw_key).strip()
+        name = _ALIASES.get(key.lower().replace("-", "_").replace(" ", "_"), key.lower())
+        if name not in COLUMNS:
+            unknown.append(key)
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            if value == "":
+                continue
+        if value is None:
+            continue
+        data[name] = value
+    return data, unknown
+
+
+def parse_time(value: Any, name: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise MeetingRuleError(
+                f"{text!r} is not an ISO 8601 date and time",
+                remedy=f"Write {name} like 2026-09-01T09:00:00+02:00 or 2026-09-01T07:00:00Z.",
+            ) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise MeetingRuleError(
+            f"{value!r} has no timezone",
+            remedy=f"Add Z (UTC) or an offset such as +02:00 to {name}, so the meeting lands where you mean.",
+        )
+    return parsed
+
+
+def parse_attendees(value: Any) -> list[Attendee]:
+    items: list[Any]
+    if isinstance(value, list):
+        items = value
+    else:
+        items = [part for part in str(value).replace(",", ";").split(";") if part.strip()]
+    attendees: list[Attendee] = []
+    for item in items:
+        if isinstance(item, dict):
+            attendees.append(Attendee.model_validate(item))
+            continue
+        text = str(item).strip()
+        upn, _, role = text.partition(":")
+        role = role.strip() or "attendee"
+        if role not in _ROLES:
+            raise ValueError(f"attendee {text!r}: role must be one of {', '.join(_ROLES)}")
+        attendees.append(Attendee(upn=upn, role=role))
+    return attendees
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(f"option {name} must be true or false, got {value!r}")
+
+
+def parse_options(value: Any) -> dict[str, Any]:
+    """``lobby=organization;chat=disabled`` or a JSON object → MeetingRequest fields."""
+    pairs: dict[str, Any]
+    if isinstance(value, dict):
+        pairs = dict(value)
+    else:
+        text = str(value).strip()
+        if text.startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except ValueError:
+                raise ValueError("options look like JSON but do not parse") from None
+            if not isinstance(loaded, dict):
+                raise ValueError("options must be a JSON object")
+            pairs = loaded
+        else:
+            pairs = {}
+            for part in text.split(";"):
+                if not part.strip():
+                    continue
+                name, sep, item = part.partition("=")
+                if not sep:
+                    raise ValueError(f"option {part.strip()!r} must be name=value")
+                pairs[name.strip()] = item.strip()
+    fields: dict[str, Any] = {}
+    by_lower = {name.lower(): name for name in OPTIONS}
+    for raw_name, item in pairs.items():
+        known = by_lower.get(str(raw_name).lower())
+        if known is None:
+            raise ValueError(f"unknown option {raw_name!r}; known: {', '.join(OPTIONS)}")
+        name = known
+        target, allowed = OPTIONS[name]
+        if allowed is None:
+            fields[target] = _bool(item, name)
+        else:
+            text = str(item).strip()
+            match = {v.lower(): v for v in allowed}.get(text.lower())
+            if match is None:
+                raise ValueError(f"option {name}={text!r}: must be one of {', '.join(allowed)}")
+            fields[target] = match
+    return fields
+
+
+class _RowChecker:
+    def __init__(self, operation: Operation, default_mode: str) -> None:
+        self.operation = operation
+        self.default_mode = default_mode
+        self.problems: list[RowProblem] = []
+
+    def problem(
+        self, row: int, line: int, key: str | None, name: str, message: str, remedy: str = ""
+    ) -> None:
+        self.problems.append(RowProblem(row, line, key, name, message, remedy))
+
+    def check(self, row: int, line: int, data: dict[str, Any]) -> BulkRow | None:
+        op = self.operation
+        before = len(self.problems)
+        raw_key = data.get("key")
+        key: str | None = str(raw_key) if raw_key is not None else None
+        organizer = data.get("organizer")
+        if not organizer or not isinstance(organizer, str):
+            self.problem(row, line, key, "organizer", "is missing", "Give the organizer's UPN or object id.")
+            organizer = ""
+        organizer = str(organizer)
+        if op == "create" and key is None:
+            self.problem(
+                row,
+                line,
+                None,
+                "key",
+                "is missing",
+                "Give every row a unique key (e.g. the booking id): it becomes the meeting's externalId.",
+            )
+        if key is not None:
+            try:
+                check_external_id(key)
+            except MeetingRuleError as exc:
+                self.problem(row, line, key, "key", str(exc), exc.remedy or "")
+        start = end = None
+        before_times = len(self.problems)
+        for name in ("start", "end"):
+            if name in data:
+                try:
+                    value = parse_time(data[name], name)
+                except MeetingRuleError as exc:
+                    self.problem(row, line, key, name, str(exc), exc.remedy or "")
+                    continue
+                if name == "start":
+                    start = value
+                else:
+                    end = value
+        times_parsed = len(self.problems) == before_times
+        if times_parsed and (start is not None or end is not None):
+            try:
+                check_times(start, end, update=op == "update")
+            except MeetingRuleError as exc:
+                self.problem(
+                    row, line, key, "end" if start is not None else "start", str(exc), exc.remedy or ""
+                )
+        attendees: list[Attendee] | None = None
+        if "attendees" in data:
+            try:
+                attendees = parse_attendees(data["attendees"])
+            except ValueError as exc:
+                self.problem(
+                    row,
+                    line,
+                    key,
+                    "attendees",
+                    _first_line(exc),
+                    "Separate UPNs with ';', e.g. ana@contoso.com;bo@fabrikam.com:presenter.",
+                )
+        options: dict[str, Any] = {}
+        if "options" in data:
+            try:
+                options = parse_options(data["options"])
+            except ValueError as exc:
+                self.problem(
+                    row,
+                    line,
+                    key,
+                    "options",
+                    str(exc),
+                    "Write options as lobby=organization;presenters=organizer;chat=disabled.",
+                )
+        meeting_id = data.get("meeting_id")
+        join_url = data.get("join_url")
+        mode = str(data.get("mode") or self.default_mode)
+        if op in ("update", "cancel"):
+            if not meeting_id and not join_url:
+                self.problem(
+                    row,
+                    line,
+                    key,
+                    "meeting_id",
+                    "neither meeting_id nor join_url is given",
+                    "Give the meeting's id (the results file of the create job has it) or its join URL.",
+                )
+            if join_url and not meeting_id:
+                try:
+                    check_join_url(str(join_url))
+                except MeetingRuleError as exc:
+                    self.problem(row, line, key, "join_url", str(exc), exc.remedy or "")
+            if key is None:
+                key = str(meeting_id or join_url or f"row-{row}")
+        if op == "cancel" and mode not in ("delete", "lock"):
+            self.problem(
+                row, line, key, "mode", f"must be delete or lock, got {mode!r}", "Use delete or lock."
+            )
+        if op != "cancel" and "mode" in data:
+            self.problem(row, line, key, "mode", "only cancel jobs take a mode", "Remove the mode column.")
+        subject = data.get("subject")
+        if len(self.problems) > before:
+            return None
+        assert key is not None
+        fields: dict[str, Any] = {"subject": str(subject) if subject is not None else None, **options}
+        if start is not None:
+            fields["start"] = start
+        if end is not None:
+            fields["end"] = end
+        if op == "create":
+            request = MeetingRequest(**fields, attendees=attendees or [])
+            return BulkRow(row, line, key, organizer, op, request=request)
+        if op == "update":
+            changes = MeetingUpdate(**fields, attendees=attendees)
+            if changes.is_empty():
+                self.problem(row, line, key, "row", "nothing to change", "Give at least one field to update.")
+                return None
+            return BulkRow(
+                row,
+                line,
+                key,
+                organizer,
+                op,
+                changes=changes,
+                meeting_id=str(meeting_id) if meeting_id else None,
+                join_url=str(join_url) if join_url else None,
+            )
+        return BulkRow(
+            row,
+            line,
+            key,
+            organizer,
+            op,
+            meeting_id=str(meeting_id) if meeting_id else None,
+            join_url=str(join_url) if join_url else None,
+            mode="lock" if mode == "lock" else "delete",
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    if "Value error, " in text:
+        text = text.split("Value error, ", 1)[1]
+    return text.splitlines()[0]
+
+
+def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "delete") -> LoadedRows:
+    """Read and check every row of ``path`` (offline checks: shapes, dates, duplicates).
+
+    Raises :class:`BulkFileError` only when the file as a whole is unusable; row problems are
+    collected in :attr:`LoadedRows.problems`, all of them.
+    """
+    if operation not in OPERATIONS:
+        raise BulkFileError(f"unknown operation {operation!r}", "Use create, update or cancel.")
+    path = Path(path)
+    checker = _RowChecker(operation, default_mode)
+    result = LoadedRows(operation)
+    rows_by_key: dict[str, list[tuple[int, int]]] = {}
+    for index, (line, record) in enumerate(_read_records(path), start=1):
+        result.total = index
+        if index > MAX_ROWS:
+            raise BulkFileError(
+                f"{path.name} has more than {MAX_ROWS} rows",
+                "Split the job into files of at most 100,000 rows.",
+            )
+        if isinstance(record, str):
+            checker.problem(index, line, None, "row", record, "Fix the line so it is one JSON object.")
+            continue
+        data, unknown = _normalise(record)
+        if unknown:
+            checker.problem(
+                index,
+                line,
+                None,
+                "row",
+                f"unknown column(s): {', '.join(unknown)}",
+                f"Known columns: {', '.join(COLUMNS)}.",
+            )
+        row = checker.check(index, line, data)
+        key = str(data["key"]) if "key" in data else (row.key if row else None)
+        if key is not None:
+            rows_by_key.setdefault(key, []).append((index, line))
+        if row is not None:
+            result.rows.append(row)
+    for key, places in rows_by_key.items():
+        if len(places) < 2:
+            continue
+        numbers = ", ".join(str(number) for number, _ in places)
+        for number, line in places:
+            checker.problem(
+                number,
+                line,
+                key,
+                "key",
+                f"duplicate key: rows {numbers} share it (none of them is run)",
+                "Give every row its own key; a key is the meeting's identity across reruns.",
+            )
+    result.problems = sorted(checker.problems, key=lambda p: (p.row, p.field))
+    if result.total == 0:
+        raise BulkFileError(f"{path.name} has no data rows", "Add at least one row below the header.")
+    return result

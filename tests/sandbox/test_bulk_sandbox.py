@@ -1,0 +1,218 @@
+"""Bulk meetings against the sandbox over TLS: throttled runs, bad rows, a killed job rerun."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meetgate.admin.bulk import BULK_RETRY, run_bulk_job
+from meetgate.cli.main import app as cli_app
+from meetgate.composition import async_graph_client_from_profile
+from meetgate.graph.limiter import AdaptiveLimiter
+
+runner = CliRunner()
+HEADER = ["key", "organizer", "start", "end", "subject", "attendees"]
+
+
+def write_rows(path: Path, count: int, organizers: list[str], prefix: str = "slot") -> None:
+    start = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for i in range(count):
+            at = start + dt.timedelta(minutes=30 * i)
+            writer.writerow(
+                [
+                    f"{prefix}-{i:04d}",
+                    organizers[i % len(organizers)],
+                    at.isoformat(),
+                    (at + dt.timedelta(minutes=25)).isoformat(),
+                    f"Advising {i}",
+                    f"student{i}@students.example.edu",
+                ]
+            )
+
+
+def created_count(sandbox_app) -> int:
+    """createOrGet answers 201 in the tenant's request log: meetings that really were created."""
+    log = sandbox_app.control.request_log(sandbox_app.tenant_id)
+    items = log["value"] if isinstance(log, dict) else log
+    return sum(1 for r in items if r["path"].endswith("/createOrGet") and r["status"] == 201)
+
+
+def write_config(tmp_path: Path, sandbox_app, policy_file: Path | None = None) -> Path:
+    profile = sandbox_app.profile()
+    lines = [
+        'default_profile = "sandbox"',
+        "[profiles.sandbox]",
+        f'tenant_id = "{profile.tenant_id}"',
+        f'client_id = "{profile.client_id}"',
+        f'private_key_path = "{profile.private_key_path}"',
+        f'certificate_path = "{profile.certificate_path}"',
+        f'authority_url = "{profile.authority_url}"',
+        f'graph_url = "{profile.graph_url}"',
+        f'ca_bundle = "{profile.ca_bundle}"',
+    ]
+    if policy_file is not None:
+        lines.append(f'policy_file = "{policy_file}"')
+    path = tmp_path / "meetgate.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def throttle(sandbox_app):
+    def set_rps(rps: float) -> None:
+        sandbox_app.control.set_faults(throttle_rps=rps)
+
+    yield set_rps
+    sandbox_app.control.clear_faults()
+
+
+def test_throttled_job_runs_near_the_limit_and_creates_each_row_once(sandbox_app, tmp_path, throttle):
+    # small and slow enough that the sandbox (in this process, on a busy machine) can outrun the throttle
+    rows, rps = 60, 12.0
+    organizers = [u.upn for u in sandbox_app.pilot_users]
+    path = tmp_path / "term.csv"
+    write_rows(path, rows, organizers)
+    throttle(rps)
+    limiter = AdaptiveLimiter()
+
+    async def job():
+        client = async_graph_client_from_profile(sandbox_app.profile(), limiter=limiter, retry=BULK_RETRY)
+        async with client:
+            return await run_bulk_job(client, path, "create", limiter=limiter)
+
+    started = time.monotonic()
+    report = asyncio.run(job())
+    elapsed = time.monotonic() - started
+    stats = limiter.snapshot().stats
+    assert report.done == rows and report.failed == 0 and not report.problems
+    assert created_count(sandbox_app) == rows
+    assert len({o.meeting_id for o in report.outcomes.values()}) == rows
+    # the throttle was met (the limiter learnt a pace) without a storm of 429s
+    assert stats.throttled >= 1 and limiter.rate is not None
+    assert stats.throttled <= 0.15 * stats.attempts, stats
+    assert rows / elapsed >= 0.8 * rps, (elapsed, stats)
+    # running the same job again does nothing new: every row is in the journal
+    again = asyncio.run(job())
+    assert again.progress is not None and again.progress.skipped == rows
+    assert created_count(sandbox_app) == rows
+
+
+def test_bad_rows_are_all_reported_and_nothing_is_created_for_them(sandbox_app, tmp_path):
+    pilot_a, pilot_b = (u.upn for u in sandbox_app.pilot_users)
+    outsider = sandbox_app.other_users[0].upn
+    domain = pilot_a.split("@")[1]
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[policy]\nidentity = "Tag:TeamsMeetingsIntegration"\n'
+        f'app_ids = ["{sandbox_app.client_id}"]\n'
+        f'[organizers]\nusers = ["{pilot_a}", "{pilot_b}"]\n'
+    )
+    config = write_config(tmp_path, sandbox_app, policy)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(
+        "key,organizer,start,end,subject\n"
+        f"ok-1,{pilot_a},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,good\n"  # 1
+        f"bad-2,{pilot_a},2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,end before start\n"  # 2
+        f"bad-3,ghost@{domain},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,unknown organizer\n"  # 3
+        f"bad-4,{outsider},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,outside the policy\n"  # 4
+        f"bad-5,{pilot_b},2026-02-30T09:00:00Z,2026-09-01T09:30:00Z,bad date\n"  # 5
+        f"dup,{pilot_b},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,duplicate key\n"  # 6
+        f"dup,{pilot_b},2026-09-01T11:00:00Z,2026-09-01T11:30:00Z,duplicate key\n"  # 7
+        f"ok-8,{pilot_b},2026-09-01T12:00:00Z,2026-09-01T12:30:00Z,good\n"  # 8
+    )
+    base = ["--config", str(config), "meetings", "bulk", "create", str(rows)]
+    dry = runner.invoke(cli_app, [*base, "--dry-run", "--json"])
+    assert dry.exit_code == 1, dry.output
+    summary = json.loads(dry.output)
+    problems = {(p["row"], p["field"]): p["message"] for p in summary["problems"]}
+    assert "not after start" in problems[(2, "end")]
+    assert "unknown organizer" in problems[(3, "organizer")]
+    assert "outside the application access policy" in problems[(4, "organizer")]
+    assert "ISO 8601" in problems[(5, "start")]
+    assert "duplicate key" in problems[(6, "key")] and "duplicate key" in problems[(7, "key")]
+    assert {row for row, _ in problems} == {2, 3, 4, 5, 6, 7}
+    assert summary["invalid"] == 6 and summary["done"] == 0
+    assert created_count(sandbox_app) == 0  # a dry run changes nothing
+
+    text = runner.invoke(cli_app, [*base, "--dry-run"])
+    assert "row 3 (line 4) [bad-3] organizer: unknown organizer" in text.output
+
+    results = tmp_path / "results.csv"
+    run = runner.invoke(cli_app, [*base, "--results", str(results), "--no-progress"])
+    assert run.exit_code == 1, run.output  # some rows were invalid
+    assert created_count(sandbox_app) == 2  # only the two good rows
+    with results.open() as fh:
+        by_row = {int(r["row"]): r for r in csv.DictReader(fh)}
+    assert by_row[1]["status"] == "done" and by_row[1]["join_url"].startswith("https://")
+    assert by_row[8]["status"] == "done"
+    assert all(by_row[n]["status"] == "invalid" for n in (2, 3, 4, 5, 6, 7))
+    assert by_row[4]["remedy"].startswith("Use an approved organizer")
+
+
+def test_a_killed_job_rerun_ends_with_exactly_the_files_rows(sandbox_app, tmp_path, throttle):
+    rows = 60
+    organizers = [u.upn for u in sandbox_app.pilot_users]
+    path = tmp_path / "migration.csv"
+    write_rows(path, rows, organizers, prefix="crm")
+    config = write_config(tmp_path, sandbox_app)
+    journal = tmp_path / "migration.csv.create.journal.jsonl"
+    throttle(20.0)
+    command = [
+        sys.executable,
+        "-m",
+        "meetgate",
+        "--config",
+        str(config),
+        "meetings",
+        "bulk",
+        "create",
+        str(path),
+    ]
+    env = {**os.environ, "MEETGATE_CLIENT_SECRET": ""}
+    proc = subprocess.Popen(
+        [*command, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+    # kill it at a random point once it is under way (some rows journaled, most not)
+    want = random.randint(5, rows // 2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) > want:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the job finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    journaled = len(journal.read_text().splitlines()) - 1
+    assert 0 < journaled < rows
+
+    rerun = subprocess.run(
+        [*command, "--no-progress", "--json"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["skippedFromJournal"] >= journaled
+    assert summary["done"] == rows and summary["failed"] == 0
+    # exactly the file's rows: one meeting per row, none twice (rows in flight at the kill were
+    # created then, and came back from createOrGet as existing on the rerun)
+    assert created_count(sandbox_app) == rows
+    results = path.with_name("migration.csv.create.results.csv")
+    with results.open() as fh:
+        records = list(csv.DictReader(fh))
+    assert len(records) == rows and {r["status"] for r in records} == {"done"}
+    assert len({r["meeting_id"] for r in records}) == rows
+    assert {r["key"] for r in records} == {f"crm-{i:04d}" for i in range(rows)}

@@ -1,0 +1,169 @@
+"""Bulk files: every bad row reported at once with its row number; the journal resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from meetgate.admin.bulk import BulkFileError, Journal, JournalError, RowOutcome, load_rows, write_results
+from meetgate.admin.bulk.runner import BulkReport
+
+HEADER = "key,organizer,start,end,subject,attendees,options\n"
+
+
+def _csv(tmp_path, body: str, name: str = "rows.csv"):
+    path = tmp_path / name
+    path.write_text(HEADER + body)
+    return path
+
+
+def test_good_rows_become_requests(tmp_path):
+    path = _csv(
+        tmp_path,
+        "b-1,ana@contoso.com,2026-09-01T09:00:00+02:00,2026-09-01T09:30:00+02:00,Advising,"
+        '"x@fabrikam.com;y@fabrikam.com:presenter","lobby=everyone;chat=disabled;dialInBypass=yes"\n'
+        "b-2,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T10:30:00Z,,,\n",
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.problems == [] and loaded.total == 2
+    first = loaded.rows[0]
+    assert first.key == "b-1" and first.row == 1 and first.line == 2
+    request = first.request
+    assert request is not None
+    assert [(a.upn, str(a.role)) for a in request.attendees] == [
+        ("x@fabrikam.com", "attendee"),
+        ("y@fabrikam.com", "presenter"),
+    ]
+    assert request.lobby_bypass_scope == "everyone" and request.allow_meeting_chat == "disabled"
+    assert request.dial_in_bypass is True
+    assert request.start is not None and request.start.utcoffset() is not None
+
+
+def test_every_problem_is_reported_with_its_row_number(tmp_path):
+    path = _csv(
+        tmp_path,
+        "k1,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,end before start,,\n"  # row 1
+        "k2,ana@contoso.com,2026-13-45T10:00:00Z,2026-09-01T11:00:00Z,bad date,,\n"  # row 2
+        "k3,ana@contoso.com,2026-09-01T10:00:00,2026-09-01T11:00:00Z,no timezone,,\n"  # row 3
+        "k4,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,dup,,\n"  # row 4
+        "k4,ana@contoso.com,2026-09-01T12:00:00Z,2026-09-01T13:00:00Z,dup,,\n"  # row 5
+        ",ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,no key,,\n"  # row 6
+        "k7,,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,no organizer,,\n"  # row 7
+        "k8,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,bad attendee,bob,\n"  # row 8
+        "k9,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,bad option,,lobby=nobody\n"  # row 9
+        "k 10,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,space in key,,\n"  # row 10
+        "k11,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,good,,\n",  # row 11
+    )
+    loaded = load_rows(path, "create")
+    by_row = {}
+    for problem in loaded.problems:
+        by_row.setdefault(problem.row, []).append(problem)
+    assert sorted(by_row) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert "not after start" in by_row[1][0].message and by_row[1][0].line == 2
+    assert "ISO 8601" in by_row[2][0].message
+    assert "no timezone" in by_row[3][0].message
+    assert "duplicate key" in by_row[4][0].message and "rows 4, 5" in by_row[5][0].message
+    assert by_row[6][0].field == "key"
+    assert by_row[7][0].field == "organizer"
+    assert "name@domain" in by_row[8][0].message
+    assert "lobby" in by_row[9][0].message
+    assert by_row[10][0].field == "key"
+    assert all(p.remedy for p in loaded.problems)
+    assert [row.key for row in loaded.good_rows()] == ["k11"]
+    assert str(by_row[1][0]).startswith("row 1 (line 2) [k1] end:")
+
+
+def test_json_lines_rows_and_broken_lines(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    lines = [
+        {
+            "key": "a",
+            "organizer": "ana@contoso.com",
+            "start": "2026-09-01T09:00:00Z",
+            "end": "2026-09-01T10:00:00Z",
+            "attendees": ["x@fabrikam.com", {"upn": "y@fabrikam.com", "role": "presenter"}],
+            "options": {"presenters": "organizer"},
+        },
+    ]
+    path.write_text(
+        json.dumps(lines[0]) + "\n{not json\n[1, 2]\n\n" + json.dumps({"key": "b", "organiser": "x"})
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.rows[0].request is not None
+    assert loaded.rows[0].request.allowed_presenters == "organizer"
+    messages = {p.row: p.message for p in loaded.problems if p.field == "row"}
+    assert "not valid JSON" in messages[2] and "JSON object" in messages[3]
+    assert "unknown column(s): organiser" in messages[4]
+
+
+def test_update_and_cancel_rows_need_the_meeting(tmp_path):
+    path = tmp_path / "update.csv"
+    path.write_text(
+        "key,organizer,meeting_id,join_url,start,end,subject,mode\n"
+        "u1,ana@contoso.com,MSo1,,2026-09-02T09:00:00Z,2026-09-02T10:00:00Z,,\n"
+        "u2,ana@contoso.com,,,2026-09-02T09:00:00Z,2026-09-02T10:00:00Z,,\n"
+        "u3,ana@contoso.com,MSo3,,2026-09-02T09:00:00Z,,,\n"
+        "u4,ana@contoso.com,MSo4,,,,,lock\n"
+    )
+    loaded = load_rows(path, "update")
+    fields = {(p.row, p.field) for p in loaded.problems}
+    assert (2, "meeting_id") in fields  # neither id nor join URL
+    assert (3, "start") in fields or (3, "end") in fields  # a time change needs both
+    assert (4, "mode") in fields  # only cancel takes a mode
+    assert [r.key for r in loaded.good_rows()] == ["u1"]
+    cancel = load_rows(path, "cancel")
+    modes = {r.key: r.mode for r in cancel.rows}
+    assert modes["u4"] == "lock" and modes["u1"] == "delete"
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(BulkFileError, match="does not exist"):
+        load_rows(tmp_path / "nope.csv", "create")
+    (tmp_path / "rows.xlsx").write_text("x")
+    with pytest.raises(BulkFileError, match="unknown file type"):
+        load_rows(tmp_path / "rows.xlsx", "create")
+    (tmp_path / "empty.csv").write_text(HEADER)
+    with pytest.raises(BulkFileError, match="no data rows"):
+        load_rows(tmp_path / "empty.csv", "create")
+
+
+def test_journal_resumes_and_survives_a_torn_line(tmp_path):
+    path = tmp_path / "job.journal.jsonl"
+    with Journal(path, "create", source="rows.csv") as journal:
+        journal.record(RowOutcome("a", 1, "done", "m-a", "https://join/a", created=True))
+        journal.record(RowOutcome("b", 2, "failed", error="throttled"))
+    with path.open("a") as fh:
+        fh.write('{"key": "c", "row": 3, "sta')  # the process died while writing
+    again = Journal(path, "create")
+    assert again.resumed and again.done_keys() == {"a"}
+    assert again.outcomes["b"].status == "failed"
+    with again:
+        again.record(RowOutcome("b", 2, "done", "m-b"))
+    third = Journal(path, "create")
+    assert third.done_keys() == {"a", "b"}
+    with pytest.raises(JournalError, match="'create' job"):
+        Journal(path, "cancel")
+    (tmp_path / "other.jsonl").write_text("hello\n")
+    with pytest.raises(JournalError, match="not a meetgate bulk journal"):
+        Journal(tmp_path / "other.jsonl", "create")
+
+
+def test_results_file_lists_outcomes_and_invalid_rows(tmp_path):
+    path = _csv(
+        tmp_path,
+        "k1,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,bad,,\n"
+        "k2,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,good,,\n",
+    )
+    loaded = load_rows(path, "create")
+    report = BulkReport("create", 2, problems=loaded.problems)
+    report.outcomes["k2"] = RowOutcome("k2", 2, "done", "m2", "https://join/2", created=True)
+    out = tmp_path / "results.csv"
+    write_results(out, report)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "row,key,status,meeting_id,join_url,created,error,code,remedy"
+    assert lines[1].startswith("1,k1,invalid,,,,end:")
+    assert lines[2].startswith("2,k2,done,m2,https://join/2,True")
+    write_results(tmp_path / "results.jsonl", report)
+    records = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert records[1]["meeting_id"] == "m2"
