@@ -180,7 +180,9 @@ class ControlRegistration:
             PasswordCredential(key_id=s.get("keyId"), display_name=s.get("displayName"))
             for s in data.get("passwordCredentials", [])
         ]
-        return Application(id=data.get("objectId", "x"), app_id=app_id, key_credentials=keys, password_credentials=secrets)
+        return Application(
+            id=data.get("objectId", "x"), app_id=app_id, key_credentials=keys, password_credentials=secrets
+        )
 
 
 def statuses(run: ValidationRun) -> dict[str, str]:
@@ -200,7 +202,15 @@ def test_token_permissions_lookup_and_teams_pass_on_a_correct_app(sandbox, sandb
     app = App(sandbox, sandbox_control, tmp_path)
     run = app.validate(teams=True)
     s = statuses(run)
-    for name in ("configuration", "certificate", "token", "permissions", "organizer_lookup", "teams_powershell", "graph_reachability"):
+    for name in (
+        "configuration",
+        "certificate",
+        "token",
+        "permissions",
+        "organizer_lookup",
+        "teams_powershell",
+        "graph_reachability",
+    ):
         assert s[name] == "pass", (name, run.check(name))
     token = run.check("token")
     assert token.evidence["credential"] == "certificate" and token.evidence["idtyp"] == "app"
@@ -209,7 +219,9 @@ def test_token_permissions_lookup_and_teams_pass_on_a_correct_app(sandbox, sandb
     assert run.check("graph_reachability").evidence["request_ids"]
 
 
-def test_delegated_token_fails_the_token_check_with_the_runbook_explanation(sandbox, sandbox_control, tmp_path):
+def test_delegated_token_fails_the_token_check_with_the_runbook_explanation(
+    sandbox, sandbox_control, tmp_path
+):
     app = App(sandbox, sandbox_control, tmp_path)
     user = app.users[0]["id"]
     delegated = sandbox_control.delegated_token(app.tenant_id, user, app.app_id, ["OnlineMeetings.ReadWrite"])
@@ -232,12 +244,12 @@ def test_missing_role_fails_permissions_only(sandbox, sandbox_control, tmp_path)
 
 
 def test_extra_role_warns_about_more_privilege_than_needed(sandbox, sandbox_control, tmp_path):
-    app = App(sandbox, sandbox_control, tmp_path, roles=(*ROLES, "Calendars.ReadWrite"))
+    app = App(sandbox, sandbox_control, tmp_path, roles=(*ROLES, "Directory.ReadWrite.All"))
     run = app.validate(pilot=[], negative=[])
     check = run.check("permissions")
     assert check.status == "warn"
-    assert check.evidence["extra"] == ["Calendars.ReadWrite"]
-    assert "remove Calendars.ReadWrite" in check.fix
+    assert check.evidence["extra"] == ["Directory.ReadWrite.All"]
+    assert "remove Directory.ReadWrite.All" in check.fix
     assert not [c for c in run.checks if c.status == "fail"]
 
 
@@ -305,7 +317,8 @@ def test_correct_tenant_validates_green_and_leaves_no_meeting(sandbox, sandbox_c
     assert journal.pending() == []
     created = [r for r in sandbox_control.request_log(app.tenant_id) if "createOrGet" in str(r.get("path"))]
     deleted = [
-        r for r in sandbox_control.request_log(app.tenant_id)
+        r
+        for r in sandbox_control.request_log(app.tenant_id)
         if r.get("method") == "DELETE" and "onlineMeetings" in str(r.get("path"))
     ]
     assert len(deleted) == len(app.pilots) and len(created) == len(app.pilots) + 1

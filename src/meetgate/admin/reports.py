@@ -96,14 +96,14 @@ def _badge(status: str) -> str:
 
 def _page(title: str, body: str) -> str:
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8" />'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
     )
 
 
 def validation_html(run: ValidationRun) -> str:
     rows = "\n".join(
-        f'<tr id="{html.escape(c.name)}"><td>{_badge(c.status)}</td><td><b>{html.escape(c.title)}</b><br>'
+        f'<tr id="{html.escape(c.name)}"><td>{_badge(c.status)}</td><td><b>{html.escape(c.title)}</b><br/>'
         f"<code>{html.escape(c.name)}</code></td><td>{html.escape(c.finding)}</td>"
         f"<td>{html.escape(c.fix or '')}</td><td><pre>{html.escape(_evidence_text(c.evidence))}</pre></td></tr>"
         for c in run.checks
@@ -113,7 +113,7 @@ def validation_html(run: ValidationRun) -> str:
         f"<h1>meetgate validate — {_badge(run.status)}</h1>\n"
         f"<p>Run <code>{html.escape(run.id)}</code>, {run.started_at:%Y-%m-%d %H:%M:%S} UTC, profile "
         f"<code>{html.escape(run.profile)}</code>, tenant <code>{html.escape(run.tenant_id or '-')}</code>, "
-        f"app <code>{html.escape(run.client_id or '-')}</code>.<br>Pilot: {html.escape(', '.join(run.pilot) or '-')}; "
+        f"app <code>{html.escape(run.client_id or '-')}</code>.<br/>Pilot: {html.escape(', '.join(run.pilot) or '-')}; "
         f"negative: {html.escape(', '.join(run.negative) or '-')}. {html.escape(counts)}.</p>\n"
         "<table><thead><tr><th>status</th><th>check</th><th>finding</th><th>fix</th><th>evidence</th></tr>"
         f"</thead><tbody>\n{rows}\n</tbody></table>"

@@ -191,7 +191,7 @@ def validate(
                 f"[dim]cleanup of an earlier run: {item['external_id']} for {item['organizer_id']}: {item['outcome']}[/]"
             )
     target.teams, target.teams_skip_reason = _teams_probe(profile, pwsh, shutil.which, shlex.split)
-    progress = None if as_json else _progress
+    progress = _progress if (not as_json and err_console().is_terminal) else None
     try:
         run = v.run_validation(
             target,
