@@ -130,3 +130,47 @@ def test_validate_a_delegated_token_handed_over(setup, monkeypatch):
     assert result.exit_code == 1
     assert "DELEGATED" in result.output
     assert token not in result.output
+
+
+def test_client_secrets_are_reported_from_the_registration_and_the_environment(setup, monkeypatch):
+    from meetgate import certificates
+
+    config, app, tmp = setup
+    app.control.add_secret(app.tenant_id, app.client_id)
+    pair = certificates.generate_self_signed()
+    key, cert = tmp / "auto.key.pem", tmp / "auto.pem"
+    certificates.write_secret_file(key, certificates.private_key_pem(pair.private_key))
+    certificates.write_public_file(cert, certificates.certificate_pem(pair.certificate))
+    auto = app.control.register_app(
+        app.tenant_id,
+        "automation",
+        certificate_pem=certificates.certificate_pem(pair.certificate),
+        roles=["Application.Read.All"],
+    )
+    text = config.read_text()
+    sandbox_section = text.split("[profiles.sandbox]\n", 1)[1]
+    auto_section = sandbox_section.replace(app.client_id, auto["appId"])
+    auto_section = auto_section.replace(str(app.private_key_path), str(key)).replace(
+        str(app.certificate_path), str(cert)
+    )
+    config.write_text(text + "\n[profiles.automation]\n" + auto_section)
+    monkeypatch.setenv("MEETGATE_CLIENT_SECRET", "not-a-real-secret-value")
+    result = invoke(
+        config,
+        "validate",
+        "--as-app",
+        "automation",
+        "--only",
+        "configuration",
+        "--only",
+        "certificate",
+        "--json",
+        "--no-keep",
+    )
+    assert result.exit_code == 0, result.output
+    check = {c["name"]: c for c in json.loads(result.stdout)["checks"]}["certificate"]
+    assert check["status"] == "warn"
+    assert check["evidence"]["app_client_secrets"] == 1
+    assert "the app has a client secret" in check["finding"]
+    assert "MEETGATE_CLIENT_SECRET" in check["finding"]
+    assert "not-a-real-secret-value" not in result.output

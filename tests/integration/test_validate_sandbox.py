@@ -26,7 +26,7 @@ from meetgate.admin.validation import (
 )
 from meetgate.composition import graph_client_from_profile
 from meetgate.config import Profile
-from meetgate.graph.applications import Application, KeyCredential, PasswordCredential
+from meetgate.graph.applications import ApplicationsService
 from meetgate.graph.auth import StaticTokenProvider
 from meetgate.graph.client import GraphClient
 
@@ -164,25 +164,20 @@ class _EnvRunner:
         return self.runner.run(script, {**self.env, **env})
 
 
-class ControlRegistration:
-    """The app's registration as an administrator would read it (the sandbox's record of it)."""
-
-    def __init__(self, app: App):
-        self.app = app
-
-    def find_application_by_app_id(self, app_id: str) -> Application:
-        data = self.app.control.app(self.app.tenant_id, app_id)
-        keys = [
-            KeyCredential(key_id=k.get("keyId"), custom_key_identifier=k.get("customKeyIdentifier"))
-            for k in data.get("keyCredentials", [])
-        ]
-        secrets = [
-            PasswordCredential(key_id=s.get("keyId"), display_name=s.get("displayName"))
-            for s in data.get("passwordCredentials", [])
-        ]
-        return Application(
-            id=data.get("objectId", "x"), app_id=app_id, key_credentials=keys, password_credentials=secrets
-        )
+def automation_reader(app: App, tmp_path: Path) -> GraphClient:
+    """A second app with Application.Read.All that reads the integration app's registration."""
+    pair = certificates.generate_self_signed()
+    key, cert = tmp_path / "auto.key.pem", tmp_path / "auto.pem"
+    certificates.write_secret_file(key, certificates.private_key_pem(pair.private_key))
+    certificates.write_public_file(cert, certificates.certificate_pem(pair.certificate))
+    auto = app.control.register_app(
+        app.tenant_id,
+        "meetgate automation",
+        certificate_pem=certificates.certificate_pem(pair.certificate),
+        roles=["Application.Read.All"],
+    )
+    profile = replace(app.profile(), client_id=auto["appId"], private_key_path=key, certificate_path=cert)
+    return graph_client_from_profile(profile)
 
 
 def statuses(run: ValidationRun) -> dict[str, str]:
@@ -263,6 +258,27 @@ def test_expired_certificate_fails_the_certificate_check(sandbox, sandbox_contro
     assert statuses(run)["token"] == "skip"
 
 
+def test_wrong_certificate_is_found_on_the_registration_when_it_is_readable(
+    sandbox, sandbox_control, tmp_path
+):
+    app = App(sandbox, sandbox_control, tmp_path)
+    other = certificates.generate_self_signed()
+    key, cert = tmp_path / "o.key.pem", tmp_path / "o.pem"
+    certificates.write_secret_file(key, certificates.private_key_pem(other.private_key))
+    certificates.write_public_file(cert, certificates.certificate_pem(other.certificate))
+    reader = automation_reader(app, tmp_path)
+    try:
+        run = app.validate(
+            profile=replace(app.profile(), private_key_path=key, certificate_path=cert),
+            registration=ApplicationsService(reader.http),
+        )
+    finally:
+        reader.close()
+    assert only_failure(run) == "certificate"
+    check = run.check("certificate")
+    assert "is not a key credential of app" in check.finding and "meetgate cert upload" in check.fix
+
+
 def test_wrong_certificate_is_reported_as_not_registered(sandbox, sandbox_control, tmp_path):
     app = App(sandbox, sandbox_control, tmp_path)
     other = certificates.generate_self_signed()
@@ -280,12 +296,17 @@ def test_wrong_certificate_is_reported_as_not_registered(sandbox, sandbox_contro
 def test_client_secret_on_the_app_warns(sandbox, sandbox_control, tmp_path):
     app = App(sandbox, sandbox_control, tmp_path, with_secret=True)
     assert app.has_secret
-    run = app.validate(registration=ControlRegistration(app), pilot=[], negative=[])
+    reader = automation_reader(app, tmp_path)
+    try:
+        run = app.validate(registration=ApplicationsService(reader.http), pilot=[], negative=[])
+    finally:
+        reader.close()
     check = run.check("certificate")
     assert check.status == "warn", check
     assert "client secret" in check.finding
     assert "certificate authentication only" in check.fix
     assert check.evidence["app_client_secrets"] == 1
+    assert check.evidence["app_certificates"] == [app.pair.thumbprint_sha1]
     assert not [c for c in run.checks if c.status == "fail"]
 
 

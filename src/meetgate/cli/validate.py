@@ -20,6 +20,7 @@ from meetgate.cli._common import (
     fail,
     load_active_profile,
     print_json,
+    state,
 )
 
 if TYPE_CHECKING:
@@ -124,6 +125,14 @@ def validate(
             "was configured with) instead of signing in with the certificate.",
         ),
     ] = None,
+    as_app: Annotated[
+        str | None,
+        typer.Option(
+            "--as-app",
+            help="Read the app registration (certificates, client secrets) as this automation app's profile "
+            "(needs Application.Read.All); default: try the integration app's own token.",
+        ),
+    ] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, max=20, help="Reachability calls.")] = 3,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML to FILE (for CI).")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report to FILE.")] = None,
@@ -182,7 +191,7 @@ def validate(
         target.tokens = client.tokens
         target.meetings = client.meetings
         target.directory = client.directory
-        target.registration = ApplicationsService(client.http)
+        target.registration = ApplicationsService(_registration_http(ctx, as_app, client))
         target.reachability = v.GraphReachabilityProbe(client.http)
         _default_users(profile, file, client, pilots, negatives, pilot is None, negative is None)
         leftovers = v.cleanup_leftovers(client.meetings, journal) if journal.pending() else []
@@ -230,6 +239,21 @@ def _progress(result: CheckResult) -> None:
     from rich.markup import escape
 
     err_console().print(f"{_ICON[result.status]} {result.name}: {escape(result.finding)}", soft_wrap=True)
+
+
+def _registration_http(ctx: typer.Context, as_app: str | None, client: Any) -> Any:
+    """Graph HTTP of the identity that reads the app registration."""
+    if as_app is None:
+        return client.http
+    from meetgate.composition import graph_client_from_profile
+    from meetgate.config import ConfigError, load_profile
+    from meetgate.graph.errors import GraphError
+
+    try:
+        reader = graph_client_from_profile(load_profile(state(ctx).config, as_app))
+    except (ConfigError, GraphError) as exc:
+        fail(f"--as-app {as_app}: {exc}", "name a profile of an app with Application.Read.All")
+    return reader.http
 
 
 def _client(profile: Profile, external_token: str | None) -> tuple[Any, str | None]:
