@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from meetgate import __version__
-from meetgate.cli import cert, consumers, demo, meetings, policy, serve, setup
+from meetgate.cli import cert, consumers, demo, meetings, policy, serve, setup, validate
 from meetgate.cli import sandbox as sandbox_cli
 from meetgate.cli._common import EXIT_USAGE, fail, state
 
@@ -35,6 +35,8 @@ app.add_typer(consumers.app, name="consumers")
 app.add_typer(cert.app, name="cert")
 app.add_typer(policy.app, name="policy")
 app.add_typer(setup.app, name="setup")
+app.command("validate")(validate.validate)
+app.command("golive")(validate.golive)
 
 
 def _version(value: bool) -> None:

@@ -65,3 +65,45 @@ audit_log = sa.Table(
     sa.Column("client_ip", sa.String(64), nullable=True),
     sa.Index("ix_audit_consumer_at", "consumer_id", "at"),
 )
+
+# --- validation and go-live (runbook steps 6 and 8) ------------------------------------------------
+
+#: ``meetgate validate`` runs; ``result`` is the whole run as JSON (checks, evidence, fixes)
+validation_runs = sa.Table(
+    "validation_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("tenant_id", sa.String(255), nullable=True),
+    sa.Column("client_id", sa.String(64), nullable=True),
+    sa.Column("profile", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("covers_policy_tests", sa.Boolean, nullable=False),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Index("ix_validation_runs_client_started", "client_id", "started_at"),
+)
+
+#: test meetings announced before creation and removed once deleted (cleanup after a hard kill)
+validation_pending = sa.Table(
+    "validation_pending",
+    metadata,
+    sa.Column("organizer_id", sa.String(64), primary_key=True),
+    sa.Column("external_id", sa.String(80), primary_key=True),
+    sa.Column("client_id", sa.String(64), nullable=True),
+    sa.Column("meeting_id", sa.Text, nullable=True),
+    sa.Column("announced_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: go-live events (``meetgate golive --start``): the hypercare window monitoring reads
+golive_events = sa.Table(
+    "golive_events",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("tenant_id", sa.String(255), nullable=True),
+    sa.Column("client_id", sa.String(64), nullable=True),
+    sa.Column("verdict", sa.String(8), nullable=False),
+    sa.Column("hypercare_until", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("report", sa.JSON, nullable=True),
+)
