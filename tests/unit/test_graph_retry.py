@@ -75,3 +75,10 @@ def test_parse_retry_after():
 def test_invalid_policy_rejected():
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+def test_extra_statuses_can_be_opted_into_for_safe_requests_only():
+    policy = RetryPolicy(jitter=no_jitter, retry_statuses=frozenset({429, 500, 503, 504}))
+    assert policy.decide(1, 500, None, True) == 0.5
+    assert policy.decide(1, 500, None, False) is None
+    assert EXACT.decide(1, 500, None, True) is None

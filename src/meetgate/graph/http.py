@@ -153,7 +153,7 @@ class CallPlan:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         delay = self.retry.decide(self.attempt, status, retry_after, self.safe, self.clock() - self.started)
         if delay is not None:
-            if status == 504:
+            if status not in (429, 503):  # anything else may have been processed
                 self.maybe_applied = True
             log.info(
                 "%s %s -> %d; retry %d in %.3fs (client-request-id %s)",

@@ -84,6 +84,8 @@ class RetryPolicy:
     cap: float = 8.0
     #: applied to the exponential delay (not to Retry-After); ``no_jitter`` makes it exact
     jitter: Callable[[float], float] = field(default=full_jitter, compare=False)
+    #: statuses worth another attempt; 429 and 503 for any request, the others only when safe
+    retry_statuses: frozenset[int] = RETRY_STATUSES
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -97,10 +99,10 @@ class RetryPolicy:
             if isinstance(outcome, NOT_SENT_ERRORS):
                 return True
             return safe and isinstance(outcome, MAYBE_SENT_ERRORS)
-        # 429 and 503 mean the request was not processed; 504 may have been: only when safe.
-        if outcome in (429, 503):
-            return True
-        return outcome == 504 and safe
+        if outcome not in self.retry_statuses:
+            return False
+        # 429 and 503 mean the request was not processed; anything else may have been: only when safe.
+        return outcome in (429, 503) or safe
 
     def backoff(self, attempt: int) -> float:
         """Exponential delay after ``attempt`` (1 = the first attempt failed), before jitter."""
