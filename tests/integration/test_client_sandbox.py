@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -364,17 +365,15 @@ def test_500_creates_under_30_percent_faults_make_exactly_500_meetings(sandbox_a
 
 
 def test_client_request_id_is_echoed_and_kept_across_attempts(sandbox_app, faults, graph):
-    faults.set_faults(error_rate=0.5, seed=5)
+    faults.set_faults(error_rate=0.5, seed=9)
     user = sandbox_app.pilot_users[0]
     for _ in range(6):
-        try:
+        with contextlib.suppress(ServiceError):
             graph.directory.get_user(user.id)
-        except ServiceError:
-            pass
     log = sandbox_app.control.request_log(sandbox_app.tenant_id)
     by_id: dict[str, list[int]] = {}
     for record in log:
         if record["path"].endswith(f"/users/{user.id}"):
             by_id.setdefault(record["clientRequestId"], []).append(record["status"])
-    assert len(by_id) == 6
-    assert any(len(statuses) > 1 for statuses in by_id.values())  # retried attempts share the id
+    assert len(by_id) == 6, by_id
+    assert any(len(statuses) > 1 for statuses in by_id.values()), by_id  # retries share the id
