@@ -124,7 +124,45 @@ ids, wall, cpu = asyncio.run(main())
 print(json.dumps({"wall": wall, "cpu": cpu, "ids": len(set(ids))}))
 """
 
-IMPORT_CHILD = "import time; t=time.perf_counter(); {imports}; print(time.perf_counter()-t)"
+# What an app writes to get going: the imports, then (still without network) a credential loaded from
+# files, a client, and one create body. "import" is the first line's time, "ready" the whole.
+MEETGATE_READY = r"""
+import json, sys, time
+cfg = json.loads(sys.argv[1])
+t = time.perf_counter()
+from meetgate import CertificateCredential, GraphClient, GraphSettings, MeetingRequest
+imported = time.perf_counter() - t
+import datetime as dt
+import msal  # loaded by the first token request; counted so both sides include MSAL
+from meetgate.graph.meetings import create_body
+settings = GraphSettings(tenant_id=cfg["tenant_id"], client_id=cfg["client_id"],
+    credential=CertificateCredential.from_pem_files(cfg["key"], cfg["cert"]),
+    authority_url=cfg["authority_url"], graph_url=cfg["graph_url"])
+client = GraphClient(settings)
+start = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.UTC)
+create_body(MeetingRequest(subject="x", start=start, end=start + dt.timedelta(minutes=30)), "key-1")
+print(json.dumps({"import": imported, "ready": time.perf_counter() - t}))
+"""
+
+SDK_READY = r"""
+import json, sys, time
+cfg = json.loads(sys.argv[1])
+t = time.perf_counter()
+from msgraph import GraphServiceClient
+from msgraph.generated.users.item.online_meetings.create_or_get.create_or_get_post_request_body import CreateOrGetPostRequestBody
+from azure.identity.aio import CertificateCredential
+imported = time.perf_counter() - t
+import datetime as dt
+credential = CertificateCredential(cfg["tenant_id"], cfg["client_id"], certificate_path=cfg["combined_pem"],
+    authority=cfg["authority_url"].removeprefix("https://"), disable_instance_discovery=True)
+client = GraphServiceClient(credentials=credential, scopes=["https://graph.microsoft.com/.default"])
+start = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.UTC)
+body = CreateOrGetPostRequestBody()
+body.external_id, body.subject, body.start_date_time = "key-1", "x", start
+body.end_date_time = start + dt.timedelta(minutes=30)
+client.users.by_user_id("u").online_meetings.create_or_get.to_post_request_information(body)
+print(json.dumps({"import": imported, "ready": time.perf_counter() - t}))
+"""
 
 SIZE_CHILD = r"""
 import json, sys, re
@@ -166,14 +204,10 @@ def run_child(
     return result
 
 
-def import_time(python: str, imports: str, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [python, "-c", IMPORT_CHILD.format(imports=imports)], capture_output=True, text=True, check=True
-        )
-        times.append(float(out.stdout.strip()))
-    return statistics.median(times)
+def startup_times(python: str, code: str, cfg: dict[str, object], runs: int = 7) -> dict[str, float]:
+    """Median import and ready times over fresh interpreters."""
+    samples = [run_child(python, code, cfg) for _ in range(runs)]
+    return {key: statistics.median(s[key] for s in samples) for key in ("import", "ready")}
 
 
 def installed_size(python: str, roots: list[str]) -> tuple[int, int]:
@@ -262,15 +296,11 @@ def main() -> int:
             results[label] = run_child(python, code, child_cfg, env)
         control.close()
 
-    imports = {
-        "meetgate": import_time(sys.executable, "import meetgate.graph.client, meetgate.graph.models, msal"),
-    }
+    imports = {"meetgate": startup_times(sys.executable, MEETGATE_READY, cfg)}
     sizes = {"meetgate": installed_size(sys.executable, ["meetgate"])}
     sizes["meetgate"] = (sizes["meetgate"][0] + source_size(ROOT / "src" / "meetgate"), sizes["meetgate"][1])
     if have_sdk:
-        imports["msgraph-sdk"] = import_time(
-            str(sdk_python), "from msgraph import GraphServiceClient; import azure.identity.aio"
-        )
+        imports["msgraph-sdk"] = startup_times(str(sdk_python), SDK_READY, cfg)
         sizes["msgraph-sdk"] = installed_size(str(sdk_python), ["msgraph-sdk", "azure-identity"])
 
     print()
@@ -294,7 +324,8 @@ def main() -> int:
         theirs = results["msgraph-sdk (async)"]["cpu"]
         print(
             f"\nCPU per request: meetgate {ours / theirs:.2f}× the SDK's; "
-            f"import: meetgate {imports['meetgate'] / imports['msgraph-sdk']:.2f}× the SDK's"
+            f"import: {imports['meetgate']['import'] / imports['msgraph-sdk']['import']:.2f}×; "
+            f"ready: {imports['meetgate']['ready'] / imports['msgraph-sdk']['ready']:.2f}×"
         )
     if args.json:
         args.json.write_text(

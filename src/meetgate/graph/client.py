@@ -14,20 +14,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
-from meetgate.graph.auth import MEETINGS_ROLES, TokenClaims, TokenProvider, TokenSource
-from meetgate.graph.directory import AsyncDirectoryService, DirectoryService, UserIdCache
-from meetgate.graph.http import AsyncGraphHttp, GraphHttp
-from meetgate.graph.meetings import AsyncMeetingsService, MeetingsService
-from meetgate.graph.retry import RetryPolicy
-from meetgate.graph.settings import GraphSettings
+    from meetgate.graph.auth import TokenClaims, TokenSource
+    from meetgate.graph.retry import RetryPolicy
+    from meetgate.graph.settings import GraphSettings
+
+# The modules behind a client (httpx, pydantic models, MSAL) load when the first client is built,
+# not when this module is imported: `import meetgate` and `meetgate --help` stay fast.
 
 
 class _ClientBase:
@@ -44,9 +44,11 @@ class _ClientBase:
         """Claims of the current access token (decoded, not verified): app-only? which roles?"""
         return self.tokens.get_token().claims
 
-    def missing_roles(self, required: tuple[str, ...] = MEETINGS_ROLES) -> list[str]:
-        """Roles of ``required`` the current token lacks (empty when all are there)."""
-        return self.token_claims().missing_roles(required)
+    def missing_roles(self, required: tuple[str, ...] | None = None) -> list[str]:
+        """Roles of ``required`` (default: what meetings need) the current token lacks."""
+        from meetgate.graph.auth import MEETINGS_ROLES
+
+        return self.token_claims().missing_roles(MEETINGS_ROLES if required is None else required)
 
 
 class GraphClient(_ClientBase):
@@ -62,6 +64,12 @@ class GraphClient(_ClientBase):
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
     ) -> None:
+        from meetgate.graph.auth import TokenProvider
+        from meetgate.graph.directory import DirectoryService, UserIdCache
+        from meetgate.graph.http import GraphHttp
+        from meetgate.graph.meetings import MeetingsService
+        from meetgate.graph.retry import RetryPolicy
+
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.tokens = tokens or TokenProvider(
@@ -100,10 +108,16 @@ class AsyncGraphClient(_ClientBase):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
     ) -> None:
+        from meetgate.graph.auth import TokenProvider
+        from meetgate.graph.directory import AsyncDirectoryService, UserIdCache
+        from meetgate.graph.http import AsyncGraphHttp
+        from meetgate.graph.meetings import AsyncMeetingsService
+        from meetgate.graph.retry import RetryPolicy
+
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.tokens = tokens or TokenProvider(settings, transport=token_transport, retry=self.retry)

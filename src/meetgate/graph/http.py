@@ -11,7 +11,6 @@ asks for it). Foreign exceptions (httpx) are translated into :mod:`meetgate.grap
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -512,16 +511,20 @@ class AsyncGraphHttp(_GraphHttpBase):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
+        import asyncio
+
         super().__init__(settings, tokens, retry)
-        self._sleep = sleep
+        self._sleep = sleep or asyncio.sleep
         if transport is not None:
             self._client = httpx.AsyncClient(transport=transport, timeout=settings.timeout_seconds)
         else:
             self._client = httpx.AsyncClient(**_build_httpx_kwargs(settings))
 
     async def _token(self, refresh: bool, rejected: str | None) -> AccessToken:
+        import asyncio
+
         if not refresh:
             cached = self.tokens.peek()
             if cached is not None:

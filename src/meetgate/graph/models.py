@@ -87,7 +87,11 @@ class GraphModel(BaseModel):
     """Graph JSON: camelCase on the wire, snake_case in Python, unknown fields kept."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="allow", use_enum_values=False
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="allow",
+        use_enum_values=False,
+        defer_build=True,
     )
 
     def to_graph(self) -> dict[str, Any]:
@@ -183,7 +187,7 @@ class GraphOnlineMeeting(GraphModel):
 class FlatModel(BaseModel):
     """Flat models: snake_case in Python, camelCase in JSON output."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
 class Attendee(FlatModel):
