@@ -312,10 +312,11 @@ def main() -> int:
             f"{int(r['ids']):9d}"
         )
     print()
-    for name, seconds in imports.items():
+    for name, times in imports.items():
         size, count = sizes[name]
         print(
-            f"{name:12} import {seconds * 1000:7.0f} ms   installed {size / 1e6:6.1f} MB in {count} distributions"
+            f"{name:12} import {times['import'] * 1000:6.0f} ms   ready (import + client, no network) "
+            f"{times['ready'] * 1000:6.0f} ms   installed {size / 1e6:6.1f} MB in {count} distributions"
         )
     if not have_sdk:
         print(f"\nmsgraph-sdk not found in {args.sdk_venv}: only meetgate was measured (see the docstring).")
