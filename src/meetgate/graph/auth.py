@@ -269,7 +269,7 @@ class TokenProvider:
                 replaced = rejected is not None and token.token != rejected
                 if (not force_refresh or replaced) and not self._needs_refresh(token):
                     return token
-            self._token = self._acquire(force=force_refresh)
+            self._token = self._acquire()
             return self._token
 
     def invalidate(self) -> None:
@@ -334,13 +334,13 @@ class TokenProvider:
         for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
             cache.remove_at(item)
 
-    def _acquire(self, *, force: bool) -> AccessToken:
+    def _acquire(self) -> AccessToken:
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._acquire_once(force=force)
+                return self._acquire_once()
             except _Transient as transient:
                 delay = self._retry.decide(attempt, transient.outcome, None, True, time.monotonic() - started)
                 if delay is None:
@@ -348,7 +348,7 @@ class TokenProvider:
                 log.info("token request failed (%s); retry %d in %.2fs", transient.final, attempt, delay)
                 self._sleep(delay)
 
-    def _acquire_once(self, *, force: bool) -> AccessToken:
+    def _acquire_once(self) -> AccessToken:
         from meetgate.graph.msal_http import TokenServiceHttpError
 
         scope = [self.settings.graph_scope]

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+from typing import TYPE_CHECKING, Any
 
 from meetgate.graph.errors import CredentialError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# cryptography loads with the first key, not with this module (import time of `import meetgate`).
 
 SECRET_WARNING = (
     "a client secret is in use: certificates are recommended (a secret is a shared password that can "
@@ -32,6 +33,9 @@ class CertificateCredential:
     is_weak = False
 
     def __init__(self, private_key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         public = certificate.public_key()
         if (
             not isinstance(public, rsa.RSAPublicKey)
@@ -74,6 +78,9 @@ class CertificateCredential:
     @classmethod
     def from_pfx(cls, pfx_path: str | Path, passphrase: bytes | None = None) -> CertificateCredential:
         path = Path(pfx_path)
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
         data = _read(path, "PFX file")
         try:
             key, cert, _ = pkcs12.load_key_and_certificates(data, passphrase or None)
@@ -91,10 +98,14 @@ class CertificateCredential:
     @property
     def thumbprint_sha1(self) -> str:
         """Upper-case hex SHA-1 of the DER certificate (the portal's "Thumbprint")."""
+        from cryptography.hazmat.primitives import hashes
+
         return self.certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - thumbprint
 
     @property
     def thumbprint_sha256(self) -> str:
+        from cryptography.hazmat.primitives import hashes
+
         return self.certificate.fingerprint(hashes.SHA256()).hex().upper()
 
     @property
@@ -169,6 +180,9 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _load_key(data: bytes, passphrase: bytes | None, where: str) -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)
     except TypeError:
@@ -188,6 +202,8 @@ def _load_key(data: bytes, passphrase: bytes | None, where: str) -> rsa.RSAPriva
 
 
 def _load_cert(data: bytes) -> x509.Certificate:
+    from cryptography import x509
+
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
             return x509.load_pem_x509_certificate(data)
