@@ -60,6 +60,11 @@ class DemoRun:
             raise DemoFailed(f"`meetgate {shlex.join(args)}` exited {code}, expected {expect}")
         return code
 
+    @property
+    def pwsh(self) -> list[str]:
+        """``--pwsh`` naming the sandbox's stand-in for PowerShell 7 + MicrosoftTeams."""
+        return ["--pwsh", f"{shlex.quote(sys.executable)} -m meetgate.sandbox.pwsh"]
+
     def check(self, label: str, ok: bool) -> None:
         self.outcomes.append((label, ok))
         mark = "[green]✔[/]" if ok else "[red]✘[/]"
@@ -154,7 +159,7 @@ def _steps_4_and_5(run: DemoRun, client_id: str) -> None:
         "New-CsApplicationAccessPolicy …; Grant-CsApplicationAccessPolicy -Identity <user> (per user)",
     )
     _write_policy_file(run, client_id)
-    pwsh = ["--pwsh", f"{shlex.quote(sys.executable)} -m meetgate.sandbox.pwsh"]  # the sandbox stand-in
+    pwsh = run.pwsh
     state = ["--state-dir", str(run.workdir / "policy-state")]
     run.meetgate("policy", "plan", *pwsh)
     run.meetgate("policy", "apply", "--yes", *pwsh, *state)
@@ -234,8 +239,36 @@ def _step_6_meetings(run: DemoRun) -> None:
             out.print(f"[yellow]remedy:[/] {refused.remedy}")
         else:
             run.check("a non-approved organizer must be refused by the policy", False)
+    out.print("[bold]The whole test step as one command[/] (app-only, certificate, positive and negative):")
+    reports = run.workdir / "reports"
+    run.meetgate(
+        "validate",
+        *run.pwsh,
+        "--junit",
+        str(reports / "validate.xml"),
+        "--html",
+        str(reports / "validate.html"),
+    )
     out.print("[bold]Same refusal on the command line:[/]")
     run.meetgate("meetings", "create", "--organizer", run.outsider, "--subject", "Not allowed", expect=None)
+
+
+def _step_8_golive(run: DemoRun) -> None:
+    from meetgate.sandbox.control import SandboxControl
+
+    _step("8", "Enforcement / go-live", "the pre-production checklist, by hand, without evidence")
+    reports = str(run.workdir / "reports" / "golive.md")
+    run.meetgate("golive", *run.pwsh, "--markdown", reports)
+    out = console()
+    out.print(f"[bold]Breaking something on purpose:[/] someone grants the policy by hand to {run.outsider}")
+    with SandboxControl(run.info.control_url, run.info.ca_bundle) as control:
+        control.grant_policy(run.info.tenant_id, "TeamsMeetingsIntegration", user=run.outsider)
+    code = run.meetgate("golive", *run.pwsh, expect=None)
+    run.check("golive says NO-GO: the policy reaches beyond the approved organizers", code == 1)
+    run.meetgate("policy", "drift", *run.pwsh, expect=1)
+    out.print("[bold]Fixing it:[/] converge the tenant back to the reviewed policy file")
+    run.meetgate("policy", "apply", "--yes", *run.pwsh, "--state-dir", str(run.workdir / "policy-state"))
+    run.meetgate("golive", *run.pwsh, "--start")
 
 
 def _next_hour() -> Any:
@@ -272,6 +305,7 @@ def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
             client_id = _steps_1_to_3(run)
             _steps_4_and_5(run, client_id)
             _step_6_meetings(run)
+            _step_8_golive(run)
         _summary(run, started)
         if keep_running:
             out.print(f"sandbox left running at {info.graph_url} — Ctrl-C to stop")
