@@ -253,6 +253,149 @@ def _step_6_meetings(run: DemoRun) -> None:
     run.meetgate("meetings", "create", "--organizer", run.outsider, "--subject", "Not allowed", expect=None)
 
 
+def _capture_json(run: DemoRun, *args: str) -> Any:
+    """Run a ``--json`` command quietly and return its document."""
+    import io
+    import json
+
+    from meetgate.cli.main import invoke
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = invoke(["--config", str(run.config), *args, "--json"])
+    if code != 0:
+        raise DemoFailed(f"`meetgate {shlex.join(args)} --json` exited {code}")
+    return json.loads(buffer.getvalue())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _gateway_process(run: DemoRun, port: int) -> Iterator[str]:
+    """``meetgate serve`` in a child process, stopped on exit (nothing is left running)."""
+    import subprocess
+
+    import httpx
+
+    log = (run.workdir / "gateway.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meetgate", "--config", str(run.config), "serve", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise DemoFailed(f"the gateway exited with {process.returncode}; see {log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"the gateway did not start within 60 s; see {log.name}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _step_6_gateway(run: DemoRun) -> None:
+    import uuid
+
+    import httpx
+
+    _step(
+        "6",
+        "The integration for non-Python apps: the gateway, one key per consuming app",
+        "every third-party app holds the certificate itself; nobody can tell which app did what",
+    )
+    out = console()
+    booking = _capture_json(run, "consumers", "add", "booking-system", "--organizers", run.pilots[0])
+    crm = _capture_json(run, "consumers", "add", "crm", "--organizers", run.pilots[1], "--rate", "120/min")
+    for doc in (booking, crm):
+        out.print(
+            f"[bold cyan]$ meetgate consumers add {doc['name']} …[/]  key shown once: {doc['apiKey'][:12]}…"
+        )
+    run.meetgate("consumers", "list")
+    port = _free_port()
+    out.print(f"[bold cyan]$ meetgate serve --port {port}[/]  (in the background for the demo)")
+    with _gateway_process(run, port) as base, httpx.Client(base_url=base, timeout=30) as http:
+        as_booking = {"Authorization": f"Bearer {booking['apiKey']}"}
+        as_crm = {"Authorization": f"Bearer {crm['apiKey']}"}
+        start = _next_hour()
+        body = {
+            "organizer": run.pilots[0],
+            "subject": "Campus tour",
+            "start": start.isoformat(),
+            "end": (start.replace(minute=30)).isoformat(),
+            "attendees": [{"upn": run.pilots[1], "role": "attendee"}],
+        }
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        created = http.post("/v1/meetings", json=body, headers={**as_booking, **key})
+        out.print(f"POST /v1/meetings (booking-system) → {created.status_code} {created.json().get('id')}")
+        replay = http.post("/v1/meetings", json=body, headers={**as_booking, **key})
+        run.check(
+            "the same Idempotency-Key returns the same meeting (a retry never books twice)",
+            created.status_code == 201
+            and replay.status_code == 200
+            and replay.json()["id"] == created.json()["id"],
+        )
+        meeting_id = created.json()["id"]
+        peek = http.get(f"/v1/meetings/{meeting_id}", headers=as_crm)
+        run.check(
+            f"the CRM cannot read the booking system's meeting ({peek.status_code})", peek.status_code == 404
+        )
+        overreach = http.post(
+            "/v1/meetings", json=body, headers={**as_crm, "Idempotency-Key": str(uuid.uuid4())}
+        )
+        problem = overreach.json()
+        run.check(
+            f"the CRM cannot create for the booking system's organizer ({overreach.status_code} {problem.get('type')})",
+            overreach.status_code == 403,
+        )
+        out.print(f"[yellow]remedy:[/] {problem.get('remedy')}")
+        moved = http.patch(
+            f"/v1/meetings/{meeting_id}",
+            json={
+                "start": start.replace(hour=(start.hour + 1) % 24).isoformat(),
+                "end": start.replace(hour=(start.hour + 1) % 24, minute=30).isoformat(),
+            },
+            headers=as_booking,
+        )
+        run.check(f"rescheduled through the gateway ({moved.status_code})", moved.status_code == 200)
+        invite = http.get(f"/v1/meetings/{meeting_id}/invite.ics", headers=as_booking)
+        run.check(
+            "an .ics invitation for the attendees",
+            invite.status_code == 200 and "BEGIN:VCALENDAR" in invite.text,
+        )
+        cancelled = http.delete(f"/v1/meetings/{meeting_id}", params={"mode": "delete"}, headers=as_booking)
+        run.check(
+            "cancelled through the gateway",
+            cancelled.status_code == 200 and cancelled.json().get("state") == "cancelled",
+        )
+        metrics = http.get("/metrics").text
+        shown = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("meetgate_") and "_total{consumer=" in line
+        ][:4]
+        out.print("GET /metrics (excerpt):")
+        for line in shown:
+            out.print(f"  {line}")
+
+
 def _step_8_golive(run: DemoRun) -> None:
     from meetgate.sandbox.control import SandboxControl
 
@@ -305,6 +448,7 @@ def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
             client_id = _steps_1_to_3(run)
             _steps_4_and_5(run, client_id)
             _step_6_meetings(run)
+            _step_6_gateway(run)
             _step_8_golive(run)
         _summary(run, started)
         if keep_running:
