@@ -396,6 +396,42 @@ def _step_6_gateway(run: DemoRun) -> None:
             out.print(f"  {line}")
 
 
+def _step_6_bulk(run: DemoRun) -> None:
+    import datetime as dt
+
+    _step(
+        "6",
+        "Bulk: a term's advising slots in one job, at the rate Graph allows",
+        "a script that loops one request at a time, or hammers Graph into 429s and books twice on retry",
+    )
+    day = (_next_hour() + dt.timedelta(days=7)).replace(hour=8)
+    lines = ["key,organizer,start,end,subject,attendees"]
+    for slot in range(40):
+        start = day + dt.timedelta(minutes=30 * (slot // 2))
+        organizer = run.pilots[slot % 2]
+        lines.append(
+            f"adv-{slot:04d},{organizer},{start.isoformat()},{(start + dt.timedelta(minutes=25)).isoformat()},"
+            f"Advising slot {slot + 1},"
+        )
+    good = run.workdir / "term-start.csv"
+    good.write_text("\n".join(lines) + "\n")
+    bad = run.workdir / "term-start-with-mistakes.csv"
+    bad.write_text(
+        "\n".join(
+            [
+                *lines[:3],
+                f"adv-bad-1,{run.pilots[0]},{day.isoformat()},{(day - dt.timedelta(hours=1)).isoformat()},End before start,",
+                f"adv-bad-2,{run.outsider},{day.isoformat()},{(day + dt.timedelta(minutes=25)).isoformat()},Not approved,",
+                lines[1],
+            ]
+        )
+        + "\n"
+    )
+    run.meetgate("meetings", "bulk", "create", str(bad), "--dry-run", expect=1)
+    run.meetgate("meetings", "bulk", "create", str(good), "--no-progress")
+    run.meetgate("meetings", "bulk", "create", str(good), "--no-progress")  # a rerun creates nothing new
+
+
 def _step_8_golive(run: DemoRun) -> None:
     from meetgate.sandbox.control import SandboxControl
 
@@ -449,6 +485,7 @@ def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
             _steps_4_and_5(run, client_id)
             _step_6_meetings(run)
             _step_6_gateway(run)
+            _step_6_bulk(run)
             _step_8_golive(run)
         _summary(run, started)
         if keep_running:
