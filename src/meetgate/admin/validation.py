@@ -980,7 +980,7 @@ def check_organizer_lookup(run: _Run) -> CheckResult:
 # --- 6/7 policy tests -----------------------------------------------------------------------------
 
 
-def test_external_id(run_id: str, index: int, kind: str) -> str:
+def validation_external_id(run_id: str, index: int, kind: str) -> str:
     """A recognisable externalId: ``meetgate-validate-<run>-<kind><n>``."""
     return f"{TEST_EXTERNAL_ID_PREFIX}{run_id.replace('-', '')[:12]}-{kind}{index}"
 
@@ -1040,7 +1040,7 @@ def _attempt_meeting(run: _Run, ref: str, index: int, kind: str, *, read_back: b
     meetings = run.target.meetings
     journal = run.target.journal
     assert meetings is not None
-    attempt = _Attempt(ref, run.user_ids[ref], test_external_id(run.run_id, index, kind))
+    attempt = _Attempt(ref, run.user_ids[ref], validation_external_id(run.run_id, index, kind))
     pending = PendingMeeting(attempt.organizer_id, attempt.external_id)
     journal.announce(pending)
     try:
