@@ -34,6 +34,8 @@ from meetgate import certificates
 from meetgate.composition import graph_settings_from_profile
 from meetgate.config import Profile
 from meetgate.gateway.consumers import ConsumerAdmin
+from meetgate.gateway.graph_transport import ObservedGraphTransport
+from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.scope import StaticPolicyScope
 from meetgate.graph.client import AsyncGraphClient
 from meetgate.graph.models import MeetingRequest
@@ -165,7 +167,10 @@ def main() -> int:
         api_key = (
             ConsumerAdmin(store, StaticPolicyScope(organizers)).add("bench", organizers=organizers).api_key
         )
-        (work / "policy-scope.toml").write_text(f"[organizers]\nusers = {json.dumps(organizers)}\n")
+        (work / "policy-scope.toml").write_text(
+            f'[policy]\nidentity = "{POLICY}"\napp_ids = ["{app["appId"]}"]\n\n'
+            f"[organizers]\nusers = {json.dumps(organizers)}\n"
+        )
         with config.open("a") as fh:
             fh.write(f'policy_file = "{work / "policy-scope.toml"}"\n')
         store.close()
@@ -192,7 +197,10 @@ def main() -> int:
         )  # fmt: skip
 
         async def direct() -> dict[str, object]:
-            async with AsyncGraphClient(graph_settings_from_profile(profile)) as client:
+            settings = graph_settings_from_profile(profile)
+            # the same connection pool as the gateway's, so the two paths differ only by the gateway
+            transport = ObservedGraphTransport.for_graph(GatewayMetrics(), ca_bundle=settings.ca_bundle)
+            async with AsyncGraphClient(settings, transport=transport) as client:
                 await client.meetings.create_or_get(
                     organizers[0], "warm-" + uuid.uuid4().hex, MeetingRequest()
                 )
