@@ -34,6 +34,8 @@ from meetgate import certificates
 from meetgate.composition import graph_settings_from_profile
 from meetgate.config import Profile
 from meetgate.gateway.consumers import ConsumerAdmin
+from meetgate.gateway.graph_transport import ObservedGraphTransport
+from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.scope import StaticPolicyScope
 from meetgate.graph.client import AsyncGraphClient
 from meetgate.graph.models import MeetingRequest
@@ -48,6 +50,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -82,7 +90,10 @@ async def drive(count: int, concurrency: int, call) -> tuple[list[float], float,
             except asyncio.QueueEmpty:
                 return
             started = time.perf_counter()
-            status = await call(i)
+            try:
+                status = await call(i)
+            except httpx.HTTPError:
+                status = 0
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
 
@@ -107,7 +118,53 @@ def wait_for(check, what: str, log: Path, timeout: float = 90.0) -> None:  # typ
     raise SystemExit(f"{what} did not start in {timeout}s:\n{log.read_text()[-2000:]}")
 
 
+def serve_fake(db: str, port: int, latency_ms: float, organizers: list[str]) -> None:
+    """A gateway process whose Graph is the in-memory fake with the same added latency: the
+    gateway's own capacity, apart from the sandbox's."""
+    import logging
+
+    import uvicorn
+
+    from meetgate.gateway.app import create_app
+    from meetgate.gateway.fakes import InMemoryMeetings
+    from meetgate.gateway.settings import GatewaySettings
+
+    logging.disable(logging.INFO)
+    settings = GatewaySettings(
+        store_url=f"sqlite:///{db}",
+        default_consumer_rate_per_minute=1_000_000,
+        organizer_rate_per_minute=None,
+        organizer_daily_quota=None,
+        graph_rate_per_second=None,
+    )
+    scope = StaticPolicyScope(organizers)
+    graph = InMemoryMeetings(scope=scope, latency_seconds=latency_ms / 1000)
+    uvicorn.run(
+        create_app(settings, meetings=graph, scope=scope), host="127.0.0.1", port=port, log_level="warning"
+    )
+
+
+def serve_hello(port: int) -> None:
+    """A bare ASGI app answering 200: what this machine gives any uvicorn process right now."""
+    import uvicorn
+
+    async def hello(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+            )
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    uvicorn.run(hello, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-hello":
+        serve_hello(int(sys.argv[2]))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-fake":
+        serve_fake(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5].split(","))
+        return 0
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -165,7 +222,10 @@ def main() -> int:
         api_key = (
             ConsumerAdmin(store, StaticPolicyScope(organizers)).add("bench", organizers=organizers).api_key
         )
-        (work / "policy-scope.toml").write_text(f"[organizers]\nusers = {json.dumps(organizers)}\n")
+        (work / "policy-scope.toml").write_text(
+            f'[policy]\nidentity = "{POLICY}"\napp_ids = ["{app["appId"]}"]\n\n'
+            f"[organizers]\nusers = {json.dumps(organizers)}\n"
+        )
         with config.open("a") as fh:
             fh.write(f'policy_file = "{work / "policy-scope.toml"}"\n')
         store.close()
@@ -192,7 +252,10 @@ def main() -> int:
         )  # fmt: skip
 
         async def direct() -> dict[str, object]:
-            async with AsyncGraphClient(graph_settings_from_profile(profile)) as client:
+            settings = graph_settings_from_profile(profile)
+            # the same connection pool as the gateway's, so the two paths differ only by the gateway
+            transport = ObservedGraphTransport.for_graph(GatewayMetrics(), ca_bundle=settings.ca_bundle)
+            async with AsyncGraphClient(settings, transport=transport) as client:
                 await client.meetings.create_or_get(
                     organizers[0], "warm-" + uuid.uuid4().hex, MeetingRequest()
                 )
@@ -208,7 +271,7 @@ def main() -> int:
                 lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
             return summary("direct: Graph client → sandbox", lat, elapsed, statuses)
 
-        async def through_gateway() -> dict[str, object]:
+        async def through_gateway(base: str, api_key: str, name: str, pid: int) -> dict[str, object]:
             limits = httpx.Limits(
                 max_connections=args.concurrency, max_keepalive_connections=args.concurrency
             )
@@ -224,13 +287,77 @@ def main() -> int:
                     return resp.status_code
 
                 await drive(min(200, args.count), args.concurrency, call)  # warm-up
+                cpu_before = cpu_seconds(pid)
                 lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
-            return summary("gateway: HTTP → gateway → sandbox", lat, elapsed, statuses)
+                cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / args.count
+            return {**summary(name, lat, elapsed, statuses), "gateway_cpu_ms_per_request": round(cpu_ms, 2)}
 
         direct_result = asyncio.run(direct())
-        gateway_result = asyncio.run(through_gateway())
+        gateway_result = asyncio.run(
+            through_gateway(base, api_key, "gateway: HTTP → gateway → sandbox", processes[1].pid)
+        )
+
+        # the gateway's own capacity: the same, with an in-memory Graph adding the same latency
+        fake_db = work / "fake-gateway.db"
+        fake_store = Store.open(f"sqlite:///{fake_db}")
+        fake_key = (
+            ConsumerAdmin(fake_store, StaticPolicyScope(organizers))
+            .add("bench", organizers=organizers)
+            .api_key
+        )
+        fake_store.close()
+        fake_port = free_port()
+        fake_log = work / "fake-gateway.log"
+        processes.append(
+            start(
+                [sys.executable, __file__, "--serve-fake", str(fake_db), str(fake_port), str(args.latency_ms),
+                 ",".join(organizers)],
+                fake_log,
+            )
+        )  # fmt: skip
+        fake_base = f"http://127.0.0.1:{fake_port}"
+        wait_for(
+            lambda: httpx.get(f"{fake_base}/healthz", timeout=5).status_code == 200,
+            "the fake gateway",
+            fake_log,
+        )
+        processes[1].send_signal(signal.SIGTERM)  # the sandbox-backed gateway is done
+        processes[0].send_signal(signal.SIGTERM)  # and so is the sandbox
+        own_result = asyncio.run(
+            through_gateway(
+                fake_base, fake_key, "gateway alone: HTTP → gateway → in-memory Graph", processes[2].pid
+            )
+        )
+        hello_port = free_port()
+        hello_log = work / "hello.log"
+        processes.append(start([sys.executable, __file__, "--serve-hello", str(hello_port)], hello_log))
+        hello_pid = processes[-1].pid
+        hello_base = f"http://127.0.0.1:{hello_port}"
+        wait_for(
+            lambda: httpx.get(hello_base, timeout=5).status_code == 200, "the hello-world app", hello_log
+        )
+
+        async def hello() -> dict[str, object]:
+            limits = httpx.Limits(
+                max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+            )
+            async with httpx.AsyncClient(base_url=hello_base, limits=limits, timeout=60) as http:
+
+                async def call(i: int) -> int:
+                    return (await http.get("/")).status_code
+
+                cpu_before = cpu_seconds(hello_pid)
+                lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
+                cpu_ms = (cpu_seconds(hello_pid) - cpu_before) * 1000 / args.count
+            return {
+                **summary("machine baseline: bare ASGI app, no work", lat, elapsed, statuses),
+                "gateway_cpu_ms_per_request": round(cpu_ms, 2),
+            }
+
+        hello_result = asyncio.run(hello())
         added = args.latency_ms
         overhead_p99 = round(float(gateway_result["p99_ms"]) - added, 1)  # type: ignore[arg-type]
+        own_overhead_p99 = round(float(own_result["p99_ms"]) - added, 1)  # type: ignore[arg-type]
         overhead_vs_direct = round(
             float(gateway_result["p99_ms"]) - float(direct_result["p99_ms"]),  # type: ignore[arg-type]
             1,
@@ -241,6 +368,9 @@ def main() -> int:
             "sandbox_latency_ms": added,
             "direct": direct_result,
             "gateway": gateway_result,
+            "gateway_alone": own_result,
+            "gateway_alone_p99_overhead_ms": own_overhead_p99,
+            "machine_baseline": hello_result,
             "gateway_p99_overhead_over_sandbox_latency_ms": overhead_p99,
             "gateway_p99_minus_direct_p99_ms": overhead_vs_direct,
             "target_rate_met": float(gateway_result["per_second"]) >= 200,  # type: ignore[arg-type]
@@ -248,9 +378,9 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "load_average_1min": round(os.getloadavg()[0], 2),
         }
-        for row in (direct_result, gateway_result):
+        for row in (direct_result, gateway_result, own_result, hello_result):
             print(
-                f"{row['name']:<36} {row['per_second']:>7}/s  p50 {row['p50_ms']:>7} ms  p90 {row['p90_ms']:>7} ms"
+                f"{row['name']:<48} {row['per_second']:>7}/s  p50 {row['p50_ms']:>7} ms  p90 {row['p90_ms']:>7} ms"
                 f"  p99 {row['p99_ms']:>7} ms  max {row['max_ms']:>7} ms  {row['statuses']}"
             )
         print(
@@ -259,6 +389,16 @@ def main() -> int:
             f"rate {gateway_result['per_second']}/s (target >= 200: {'pass' if result['target_rate_met'] else 'FAIL'}); "
             f"load average {result['load_average_1min']} on {result['cpus']} cores"
         )
+        print(
+            f"gateway alone (in-memory Graph, same {added:.0f} ms): {own_result['per_second']}/s, "
+            f"p99 overhead {own_overhead_p99} ms"
+        )
+        for row in (gateway_result, own_result, hello_result):
+            cpu = float(row["gateway_cpu_ms_per_request"])  # type: ignore[arg-type]
+            print(
+                f"{row['name']}: server process CPU {cpu} ms per request "
+                f"(one free core: about {1000 / cpu if cpu else float('inf'):.0f} requests/s)"
+            )
         if args.json:
             args.json.write_text(json.dumps(result, indent=2))
         return 0

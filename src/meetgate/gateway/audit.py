@@ -62,7 +62,10 @@ class AuditWriter:
         while not self._stopping:
             await asyncio.sleep(self.interval)
             try:
-                await to_thread.run_sync(self.drain)
+                if self.store.inline:
+                    self.drain()
+                else:
+                    await to_thread.run_sync(self.drain)
             except Exception:
                 await asyncio.sleep(1.0)
 

@@ -35,6 +35,13 @@ class CachedPolicyScope:
         self._all: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
 
+    def cached(self, organizer: str) -> bool | None:
+        """The remembered answer, or None when it must be asked (without blocking)."""
+        hit = self._answers.get(organizer.strip().lower())
+        if hit is not None and self._clock() - hit[0] < self._ttl:
+            return hit[1]
+        return None
+
     def contains(self, organizer: str) -> bool:
         key = organizer.strip().lower()
         now = self._clock()

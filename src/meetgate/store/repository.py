@@ -7,6 +7,7 @@ time: open a store with :meth:`Store.open`. Every function takes keyword argumen
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -173,6 +174,11 @@ class Store:
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
 
+    @property
+    def inline(self) -> bool:
+        """True when calls are cheap and local enough to make from an event loop (SQLite)."""
+        return self.engine.dialect.name == "sqlite"
+
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
         try:
@@ -249,7 +255,7 @@ class Store:
 
     def consumer_by_key_id(self, *, key_id: str) -> ConsumerRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(consumers.select().where(consumers.c.key_id == key_id)).first()
+            row = conn.execute(self._statements["consumer_by_key_id"], {"key_id": key_id}).first()
         return _consumer(row) if row else None
 
     def consumer(self, *, name_or_id: str) -> ConsumerRecord:
@@ -319,26 +325,55 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
+        statements = self._statements
         with self._tx() as conn:
-            row = conn.execute(self._insert_ignore(meetings, values).returning(*meetings.c)).first()
+            row = conn.execute(statements["reserve"], values).first()
             if row is not None:
                 return _meeting(row), True
             row = conn.execute(
-                meetings.select().where(
-                    meetings.c.consumer_id == consumer_id, meetings.c.idempotency_key == idempotency_key
-                )
+                statements["meeting_by_key"], {"consumer_id": consumer_id, "idempotency_key": idempotency_key}
             ).one()
         return _meeting(row), False
 
-    def _insert_ignore(self, table: sa.Table, values: dict[str, Any]) -> Any:
-        """INSERT … ON CONFLICT DO NOTHING for the engine's dialect."""
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
+    @functools.cached_property
+    def _statements(self) -> dict[str, Any]:
+        """The hot path's statements, built once (with bind parameters) and compiled once."""
+        from sqlalchemy.dialects import postgresql, sqlite
 
-            return pg_insert(table).values(**values).on_conflict_do_nothing()
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).values(**values).on_conflict_do_nothing()
+        dialect_insert: Any = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        b = sa.bindparam
+        reserve_columns = (
+            "id",
+            "consumer_id",
+            "idempotency_key",
+            "request_hash",
+            "organizer",
+            "external_id",
+            "state",
+            "created_at",
+            "updated_at",
+        )
+        c = meetings.c
+        return {
+            "consumer_by_key_id": consumers.select().where(consumers.c.key_id == b("key_id")),
+            "reserve": dialect_insert(meetings)
+            .values({name: b(name) for name in reserve_columns})
+            .on_conflict_do_nothing()
+            .returning(*meetings.c),
+            "meeting_by_key": meetings.select().where(
+                c.consumer_id == b("consumer_id"), c.idempotency_key == b("idempotency_key")
+            ),
+            "save": meetings.update()
+            .where(c.id == b("meeting_id"))
+            .values(
+                state=b("state"),
+                snapshot=b("snapshot", type_=meetings.c.snapshot.type),
+                updated_at=b("updated_at"),
+                graph_meeting_id=sa.func.coalesce(b("graph_meeting_id", type_=sa.Text), c.graph_meeting_id),
+                join_url=sa.func.coalesce(b("join_url", type_=sa.Text), c.join_url),
+            )
+            .returning(*meetings.c),
+        }
 
     def save_meeting(
         self,
@@ -349,15 +384,16 @@ class Store:
         graph_meeting_id: str | None = None,
         join_url: str | None = None,
     ) -> MeetingRecord:
-        values: dict[str, Any] = {"state": state, "snapshot": snapshot, "updated_at": utcnow()}
-        if graph_meeting_id is not None:
-            values["graph_meeting_id"] = graph_meeting_id
-        if join_url is not None:
-            values["join_url"] = join_url
+        params = {
+            "meeting_id": meeting_id,
+            "state": state,
+            "snapshot": snapshot,
+            "updated_at": utcnow(),
+            "graph_meeting_id": graph_meeting_id,
+            "join_url": join_url,
+        }
         with self._tx() as conn:
-            row = conn.execute(
-                meetings.update().where(meetings.c.id == meeting_id).values(**values).returning(*meetings.c)
-            ).one()
+            row = conn.execute(self._statements["save"], params).one()
         return _meeting(row)
 
     def meeting(self, *, consumer_id: str, meeting_id: str) -> MeetingRecord | None:
