@@ -170,6 +170,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--rps", type=float, default=30.0)
     parser.add_argument("--modes", default="adaptive,1,32")
+    parser.add_argument(
+        "--capacity-rows",
+        type=int,
+        default=300,
+        help="first measure the unthrottled sandbox with this many creates at concurrency 16 (0: skip)",
+    )
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     outcomes: list[Outcome] = []
@@ -177,6 +183,17 @@ def main() -> None:
         work = Path(tmp)
         state_dir = work / "sandbox"
         with sandbox_process(state_dir) as info, SandboxControl(info.control_url, info.ca_bundle) as control:
+            capacity = None
+            if args.capacity_rows:
+                control.set_faults(throttle_rps=None)
+                profile, organizers = make_app(control, work, "app-capacity", info)
+                path = work / "rows-capacity.csv"
+                write_rows(path, args.capacity_rows, organizers)
+                probe = asyncio.run(run_mode("16", profile, path))
+                capacity = probe.done / probe.seconds
+                print(
+                    f"  unthrottled sandbox capacity: {capacity:.1f} creates/s (concurrency 16)", flush=True
+                )
             for mode in modes:
                 control.set_faults(throttle_rps=None)
                 profile, organizers = make_app(control, work, f"app-{mode}", info)
@@ -194,6 +211,8 @@ def main() -> None:
     tenants = {t["id"] if "id" in t else t.get("tenantId"): t for t in _tenants(state)}
     print()
     print(f"{args.rows:,} creates per run, sandbox throttled at {args.rps:g} requests/s per app")
+    if capacity is not None:
+        print(f"(the same sandbox unthrottled, on this machine now: {capacity:.1f} creates/s)")
     print(
         f"{'mode':>14} | {'seconds':>8} | {'creates/s':>9} | {'% of limit':>10} | {'requests':>8} | "
         f"{'429s':>6} | {'% 429':>6} | {'failed':>6} | {'meetings':>8} | {'duplicates':>10}"

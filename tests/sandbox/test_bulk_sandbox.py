@@ -216,3 +216,71 @@ def test_a_killed_job_rerun_ends_with_exactly_the_files_rows(sandbox_app, tmp_pa
     assert len(records) == rows and {r["status"] for r in records} == {"done"}
     assert len({r["meeting_id"] for r in records}) == rows
     assert {r["key"] for r in records} == {f"crm-{i:04d}" for i in range(rows)}
+
+
+def test_bulk_update_then_cancel_from_the_create_results(sandbox_app, tmp_path):
+    organizers = [u.upn for u in sandbox_app.pilot_users]
+    config = write_config(tmp_path, sandbox_app)
+    rows = tmp_path / "slots.csv"
+    write_rows(rows, 6, organizers, prefix="mv")
+    created = runner.invoke(
+        cli_app, ["--config", str(config), "meetings", "bulk", "create", str(rows), "--no-progress"]
+    )
+    assert created.exit_code == 0, created.output
+    with rows.with_name("slots.csv.create.results.csv").open() as fh:
+        made = list(csv.DictReader(fh))
+    by_key = {r["key"]: r for r in made}
+
+    moves = tmp_path / "moves.jsonl"
+    moves.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "key": key,
+                    "organizer": organizers[i % 2],
+                    # the first by id, the others by join URL
+                    **({"meeting_id": r["meeting_id"]} if i == 0 else {"join_url": r["join_url"]}),
+                    "start": f"2026-10-0{i + 1}T09:00:00+02:00",
+                    "end": f"2026-10-0{i + 1}T10:00:00+02:00",
+                    "options": {"lobby": "organizer"},
+                }
+            )
+            for i, (key, r) in enumerate(sorted(by_key.items()))
+        )
+    )
+    updated = runner.invoke(
+        cli_app, ["--config", str(config), "meetings", "bulk", "update", str(moves), "--json"]
+    )
+    assert updated.exit_code == 0, updated.output
+    assert json.loads(updated.output)["done"] == 6
+    profile = sandbox_app.profile()
+    from meetgate.composition import graph_client_from_profile
+
+    with graph_client_from_profile(profile) as graph:
+        moved = graph.meetings.get(organizers[0], by_key["mv-0000"]["meeting_id"])
+        assert moved.start == dt.datetime(2026, 10, 1, 7, 0, tzinfo=dt.UTC)
+        assert str(moved.lobby_bypass_scope) == "organizer"
+
+    cancels = tmp_path / "cancels.csv"
+    cancels.write_text(
+        "key,organizer,meeting_id,mode\n"
+        + "".join(
+            f"{key},{organizers[i % 2]},{r['meeting_id']},{'lock' if i == 5 else ''}\n"
+            for i, (key, r) in enumerate(sorted(by_key.items()))
+        )
+    )
+    # one meeting is already gone (say, deleted by hand): a delete of it still ends "done"
+    with graph_client_from_profile(profile) as graph:
+        graph.meetings.delete(organizers[1], by_key["mv-0001"]["meeting_id"])
+    cancelled = runner.invoke(
+        cli_app, ["--config", str(config), "meetings", "bulk", "cancel", str(cancels), "--json"]
+    )
+    assert cancelled.exit_code == 0, cancelled.output
+    assert json.loads(cancelled.output)["done"] == 6
+    with graph_client_from_profile(profile) as graph:
+        locked = graph.meetings.get(organizers[1], by_key["mv-0005"]["meeting_id"])
+        assert str(locked.allow_meeting_chat) == "disabled"
+        from meetgate.graph.errors import MeetingNotFound
+
+        with pytest.raises(MeetingNotFound):
+            graph.meetings.get(organizers[0], by_key["mv-0000"]["meeting_id"])

@@ -11,7 +11,7 @@ job that sends too slowly wastes hours; one that sends too fast provokes a storm
 - **pacing rate** (requests started per second): unknown (unpaced) until the first 429. Then it is
   set from the rate Graph was *accepting* just before (measured over the last second) times
   ``decrease``, and grows back: quickly towards the last known limit (the ceiling), then slowly past
-  it (``probe`` requests/s per second) to find out whether the limit went up. Each 429 takes the
+  it (``probe`` × the ceiling per second) to find out whether the limit went up. Each 429 takes the
   ceiling to what was measured and cuts sharply again.
 
 A 429 also stops *every* sender until its ``Retry-After`` has passed (one 429 says the whole app is
@@ -235,9 +235,9 @@ class AdaptiveLimiter:
         adaptive: bool = True,
         decrease: float = 0.7,
         recover: float = 0.6,
-        probe: float = 0.25,
+        probe: float = 0.006,
         headroom: float = 0.97,
-        slow_start_limit: int = 16,
+        slow_start_limit: int = 8,
         store: LimiterStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -398,7 +398,7 @@ class AdaptiveLimiter:
         target = self._ceiling * self.headroom if self._ceiling else None
         if target is not None and rate < target:
             rate += (target - rate) * (1 - math.exp(-self.recover * elapsed))
-        rate += self.probe * elapsed
+        rate += self.probe * (self._ceiling or rate) * elapsed
         # never probe far beyond what is really being sent (a latency-bound job must not inflate it)
         sent = len(self._sent_times) / _MEASURE_SECONDS
         rate = min(rate, max(self._rate, sent * 1.5 + 1.0))
@@ -419,10 +419,16 @@ class AdaptiveLimiter:
         self.window = max(float(self.min_concurrency), self.window * (self.decrease if throttled else 0.5))
         self._sync_shared()
         if throttled:
-            # the limit is about what Graph accepted over the last second (when pushed, a throttle
-            # accepts exactly its limit); never below the pace that was just refused
+            # before any pacing, the limit is about what Graph accepted over the last second (a pushed
+            # throttle accepts exactly its limit); when probing past the known ceiling, the refused
+            # pace; when refused while still below it, the ceiling was too high: what was accepted
             measured = self.accepted_rate()
-            ceiling = max(measured, self._rate or 0.0)
+            if self._rate is None or self._ceiling is None:
+                ceiling = max(measured, self._rate or 0.0)
+            elif self._rate >= self._ceiling * self.headroom:
+                ceiling = self._rate
+            else:
+                ceiling = max(self._rate, min(measured, self._ceiling))
             if ceiling <= 0:
                 ceiling = max(1.0, float(len(self._sent_times)))
             self._ceiling = ceiling
