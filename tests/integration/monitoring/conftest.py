@@ -15,3 +15,12 @@ def world(sandbox_app, tmp_path) -> World:
         reader=register(sandbox_app, tmp_path, "Monitoring reader", READER_ROLES),
         admin=register(sandbox_app, tmp_path, "Admin automation", ADMIN_ROLES),
     )
+
+
+@pytest.fixture
+def deployment(world):
+    from monitor_kit import Deployment
+
+    d = Deployment(world)
+    yield d
+    d.close()

@@ -28,7 +28,9 @@ def test_sign_ins_are_generated_from_token_requests(world):
         items = list(logs.service_principal_sign_ins(world.app.client_id))
         assert logs.requests == 2  # 4 records in pages of 2
     assert len(items) == 4
-    assert [i["createdDateTime"] for i in items] == sorted((i["createdDateTime"] for i in items), reverse=True)
+    assert [i["createdDateTime"] for i in items] == sorted(
+        (i["createdDateTime"] for i in items), reverse=True
+    )
     newest = items[0]
     assert newest["ipAddress"] == "203.0.113.7" and newest["location"]["countryOrRegion"] == "AU"
     assert {i["appId"] for i in items} == {world.app.client_id}
@@ -116,7 +118,8 @@ def test_pacer_keeps_the_client_under_the_limit():
 def test_directory_audits_of_real_changes_with_either_dash(world):
     with world.client(world.admin) as admin:
         secret = admin.http.post(
-            f"/applications/{world.app.object_id}/addPassword", json={"passwordCredential": {"displayName": "x"}}
+            f"/applications/{world.app.object_id}/addPassword",
+            json={"passwordCredential": {"displayName": "x"}},
         )
     assert secret["secretText"]
     url = f"{world.app.graph_url}/v1.0/auditLogs/directoryAudits"
@@ -124,8 +127,10 @@ def test_directory_audits_of_real_changes_with_either_dash(world):
         target = f"targetResources/any(t: t/id eq '{world.app.object_id}')"
         en_dash = http.get(
             url,
-            params={"$filter": "activityDisplayName eq 'Update application \u2013 Certificates and secrets management' "
-                    f"and {target}"},
+            params={
+                "$filter": "activityDisplayName eq 'Update application \u2013 Certificates and secrets management' "
+                f"and {target}"
+            },
         ).json()["value"]
     assert len(en_dash) == 1
     change = en_dash[0]["targetResources"][0]["modifiedProperties"][0]

@@ -117,13 +117,20 @@ class Collector:
     def snapshot_policy(self, state: TenantPolicyState, approved_ids: Iterable[str]) -> PolicySnapshot:
         """Record who holds the scope's policy now (direct, group or global) against the approved list."""
         wanted = policy_name(self.scope.policy_name).lower()
+        # Teams shows a -Global grant as the tenant-wide "Global" instance carrying the policy's app ids
+        global_definition = state.policy("global")
+        global_grant = bool(state.global_policy) and (
+            policy_name(str(state.global_policy)).lower() == wanted
+            or (global_definition is not None and global_definition.lists_any([self.scope.app_id]))
+        )
+        names = {wanted, "global"} if global_grant else {wanted}
         holders: dict[str, tuple[str, str]] = {}
         candidates = set(state.direct) | set(state.upns)
         for grant in state.group_grants:
             candidates |= set(grant.members)
         for user_id in candidates:
             name, source = state.effective(user_id)
-            if name and policy_name(name).lower() == wanted:
+            if name and policy_name(name).lower() in names:
                 holders[user_id] = (state.upns.get(user_id, user_id), source)
         now = self.now()
         snapshot = PolicySnapshot(
@@ -131,7 +138,7 @@ class Collector:
             policy=self.scope.policy_name,
             holders=holders,
             approved=frozenset(approved_ids),
-            global_grant=bool(state.global_policy and policy_name(state.global_policy).lower() == wanted),
+            global_grant=global_grant,
         )
         self.repo.add_records(
             source=POLICY,
