@@ -256,7 +256,7 @@ def report(
         print_json(data)
     elif html is not None:
         html.write_text(report_html(data), encoding="utf-8")
-        console().print(f"report written to {html} ({len(result.alerts)} alert(s))")
+        console().print(f"report written to {html} ({len(result.alerts)} alert(s))", soft_wrap=True)
     else:
         _print_report(data, result.alerts)
     if result.alerts:
@@ -342,7 +342,8 @@ def watch(
             err_console().print(
                 f"[dim]{result.now.isoformat(timespec='seconds')} poll {done + 1}: "
                 f"{collected.get('newSignIns', 0)} new sign-in(s), {collected.get('newAudits', 0)} new audit(s), "
-                f"{len(result.new_alerts)} new alert(s)[/]"
+                f"{len(result.new_alerts)} new alert(s)[/]",
+                soft_wrap=True,
             )
             if result.new_alerts:
                 print_alerts(result.new_alerts)

@@ -100,17 +100,23 @@ def sign_in_failures(data: RuleInput) -> list[Alert]:
 
 
 def _new_values(
-    data: RuleInput, value: Callable[[Mapping[str, Any]], str | None]
+    data: RuleInput, value: Callable[[Mapping[str, Any]], str | None], known: set[str] | None = None
 ) -> dict[str, Mapping[str, Any]]:
-    """Values first seen in the period among successful sign-ins (nothing when there is no history)."""
-    known = {value(s) for s in data.earlier_sign_ins if not _failed(s)} - {None}
-    if not known:
-        return {}
+    """Values of successful sign-ins in the period that no earlier successful sign-in had.
+
+    Every collected sign-in counts as history for the ones after it; the app's very first sign-in
+    teaches, it does not alert."""
+    seen = set(known or ())
+    period_ids = {id(s) for s in data.sign_ins}
     fresh: dict[str, Mapping[str, Any]] = {}
-    for s in sorted(data.sign_ins, key=lambda s: str(s.get("createdDateTime"))):
+    ordered = sorted([*data.earlier_sign_ins, *data.sign_ins], key=lambda s: str(s.get("createdDateTime")))
+    for s in ordered:
         v = value(s)
-        if v and v not in known and v not in fresh and not _failed(s):
+        if not v or _failed(s):
+            continue
+        if id(s) in period_ids and seen and v not in seen and v not in fresh:
             fresh[v] = s
+        seen.add(v)
     return fresh
 
 
@@ -146,17 +152,12 @@ def new_ip_or_location(data: RuleInput) -> list[Alert]:
 
 
 def new_credential_key(data: RuleInput) -> list[Alert]:
-    known = {str(s.get("servicePrincipalCredentialKeyId")) for s in data.earlier_sign_ins if not _failed(s)}
-    known = (known | set(data.known_key_ids)) - {"None", ""}
-    if not known:
-        return []
-    alerts = []
-    seen: set[str] = set()
-    for s in data.sign_ins:
+    def key_of(s: Mapping[str, Any]) -> str | None:
         key = s.get("servicePrincipalCredentialKeyId")
-        if not key or _failed(s) or key in known or key in seen:
-            continue
-        seen.add(str(key))
+        return str(key) if key else None
+
+    alerts = []
+    for key, s in _new_values(data, key_of, set(data.known_key_ids)).items():
         kind = s.get("clientCredentialType") or "credential"
         alerts.append(
             Alert(
@@ -169,7 +170,7 @@ def new_credential_key(data: RuleInput) -> list[Alert]:
                 ),
                 "If nobody rotated the certificate (`meetgate cert status`), find who added this "
                 "credential in the directory audit and remove it.",
-                subject=str(key),
+                subject=key,
                 at=str(s.get("createdDateTime")),
             )
         )
