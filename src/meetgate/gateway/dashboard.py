@@ -34,6 +34,9 @@ COLOURS = {
 SEVERITY_COLOURS = {"critical": "#b71c1c", "high": "#e53935", "warning": "#f9a825", "info": "#1e88e5"}
 
 
+Hours = Annotated[float, Query(gt=0, le=24 * 31, description="Hours back from now")]
+
+
 class AdminAuthError(Exception):
     pass
 
@@ -240,7 +243,6 @@ def dashboard_router(store: Store, admin_key_sha256: str | None) -> APIRouter:
             raise AdminAuthError
 
     router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-    Hours = Annotated[float, Query(gt=0, le=24 * 31, description="Hours back from now")]
 
     @router.get("/dashboard.json", summary="Dashboard data (admin key)")
     async def data(hours: Hours = 24.0) -> JSONResponse:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from meetgate.cli.main import app
 from meetgate.config import save_profile_values
+from meetgate.graph.errors import AuthenticationError
 
 runner = CliRunner()
 
@@ -53,7 +54,7 @@ def test_report_json_html_and_watch(world, config, tmp_path):
     thresholds.write_text("sign_in_failures = 1\nactive_hours = [0, 24]\n")
     key, cert = world.tmp_path / "Admin automation.key.pem", world.tmp_path / "Admin automation.pem"
     wrong = dataclasses.replace(world.profile, private_key_path=key, certificate_path=cert)
-    with pytest.raises(Exception), world.client(wrong) as client:
+    with pytest.raises(AuthenticationError), world.client(wrong) as client:
         client.tokens.get_token()
     result = runner.invoke(app, [*args, "--no-collect", "--html", str(html)], env=config)
     assert result.exit_code == 1 and "2 alert(s)" in result.stdout, result.output
