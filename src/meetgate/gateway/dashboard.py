@@ -131,7 +131,7 @@ def svg_hbars(items: list[tuple[str, int, str]], *, title: str, width: int = 560
     for i, (label, value, colour) in enumerate(items):
         y = 24 + pad + i * row
         w = (width - label_w - 60) * value / peak
-        parts.append(f'<text x="{pad}" y="{y + 13}" font-size="11">{escape(label[:32])}</text>')
+        parts.append(f'<text x="{pad}" y="{y + 13}" font-size="11">{escape(label[:28])}</text>')
         parts.append(
             f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}" '
             f'data-value="{value}"><title>{escape(label)}: {value}</title></rect>'
