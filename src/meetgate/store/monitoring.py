@@ -225,22 +225,12 @@ class MonitorRepository:
             )
         return out
 
-    # ---- go-live (written by ``meetgate golive --start`` when that migration is present)
+    # ---- go-live (``meetgate golive --start`` records the hypercare window)
     def latest_golive(self, *, client_id: str | None) -> dict[str, Any] | None:
         """The newest go-live event for ``client_id``: ``at`` and ``hypercare_until`` (None if none)."""
-        inspector = sa.inspect(self.store.engine)
-        if not inspector.has_table("golive_events"):
-            return None
-        table = sa.Table("golive_events", sa.MetaData(), autoload_with=self.store.engine)
-        query = sa.select(table).order_by(table.c.at.desc()).limit(1)
-        if client_id is not None and "client_id" in table.c:
-            query = query.where(sa.or_(table.c.client_id == client_id, table.c.client_id.is_(None)))
-        with self.store.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return {"at": _aware(m["at"]), "hypercare_until": _aware(m.get("hypercare_until"))}
+        from meetgate.store.runs import RunRepository
+
+        return RunRepository(self.store).latest_golive(client_id=client_id)
 
     # ---- the gateway's audit log
     def gateway_requests(

@@ -97,7 +97,9 @@ def test_dashboard_renders_the_seeded_run(deployment, world):
         try:
             anonymous = browser.new_page()
             assert anonymous.request.get(f"{base}/admin/dashboard").status == 401
-            page = browser.new_page(extra_http_headers={"X-Admin-Key": KEY}, viewport={"width": 1280, "height": 1100})
+            page = browser.new_page(
+                extra_http_headers={"X-Admin-Key": KEY}, viewport={"width": 1280, "height": 1100}
+            )
             response = page.goto(f"{base}/admin/dashboard")
             assert response is not None and response.status == 200
             assert page.locator("#kpi-meetings b").inner_text() == "3"

@@ -182,37 +182,23 @@ def test_certificate_expiry_approaching(deployment, world, tmp_path):
 
 
 def test_hypercare_window_tightens_thresholds(deployment, world, tmp_path):
-    import sqlalchemy as sa
+    from meetgate.store.runs import RunRepository
 
     key, cert, _ = new_certificate(tmp_path, "old")
     wrong = dataclasses.replace(world.profile, private_key_path=key, certificate_path=cert)
     with pytest.raises(AuthenticationError), world.client(wrong) as client:
         client.tokens.get_token()
     assert deployment.rules() == []  # one failure is below the normal threshold (3)
+    # what `meetgate golive --start` records
     now = dt.datetime.now(dt.UTC)
-    engine = deployment.store.engine
-    if not sa.inspect(engine).has_table("golive_events"):  # until `meetgate golive` lands its migration
-        sa.Table(
-            "golive_events",
-            sa.MetaData(),
-            sa.Column("id", sa.String(36), primary_key=True),
-            sa.Column("at", sa.DateTime(timezone=True)),
-            sa.Column("client_id", sa.String(64)),
-            sa.Column("verdict", sa.String(8)),
-            sa.Column("hypercare_until", sa.DateTime(timezone=True)),
-        ).create(engine)
-    golive = sa.Table("golive_events", sa.MetaData(), autoload_with=engine)
-    with engine.begin() as conn:
-        conn.execute(
-            golive.insert().values(
-                id="g1",
-                at=now - dt.timedelta(hours=1),
-                client_id=world.app.client_id,
-                verdict="go",
-                hypercare_until=now + dt.timedelta(days=7),
-                **({"tenant_id": world.app.tenant_id} if "tenant_id" in golive.c else {}),
-            )
-        )
+    RunRepository(deployment.store).record_golive(
+        tenant_id=world.app.tenant_id,
+        client_id=world.app.client_id,
+        verdict="GO",
+        hypercare_until=now + dt.timedelta(days=7),
+        report=None,
+        at=now - dt.timedelta(hours=1),
+    )
     deployment.monitor.hypercare_thresholds = tighten(ALL_DAY)
     result = deployment.run()
     assert result.hypercare and [a.rule for a in result.alerts] == ["sign_in_failures"]

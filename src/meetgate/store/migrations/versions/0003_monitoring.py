@@ -6,14 +6,11 @@ Revises: 0002 (validation runs and go-live events)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-# 0002 (validation and go-live, built in parallel) may land after this migration: chain onto it when present
-down_revision = "0002" if Path(__file__).with_name("0002_validation.py").exists() else "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
