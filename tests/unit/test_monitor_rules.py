@@ -73,7 +73,10 @@ def quiet_day(**changes) -> RuleInput:
             request(m, organizer=o) for m, o in ((500, "alice@contoso.test"), (200, "bob@contoso.test"))
         ],
         policy=PolicySnapshot(
-            NOW.isoformat(), "Tag:T", {"u1": ("alice@contoso.test", "direct")}, frozenset({"u1", "u2"})
+            NOW.isoformat(),
+            "Tag:T",
+            {"u1": ("alice@contoso.test", "direct"), "u2": ("bob@contoso.test", "group:g1")},
+            frozenset({"u1", "u2"}),
         ),
         certificates=[CertificateStatus("AB" * 20, NOW + dt.timedelta(days=300))],
     )
@@ -167,9 +170,15 @@ def test_policy_global_and_beyond_approved():
         global_grant=True,
     )
     alerts = {a.rule: a for a in evaluate(quiet_day(policy=snap))}
-    assert set(alerts) == {"policy_global", "policy_beyond_approved"}
+    assert set(alerts) == {"policy_global", "policy_beyond_approved"}  # under -Global nobody misses it
     assert alerts["policy_beyond_approved"].evidence == ("mallory (u9) via direct",)
     assert alerts["policy_global"].severity == "critical"
+
+
+def test_policy_drift_approved_organizer_without_the_policy():
+    snap = PolicySnapshot(NOW.isoformat(), "Tag:T", {"u1": ("alice", "direct")}, frozenset({"u1", "u2"}))
+    (alert,) = evaluate(quiet_day(policy=snap))
+    assert alert.rule == "policy_missing" and alert.evidence == ("u2",)
 
 
 def test_excessive_creation_absolute_and_against_baseline():

@@ -138,10 +138,17 @@ def _snapshot_policy(ctx: typer.Context, monitor: Monitor, backend: str) -> None
 
 
 def _run(monitor: Monitor, since: dt.timedelta) -> Any:
-    from meetgate.graph.errors import GraphError
+    from meetgate.graph.errors import AuthorizationError, GraphError
 
     try:
         return monitor.run(since, collect=monitor.collector is not None)
+    except AuthorizationError as exc:
+        fail(
+            f"reading Entra's logs was refused: {exc}",
+            "the profile's app needs AuditLog.Read.All (and Directory.Read.All) with admin consent; use a "
+            "separate monitoring-reader profile with --app-id, or --no-collect to evaluate what is stored",
+            code=EXIT_FAILED,
+        )
     except GraphError as exc:
         fail(f"collection failed: {exc}", getattr(exc, "remedy", None), code=EXIT_FAILED)
 

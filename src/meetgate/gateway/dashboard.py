@@ -242,7 +242,10 @@ def dashboard_router(store: Store, admin_key_sha256: str | None) -> APIRouter:
         ):
             raise AdminAuthError
 
-    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+    # not in /openapi.json: that document is for the third-party apps, the dashboard is the administrator's
+    router = APIRouter(
+        prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)], include_in_schema=False
+    )
 
     @router.get("/dashboard.json", summary="Dashboard data (admin key)")
     async def data(hours: Hours = 24.0) -> JSONResponse:

@@ -286,6 +286,19 @@ def policy_scope(data: RuleInput) -> list[Alert]:
                 at=snap.taken_at,
             )
         )
+    if snap.missing and not snap.global_grant:
+        alerts.append(
+            Alert(
+                "policy_missing",
+                "warning",
+                f"{len(snap.missing)} approved organizer(s) do not hold {snap.policy}: their meetings fail with 403",
+                tuple(sorted(snap.missing)[:20]),
+                "Run `meetgate policy apply` to grant them (allow up to 30 minutes to propagate), or "
+                "remove them from the desired state file.",
+                subject=",".join(sorted(snap.missing)),
+                at=snap.taken_at,
+            )
+        )
     extra = {uid: v for uid, v in snap.beyond_approved.items() if v[1] != "global"}
     if extra:
         alerts.append(
