@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from meetgate import __version__
-from meetgate.cli import cert, consumers, demo, meetings, policy, serve, setup, validate
+from meetgate.cli import cert, consumers, demo, meetings, monitor, policy, serve, setup, validate
 from meetgate.cli import sandbox as sandbox_cli
 from meetgate.cli._common import EXIT_USAGE, fail, state
 
@@ -34,6 +34,7 @@ app.command("serve")(serve.serve)
 app.add_typer(consumers.app, name="consumers")
 app.add_typer(cert.app, name="cert")
 app.add_typer(policy.app, name="policy")
+app.add_typer(monitor.app, name="monitor")
 app.add_typer(setup.app, name="setup")
 app.command("validate")(validate.validate)
 app.command("golive")(validate.golive)

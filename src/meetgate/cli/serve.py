@@ -39,17 +39,23 @@ def serve(
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Serve the REST API: /v1/meetings, /healthz, /readyz, /metrics, /docs (JSON logs on stderr)."""
+    """Serve the REST API: /v1/meetings, /healthz, /readyz, /metrics, /docs (JSON logs on stderr);
+    /admin/dashboard when MEETGATE_ADMIN_KEY is set."""
+    import os
+
     import uvicorn
 
     from meetgate.cli._gateway_wiring import graph_backend, policy_scope
     from meetgate.gateway.app import create_app
+    from meetgate.gateway.dashboard import hash_admin_key
     from meetgate.gateway.logs import configure_logging
     from meetgate.gateway.metrics import GatewayMetrics
     from meetgate.gateway.settings import GatewaySettings
 
     profile = load_active_profile(ctx)
+    admin_key = os.environ.get("MEETGATE_ADMIN_KEY")
     settings = GatewaySettings(
+        admin_key_sha256=hash_admin_key(admin_key) if admin_key else None,
         store_url=profile.store_url,
         redis_url=profile.redis_url,
         redis_prefix=redis_prefix,

@@ -1,7 +1,8 @@
 """The gateway's HTTP surface: ``create_app(settings, meetings=..., scope=...)`` builds a FastAPI app.
 
 Routes: ``/v1/meetings`` (create with Idempotency-Key, find by join URL), ``/v1/meetings/{id}``
-(get, patch, delete), ``/v1/meetings/{id}/invite.ics``, ``/healthz``, ``/readyz``, ``/metrics``.
+(get, patch, delete), ``/v1/meetings/{id}/invite.ics``, ``/healthz``, ``/readyz``, ``/metrics``,
+``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key).
 Every ``/v1`` request is authenticated by API key, audited, logged and measured.
 """
 
@@ -25,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meetgate.gateway.audit import AuditWriter
+from meetgate.gateway.dashboard import AdminAuthError, dashboard_router
 from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
@@ -361,6 +363,23 @@ def create_app(
             Health(status="ok" if ok else "unavailable", checks=checks).model_dump(),
             status_code=200 if ok else 503,
         )
+
+    @app.exception_handler(AdminAuthError)
+    async def on_admin_auth(request: Request, exc: AdminAuthError) -> JSONResponse:
+        ctx: CallContext | None = getattr(request.state, "ctx", None)
+        body = {
+            "type": "about:blank",
+            "title": "Admin key required",
+            "status": 401,
+            "detail": "the dashboard needs the gateway's admin key",
+            "remedy": "send X-Admin-Key (or HTTP Basic with the key as password); set MEETGATE_ADMIN_KEY "
+            "when starting `meetgate serve`",
+            "requestId": ctx.request_id if ctx else None,
+        }
+        headers = {"WWW-Authenticate": 'Basic realm="meetgate dashboard"'}
+        return JSONResponse(body, status_code=401, headers=headers, media_type=MEDIA_TYPE)
+
+    app.include_router(dashboard_router(store, settings.admin_key_sha256))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:

@@ -34,5 +34,7 @@ class GatewaySettings:
     policy_cache_seconds: float = 60.0
     #: Use the first X-Forwarded-For address as the client IP (only behind a trusted proxy).
     trust_forwarded_for: bool = False
+    #: SHA-256 (hex) of the admin key that opens /admin/dashboard; the dashboard is off when None.
+    admin_key_sha256: str | None = None
     #: Public title of the OpenAPI document.
     title: str = "meetgate gateway"

@@ -18,7 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from meetgate.sandbox import app_registrations, control_api, devicecode, directory, entra, meetings_backend
+from meetgate.sandbox import (
+    app_registrations,
+    audit_logs,
+    control_api,
+    devicecode,
+    directory,
+    entra,
+    meetings_backend,
+)
 from meetgate.sandbox.directory_audit import EXTENSION as PROVISIONING
 from meetgate.sandbox.directory_audit import ProvisioningExtension
 from meetgate.sandbox.http import GraphErrorResponse, graph_error
@@ -37,6 +45,7 @@ def builtin_routes() -> list[BaseRoute]:
         *directory.routes(),
         *app_registrations.routes(),
         *devicecode.routes(),
+        *audit_logs.routes(),
     ]
 
 

@@ -107,3 +107,49 @@ golive_events = sa.Table(
     sa.Column("hypercare_until", sa.DateTime(timezone=True), nullable=False),
     sa.Column("report", sa.JSON, nullable=True),
 )
+
+# --- monitoring (runbook step 7) -------------------------------------------------------------------
+
+#: records collected from Entra's logs and snapshots taken by ``meetgate monitor``; ``source`` is
+#: ``signin``, ``directory_audit`` or ``policy``; (source, id) is unique, so collection never repeats one
+monitor_records = sa.Table(
+    "monitor_records",
+    metadata,
+    sa.Column("source", sa.String(20), primary_key=True),
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("app_id", sa.String(64), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("collected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_monitor_records_scope_at", "tenant_id", "app_id", "source", "at"),
+)
+
+#: where collection of each source stopped (the newest record time seen), per tenant and app
+monitor_cursors = sa.Table(
+    "monitor_cursors",
+    metadata,
+    sa.Column("tenant_id", sa.String(255), primary_key=True),
+    sa.Column("app_id", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(20), primary_key=True),
+    sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: alerts raised by the rules; ``key`` de-duplicates (same rule, same subject, same window)
+monitor_alerts = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("app_id", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(60), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_monitor_alerts_status", "status", "last_seen"),
+)

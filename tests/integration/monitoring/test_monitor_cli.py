@@ -1,0 +1,107 @@
+"""`meetgate monitor report / watch` in-process against the sandbox."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from meetgate.cli.main import app
+from meetgate.config import save_profile_values
+from meetgate.graph.errors import AuthenticationError
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(world, tmp_path):
+    path = tmp_path / "meetgate.toml"
+    reader = dataclasses.replace(world.reader, store_url=f"sqlite:///{tmp_path}/meetgate.db")
+    values = {
+        k: getattr(reader, k)
+        for k in (
+            "tenant_id",
+            "client_id",
+            "private_key_path",
+            "certificate_path",
+            "authority_url",
+            "graph_url",
+            "ca_bundle",
+            "store_url",
+        )
+    }
+    save_profile_values(path, "reader", values)
+    return {"MEETGATE_CONFIG": str(path), "MEETGATE_CLIENT_SECRET": ""}
+
+
+def test_report_json_html_and_watch(world, config, tmp_path):
+    world.sign_in(2)
+    world.sign_in(1, forwarded_for="198.51.100.4")
+    day = tmp_path / "day.toml"  # tests run at any hour: the whole day is working time here
+    day.write_text("active_hours = [0, 24]\n")
+    args = ["monitor", "report", "--since", "1h", "--app-id", world.app.client_id, "--thresholds", str(day)]
+    result = runner.invoke(app, [*args, "--json"], env=config)
+    assert result.exit_code == 1, result.output  # alerts found
+    data = json.loads(result.stdout)
+    assert data["signIns"]["total"] == 3 and data["signIns"]["ips"] == ["127.0.0.1", "198.51.100.4"]
+    assert data["collected"]["newSignIns"] == 3
+    assert sorted(a["rule"] for a in data["alerts"]) == ["sign_in_new_ip", "sign_in_new_location"]
+
+    html = tmp_path / "report.html"
+    thresholds = tmp_path / "t.toml"
+    thresholds.write_text("sign_in_failures = 1\nactive_hours = [0, 24]\n")
+    key, cert = world.tmp_path / "Admin automation.key.pem", world.tmp_path / "Admin automation.pem"
+    wrong = dataclasses.replace(world.profile, private_key_path=key, certificate_path=cert)
+    with pytest.raises(AuthenticationError), world.client(wrong) as client:
+        client.tokens.get_token()
+    result = runner.invoke(app, [*args, "--no-collect", "--html", str(html)], env=config)
+    assert result.exit_code == 1 and "2 alert(s)" in result.stdout, result.output
+    assert "1 failed" not in html.read_text()  # not collected yet
+    result = runner.invoke(
+        app, [*args[:-2], "--thresholds", str(thresholds), "--html", str(html)], env=config
+    )
+    assert result.exit_code == 1, result.output
+    page = html.read_text()
+    assert "4 sign-in(s), 1 failed" in page and "<svg" in page and "<script" not in page
+    assert "failed sign-in(s)" in page  # the alert
+
+    alerts = tmp_path / "alerts.jsonl"
+    watch = [
+        "monitor",
+        "watch",
+        "--app-id",
+        world.app.client_id,
+        "--thresholds",
+        str(thresholds),
+        "--iterations",
+        "1",
+        "--jsonl",
+        str(alerts),
+        "--window",
+        "1h",
+    ]
+    result = runner.invoke(app, watch, env=config)
+    assert result.exit_code == 0, result.output
+    # the report raised it already: watch sees it again but sends only what is new
+    assert "0 new alert(s)" in result.stderr and not alerts.exists()
+    world.sign_in(1, forwarded_for="192.0.2.8")  # Sao Paulo
+    result = runner.invoke(app, watch, env=config)
+    assert result.exit_code == 0 and "2 new alert(s)" in result.stderr, result.output
+    sent = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert sorted(a["rule"] for a in sent) == ["sign_in_new_ip", "sign_in_new_location"]
+    assert "192.0.2.8" in result.stdout
+
+
+def test_bad_inputs_say_what_to_do(config, tmp_path):
+    result = runner.invoke(app, ["monitor", "report", "--since", "yesterday"], env=config)
+    assert result.exit_code == 2 and "30m, 24h, 7d" in result.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("sign_in_failure = 2\n")
+    result = runner.invoke(app, ["monitor", "report", "--thresholds", str(bad)], env=config)
+    assert result.exit_code == 2 and "sign_in_failures" in result.stderr
+    result = runner.invoke(
+        app, ["monitor", "watch", "--webhook", "http://hooks.example.com/x", "--iterations", "1"], env=config
+    )
+    assert result.exit_code == 2 and "https://" in result.stderr
