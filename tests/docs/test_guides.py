@@ -24,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -59,7 +61,7 @@ def blocks(name: str) -> list[Block]:
 
 def command_lines(body: str) -> list[str]:
     """Logical lines (backslash continuations joined) that start with ``meetgate ``."""
-    joined = re.sub(r"\\\n\s*", " ", body)
+    joined = re.sub(r"[ \t]*\\\n\s*", " ", body)
     return [line.strip() for line in joined.splitlines() if line.strip().startswith("meetgate ")]
 
 
@@ -81,17 +83,56 @@ class Runner:
     config: Path
     variables: dict[str, str]
     capsys: pytest.CaptureFixture[str]
+    gateway: Any = None
+    namespace: dict[str, Any] = field(default_factory=dict)
     ran: list[str] = field(default_factory=list)
 
     def run_guide(self, name: str) -> None:
-        for block in blocks(name):
+        pending_request: str | None = None
+        for number, block in enumerate(blocks(name), 1):
+            where = f"{name}, block {number}"
             if block.lang == "sh":
                 for line in command_lines(block.body):
                     self.run_line(name, line)
             elif block.lang == "toml" and block.body.startswith("# file: "):
                 first, _, rest = block.body.partition("\n")
                 target = self.workdir / first.removeprefix("# file: ").strip()
-                target.write_text(substitute(rest, self.variables, name), encoding="utf-8")
+                target.write_text(substitute(rest, self.variables, where), encoding="utf-8")
+            elif block.lang == "http" and block.body.startswith("HTTP/"):
+                assert pending_request is not None, f"{where}: an answer without a request before it"
+                self.exchange(where, pending_request, block.body)
+                pending_request = None
+            elif block.lang == "http":
+                assert pending_request is None, f"{where}: two requests in a row, no answer shown"
+                pending_request = block.body
+            elif block.lang == "python":
+                code = compile(block.body, where, "exec")
+                started = time.monotonic()
+                exec(code, self.namespace)
+                self.ran.append(f"{time.monotonic() - started:5.1f}s python {where}")
+        assert pending_request is None, f"{name}: the last request has no answer shown"
+
+    def exchange(self, where: str, request_text: str, answer_text: str) -> None:
+        assert self.gateway is not None, f"{where}: HTTP examples need a gateway"
+        method, path, headers, body = parse_http(substitute(request_text, self.variables, where))
+        started = time.monotonic()
+        response = self.gateway.request(method, path, headers=headers, content=body.encode() or None)
+        status, want_headers, want_body = parse_answer(substitute(answer_text, self.variables, where))
+        shown = f"{where}: {method} {path} answered {response.status_code} {response.text[:2000]}"
+        assert response.status_code == status, shown
+        for key, value in want_headers.items():
+            assert key in response.headers, f"{shown}\nmissing header {key}"
+            assert matches(value, response.headers[key]), f"{shown}\nheader {key}: {response.headers[key]}"
+        if want_body.startswith(("{", "[")):
+            got = response.json()
+            compare(json.loads(want_body), got, where)
+            if method == "POST" and status == 201:
+                self.variables["MEETING_ID"] = got["id"]
+                self.variables["JOIN_URL"] = got["join_url"]
+                self.variables["JOIN_URL_ENCODED"] = quote(got["join_url"], safe="")
+        elif want_body:
+            assert response.text.startswith(want_body), shown
+        self.ran.append(f"{time.monotonic() - started:5.1f}s {method} {path}")
 
     def run_line(self, guide: str, line: str) -> None:
         must_fail = False
@@ -125,6 +166,47 @@ class Runner:
             self.variables["MEETING_ID"] = data["id"]
         if args[:2] == ["cert", "new"]:
             self.variables["THUMBPRINT"] = data["thumbprint_sha1"]
+        if args[:2] == ["consumers", "add"]:
+            self.variables["API_KEY"] = data["apiKey"]
+
+
+def parse_http(text: str) -> tuple[str, str, dict[str, str], str]:
+    head, _, body = text.strip().partition("\n\n")
+    first, *header_lines = head.splitlines()
+    method, path, *_ = first.split()
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return method, path, headers, body.strip()
+
+
+def parse_answer(text: str) -> tuple[int, dict[str, str], str]:
+    head, _, body = text.strip().partition("\n\n")
+    first, *header_lines = head.splitlines()
+    return int(first.split()[1]), dict(line.split(": ", 1) for line in header_lines), body.strip()
+
+
+def matches(want: str, got: str) -> bool:
+    """``…`` in a documented value stands for anything."""
+    parts = want.split("…")
+    if len(parts) == 1:
+        return got == want or (";" in got and got.split(";")[0] == want)
+    return got.startswith(parts[0]) and got.endswith(parts[-1]) and len(got) > len(parts[0] + parts[-1])
+
+
+def compare(want: Any, got: Any, where: str, path: str = "$") -> None:
+    """Every documented key is in the answer, with the documented value (``…``: any)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict), f"{where}: {path} is {got!r}, expected an object"
+        for key, value in want.items():
+            assert key in got, f"{where}: {path}.{key} is missing from {sorted(got)}"
+            compare(value, got[key], where, f"{path}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), f"{where}: {path} is {got!r}"
+        for i, (w, g) in enumerate(zip(want, got, strict=True)):
+            compare(w, g, where, f"{path}[{i}]")
+    elif isinstance(want, str):
+        assert isinstance(got, str) and matches(want, got), f"{where}: {path} is {got!r}, documented {want!r}"
+    else:
+        assert got == want, f"{where}: {path} is {got!r}, documented {want!r}"
 
 
 @pytest.fixture
@@ -177,3 +259,127 @@ def test_admin_guide_runs_as_written(guide_env, sandbox_control, tmp_path, capsy
     assert not grants["direct"], grants
     assert invoke(["--config", str(config), "cert", "status"]) == 1  # no certificate left: an error finding
     print("\n".join(runner.ran), f"\nadmin guide: {elapsed:.1f}s", file=sys.stderr)
+
+
+@pytest.fixture
+def provisioned(guide_env, sandbox_app, tmp_path, capsys):
+    """A tenant after runbook steps 1–5 (the integrator's and the operator's starting point), with a
+    gateway on the profile's store, in-process."""
+    from fastapi.testclient import TestClient
+
+    from meetgate.composition import graph_settings_from_profile
+    from meetgate.gateway.app import create_app
+    from meetgate.gateway.limits import InMemoryLimiter
+    from meetgate.gateway.scope import StaticPolicyScope
+    from meetgate.gateway.settings import GatewaySettings
+    from meetgate.graph.client import AsyncGraphClient
+    from meetgate.store import Store
+
+    pilots = [u.upn for u in sandbox_app.pilot_users]
+    config = tmp_path / "meetgate.toml"
+    config.write_text(
+        _profile_text(
+            guide_env,
+            sandbox_app.tenant_id,
+            tmp_path,
+            {
+                "client_id": sandbox_app.client_id,
+                "private_key_path": str(sandbox_app.private_key_path),
+                "certificate_path": str(sandbox_app.certificate_path),
+            },
+        )
+    )
+    (tmp_path / "policy.toml").write_text(
+        "[policy]\n"
+        'identity = "Tag:TeamsMeetingsIntegration"\n'
+        f'app_ids = ["{sandbox_app.client_id}"]\n'
+        'description = "Teams meetings integration (pytest)"\n\n'
+        f"[organizers]\nusers = {json.dumps(pilots)}\n"
+    )
+    profile = load_profile(config)
+    store = Store.open(profile.store_url)
+    graph = AsyncGraphClient(graph_settings_from_profile(profile))
+    app = create_app(
+        GatewaySettings(store_url=profile.store_url, policy_cache_seconds=0),
+        meetings=graph.meetings,
+        scope=StaticPolicyScope(pilots),
+        store=store,
+        limiter=InMemoryLimiter(),
+        on_shutdown=graph.aclose,
+    )
+    organizer, outsider = pilots[0], sandbox_app.other_users[0].upn
+    runner = Runner(tmp_path, config, {"ORGANIZER": organizer, "OUTSIDER": outsider}, capsys)
+    runner.namespace.update(ORGANIZER=organizer, OUTSIDER=outsider)
+    with TestClient(app) as client:
+        runner.gateway = client
+        yield runner
+    store.close()
+
+
+def test_integrator_guide_runs_as_written(provisioned):
+    """Every HTTP example is sent to a gateway and answered as shown; every Python example runs."""
+    started = time.monotonic()
+    provisioned.run_guide("integrator-guide.md")
+    kinds = [line.split()[1] for line in provisioned.ran]
+    assert kinds.count("python") >= 5 and sum(k in {"GET", "POST", "PATCH", "DELETE"} for k in kinds) >= 10
+    print(
+        "\n".join(provisioned.ran), f"\nintegrator guide: {time.monotonic() - started:.1f}s", file=sys.stderr
+    )
+
+
+@pytest.mark.parametrize("guide", ["operations.md", "troubleshooting.md"])
+def test_operator_guides_run_as_written(provisioned, guide):
+    provisioned.run_guide(guide)
+    assert provisioned.ran, f"{guide} has no command to run"
+    print("\n".join(provisioned.ran), file=sys.stderr)
+
+
+def test_every_guide_has_commands_and_is_linked_from_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in GUIDES:
+        assert any(command_lines(b.body) for b in blocks(name) if b.lang == "sh"), f"{name}: no sh commands"
+        assert f"(docs/{name})" in readme, f"README.md does not link docs/{name}"
+
+
+def test_troubleshooting_names_every_error_class_and_aadsts_code():
+    import inspect
+
+    from meetgate.graph import errors
+
+    text = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    classes = [
+        name
+        for name, obj in vars(errors).items()
+        if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == errors.__name__
+    ]
+    assert len(classes) >= 19
+    missing = [name for name in classes if f"`{name}`" not in text]
+    assert not missing, f"error classes missing from docs/troubleshooting.md: {missing}"
+    for heading in [
+        "AADSTS700027",
+        "AADSTS700016",
+        "AADSTS90002",
+        "AADSTS7000215",
+        "InvalidAuthenticationToken",
+        "TooManyRequests",
+        "Authorization_RequestDenied",
+        "No application access policy found for this app",
+    ]:
+        headings = [line for line in text.splitlines() if line.startswith("## ")]
+        assert any(heading in line for line in headings), f"no troubleshooting section for {heading}"
+
+
+def test_the_harness_catches_a_wrong_example():
+    """The comparisons above can fail: a documented value or key that the answer lacks is an error."""
+    compare({"id": "mtg_…", "state": "active"}, {"id": "mtg_1", "state": "active", "x": 1}, "ok")
+    with pytest.raises(AssertionError):
+        compare({"state": "cancelled"}, {"state": "active"}, "wrong value")
+    with pytest.raises(AssertionError):
+        compare({"id": "mtg_…"}, {"id": "xyz"}, "wrong prefix")
+    with pytest.raises(AssertionError):
+        compare({"gone": 1}, {"id": "mtg_1"}, "missing key")
+    with pytest.raises(AssertionError, match=r"\$NOPE"):
+        substitute("meetgate meetings get $NOPE", {}, "unknown variable")
+    assert command_lines("meetgate policy plan \\\n  --out plan.json  # review\nexport X=1\n") == [
+        "meetgate policy plan --out plan.json  # review"
+    ]
