@@ -327,10 +327,12 @@ def test_integrator_guide_runs_as_written(provisioned):
     )
 
 
-@pytest.mark.parametrize("guide", ["operations.md", "troubleshooting.md"])
-def test_operator_guides_run_as_written(provisioned, guide):
-    provisioned.run_guide(guide)
-    assert provisioned.ran, f"{guide} has no command to run"
+def test_operator_guides_run_as_written(provisioned):
+    """Operations and troubleshooting, one after the other on one provisioned tenant."""
+    for guide in ["troubleshooting.md", "operations.md"]:
+        before = len(provisioned.ran)
+        provisioned.run_guide(guide)
+        assert len(provisioned.ran) > before, f"{guide} has no command to run"
     print("\n".join(provisioned.ran), file=sys.stderr)
 
 
