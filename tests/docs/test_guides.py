@@ -30,7 +30,7 @@ from urllib.parse import quote
 import pytest
 
 from meetgate.cli.main import invoke
-from meetgate.config import load_profile
+from meetgate.config import SETTING_KEYS, load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -385,3 +385,22 @@ def test_the_harness_catches_a_wrong_example():
     assert command_lines("meetgate policy plan \\\n  --out plan.json  # review\nexport X=1\n") == [
         "meetgate policy plan --out plan.json  # review"
     ]
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_config_examples_in_the_guides_parse(guide):
+    """TOML examples are valid TOML (and profiles load); YAML examples (alert rules) are valid YAML."""
+    import tomllib
+
+    import yaml
+
+    for number, block in enumerate(blocks(guide), 1):
+        where = f"{guide}, block {number}"
+        if block.lang == "toml":
+            data = tomllib.loads(block.body)
+            for name, values in data.get("profiles", {}).items():
+                assert set(values) <= set(SETTING_KEYS), f"{where}: unknown settings in profile {name}"
+        elif block.lang == "yaml":
+            rules = yaml.safe_load(block.body)
+            for group in rules["groups"]:
+                assert all("alert" in rule and "expr" in rule for rule in group["rules"]), where
