@@ -253,7 +253,7 @@ def _step_6_meetings(run: DemoRun) -> None:
     run.meetgate("meetings", "create", "--organizer", run.outsider, "--subject", "Not allowed", expect=None)
 
 
-def _capture_json(run: DemoRun, *args: str) -> Any:
+def _capture_json(run: DemoRun, *args: str, ok_codes: tuple[int, ...] = (0,)) -> Any:
     """Run a ``--json`` command quietly and return its document."""
     import io
     import json
@@ -263,7 +263,7 @@ def _capture_json(run: DemoRun, *args: str) -> Any:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         code = invoke(["--config", str(run.config), *args, "--json"])
-    if code != 0:
+    if code not in ok_codes:
         raise DemoFailed(f"`meetgate {shlex.join(args)} --json` exited {code}")
     return json.loads(buffer.getvalue())
 
@@ -432,6 +432,104 @@ def _step_6_bulk(run: DemoRun) -> None:
     run.meetgate("meetings", "bulk", "create", str(good), "--no-progress")  # a rerun creates nothing new
 
 
+def _step_7_monitoring(run: DemoRun, client_id: str) -> None:
+    from meetgate import certificates
+    from meetgate.config import load_profile, save_profile_values
+    from meetgate.graph.credentials import CertificateCredential
+    from meetgate.graph.errors import AuthenticationError
+    from meetgate.sandbox.control import SandboxControl
+
+    _step(
+        "7",
+        "Monitoring: sign-ins, audit logs, policy scope and Graph usage, with rules and alerts",
+        "Entra admin center › Sign-in logs and Audit logs, Get-CsOnlineUser, by hand, every day",
+    )
+    out = console()
+    # The monitor reads Entra's logs with its own app (AuditLog.Read.All), never the integration app.
+    pair = certificates.generate_self_signed("MeetgateMonitoringReader")
+    keys = run.workdir / "keys" / "monitoring-reader"
+    certificates.write_secret_file(
+        keys / "reader.key.pem", certificates.private_key_pem(pair.private_key), force=True
+    )
+    certificates.write_public_file(
+        keys / "reader.pem", certificates.certificate_pem(pair.certificate), force=True
+    )
+    with SandboxControl(run.info.control_url, run.info.ca_bundle) as control:
+        reader = control.register_app(
+            run.info.tenant_id,
+            "meetgate monitoring reader",
+            certificate_pem=certificates.certificate_pem(pair.certificate),
+            roles=["AuditLog.Read.All", "Directory.Read.All"],
+        )
+    demo_profile = load_profile(run.config)
+    save_profile_values(
+        run.config,
+        "monitoring-reader",
+        {
+            "tenant_id": run.info.tenant_id,
+            "client_id": reader["appId"],
+            "private_key_path": keys / "reader.key.pem",
+            "certificate_path": keys / "reader.pem",
+            "authority_url": run.info.authority_url,
+            "graph_url": run.info.graph_url,
+            "ca_bundle": run.info.ca_bundle,
+            "policy_file": demo_profile.policy_file,
+            "store_url": demo_profile.store_url,
+        },
+    )
+    out.print(
+        f"registered a monitoring reader app {reader['appId']} with AuditLog.Read.All (profile monitoring-reader)"
+    )
+
+    out.print(
+        "[bold]Provoking an alert on purpose:[/] someone tries, three times, to sign in as the app with a certificate it never had"
+    )
+    stolen = certificates.generate_self_signed()
+    from meetgate.graph.auth import TokenProvider
+    from meetgate.graph.settings import GraphSettings
+
+    intruder = TokenProvider(
+        GraphSettings(
+            tenant_id=run.info.tenant_id,
+            client_id=client_id,
+            credential=CertificateCredential.from_pem(
+                certificates.private_key_pem(stolen.private_key),
+                certificates.certificate_pem(stolen.certificate),
+            ),
+            authority_url=run.info.authority_url,
+            graph_url=run.info.graph_url,
+            ca_bundle=run.info.ca_bundle,
+        )
+    )
+    refusals = []
+    for _attempt in range(3):
+        try:
+            intruder.get_token(True)
+        except AuthenticationError as refused:
+            refusals.append(refused.code)
+    run.check(
+        f"Entra refused the unknown certificate 3 times ({', '.join(map(str, refusals))})", len(refusals) == 3
+    )
+    report_args = (
+        "--profile",
+        "monitoring-reader",
+        "monitor",
+        "report",
+        "--app-id",
+        client_id,
+        "--since",
+        "2h",
+    )
+    run.meetgate(*report_args, expect=1)  # exit 1: alerts exist
+    html = run.workdir / "reports" / "monitor.html"
+    run.meetgate(*report_args, "--no-collect", "--html", str(html), expect=1)
+    report = _capture_json(run, *report_args, "--no-collect", ok_codes=(0, 1))
+    rules = sorted({alert.get("rule") for alert in report.get("alerts", [])})
+    run.check(
+        f"the failed sign-ins were caught (alerts: {', '.join(map(str, rules))})", "sign_in_failures" in rules
+    )
+
+
 def _step_8_golive(run: DemoRun) -> None:
     from meetgate.sandbox.control import SandboxControl
 
@@ -486,6 +584,7 @@ def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
             _step_6_meetings(run)
             _step_6_gateway(run)
             _step_6_bulk(run)
+            _step_7_monitoring(run, client_id)
             _step_8_golive(run)
         _summary(run, started)
         if keep_running:
