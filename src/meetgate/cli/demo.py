@@ -277,7 +277,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _gateway_process(run: DemoRun, port: int) -> Iterator[str]:
+def _gateway_process(run: DemoRun, port: int, admin_key: str | None = None) -> Iterator[str]:
     """``meetgate serve`` in a child process, stopped on exit (nothing is left running)."""
     import subprocess
 
@@ -288,6 +288,7 @@ def _gateway_process(run: DemoRun, port: int) -> Iterator[str]:
         [sys.executable, "-m", "meetgate", "--config", str(run.config), "serve", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **({"MEETGATE_ADMIN_KEY": admin_key} if admin_key else {})},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -561,8 +562,36 @@ def _summary(run: DemoRun, started: float) -> None:
     out.rule("[bold]Done")
     passed = sum(1 for _, ok in run.outcomes if ok)
     out.print(f"{passed}/{len(run.outcomes)} checks passed in {time.monotonic() - started:.1f} s")
-    out.print(f"settings: {run.config}")
-    out.print(f"keys, policy file and journals: {run.workdir}")
+    out.print("[bold]Where to look next[/]")
+    out.print(f"  settings (profiles demo and monitoring-reader): {run.config}")
+    for report in sorted((run.workdir / "reports").glob("*")):
+        out.print(f"  report: {report}")
+    out.print(f"  keys, policy file, bulk results and journals: {run.workdir}")
+    out.print(
+        "  guides: docs/admin-guide.md, docs/integrator-guide.md, docs/operations.md, docs/troubleshooting.md"
+    )
+    out.print(
+        "  try it yourself: `meetgate demo --keep-running` leaves the sandbox, gateway and dashboard up"
+    )
+
+
+def _keep_running(run: DemoRun) -> None:
+    import secrets
+
+    out = console()
+    admin_key = secrets.token_urlsafe(24)
+    port = _free_port()
+    with _gateway_process(run, port, admin_key=admin_key) as base:
+        out.print()
+        out.rule("[bold]Left running (Ctrl-C stops everything)")
+        out.print(f"sandbox tenant:  {run.info.graph_url}  (control API {run.info.control_url})")
+        out.print(f"gateway:         {base}  (API docs {base}/docs, metrics {base}/metrics)")
+        out.print(f"dashboard:       {base}/admin/dashboard  (user any, password = admin key below)")
+        out.print(f"admin key:       {admin_key}")
+        out.print(f"settings:        export MEETGATE_CONFIG={run.config} MEETGATE_PROFILE=demo")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1)
 
 
 def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
@@ -588,9 +617,7 @@ def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
             _step_8_golive(run)
         _summary(run, started)
         if keep_running:
-            out.print(f"sandbox left running at {info.graph_url} — Ctrl-C to stop")
-            with contextlib.suppress(KeyboardInterrupt):
-                server.wait()
+            _keep_running(run)
         return run
     finally:
         server.stop()
