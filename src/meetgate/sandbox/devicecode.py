@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 
 from meetgate.sandbox.app_registrations import DIRECTORY_ROLES, extension
 from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
+from meetgate.sandbox.control_api import json_body, tenant_of
 from meetgate.sandbox.directory_audit import DeviceLoginSettings
 from meetgate.sandbox.entra import TokenFailure, _aadsts_body, authority_base, tenant_not_found
 from meetgate.sandbox.http import REQUEST_IDS, GraphErrorResponse
@@ -340,36 +341,13 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
 # --- control API -------------------------------------------------------------------------------
 
 
-def _tenant(request: Request) -> Tenant:
-    key = request.path_params["tid"]
-    tenant = runtime_of(request).state.find_tenant(key)
-    if tenant is None:
-        raise GraphErrorResponse(
-            404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants"
-        )
-    return tenant
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise GraphErrorResponse(400, "BadRequest", "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise GraphErrorResponse(400, "BadRequest", "the body must be a JSON object")
-    return data
-
-
 async def get_device_login(request: Request) -> Response:
-    return JSONResponse(extension(_tenant(request)).device_login.to_dict())
+    return JSONResponse(extension(tenant_of(request)).device_login.to_dict())
 
 
 async def put_device_login(request: Request) -> Response:
-    tenant = _tenant(request)
-    body = await _json_body(request)
+    tenant = tenant_of(request)
+    body = await json_body(request)
     mode = body.get("mode", "auto")
     if mode not in MODES:
         raise GraphErrorResponse(400, "BadRequest", f"mode must be one of {', '.join(MODES)}")
@@ -383,7 +361,7 @@ async def put_device_login(request: Request) -> Response:
 
 
 async def decide_device_code(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     pending = device_codes(runtime_of(request)).by_user_code(tenant.id, request.path_params["user_code"])
     if pending is None:
         raise GraphErrorResponse(404, "NotFound", "no pending device code with that user code in this tenant")
@@ -393,7 +371,7 @@ async def decide_device_code(request: Request) -> Response:
     if decision == "deny":
         pending.status = "declined"
         return JSONResponse({"status": pending.status})
-    body = await _json_body(request)
+    body = await json_body(request)
     user_key = body.get("user")
     user_id = _find_user(tenant, user_key if isinstance(user_key, str) else None)
     if user_id is None:
@@ -403,11 +381,11 @@ async def decide_device_code(request: Request) -> Response:
 
 
 async def put_directory_roles(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     user = tenant.find_user(request.path_params["user"])
     if user is None:
         raise GraphErrorResponse(404, "NotFound", "no such user in the tenant")
-    body = await _json_body(request)
+    body = await json_body(request)
     roles = body.get("roles", [])
     if not isinstance(roles, list) or any(r not in DIRECTORY_ROLES for r in roles):
         raise GraphErrorResponse(400, "BadRequest", f"roles must be a list of: {', '.join(DIRECTORY_ROLES)}")
@@ -417,7 +395,7 @@ async def put_directory_roles(request: Request) -> Response:
 
 
 async def directory_audits(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     return JSONResponse({"value": list(extension(tenant).audits)})
 
 
