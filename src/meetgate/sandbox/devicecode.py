@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import secrets
 import string
-import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,13 @@ from meetgate.sandbox.app_registrations import DIRECTORY_ROLES, extension
 from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
 from meetgate.sandbox.control_api import json_body, tenant_of
 from meetgate.sandbox.directory_audit import DeviceLoginSettings
-from meetgate.sandbox.entra import TokenFailure, _aadsts_body, authority_base, tenant_not_found
+from meetgate.sandbox.entra import (
+    TokenFailure,
+    _aadsts_body,
+    authority_base,
+    parse_form,
+    tenant_not_found,
+)
 from meetgate.sandbox.http import REQUEST_IDS, GraphErrorResponse
 from meetgate.sandbox.recording import TokenRecord, utc_stamp
 from meetgate.sandbox.runtime import SandboxRuntime, runtime_of
@@ -103,14 +108,6 @@ def device_codes(runtime: SandboxRuntime) -> DeviceCodes:
     return codes
 
 
-def _form(body: bytes) -> dict[str, str]:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return {}
-    return {k: v[0] for k, v in urllib.parse.parse_qs(text, keep_blank_values=True).items() if v}
-
-
 def _failure_response(request: Request, failure: TokenFailure) -> Response:
     correlation_id = request.headers.get("client-request-id") or str(uuid.uuid4())
     return JSONResponse(_aadsts_body(request, failure, correlation_id), status_code=failure.status)
@@ -158,7 +155,7 @@ async def devicecode(request: Request) -> Response:
     if tenant is None:
         return tenant_not_found(request, key)
     request.state.tenant_id = tenant.id
-    form = _form(await request.body())
+    form = parse_form(await request.body())
     client_id = form.get("client_id", "").strip()
     request.state.app_id = client_id or None
     if not client_id:
