@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from meetgate.sandbox.app_registrations import DIRECTORY_ROLES, extension
 from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
-from meetgate.sandbox.control_api import json_body, tenant_of
+from meetgate.sandbox.control_api import issue_user_token, json_body, tenant_of
 from meetgate.sandbox.directory_audit import DeviceLoginSettings
 from meetgate.sandbox.entra import (
     TokenFailure,
@@ -305,18 +305,13 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
     if user is None or not user.account_enabled:
         return fail(TokenFailure(400, "invalid_grant", 50057, "The user account is disabled.", client_id))
     pending.status = "redeemed"
-    lifetime = runtime.state.settings.access_token_lifetime_seconds
-    issued = runtime.issuer.issue_delegated_token(
-        tenant_id=tenant.id,
+    issued = issue_user_token(
+        runtime,
+        tenant,
+        user,
         app_id=pending.client_id,
-        app_display_name=pending.client_name,
-        user_id=user.id,
-        upn=user.user_principal_name,
-        name=user.display_name,
-        given_name=user.given_name,
-        family_name=user.surname,
+        app_name=pending.client_name,
         scopes=list(pending.scopes),
-        lifetime=lifetime,
     )
     tenant.log.tokens.append(TokenRecord(**record, success=True, error_code=None, error=None))
     runtime.state.changed()
@@ -325,8 +320,8 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
             {
                 "token_type": "Bearer",
                 "scope": " ".join(f"{GRAPH_RESOURCE}/{s}" for s in pending.scopes),
-                "expires_in": lifetime,
-                "ext_expires_in": lifetime,
+                "expires_in": issued.expires_in,
+                "ext_expires_in": issued.expires_in,
                 "access_token": issued.access_token,
             }
         ),
