@@ -191,6 +191,16 @@ def _require(
         raise _denied()
 
 
+def _authorized(
+    request: Request, permissions: frozenset[str], admin_roles: frozenset[str] | None = None
+) -> tuple[Caller, Tenant]:
+    """The caller and its tenant, once the caller holds one of ``permissions`` (see :func:`_require`)."""
+    caller = caller_of(request)
+    tenant = _tenant(request, caller)
+    _require(tenant, caller, permissions, admin_roles)
+    return caller, tenant
+
+
 def _initiator(tenant: Tenant, caller: Caller) -> Initiator:
     if caller.delegated_user_id:
         user = tenant.users.get(caller.delegated_user_id)
@@ -429,9 +439,7 @@ def _required_resource_access(tenant: Tenant, value: Any) -> list[dict[str, Any]
 
 
 async def list_applications(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, READ_PERMISSIONS)
+    _, tenant = _authorized(request, READ_PERMISSIONS)
     items = _matching(
         request, (render_application(tenant, a) for a in tenant.apps.applications.values()), "Application"
     )
@@ -439,9 +447,7 @@ async def list_applications(request: Request) -> Response:
 
 
 async def create_application(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     body = await _body(request)
     name = body.get("displayName")
     if not isinstance(name, str) or not name.strip():
@@ -495,9 +501,7 @@ async def get_application(request: Request) -> Response:
 
 
 async def update_application(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application_from_path(request, tenant)
     body = await _body(request)
     allowed = {"displayName", "signInAudience", "requiredResourceAccess", "keyCredentials"}
@@ -558,9 +562,7 @@ async def update_application(request: Request) -> Response:
 
 
 async def delete_application(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application_from_path(request, tenant)
     registry = tenant.apps
     sp = registry.service_principal_by_app_id(app.app_id)
@@ -638,9 +640,7 @@ async def remove_key(request: Request) -> Response:
 
 
 async def add_password(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application(tenant, request.path_params["object_id"])
     body = await _body(request)
     spec = body.get("passwordCredential") or {}
@@ -664,9 +664,7 @@ async def add_password(request: Request) -> Response:
 
 
 async def remove_password(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application(tenant, request.path_params["object_id"])
     body = await _body(request)
     key_id = body.get("keyId")
@@ -681,9 +679,7 @@ async def remove_password(request: Request) -> Response:
 
 
 async def list_service_principals(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, READ_PERMISSIONS)
+    _, tenant = _authorized(request, READ_PERMISSIONS)
     items = _matching(
         request, (s.to_graph() for s in tenant.apps.service_principals.values()), "ServicePrincipal"
     )
@@ -691,9 +687,7 @@ async def list_service_principals(request: Request) -> Response:
 
 
 async def create_service_principal(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     body = await _body(request)
     app_id = body.get("appId")
     if not isinstance(app_id, str) or not app_id:
@@ -739,9 +733,7 @@ async def get_service_principal(request: Request) -> Response:
 
 
 async def list_assigned_to(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, READ_PERMISSIONS | CONSENT_PERMISSIONS)
+    _, tenant = _authorized(request, READ_PERMISSIONS | CONSENT_PERMISSIONS)
     sp = _sp_from_path(request, tenant)
     items = [a.to_graph() for a in tenant.apps.assignments.values() if a.resource_id == sp.id]
     return _json({"@odata.context": _context(request, "appRoleAssignments"), "value": items})
