@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,6 +157,29 @@ def _open(ctx: typer.Context, *, as_app: str | None, as_self: bool, tenant: str 
     return profile, session
 
 
+@contextmanager
+def _signed_in(
+    ctx: typer.Context, *, as_app: str | None, as_self: bool, tenant: str | None
+) -> Iterator[tuple[Any, Any]]:
+    """The active profile and an open session for a command's work.
+
+    meetgate's own errors raised inside become the CLI's failure messages; the session is closed
+    either way (what the command prints afterwards still reads its ``rights``).
+    """
+    from meetgate.cli.setup import handle_errors
+
+    session = None
+    try:
+        profile, session = _open(ctx, as_app=as_app, as_self=as_self, tenant=tenant)
+        yield profile, session
+    except Exception as exc:
+        handle_errors(exc)
+        raise
+    finally:
+        if session is not None:
+            session.close()
+
+
 def _local(profile: Any) -> Any:
     from meetgate.admin.credentials import inspect_local_certificate
 
@@ -182,11 +207,9 @@ def upload(
     """Add the certificate to the app's key credentials, keeping the others."""
     from meetgate import certificates as certs
     from meetgate.admin.credentials import upload_certificate
-    from meetgate.cli.setup import handle_errors, signed_in_line
+    from meetgate.cli.setup import signed_in_line
 
-    session = None
-    try:
-        profile, session = _open(ctx, as_app=as_app, as_self=False, tenant=tenant)
+    with _signed_in(ctx, as_app=as_app, as_self=False, tenant=tenant) as (profile, session):
         session.rights.require(register=True)
         path = certificate or profile.certificate_path
         if path is not None:
@@ -198,12 +221,6 @@ def upload(
                 "no certificate to upload: pass --certificate or set certificate_path in the profile"
             )
         change = upload_certificate(session.service, _object_id(session, profile), cert)
-    except Exception as exc:
-        handle_errors(exc)
-        raise
-    finally:
-        if session is not None:
-            session.close()
     if as_json:
         print_json(change.to_dict())
         return
@@ -225,23 +242,14 @@ def status(
 ) -> None:
     """Every certificate and secret on the app with its expiry, and findings."""
     from meetgate.admin.credentials import certificate_status
-    from meetgate.cli.setup import handle_errors
 
-    session = None
-    try:
-        profile, session = _open(ctx, as_app=as_app, as_self=as_self, tenant=tenant)
+    with _signed_in(ctx, as_app=as_app, as_self=as_self, tenant=tenant) as (profile, session):
         if not as_self:
             session.rights.require()
         application = session.service.get_application(_object_id(session, profile))
         report = certificate_status(
             application.key_credentials, application.password_credentials, local=_local(profile)
         )
-    except Exception as exc:
-        handle_errors(exc)
-        raise
-    finally:
-        if session is not None:
-            session.close()
     if as_json:
         print_json(
             {"client_id": application.app_id, "application_object_id": application.id, **report.to_dict()}
@@ -327,13 +335,10 @@ def rotate(
     from meetgate import certificates as certs
     from meetgate.admin.credentials import rotate_certificate
     from meetgate.cli._signin import relative_to_config, settings_file
-    from meetgate.cli.setup import handle_errors
     from meetgate.composition import graph_settings_from_profile
     from meetgate.config import save_profile_values
 
-    session = None
-    try:
-        profile, session = _open(ctx, as_app=as_app, as_self=as_self, tenant=tenant)
+    with _signed_in(ctx, as_app=as_app, as_self=as_self, tenant=tenant) as (profile, session):
         local = _local(profile)
         if local is None or local.error or not local.thumbprint_sha1:
             raise certs.CertificateError(
@@ -398,12 +403,6 @@ def rotate(
             on_new_signer=new_signer,
             grace_seconds=max(0.0, grace),
         )
-    except Exception as exc:
-        handle_errors(exc)
-        raise
-    finally:
-        if session is not None:
-            session.close()
     if as_json:
         print_json(result.to_dict())
         return
@@ -439,11 +438,8 @@ def remove(
 ) -> None:
     """Remove one certificate from the app, keeping the others."""
     from meetgate.admin.credentials import remove_certificate
-    from meetgate.cli.setup import handle_errors
 
-    session = None
-    try:
-        profile, session = _open(ctx, as_app=as_app, as_self=as_self, tenant=tenant)
+    with _signed_in(ctx, as_app=as_app, as_self=as_self, tenant=tenant) as (profile, session):
         local = _local(profile)
         in_use = None if force or local is None else local.thumbprint_sha1
         object_id = _object_id(session, profile)
@@ -452,12 +448,6 @@ def remove(
         else:
             session.rights.require(register=True)
             change = remove_certificate(session.service, object_id, thumbprint, in_use=in_use, force=force)
-    except Exception as exc:
-        handle_errors(exc)
-        raise
-    finally:
-        if session is not None:
-            session.close()
     if as_json:
         print_json(change.to_dict())
         return

@@ -330,6 +330,12 @@ class MeetingOps:
         if not body:
             assert current is not None
             return current
+        return (yield from self._patch(organizer, organizer_id, meeting_id, body, "update"))
+
+    def _patch(
+        self, organizer: str, organizer_id: str, meeting_id: str, body: dict[str, Any], verb: str
+    ) -> Operation[OnlineMeeting]:
+        """PATCH a meeting and return it: from the answer, or read again when the answer has no meeting."""
         data = yield from self._call(
             organizer,
             Op(
@@ -337,7 +343,7 @@ class MeetingOps:
                 _meetings_path(organizer_id, meeting_id),
                 json=body,
                 headers=PREFER,
-                context=self._ctx(f"update meeting {meeting_id}", organizer, meeting_id),
+                context=self._ctx(f"{verb} meeting {meeting_id}", organizer, meeting_id),
             ),
             organizer_id,
         )
@@ -378,20 +384,7 @@ class MeetingOps:
         if mode != "lock":
             raise MeetingRuleError(f"unknown cancel mode {mode!r}", remedy="Use 'delete' or 'lock'.")
         organizer_id = yield from self._organizer_id(organizer)
-        data = yield from self._call(
-            organizer,
-            Op(
-                "PATCH",
-                _meetings_path(organizer_id, meeting_id),
-                json=LOCKED_SETTINGS,
-                headers=PREFER,
-                context=self._ctx(f"lock meeting {meeting_id}", organizer, meeting_id),
-            ),
-            organizer_id,
-        )
-        if isinstance(data, dict) and data.get("id"):
-            return OnlineMeeting.from_graph(data)
-        return (yield from self.get(organizer, meeting_id))
+        return (yield from self._patch(organizer, organizer_id, meeting_id, LOCKED_SETTINGS, "lock"))
 
     def attendance_reports(
         self, organizer: str, meeting_id: str, with_records: bool

@@ -191,6 +191,16 @@ def _require(
         raise _denied()
 
 
+def _authorized(
+    request: Request, permissions: frozenset[str], admin_roles: frozenset[str] | None = None
+) -> tuple[Caller, Tenant]:
+    """The caller and its tenant, once the caller holds one of ``permissions`` (see :func:`_require`)."""
+    caller = caller_of(request)
+    tenant = _tenant(request, caller)
+    _require(tenant, caller, permissions, admin_roles)
+    return caller, tenant
+
+
 def _initiator(tenant: Tenant, caller: Caller) -> Initiator:
     if caller.delegated_user_id:
         user = tenant.users.get(caller.delegated_user_id)
@@ -204,6 +214,21 @@ def _initiator(tenant: Tenant, caller: Caller) -> Initiator:
         app_id=caller.app_id,
         service_principal_id=caller.service_principal_id,
         display_name=app.display_name if app else None,
+    )
+
+
+def _record_credential_change(
+    tenant: Tenant, caller: Caller, app: Application, key_description: tuple[Any, Any]
+) -> None:
+    """Audit one change to an application's certificates or secrets (``KeyDescription`` before, after)."""
+    extension(tenant).record(
+        CERTIFICATES_AND_SECRETS,
+        _initiator(tenant, caller),
+        target_id=app.id,
+        target_name=app.display_name,
+        target_type="Application",
+        operation="Update",
+        modified={"KeyDescription": key_description},
     )
 
 
@@ -224,6 +249,12 @@ def _project(item: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
         return item
     wanted = {s.lower() for s in select} | set(_SELECT_ALWAYS)
     return {k: v for k, v in item.items() if k.lower() in wanted}
+
+
+def _collection(request: Request, what: str, items: list[dict[str, Any]]) -> Response:
+    """A list answer: the items projected to the request's ``$select``, under Graph's envelope."""
+    select = _select(request)
+    return _json({"@odata.context": _context(request, what), "value": [_project(i, select) for i in items]})
 
 
 def _guid(value: str) -> bool:
@@ -408,25 +439,15 @@ def _required_resource_access(tenant: Tenant, value: Any) -> list[dict[str, Any]
 
 
 async def list_applications(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, READ_PERMISSIONS)
+    _, tenant = _authorized(request, READ_PERMISSIONS)
     items = _matching(
         request, (render_application(tenant, a) for a in tenant.apps.applications.values()), "Application"
     )
-    select = _select(request)
-    return _json(
-        {
-            "@odata.context": _context(request, "applications"),
-            "value": [_project(item, select) for item in items],
-        }
-    )
+    return _collection(request, "applications", items)
 
 
 async def create_application(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     body = await _body(request)
     name = body.get("displayName")
     if not isinstance(name, str) or not name.strip():
@@ -480,9 +501,7 @@ async def get_application(request: Request) -> Response:
 
 
 async def update_application(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application_from_path(request, tenant)
     body = await _body(request)
     allowed = {"displayName", "signInAudience", "requiredResourceAccess", "keyCredentials"}
@@ -538,22 +557,12 @@ async def update_application(request: Request) -> Response:
         )
     after_keys = [k.thumbprint_sha1 for k in keys]
     if "keyCredentials" in body and before_keys != after_keys:
-        ext.record(
-            CERTIFICATES_AND_SECRETS,
-            initiator,
-            target_id=app.id,
-            target_name=app.display_name,
-            target_type="Application",
-            operation="Update",
-            modified={"KeyDescription": (before_keys, after_keys)},
-        )
+        _record_credential_change(tenant, caller, app, (before_keys, after_keys))
     return _no_content()
 
 
 async def delete_application(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application_from_path(request, tenant)
     registry = tenant.apps
     sp = registry.service_principal_by_app_id(app.app_id)
@@ -579,12 +588,22 @@ def _may_roll_own_keys(caller: Caller, app: Application) -> bool:
     return caller.is_app_only and caller.app_id.lower() == app.app_id.lower()
 
 
-async def add_key(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
+def _key_roll_target(request: Request, tenant: Tenant, caller: Caller) -> Application:
+    """The application of an addKey / removeKey call, once the caller may change its keys.
+
+    An app may roll its own keys (the proof of possession is its authority); anyone else needs
+    write permission and, signed in as a user, a registration admin role.
+    """
     app = _application(tenant, request.path_params["object_id"])
     if not _may_roll_own_keys(caller, app):
         _require(tenant, caller, WRITE_PERMISSIONS | {"Application.ReadWrite.OwnedBy"}, REGISTRATION_ADMINS)
+    return app
+
+
+async def add_key(request: Request) -> Response:
+    caller = caller_of(request)
+    tenant = _tenant(request, caller)
+    app = _key_roll_target(request, tenant, caller)
     body = await _body(request)
     if body.get("passwordCredential") not in (None, {}):
         raise _bad("Only key credentials of type 'AsymmetricX509Cert' are supported by the sandbox's addKey.")
@@ -594,15 +613,7 @@ async def add_key(request: Request) -> Response:
         raise _bad("A key credential with the same certificate already exists on the application.")
     before = [k.thumbprint_sha1 for k in app.key_credentials]
     app.key_credentials = [*app.key_credentials, new]
-    extension(tenant).record(
-        CERTIFICATES_AND_SECRETS,
-        _initiator(tenant, caller),
-        target_id=app.id,
-        target_name=app.display_name,
-        target_type="Application",
-        operation="Update",
-        modified={"KeyDescription": (before, [k.thumbprint_sha1 for k in app.key_credentials])},
-    )
+    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
     return _json(
         {
             "@odata.context": _context(request, "microsoft.graph.keyCredential"),
@@ -614,9 +625,7 @@ async def add_key(request: Request) -> Response:
 async def remove_key(request: Request) -> Response:
     caller = caller_of(request)
     tenant = _tenant(request, caller)
-    app = _application(tenant, request.path_params["object_id"])
-    if not _may_roll_own_keys(caller, app):
-        _require(tenant, caller, WRITE_PERMISSIONS | {"Application.ReadWrite.OwnedBy"}, REGISTRATION_ADMINS)
+    app = _key_roll_target(request, tenant, caller)
     body = await _body(request)
     key_id = body.get("keyId")
     if not isinstance(key_id, str) or not key_id:
@@ -626,22 +635,12 @@ async def remove_key(request: Request) -> Response:
         raise _not_found(key_id)
     before = [k.thumbprint_sha1 for k in app.key_credentials]
     app.key_credentials = [k for k in app.key_credentials if k.key_id != key_id]
-    extension(tenant).record(
-        CERTIFICATES_AND_SECRETS,
-        _initiator(tenant, caller),
-        target_id=app.id,
-        target_name=app.display_name,
-        target_type="Application",
-        operation="Update",
-        modified={"KeyDescription": (before, [k.thumbprint_sha1 for k in app.key_credentials])},
-    )
+    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
     return _no_content()
 
 
 async def add_password(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application(tenant, request.path_params["object_id"])
     body = await _body(request)
     spec = body.get("passwordCredential") or {}
@@ -656,14 +655,8 @@ async def add_password(request: Request) -> Response:
         display_name=str(spec.get("displayName") or ""), start=start, end=end
     )
     app.password_credentials = [*app.password_credentials, credential]
-    extension(tenant).record(
-        CERTIFICATES_AND_SECRETS,
-        _initiator(tenant, caller),
-        target_id=app.id,
-        target_name=app.display_name,
-        target_type="Application",
-        operation="Update",
-        modified={"KeyDescription": (None, f"[KeyIdentifier={credential.key_id},KeyType=Password]")},
+    _record_credential_change(
+        tenant, caller, app, (None, f"[KeyIdentifier={credential.key_id},KeyType=Password]")
     )
     data = credential.to_graph()
     data["secretText"] = secret
@@ -671,24 +664,14 @@ async def add_password(request: Request) -> Response:
 
 
 async def remove_password(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application(tenant, request.path_params["object_id"])
     body = await _body(request)
     key_id = body.get("keyId")
     if key_id not in {p.key_id for p in app.password_credentials}:
         raise _not_found(str(key_id))
     app.password_credentials = [p for p in app.password_credentials if p.key_id != key_id]
-    extension(tenant).record(
-        CERTIFICATES_AND_SECRETS,
-        _initiator(tenant, caller),
-        target_id=app.id,
-        target_name=app.display_name,
-        target_type="Application",
-        operation="Update",
-        modified={"KeyDescription": (f"[KeyIdentifier={key_id},KeyType=Password]", None)},
-    )
+    _record_credential_change(tenant, caller, app, (f"[KeyIdentifier={key_id},KeyType=Password]", None))
     return _no_content()
 
 
@@ -696,25 +679,15 @@ async def remove_password(request: Request) -> Response:
 
 
 async def list_service_principals(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, READ_PERMISSIONS)
+    _, tenant = _authorized(request, READ_PERMISSIONS)
     items = _matching(
         request, (s.to_graph() for s in tenant.apps.service_principals.values()), "ServicePrincipal"
     )
-    select = _select(request)
-    return _json(
-        {
-            "@odata.context": _context(request, "servicePrincipals"),
-            "value": [_project(item, select) for item in items],
-        }
-    )
+    return _collection(request, "servicePrincipals", items)
 
 
 async def create_service_principal(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
+    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     body = await _body(request)
     app_id = body.get("appId")
     if not isinstance(app_id, str) or not app_id:
@@ -760,9 +733,7 @@ async def get_service_principal(request: Request) -> Response:
 
 
 async def list_assigned_to(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, READ_PERMISSIONS | CONSENT_PERMISSIONS)
+    _, tenant = _authorized(request, READ_PERMISSIONS | CONSENT_PERMISSIONS)
     sp = _sp_from_path(request, tenant)
     items = [a.to_graph() for a in tenant.apps.assignments.values() if a.resource_id == sp.id]
     return _json({"@odata.context": _context(request, "appRoleAssignments"), "value": items})

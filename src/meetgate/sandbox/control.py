@@ -38,6 +38,16 @@ def ssl_context(ca_bundle: Path | str, *, system_cas: bool = True) -> ssl.SSLCon
     return context
 
 
+def _validity(start: str | None, end: str | None) -> dict[str, Any]:
+    """The ``startDateTime`` / ``endDateTime`` fields of a credential request, those that are given."""
+    body: dict[str, Any] = {}
+    if start:
+        body["startDateTime"] = start
+    if end:
+        body["endDateTime"] = end
+    return body
+
+
 class SandboxControl:
     def __init__(
         self,
@@ -155,11 +165,7 @@ class SandboxControl:
     ) -> dict[str, Any]:
         """Adds a key credential; ``start``/``end`` (ISO 8601) override the certificate's own dates."""
         pem = certificate_pem.decode("ascii") if isinstance(certificate_pem, bytes) else certificate_pem
-        body: dict[str, Any] = {"certificatePem": pem}
-        if start:
-            body["startDateTime"] = start
-        if end:
-            body["endDateTime"] = end
+        body: dict[str, Any] = {"certificatePem": pem, **_validity(start, end)}
         result: dict[str, Any] = self.request(
             "POST", f"/tenants/{tenant_id}/apps/{app_id}/certificates", json=body
         )
@@ -169,11 +175,7 @@ class SandboxControl:
         self, tenant_id: str, app_id: str, *, start: str | None = None, end: str | None = None
     ) -> dict[str, Any]:
         """A new client secret; ``secretText`` in the answer is the only copy."""
-        body: dict[str, Any] = {}
-        if start:
-            body["startDateTime"] = start
-        if end:
-            body["endDateTime"] = end
+        body = _validity(start, end)
         result: dict[str, Any] = self.request(
             "POST", f"/tenants/{tenant_id}/apps/{app_id}/secrets", json=body
         )

@@ -18,8 +18,9 @@ from meetgate import certificates
 from meetgate.sandbox.apps import KeyCredential, PasswordCredential, UnknownRoleError, parse_iso
 from meetgate.sandbox.faults import FaultSettings, SandboxSettings, SettingsError
 from meetgate.sandbox.http import GraphErrorResponse
-from meetgate.sandbox.runtime import runtime_of
-from meetgate.sandbox.state import StateError, Tenant
+from meetgate.sandbox.runtime import SandboxRuntime, runtime_of
+from meetgate.sandbox.state import StateError, Tenant, User
+from meetgate.sandbox.tokens import IssuedToken
 
 MAX_LOG_LIMIT = 5000
 
@@ -49,6 +50,24 @@ def tenant_of(request: Request) -> Tenant:
             404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants"
         )
     return tenant
+
+
+def issue_user_token(
+    runtime: SandboxRuntime, tenant: Tenant, user: User, *, app_id: str, app_name: str, scopes: list[str]
+) -> IssuedToken:
+    """A delegated Graph token of ``user`` for the app, with the server's access token lifetime."""
+    return runtime.issuer.issue_delegated_token(
+        tenant_id=tenant.id,
+        app_id=app_id,
+        app_display_name=app_name,
+        user_id=user.id,
+        upn=user.user_principal_name,
+        name=user.display_name,
+        given_name=user.given_name,
+        family_name=user.surname,
+        scopes=scopes,
+        lifetime=runtime.state.settings.access_token_lifetime_seconds,
+    )
 
 
 def _str_field(data: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -286,20 +305,12 @@ async def delegated_token(request: Request) -> Response:
     scopes = data.get("scopes", ["User.Read"])
     if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) and s for s in scopes):
         raise bad_request("scopes must be a non-empty list of delegated permission names such as 'User.Read'")
-    lifetime = runtime.state.settings.access_token_lifetime_seconds
-    issued = runtime.issuer.issue_delegated_token(
-        tenant_id=tenant.id,
-        app_id=app.app_id,
-        app_display_name=app.display_name,
-        user_id=user.id,
-        upn=user.user_principal_name,
-        name=user.display_name,
-        given_name=user.given_name,
-        family_name=user.surname,
-        scopes=scopes,
-        lifetime=lifetime,
+    issued = issue_user_token(
+        runtime, tenant, user, app_id=app.app_id, app_name=app.display_name, scopes=scopes
     )
-    return JSONResponse({"token_type": "Bearer", "expires_in": lifetime, "access_token": issued.access_token})
+    return JSONResponse(
+        {"token_type": "Bearer", "expires_in": issued.expires_in, "access_token": issued.access_token}
+    )
 
 
 # --- server-wide settings -------------------------------------------------------------------------

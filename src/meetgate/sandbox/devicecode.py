@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import secrets
 import string
-import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,8 +34,15 @@ from starlette.routing import BaseRoute, Route
 
 from meetgate.sandbox.app_registrations import DIRECTORY_ROLES, extension
 from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
+from meetgate.sandbox.control_api import issue_user_token, json_body, tenant_of
 from meetgate.sandbox.directory_audit import DeviceLoginSettings
-from meetgate.sandbox.entra import TokenFailure, _aadsts_body, authority_base, tenant_not_found
+from meetgate.sandbox.entra import (
+    TokenFailure,
+    _aadsts_body,
+    authority_base,
+    parse_form,
+    tenant_not_found,
+)
 from meetgate.sandbox.http import REQUEST_IDS, GraphErrorResponse
 from meetgate.sandbox.recording import TokenRecord, utc_stamp
 from meetgate.sandbox.runtime import SandboxRuntime, runtime_of
@@ -102,14 +108,6 @@ def device_codes(runtime: SandboxRuntime) -> DeviceCodes:
     return codes
 
 
-def _form(body: bytes) -> dict[str, str]:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return {}
-    return {k: v[0] for k, v in urllib.parse.parse_qs(text, keep_blank_values=True).items() if v}
-
-
 def _failure_response(request: Request, failure: TokenFailure) -> Response:
     correlation_id = request.headers.get("client-request-id") or str(uuid.uuid4())
     return JSONResponse(_aadsts_body(request, failure, correlation_id), status_code=failure.status)
@@ -157,7 +155,7 @@ async def devicecode(request: Request) -> Response:
     if tenant is None:
         return tenant_not_found(request, key)
     request.state.tenant_id = tenant.id
-    form = _form(await request.body())
+    form = parse_form(await request.body())
     client_id = form.get("client_id", "").strip()
     request.state.app_id = client_id or None
     if not client_id:
@@ -307,18 +305,13 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
     if user is None or not user.account_enabled:
         return fail(TokenFailure(400, "invalid_grant", 50057, "The user account is disabled.", client_id))
     pending.status = "redeemed"
-    lifetime = runtime.state.settings.access_token_lifetime_seconds
-    issued = runtime.issuer.issue_delegated_token(
-        tenant_id=tenant.id,
+    issued = issue_user_token(
+        runtime,
+        tenant,
+        user,
         app_id=pending.client_id,
-        app_display_name=pending.client_name,
-        user_id=user.id,
-        upn=user.user_principal_name,
-        name=user.display_name,
-        given_name=user.given_name,
-        family_name=user.surname,
+        app_name=pending.client_name,
         scopes=list(pending.scopes),
-        lifetime=lifetime,
     )
     tenant.log.tokens.append(TokenRecord(**record, success=True, error_code=None, error=None))
     runtime.state.changed()
@@ -327,8 +320,8 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
             {
                 "token_type": "Bearer",
                 "scope": " ".join(f"{GRAPH_RESOURCE}/{s}" for s in pending.scopes),
-                "expires_in": lifetime,
-                "ext_expires_in": lifetime,
+                "expires_in": issued.expires_in,
+                "ext_expires_in": issued.expires_in,
                 "access_token": issued.access_token,
             }
         ),
@@ -340,36 +333,13 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
 # --- control API -------------------------------------------------------------------------------
 
 
-def _tenant(request: Request) -> Tenant:
-    key = request.path_params["tid"]
-    tenant = runtime_of(request).state.find_tenant(key)
-    if tenant is None:
-        raise GraphErrorResponse(
-            404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants"
-        )
-    return tenant
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise GraphErrorResponse(400, "BadRequest", "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise GraphErrorResponse(400, "BadRequest", "the body must be a JSON object")
-    return data
-
-
 async def get_device_login(request: Request) -> Response:
-    return JSONResponse(extension(_tenant(request)).device_login.to_dict())
+    return JSONResponse(extension(tenant_of(request)).device_login.to_dict())
 
 
 async def put_device_login(request: Request) -> Response:
-    tenant = _tenant(request)
-    body = await _json_body(request)
+    tenant = tenant_of(request)
+    body = await json_body(request)
     mode = body.get("mode", "auto")
     if mode not in MODES:
         raise GraphErrorResponse(400, "BadRequest", f"mode must be one of {', '.join(MODES)}")
@@ -383,7 +353,7 @@ async def put_device_login(request: Request) -> Response:
 
 
 async def decide_device_code(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     pending = device_codes(runtime_of(request)).by_user_code(tenant.id, request.path_params["user_code"])
     if pending is None:
         raise GraphErrorResponse(404, "NotFound", "no pending device code with that user code in this tenant")
@@ -393,7 +363,7 @@ async def decide_device_code(request: Request) -> Response:
     if decision == "deny":
         pending.status = "declined"
         return JSONResponse({"status": pending.status})
-    body = await _json_body(request)
+    body = await json_body(request)
     user_key = body.get("user")
     user_id = _find_user(tenant, user_key if isinstance(user_key, str) else None)
     if user_id is None:
@@ -403,11 +373,11 @@ async def decide_device_code(request: Request) -> Response:
 
 
 async def put_directory_roles(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     user = tenant.find_user(request.path_params["user"])
     if user is None:
         raise GraphErrorResponse(404, "NotFound", "no such user in the tenant")
-    body = await _json_body(request)
+    body = await json_body(request)
     roles = body.get("roles", [])
     if not isinstance(roles, list) or any(r not in DIRECTORY_ROLES for r in roles):
         raise GraphErrorResponse(400, "BadRequest", f"roles must be a list of: {', '.join(DIRECTORY_ROLES)}")
@@ -417,7 +387,7 @@ async def put_directory_roles(request: Request) -> Response:
 
 
 async def directory_audits(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = tenant_of(request)
     return JSONResponse({"value": list(extension(tenant).audits)})
 
 

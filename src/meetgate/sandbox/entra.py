@@ -158,7 +158,8 @@ async def jwks(request: Request) -> Response:
 # --- token endpoint -------------------------------------------------------------------------------
 
 
-def _parse_form(body: bytes) -> dict[str, str]:
+def parse_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` token request body: first value per name, {} if not UTF-8."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -462,7 +463,7 @@ async def token(request: Request) -> Response:
     request.state.tenant_id = tenant.id
     request_id, _ = REQUEST_IDS.get()
     correlation_id = request.headers.get("client-request-id") or str(uuid.uuid4())
-    form = _parse_form(await request.body())
+    form = parse_form(await request.body())
     grant_type = form.get("grant_type", "")
     request.state.app_id = form.get("client_id") or None
     record: dict[str, Any] = {
