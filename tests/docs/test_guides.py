@@ -36,14 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 GUIDES = ["admin-guide.md", "integrator-guide.md", "operations.md", "troubleshooting.md"]
 FOREVER = [("serve",), ("sandbox", "serve"), ("demo",)]
-#: Commands broken on main when the guide was written: the test expects exactly this failure and fails
-#: once it is gone, so the entry is removed when the bug is fixed (a strict, per-command xfail).
-KNOWN_BUGS = {
-    ("monitor", "report"): (
-        AttributeError,
-        "_insert_ignore",  # store/monitoring.py calls Store._insert_ignore, removed from store/repository.py
-    ),
-}
+#: Commands broken on main when a guide was written: the test expects exactly this failure and fails
+#: once it is gone, so an entry is removed when its bug is fixed (a strict, per-command xfail).
+KNOWN_BUGS: dict[tuple[str, ...], tuple[type[BaseException], str]] = {}
 
 _FENCE = re.compile(
     r"^(?P<indent>[ ]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ ]*$", re.M | re.S
