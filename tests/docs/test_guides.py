@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 GUIDES = ["admin-guide.md", "integrator-guide.md", "operations.md", "troubleshooting.md"]
 FOREVER = [("serve",), ("sandbox", "serve"), ("demo",)]
+#: Commands broken on main when a guide was written: the test expects exactly this failure and fails
+#: once it is gone, so an entry is removed when its bug is fixed (a strict, per-command xfail).
+KNOWN_BUGS: dict[tuple[str, ...], tuple[type[BaseException], str]] = {}
 
 _FENCE = re.compile(
     r"^(?P<indent>[ ]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ ]*$", re.M | re.S
@@ -144,11 +147,29 @@ class Runner:
             args = [*args, "--help"]
         self.capsys.readouterr()
         started = time.monotonic()
+        command = tuple(a for a in args if not a.startswith("-"))
+        known = next(
+            (
+                bug
+                for key, bug in KNOWN_BUGS.items()
+                if command[1 : 1 + len(key)] == key or command[: len(key)] == key
+            ),
+            None,
+        )
+        if known is not None:
+            with pytest.raises(known[0], match=known[1]):
+                invoke(["--config", str(self.config), *args])
+            self.ran.append(f"known bug: meetgate {shlex.join(args)}")
+            return
         code = invoke(["--config", str(self.config), *args])
         out, err = self.capsys.readouterr()
         shown = f"{guide}: `meetgate {shlex.join(args)}` exited {code}\nstdout:\n{out}\nstderr:\n{err}"
-        if must_fail:
+        if must_fail:  # the refusal / the alerts the guide announces, not some other failure
             assert code == 1, shown
+            if args[:2] == ["meetings", "create"]:
+                assert "No application access policy found for this app" in " ".join(err.split()), shown
+            else:
+                assert "error:" not in err, shown
         else:
             assert code == 0, shown
         self.ran.append(f"{time.monotonic() - started:5.1f}s meetgate {shlex.join(args)}")
@@ -224,7 +245,9 @@ def guide_env(sandbox, tmp_path, monkeypatch):
     return info
 
 
-def _profile_text(info, tenant_id: str, workdir: Path, extra: dict[str, str] | None = None) -> str:
+def _profile_text(
+    info, tenant_id: str, workdir: Path, extra: dict[str, str] | None = None, name: str = "sandbox"
+) -> str:
     values = {
         "tenant_id": tenant_id,
         "authority_url": info.authority_url,
@@ -235,11 +258,37 @@ def _profile_text(info, tenant_id: str, workdir: Path, extra: dict[str, str] | N
         **(extra or {}),
     }
     lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
-    return f'default_profile = "sandbox"\n\n[profiles.sandbox]\n{lines}'
+    return f'default_profile = "sandbox"\n\n[profiles.{name}]\n{lines}'
 
 
 def _enabled(tenant: dict) -> list[str]:
     return [u["userPrincipalName"] for u in tenant["users"] if u.get("accountEnabled", True)]
+
+
+def _monitoring_reader(control, info, tenant: dict, workdir: Path) -> str:
+    """The "monitoring reader" app the guide asks the administrator to register by hand (step 7):
+    here through the sandbox's control API, which stands for the portal."""
+    from meetgate import certificates
+
+    pair = certificates.generate_self_signed()
+    key, cert = workdir / "monitoring.key.pem", workdir / "monitoring.pem"
+    certificates.write_secret_file(key, certificates.private_key_pem(pair.private_key))
+    pem = certificates.certificate_pem(pair.certificate)
+    certificates.write_public_file(cert, pem)
+    app = control.register_app(
+        tenant["tenantId"],
+        "Monitoring Reader",
+        certificate_pem=pem,
+        roles=["AuditLog.Read.All", "Directory.Read.All"],
+    )
+    values = {
+        "client_id": app["appId"],
+        "private_key_path": str(key),
+        "certificate_path": str(cert),
+    }
+    return _profile_text(info, tenant["tenantId"], workdir, values, name="monitoring-reader").partition(
+        "\n\n"
+    )[2]
 
 
 def test_admin_guide_runs_as_written(guide_env, sandbox_control, tmp_path, capsys):
@@ -248,7 +297,10 @@ def test_admin_guide_runs_as_written(guide_env, sandbox_control, tmp_path, capsy
     tenant = sandbox_control.create_tenant(users=8)
     users = _enabled(tenant)
     config = tmp_path / "meetgate.toml"
-    config.write_text(_profile_text(guide_env, tenant["tenantId"], tmp_path))
+    config.write_text(
+        _profile_text(guide_env, tenant["tenantId"], tmp_path)
+        + _monitoring_reader(sandbox_control, guide_env, tenant, tmp_path)
+    )
     runner = Runner(tmp_path, config, {"ORGANIZER": users[0], "OUTSIDER": users[-1]}, capsys)
     started = time.monotonic()
     runner.run_guide("admin-guide.md")
