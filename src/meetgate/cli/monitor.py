@@ -55,6 +55,7 @@ PolicyOpt = Annotated[
         "--policy-backend", help="Snapshot the policy through powershell or graph; none to skip (default)."
     ),
 ]
+PwshOpt = Annotated[str, typer.Option("--pwsh", help="PowerShell command for --policy-backend powershell.")]
 CollectOpt = Annotated[
     bool, typer.Option("--collect/--no-collect", help="Read Entra's logs first (needs AuditLog.Read.All).")
 ]
@@ -80,7 +81,12 @@ def _certificates(profile: Profile) -> list[Any]:
 
 
 def _monitor(
-    ctx: typer.Context, thresholds: Path | None, app_id: str | None, collect: bool, policy_backend: str
+    ctx: typer.Context,
+    thresholds: Path | None,
+    app_id: str | None,
+    collect: bool,
+    policy_backend: str,
+    pwsh: str = "pwsh",
 ) -> Monitor:
     from meetgate.admin.monitoring.collect import Collector
     from meetgate.admin.monitoring.model import MonitorError, MonitorScope, Thresholds
@@ -121,15 +127,15 @@ def _monitor(
         certificates=_certificates(profile),
     )
     if policy_backend != "none":
-        _snapshot_policy(ctx, monitor, policy_backend)
+        _snapshot_policy(ctx, monitor, policy_backend, pwsh)
     return monitor
 
 
-def _snapshot_policy(ctx: typer.Context, monitor: Monitor, backend: str) -> None:
+def _snapshot_policy(ctx: typer.Context, monitor: Monitor, backend: str, pwsh: str) -> None:
     from meetgate.admin.policy.planner import resolve_organizers
     from meetgate.cli.policy import _Session
 
-    session = _Session(ctx, None, backend, "pwsh", Path(".meetgate/policy"))
+    session = _Session(ctx, None, backend, pwsh, Path(".meetgate/policy"))
     state = session.read_state()
     approved = resolve_organizers(session.desired, session.directory()).users
     if monitor.collector is None:
@@ -251,12 +257,13 @@ def report(
     app_id: AppIdOpt = None,
     collect: CollectOpt = True,
     policy_backend: PolicyOpt = "none",
+    pwsh: PwshOpt = "pwsh",
 ) -> None:
     """Collect, evaluate the rules over the period and show activity and alerts (exit 1 on alerts)."""
     if as_json and html is not None:
         fail("--json and --html are exclusive", "choose one output form", code=EXIT_USAGE)
     period = parse_duration(since)
-    monitor = _monitor(ctx, thresholds, app_id, collect, policy_backend)
+    monitor = _monitor(ctx, thresholds, app_id, collect, policy_backend, pwsh)
     result = _run(monitor, period)
     data = monitor.report(result)
     if as_json:
@@ -321,6 +328,7 @@ def watch(
     thresholds: ThresholdsOpt = None,
     app_id: AppIdOpt = None,
     policy_backend: PolicyOpt = "none",
+    pwsh: PwshOpt = "pwsh",
     jsonl: Annotated[
         Path | None, typer.Option("--jsonl", help="Append alerts to this JSON lines file.")
     ] = None,
@@ -340,7 +348,7 @@ def watch(
 
     period = parse_duration(window)
     sinks = _sinks(jsonl, webhook, teams, email_to, smtp, email_from, starttls)
-    monitor = _monitor(ctx, thresholds, app_id, True, policy_backend)
+    monitor = _monitor(ctx, thresholds, app_id, True, policy_backend, pwsh)
     done = 0
     try:
         while True:

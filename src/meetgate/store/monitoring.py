@@ -50,6 +50,16 @@ class MonitorRepository:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    def _insert_ignore(self, values: dict[str, Any]) -> Any:
+        """INSERT … ON CONFLICT DO NOTHING into ``monitor_records`` for the engine's dialect."""
+        if self.store.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(monitor_records).values(**values).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(monitor_records).values(**values).on_conflict_do_nothing()
+
     # ---- collected records
     def add_records(
         self, *, source: str, tenant_id: str, app_id: str, records: Iterable[tuple[str, dt.datetime, Any]]
@@ -60,8 +70,7 @@ class MonitorRepository:
         with self.store._tx() as conn:
             for record_id, at, data in records:
                 result = conn.execute(
-                    self.store._insert_ignore(
-                        monitor_records,
+                    self._insert_ignore(
                         {
                             "source": source,
                             "id": record_id,

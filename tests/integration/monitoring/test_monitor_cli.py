@@ -105,3 +105,77 @@ def test_bad_inputs_say_what_to_do(config, tmp_path):
         app, ["monitor", "watch", "--webhook", "http://hooks.example.com/x", "--iterations", "1"], env=config
     )
     assert result.exit_code == 2 and "https://" in result.stderr
+
+
+def test_report_with_a_policy_snapshot_through_the_cmdlets(world, tmp_path):
+    """--policy-backend powershell (the pwsh stand-in): a user granted beyond the policy file."""
+    import shlex
+    import sys
+
+    from monitor_kit import register
+
+    # a reader that may also read Teams policy assignments
+    reader = register(
+        world.app,
+        tmp_path,
+        "Reader with Teams",
+        ["AuditLog.Read.All", "Directory.Read.All", "User.Read.All", "TeamsPolicyUserAssign.ReadWrite.All"],
+    )
+    pilots = [u.upn for u in world.app.pilot_users]
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[policy]\nidentity = "Tag:TeamsMeetingsIntegration"\n'
+        f'app_ids = ["{world.app.client_id}"]\n'
+        "[organizers]\n"
+        f"users = {json.dumps(pilots)}\n"
+    )
+    path = tmp_path / "with-policy.toml"
+    values = {
+        k: getattr(reader, k)
+        for k in (
+            "tenant_id",
+            "client_id",
+            "private_key_path",
+            "certificate_path",
+            "authority_url",
+            "graph_url",
+            "ca_bundle",
+        )
+    }
+    save_profile_values(
+        path, "reader", {**values, "store_url": f"sqlite:///{tmp_path}/p.db", "policy_file": policy}
+    )
+    outsider = world.app.other_users[0]
+    world.app.control.grant_policy(world.app.tenant_id, "TeamsMeetingsIntegration", user=outsider.id)
+    day = tmp_path / "day.toml"
+    day.write_text("active_hours = [0, 24]\n")
+    env = {
+        "MEETGATE_CONFIG": str(path),
+        "MEETGATE_CLIENT_SECRET": "",
+        "MEETGATE_SANDBOX_CONTROL_URL": world.app.control.control_url,
+        "MEETGATE_SANDBOX_CA_BUNDLE": str(world.app.ca_bundle),
+        "MEETGATE_SANDBOX_AUTHORITY_URL": world.app.authority_url,
+    }
+    pwsh = f"{shlex.quote(sys.executable)} -m meetgate.sandbox.pwsh"
+    result = runner.invoke(
+        app,
+        [
+            "monitor",
+            "report",
+            "--json",
+            "--app-id",
+            world.app.client_id,
+            "--thresholds",
+            str(day),
+            "--policy-backend",
+            "powershell",
+            "--pwsh",
+            pwsh,
+        ],
+        env=env,
+    )
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["policy"] == {"approved": 2, "holding": 2, "beyondApproved": 1, "missing": 0, "global": False}
+    (alert,) = data["alerts"]
+    assert alert["rule"] == "policy_beyond_approved" and outsider.upn in alert["evidence"][0]
