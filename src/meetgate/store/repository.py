@@ -214,16 +214,6 @@ class Store:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
-    def _insert_ignore(self, table: sa.Table, values: dict[str, Any]) -> Any:
-        """INSERT … ON CONFLICT DO NOTHING for the engine's dialect (used by the monitoring tables)."""
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(table).values(**values).on_conflict_do_nothing()
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).values(**values).on_conflict_do_nothing()
-
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         with self._write_lock, self.engine.begin() as conn:
