@@ -521,7 +521,8 @@ def _step_7_monitoring(run: DemoRun, client_id: str) -> None:
         "--since",
         "2h",
     )
-    run.meetgate(*report_args, expect=1)  # exit 1: alerts exist
+    # collect Entra's logs and a policy snapshot, evaluate the rules; exit 1: alerts exist
+    run.meetgate(*report_args, "--policy-backend", "powershell", *run.pwsh, expect=1)  # exit 1: alerts exist
     html = run.workdir / "reports" / "monitor.html"
     run.meetgate(*report_args, "--no-collect", "--html", str(html), expect=1)
     report = _capture_json(run, *report_args, "--no-collect", ok_codes=(0, 1))
