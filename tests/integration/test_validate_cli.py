@@ -83,13 +83,21 @@ def test_golive_go_then_no_go_then_start(setup):
         pytest.skip("this sandbox has no meetings routes / policy engine yet")
     common = ("--backend", "powershell", "--pwsh", STANDIN)
     assert invoke(config, "validate").exit_code == 0
+    # no monitoring run yet → NO-GO on that item alone; one `meetgate monitor` pass fixes it
+    unmonitored = invoke(config, "golive", *common, "--json")
+    assert unmonitored.exit_code == 1
+    unmonitored_items = {i["name"]: i for i in json.loads(unmonitored.stdout)["items"]}
+    assert unmonitored_items["monitoring"]["status"] == "fail"
+    assert [name for name, item in unmonitored_items.items() if item["status"] == "fail"] == ["monitoring"]
+    monitored = invoke(config, "monitor", "report", "--no-collect", "--since", "1h")
+    assert monitored.exit_code in (0, 1), monitored.output
     md, page = tmp / "golive.md", tmp / "golive.html"
     go = invoke(config, "golive", *common, "--json", "--markdown", str(md), "--html", str(page))
     assert go.exit_code == 0, go.output
     report = json.loads(go.stdout)
     assert report["verdict"] == "GO", report["reasons"]
     items = {i["name"]: i for i in report["items"]}
-    assert items["monitoring"]["status"] == "skip"
+    assert items["monitoring"]["status"] == "pass"
     assert items["policy_scope"]["evidence"]["holders"] == len(app.pilot_users)
     assert "**Verdict: GO**" in md.read_text() and "GO" in page.read_text()
 

@@ -419,6 +419,8 @@ def golive(
         runs=runs,
         validation_max_age_days=max_age_days,
         consumers=_consumers(profile),
+        monitoring=_monitoring_status(profile),
+        monitoring_skip_reason="the store holding `meetgate monitor` runs could not be read",
     )
     report = assess_readiness(inputs)
     if markdown:
@@ -482,6 +484,32 @@ def _certificate_facts(profile: Profile) -> tuple[Any, str | None]:
         passphrase=profile.passphrase(),
     )
     return local.not_after, local.thumbprint_sha1
+
+
+def _monitoring_status(profile: Profile) -> Any:
+    """The newest `meetgate monitor` run recorded for this tenant and app, from the shared store."""
+    import datetime as dt
+
+    from meetgate.admin.monitoring.collect import STATUS
+    from meetgate.admin.readiness import MonitoringStatus
+    from meetgate.store import Store, StoreError
+    from meetgate.store.monitoring import MonitorRepository
+
+    if not profile.tenant_id or not profile.client_id:
+        return MonitoringStatus(configured=False, detail="no tenant or client id in the profile")
+    try:
+        store = Store.open(profile.store_url)
+        try:
+            latest = MonitorRepository(store).latest_record(
+                source=STATUS, tenant_id=profile.tenant_id, app_id=profile.client_id
+            )
+        finally:
+            store.close()
+    except StoreError:
+        return None
+    if latest is None:
+        return MonitoringStatus(configured=False, detail="no `meetgate monitor` run recorded for this app")
+    return MonitoringStatus(configured=True, last_success=dt.datetime.fromisoformat(latest["at"]))
 
 
 def _consumers(profile: Profile) -> list[Any] | None:
