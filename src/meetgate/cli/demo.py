@@ -8,6 +8,7 @@ it replaces. Nothing is left running unless ``--keep-running``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shlex
 import sys
@@ -215,9 +216,7 @@ def _step_6_meetings(run: DemoRun) -> None:
         moved = client.meetings.update(
             organizer,
             first.meeting.id,
-            MeetingUpdate(
-                start=start.replace(hour=(start.hour + 1) % 24), end=start.replace(hour=(start.hour + 2) % 24)
-            ),
+            MeetingUpdate(start=start + dt.timedelta(hours=1), end=start + dt.timedelta(hours=2)),
         )
         run.check(
             f"rescheduled to {moved.start:%H:%M}Z (same id, same join link)",
@@ -340,7 +339,7 @@ def _step_6_gateway(run: DemoRun) -> None:
             "organizer": run.pilots[0],
             "subject": "Campus tour",
             "start": start.isoformat(),
-            "end": (start.replace(minute=30)).isoformat(),
+            "end": (start + dt.timedelta(minutes=30)).isoformat(),
             "attendees": [{"upn": run.pilots[1], "role": "attendee"}],
         }
         key = {"Idempotency-Key": str(uuid.uuid4())}
@@ -370,8 +369,8 @@ def _step_6_gateway(run: DemoRun) -> None:
         moved = http.patch(
             f"/v1/meetings/{meeting_id}",
             json={
-                "start": start.replace(hour=(start.hour + 1) % 24).isoformat(),
-                "end": start.replace(hour=(start.hour + 1) % 24, minute=30).isoformat(),
+                "start": (start + dt.timedelta(hours=1)).isoformat(),
+                "end": (start + dt.timedelta(hours=1, minutes=30)).isoformat(),
             },
             headers=as_booking,
         )
@@ -398,8 +397,6 @@ def _step_6_gateway(run: DemoRun) -> None:
 
 
 def _step_6_bulk(run: DemoRun) -> None:
-    import datetime as dt
-
     _step(
         "6",
         "Bulk: a term's advising slots in one job, at the rate Graph allows",
@@ -550,9 +547,7 @@ def _step_8_golive(run: DemoRun) -> None:
     run.meetgate("golive", *run.pwsh, "--start")
 
 
-def _next_hour() -> Any:
-    import datetime as dt
-
+def _next_hour() -> dt.datetime:
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     return now + dt.timedelta(hours=2)
 

@@ -133,9 +133,9 @@ def _monitor(
 
 def _snapshot_policy(ctx: typer.Context, monitor: Monitor, backend: str, pwsh: str) -> None:
     from meetgate.admin.policy.planner import resolve_organizers
-    from meetgate.cli.policy import _Session
+    from meetgate.cli.policy import DEFAULT_STATE_DIR, PolicySession
 
-    session = _Session(ctx, None, backend, pwsh, Path(".meetgate/policy"))
+    session = PolicySession(ctx, None, backend, pwsh, DEFAULT_STATE_DIR)
     state = session.read_state()
     approved = resolve_organizers(session.desired, session.directory()).users
     if monitor.collector is None:

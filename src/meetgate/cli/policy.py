@@ -56,8 +56,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 DEFAULT_STATE_DIR = Path(".meetgate/policy")
 
 
-class _Session:
-    """Profile + desired state + backend + directory, built once per command."""
+class PolicySession:
+    """Profile + desired state + backend + directory, built once per command (also used by `monitor` and `golive`)."""
 
     def __init__(
         self, ctx: typer.Context, file: Path | None, backend: str, pwsh: str, state_dir: Path
@@ -248,7 +248,7 @@ def plan_cmd(
     """Compare the policy file with the tenant: per user grant / revoke / keep, plus warnings."""
     import json
 
-    session = _Session(ctx, file, backend, pwsh, state_dir)
+    session = PolicySession(ctx, file, backend, pwsh, state_dir)
     plan = session.plan()
     if out:
         out.write_text(json.dumps(plan.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -286,7 +286,7 @@ def apply_cmd(
     from meetgate.admin.policy.apply import ApplyJournal, apply_plan
     from meetgate.admin.policy.planner import PolicyPlan, unacknowledged
 
-    session = _Session(ctx, file, backend, pwsh, state_dir)
+    session = PolicySession(ctx, file, backend, pwsh, state_dir)
     if plan_file:
         try:
             plan = PolicyPlan.from_dict(json.loads(plan_file.read_text(encoding="utf-8")))
@@ -376,7 +376,7 @@ def script_cmd(
     from meetgate.admin.policy.planner import build_plan, resolve_organizers, unacknowledged
     from meetgate.admin.policy.script import render_script
 
-    session = _Session(ctx, file, backend, pwsh, state_dir) if read_state else None
+    session = PolicySession(ctx, file, backend, pwsh, state_dir) if read_state else None
     if session is not None:
         plan = session.plan()
         profile = session.profile
@@ -444,7 +444,7 @@ def status_cmd(
 
     from meetgate.admin.policy.model import policy_key
 
-    session = _Session(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
+    session = PolicySession(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
     state = session.read_state()
     ours = session.desired.key
     pol = state.policy(session.desired.identity)
@@ -502,7 +502,7 @@ def drift_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Compare the tenant with the policy file; exit 1 on any difference (for a scheduled job)."""
-    session = _Session(ctx, file, backend, pwsh, state_dir)
+    session = PolicySession(ctx, file, backend, pwsh, state_dir)
     plan = session.plan()
     drifted = plan.has_changes or any(w.code in {"global-grant", "group-grant"} for w in plan.warnings)
     if json_out:
@@ -544,7 +544,7 @@ def verify_cmd(
     from meetgate.admin.policy.planner import resolve_organizers
     from meetgate.admin.policy.verify import Subject, verify_enforcement
 
-    session = _Session(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
+    session = PolicySession(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
     client = session.graph_client()
     from meetgate.admin.policy.graph import GraphDirectory
 

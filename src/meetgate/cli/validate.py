@@ -456,14 +456,14 @@ def _policy_facts(
     """(approved id → UPN, unresolved refs, tenant policy state, why the state is missing)."""
     from meetgate.admin.policy.model import PolicyError
     from meetgate.admin.policy.planner import resolve_organizers
-    from meetgate.cli.policy import DEFAULT_STATE_DIR, _Session
+    from meetgate.cli.policy import DEFAULT_STATE_DIR, PolicySession
     from meetgate.config import ConfigError
     from meetgate.graph.errors import GraphError
 
     if (file or profile.policy_file) is None:
         return None, (), None, "no policy file (set policy_file or pass --file)"
     try:
-        session = _Session(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
+        session = PolicySession(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
         state = session.read_state()
         resolved = resolve_organizers(session.desired, session.directory())
     except (PolicyError, GraphError, ConfigError) as exc:
