@@ -1,4 +1,5 @@
-"""The gateway end to end: the real Graph client (MSAL + httpx) against the sandbox over TLS."""
+"""The gateway end to end: the real Graph client (MSAL, and the aiohttp transport `meetgate serve`
+uses) against the sandbox over TLS."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ from meetgate.cli._gateway_wiring import ControlApiPolicyScope
 from meetgate.composition import graph_settings_from_profile
 from meetgate.gateway.app import create_app
 from meetgate.gateway.consumers import ConsumerAdmin, ConsumerError
+from meetgate.gateway.graph_transport import ObservedGraphTransport
+from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.problems import TYPE_BASE
 from meetgate.gateway.scope import StaticPolicyScope
 from meetgate.gateway.settings import GatewaySettings
 from meetgate.graph.client import AsyncGraphClient
 from meetgate.store import Store
+
+
+def _graph_client(profile) -> AsyncGraphClient:
+    """The Graph client as `meetgate serve` builds it: aiohttp underneath, every exchange counted."""
+    settings = graph_settings_from_profile(profile)
+    transport = ObservedGraphTransport.for_graph(GatewayMetrics(), ca_bundle=settings.ca_bundle)
+    return AsyncGraphClient(settings, transport=transport)
 
 
 def _problem(resp, slug, status):
@@ -35,7 +45,7 @@ def gateway(sandbox_app, sandbox, tmp_path):
     )
     settings = GatewaySettings(store_url=f"sqlite:///{tmp_path}/gw.db", policy_cache_seconds=0)
     store = Store.open(settings.store_url)
-    client = AsyncGraphClient(graph_settings_from_profile(profile))
+    client = _graph_client(profile)
     admin = ConsumerAdmin(store, scope)
     pilot_a, pilot_b = (u.upn for u in sandbox_app.pilot_users)
     booking = admin.add("booking", organizers=[pilot_a])
@@ -133,7 +143,7 @@ def test_graph_refusal_is_reported_with_its_request_id(sandbox_app, tmp_path):
     settings = GatewaySettings(store_url=f"sqlite:///{tmp_path}/gw.db")
     store = Store.open(settings.store_url)
     key = ConsumerAdmin(store, scope).add("misconfigured", organizers=[outsider]).api_key
-    client = AsyncGraphClient(graph_settings_from_profile(sandbox_app.profile()))
+    client = _graph_client(sandbox_app.profile())
     app = create_app(settings, meetings=client.meetings, scope=scope, store=store, on_shutdown=client.aclose)
     with TestClient(app) as http:
         resp = http.post(

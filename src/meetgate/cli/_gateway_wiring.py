@@ -154,7 +154,7 @@ def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:
         )
     from meetgate.gateway.graph_transport import ObservedGraphTransport
 
-    transport = ObservedGraphTransport.for_graph(metrics, ca_bundle=settings.ca_bundle, http2=settings.http2)
+    transport = ObservedGraphTransport.for_graph(metrics, ca_bundle=settings.ca_bundle)
     # the adaptive Graph limiter: shared through Redis with other replicas and bulk jobs of this app
     limiter = limiter_from_profile(profile, max_concurrency=256)
     client = AsyncGraphClient(settings, tokens=tokens, transport=transport, limiter=limiter)

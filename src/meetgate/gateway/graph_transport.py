@@ -1,5 +1,6 @@
-"""An httpx transport for the gateway's Graph client: a connection pool sized for the gateway's
-concurrency, and metrics of every HTTP exchange with Graph (statuses, throttling, retries).
+"""An httpx transport for the gateway's Graph client: aiohttp's keep-alive pool (HTTP/1.1) sized for
+the gateway's concurrency, and metrics of every HTTP exchange with Graph (statuses, throttling,
+retries).
 
 The Graph client retries inside one operation with the same ``client-request-id``; a request id
 seen again is counted as a retry, labelled with the status (or error) of the attempt before it.
@@ -29,17 +30,14 @@ class ObservedGraphTransport(httpx.AsyncBaseTransport):
         metrics: GatewayMetrics,
         *,
         ca_bundle: Path | None,
-        http2: bool = False,
         max_connections: int = 400,
     ) -> ObservedGraphTransport:
+        """The transport ``meetgate serve`` uses: aiohttp (a third of httpcore's CPU per call, see
+        docs/benchmarks.md), trusting the system CAs plus ``ca_bundle``."""
+        from meetgate.graph.aiohttp_transport import AiohttpTransport
         from meetgate.graph.auth import build_ssl_context
 
-        inner = httpx.AsyncHTTPTransport(
-            verify=build_ssl_context(ca_bundle),
-            http2=http2,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        inner = AiohttpTransport(ssl_context=build_ssl_context(ca_bundle), max_connections=max_connections)
         return cls(inner, metrics)
 
     def _remember(self, request_id: str | None, outcome: str) -> None:
