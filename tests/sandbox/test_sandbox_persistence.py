@@ -102,3 +102,17 @@ def test_one_server_per_state_folder(tmp_path):
         SandboxServer(SandboxOptions(state_dir=tmp_path)).start()
     with SandboxServer(SandboxOptions(state_dir=tmp_path)) as again:
         assert len(again.info.users) == 2
+
+
+def test_no_save_reads_the_saved_state_but_never_writes_it(tmp_path):
+    state_dir = tmp_path / "sandbox"
+    with SandboxServer(SandboxOptions(state_dir=state_dir, users=4)) as first:
+        default_tenant = first.info.tenant_id
+    saved = (state_dir / "state.json").read_bytes()
+    with SandboxServer(SandboxOptions(state_dir=state_dir, save_state=False)) as second:
+        assert second.info.tenant_id == default_tenant  # the saved tenants are there
+        with SandboxControl(second.info.control_url, second.info.ca_bundle) as control:
+            extra = control.create_tenant(users=2)["tenantId"]
+            assert control.tenant(extra)["tenantId"] == extra  # and new ones work, in memory
+        time.sleep(0.8)  # longer than the debounce of a saving server
+    assert (state_dir / "state.json").read_bytes() == saved

@@ -53,6 +53,14 @@ def serve(
         float | None,
         typer.Option("--policy-delay", min=0.0, help="Seconds before a policy change reaches Graph."),
     ] = None,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--save/--no-save",
+            help="Save tenants to the --state folder as they change; --no-save keeps them in memory "
+            "(for load tests: saving a large state takes CPU).",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the connection info as JSON.")] = False,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C."""
@@ -77,6 +85,7 @@ def serve(
         drop_rate=drop_rate,
         latency_ms=latency_ms,
         policy_delay_seconds=policy_delay,
+        save_state=save,
     )
     server = SandboxServer(options)
     try:

@@ -60,6 +60,9 @@ class SandboxOptions:
     policy_delay_seconds: float | None = None
     access_token_lifetime_seconds: int | None = None
     log_level: str = "warning"
+    #: False: tenants live in memory only (a saved state.json is still read at start); for load tests,
+    #: where writing a large state would take CPU from what is measured
+    save_state: bool = True
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,9 @@ class SandboxServer:
         if directory is not None:
             file = StateFile(directory)
             file.load_into(state)
-            self._saver = DebouncedSaver(file, state)
-            state.on_change = self._saver.schedule
+            if opts.save_state:
+                self._saver = DebouncedSaver(file, state)
+                state.on_change = self._saver.schedule
         state.ensure_default_tenant(users=opts.users, seed_value=opts.seed)
         faults: dict[str, Any] = {k: v for k, v in state.faults.to_dict().items() if v is not None}
         overrides = {
