@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -30,15 +28,15 @@ from meetgate.gateway.dashboard import AdminAuthError, dashboard_router
 from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
+from meetgate.gateway.middleware import RequestObserver, problem_response
 from meetgate.gateway.ports import MeetingsPort, PolicyScope, TokenCheck
 from meetgate.gateway.problems import MEDIA_TYPE, Problem
 from meetgate.gateway.schemas import Health, MeetingCreate, MeetingList, MeetingOut, MeetingPatch, ProblemOut
 from meetgate.gateway.scope import CachedPolicyScope
 from meetgate.gateway.service import CallContext, GatewayService
 from meetgate.gateway.settings import GatewaySettings
-from meetgate.store import AuditEntry, ConsumerRecord, Store, StoreError
+from meetgate.store import ConsumerRecord, Store, StoreError
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemOut, "content": {MEDIA_TYPE: {}}, "description": text}
@@ -72,24 +70,6 @@ async def current_consumer(
 
 Consumer = Annotated[ConsumerRecord, Depends(current_consumer)]
 MeetingId = Annotated[str, Path(pattern=r"^mtg_[0-9a-f]{32}$", description="The gateway's meeting id")]
-
-
-def _problem_response(problem: Problem, request: Request) -> JSONResponse:
-    ctx: CallContext | None = getattr(request.state, "ctx", None)
-    body = problem.body(instance=request.url.path, request_id=ctx.request_id if ctx else None)
-    if ctx is not None:
-        ctx.notes["problem"] = problem.slug
-        ctx.graph_status = ctx.graph_status or problem.graph_status
-        ctx.graph_request_id = ctx.graph_request_id or problem.graph_request_id
-    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
-
-
-def _client_ip(request: Request, trust_forwarded_for: bool) -> str | None:
-    if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else None
 
 
 def create_app(
@@ -148,84 +128,37 @@ def create_app(
     app.state.metrics = metrics
     app.state.audit = audit
 
-    # ---- cross-cutting: request id, audit, log, metrics
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        incoming = request.headers.get("x-request-id", "")
-        ctx = CallContext(
-            request_id=incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4()),
-            client_ip=_client_ip(request, settings.trust_forwarded_for),
-        )
-        request.state.ctx = ctx
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error", extra={"request_id": ctx.request_id, "path": request.url.path})
-            response = _problem_response(Problem("internal"), request)
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, template).observe(elapsed)
-        response.headers["X-Request-Id"] = ctx.request_id
-        if request.url.path.startswith("/v1/"):
-            consumer = ctx.consumer
-            outcome = ctx.notes.get("problem") or ("ok" if response.status_code < 400 else "error")
-            entry = AuditEntry(
-                request_id=ctx.request_id,
-                action=ctx.action,
-                outcome=str(outcome),
-                http_status=response.status_code,
-                latency_ms=round(elapsed * 1000, 3),
-                consumer_id=consumer.id if consumer else None,
-                consumer_name=consumer.name if consumer else None,
-                organizer=ctx.organizer,
-                meeting_id=ctx.meeting_id,
-                graph_status=ctx.graph_status,
-                graph_request_id=ctx.graph_request_id,
-                client_ip=ctx.client_ip,
-            )
-            audit.submit(entry)
-            log.info(
-                "request",
-                extra={
-                    "request_id": ctx.request_id,
-                    "method": request.method,
-                    "route": template,
-                    "status": response.status_code,
-                    "latency_ms": entry.latency_ms,
-                    "consumer": entry.consumer_name,
-                    "organizer": entry.organizer,
-                    "action": entry.action,
-                    "outcome": entry.outcome,
-                    "graph_status": entry.graph_status,
-                    "graph_request_id": entry.graph_request_id,
-                },
-            )
-        return response
+    # ---- cross-cutting: request id, audit, log, metrics (outside the exception handlers, which
+    # find the request's context on request.state.ctx)
+    app.add_middleware(
+        RequestObserver,
+        metrics=metrics,
+        audit=audit,
+        log=log,
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        return _problem_response(exc, request)
+        return problem_response(exc, request)
 
     @app.exception_handler(StoreError)
     async def on_store_error(request: Request, exc: StoreError) -> JSONResponse:
         log.error("store error", extra={"error": type(exc).__name__})
-        return _problem_response(Problem("store-unavailable"), request)
+        return problem_response(Problem("store-unavailable"), request)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(tuple(e.get("loc", ())) == ("header", "Idempotency-Key") for e in errors):
-            return _problem_response(Problem("idempotency-key-required"), request)
+            return problem_response(Problem("idempotency-key-required"), request)
         cleaned = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in errors
         ]
         first = cleaned[0] if cleaned else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"][1:]) or "request"
-        return _problem_response(
+        return problem_response(
             Problem(
                 "invalid-request", f"{where}: {first['msg']}", extra={"errors": jsonable_encoder(cleaned)}
             ),

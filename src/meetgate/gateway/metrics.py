@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 
@@ -64,3 +67,18 @@ class GatewayMetrics:
             ["consumer"],
             registry=r,
         )
+        # label children by (metric, label values): ``labels()`` takes a lock and checks its arguments
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def labelled(self, metric: MetricWrapperBase, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered (the hot path asks for the same few children)."""
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def request_answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency, by method, route template and status."""
+        self.labelled(self.requests, method, route, str(status)).inc()
+        self.labelled(self.latency, method, route).observe(seconds)

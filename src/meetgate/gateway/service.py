@@ -241,9 +241,11 @@ class GatewayService:
                 self.metrics.throttled.labels("graph").inc()
             raise problem from None
         finally:
-            self.metrics.graph_latency.labels(operation).observe(time.perf_counter() - started)
+            self.metrics.labelled(self.metrics.graph_latency, operation).observe(
+                time.perf_counter() - started
+            )
         ctx.graph_status = 200
-        self.metrics.graph_calls.labels(operation, "ok").inc()
+        self.metrics.labelled(self.metrics.graph_calls, operation, "ok").inc()
         return result
 
     # ---- meetings
@@ -265,7 +267,7 @@ class GatewayService:
         if not new and record.state == "pending":
             record = await self._await_pending(record)
         if not new and record.state not in ("pending", "failed"):
-            self.metrics.idempotent_replays.labels(consumer.name).inc()
+            self.metrics.labelled(self.metrics.idempotent_replays, consumer.name).inc()
             return Created(meeting_out(record), created=False)
         # this request creates (or, after a replica died, takes over the creation): createOrGet with
         # the derived externalId makes a second call for the same key return the same meeting
@@ -331,9 +333,9 @@ class GatewayService:
             join_url=result.meeting.join_web_url,
         )
         if result.created:
-            self.metrics.meetings_created.labels(consumer.name).inc()
+            self.metrics.labelled(self.metrics.meetings_created, consumer.name).inc()
         else:
-            self.metrics.idempotent_replays.labels(consumer.name).inc()
+            self.metrics.labelled(self.metrics.idempotent_replays, consumer.name).inc()
         return _Stored(saved, result.created)
 
     async def _reserve(

@@ -1,0 +1,120 @@
+"""What every request gets on its way through: request id, client address, metrics, audit, log line,
+and the 500 problem for an unexpected error."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from gateway_kit import MEETING, make_gateway
+
+from meetgate.gateway.fakes import InMemoryMeetings
+from meetgate.gateway.logs import LOGGER_NAME
+from meetgate.gateway.settings import GatewaySettings
+
+
+def _audit(gw):
+    gw.client.app.state.audit.drain()
+    return gw.store.audit()
+
+
+def test_request_id_comes_from_the_caller_when_well_formed(gw):
+    resp = gw.client.get(
+        "/v1/meetings/mtg_" + "0" * 32, headers={**gw.headers(gw.booking_key), "X-Request-Id": "abc.DEF-1_2"}
+    )
+    assert resp.status_code == 404
+    assert resp.headers["x-request-id"] == "abc.DEF-1_2"
+    assert resp.json()["requestId"] == "abc.DEF-1_2"  # the exception handlers see the request's context
+
+    for bad in ("has space", "x" * 65, "semi;colon"):
+        resp = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers={"X-Request-Id": bad})
+        assert resp.status_code == 401
+        assert str(uuid.UUID(resp.headers["x-request-id"])) == resp.headers["x-request-id"]
+        assert resp.json()["requestId"] == resp.headers["x-request-id"]
+    assert [a.request_id for a in _audit(gw)][-1] == "abc.DEF-1_2"
+
+
+def test_every_answer_carries_a_request_id(gw):
+    for path in ("/healthz", "/metrics", "/v2/nothing", "/openapi.json"):
+        assert gw.client.get(path).headers["x-request-id"]
+    created = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "r1"))
+    assert created.status_code == 201
+    assert created.headers["x-request-id"] and created.headers["location"].startswith("/v1/meetings/mtg_")
+
+
+def test_audit_and_log_only_for_the_api(gw, caplog):
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        gw.client.get("/healthz")
+        gw.client.get("/v2/nothing")
+        created = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "r2"))
+    [entry] = _audit(gw)
+    assert (entry.action, entry.http_status, entry.outcome, entry.consumer_name) == (
+        "meeting.create",
+        201,
+        "ok",
+        "booking",
+    )
+    assert entry.request_id == created.headers["x-request-id"] and entry.latency_ms > 0
+    assert entry.meeting_id == created.json()["id"] and entry.graph_status == 200
+    [line] = [r for r in caplog.records if r.getMessage() == "request"]
+    assert line.__dict__["route"] == "/v1/meetings" and line.__dict__["status"] == 201
+    assert line.__dict__["request_id"] == entry.request_id and line.__dict__["outcome"] == "ok"
+    assert line.__dict__["consumer"] == "booking" and line.__dict__["action"] == "meeting.create"
+
+
+def test_metrics_count_by_route_template(gw):
+    gw.client.get("/v1/meetings/mtg_" + "1" * 32, headers=gw.headers(gw.booking_key))
+    gw.client.get("/v1/meetings/mtg_" + "2" * 32, headers=gw.headers(gw.booking_key))
+    gw.client.get("/v2/nothing")
+    text = gw.client.get("/metrics").text
+    assert (
+        'meetgate_gateway_requests_total{method="GET",route="/v1/meetings/{meeting_id}",status="404"} 2.0'
+        in text
+    )
+    assert 'meetgate_gateway_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+    assert (
+        'meetgate_gateway_request_seconds_count{method="GET",route="/v1/meetings/{meeting_id}"} 2.0' in text
+    )
+
+
+def test_client_address_from_forwarded_for_only_when_trusted(tmp_path):
+    for trusted, expected in ((False, "testclient"), (True, "203.0.113.7")):
+        gw = make_gateway(
+            tmp_path / str(trusted),
+            GatewaySettings(store_url=f"sqlite:///{tmp_path}/{trusted}.db", trust_forwarded_for=trusted),
+        )
+        with gw.client:
+            gw.client.get(
+                "/v1/meetings/mtg_" + "0" * 32,
+                headers={**gw.headers(gw.booking_key), "X-Forwarded-For": "203.0.113.7, 10.0.0.1"},
+            )
+            assert [a.client_ip for a in _audit(gw)] == [expected]
+        gw.store.close()
+
+
+class _BrokenMeetings(InMemoryMeetings):
+    async def create_or_get(self, organizer, external_id, request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug")
+
+
+def test_unexpected_error_is_a_500_problem_with_the_request_id(tmp_path, caplog):
+    gw = make_gateway(tmp_path)
+    gw.client.app.state.service.meetings = _BrokenMeetings()
+    with gw.client, caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        resp = gw.client.post(
+            "/v1/meetings",
+            json=MEETING,
+            headers={**gw.headers(gw.booking_key, "boom"), "X-Request-Id": "req-500"},
+        )
+        assert resp.status_code == 500
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        assert resp.headers["x-request-id"] == "req-500"
+        body = resp.json()
+        assert body["type"] == "urn:meetgate:problem:internal" and body["requestId"] == "req-500"
+        assert body["instance"] == "/v1/meetings" and "a bug" not in resp.text
+        [entry] = _audit(gw)
+        assert (entry.http_status, entry.outcome, entry.action) == (500, "internal", "meeting.create")
+        assert 'route="/v1/meetings",status="500"} 1.0' in gw.client.get("/metrics").text
+    [error] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert error.__dict__["request_id"] == "req-500" and error.exc_info is not None
+    gw.store.close()
