@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +107,7 @@ class AuditEntry:
     at: dt.datetime | None = None
 
 
-def _consumer(row: Any) -> ConsumerRecord:
-    m = row._mapping
+def _consumer(m: Mapping[Any, Any]) -> ConsumerRecord:
     return ConsumerRecord(
         id=m["id"],
         name=m["name"],
@@ -123,8 +123,7 @@ def _consumer(row: Any) -> ConsumerRecord:
     )
 
 
-def _meeting(row: Any) -> MeetingRecord:
-    m = row._mapping
+def _meeting(m: Mapping[Any, Any]) -> MeetingRecord:
     return MeetingRecord(
         id=m["id"],
         consumer_id=m["consumer_id"],
@@ -164,6 +163,101 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
+def _sqlite_file(engine: Engine) -> bool:
+    """True for an SQLite database in a file (each connection to an in-memory one sees its own)."""
+    url = engine.url
+    database = url.database or ""
+    return (
+        engine.dialect.name == "sqlite"
+        and database not in ("", ":memory:")
+        and url.query.get("mode") != "memory"
+    )
+
+
+#: runs a named statement with parameters, returning its rows as mappings
+_Run = Callable[[str, Mapping[str, Any]], list[Mapping[Any, Any]]]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    columns: tuple[str, ...]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+
+class _SqliteDirect:
+    """The statements of every creation, run on SQLite's own connection past SQLAlchemy's per-call
+    machinery (its connection, transaction, context and result objects cost more than SQLite does).
+
+    The SQL is compiled once from the same Core statements, and values pass through the columns'
+    own type processors, so rows are written and read exactly as the Core path does. One connection,
+    used only under the store's write lock; a failed call rolls back, so no transaction stays open.
+    """
+
+    def __init__(self, engine: Engine, statements: Callable[[], dict[str, Any]]) -> None:
+        self._engine = engine
+        self._statements = statements
+        self._pooled: Any = None
+        self._dbapi: Any = None
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, name: str) -> _Compiled:
+        dialect = self._engine.dialect
+        statement = self._statements()[name]
+        dialect_class: Any = type(dialect)
+        compiled = statement.compile(dialect=dialect_class(paramstyle="named"))  # sqlite3 binds by name
+        binds = []
+        for key, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds.append((key, process))
+        columns = tuple(statement.exported_columns)
+        return _Compiled(
+            sql=compiled.string,
+            binds=tuple(binds),
+            columns=tuple(c.name for c in columns),
+            results=tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
+        )
+
+    def _run(self, name: str, params: Mapping[str, Any]) -> list[Mapping[Any, Any]]:
+        compiled = self._compiled.get(name) or self._compiled.setdefault(name, self._compile(name))
+        if compiled.binds:
+            params = dict(params)
+            for key, process in compiled.binds:
+                params[key] = process(params[key])
+        try:
+            rows = self._dbapi.execute(compiled.sql, params).fetchall()
+        except sqlite3.Error as exc:  # raised as the Core path raises it (IntegrityError, ...)
+            raise sa.exc.DBAPIError.instance(compiled.sql, params, exc, sqlite3.Error) from exc
+        names, results = compiled.columns, compiled.results
+        return [
+            dict(
+                zip(names, [v if f is None else f(v) for f, v in zip(results, row, strict=True)], strict=True)
+            )
+            for row in rows
+        ]
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Run]:
+        """Statements run in one transaction (SQLite begins it at the first write), committed at the end."""
+        if self._dbapi is None:
+            self._pooled = self._engine.raw_connection()  # with the engine's pragmas (WAL, timeouts)
+            self._dbapi = self._pooled.dbapi_connection
+        try:
+            yield self._run
+        except BaseException:
+            self._dbapi.rollback()
+            raise
+        if self._dbapi.in_transaction:
+            self._dbapi.commit()
+
+    def close(self) -> None:
+        if self._pooled is not None:
+            self._pooled.close()
+            self._pooled = self._dbapi = None
+
+
 class Store:
     """The gateway's persistent state."""
 
@@ -173,6 +267,7 @@ class Store:
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        self._direct = _SqliteDirect(engine, lambda: self._statements) if _sqlite_file(engine) else None
 
     @property
     def inline(self) -> bool:
@@ -194,6 +289,9 @@ class Store:
         return store
 
     def close(self) -> None:
+        if self._direct is not None:
+            with self._write_lock:
+                self._direct.close()
         self.engine.dispose()
 
     # ---- schema
@@ -218,6 +316,18 @@ class Store:
     def _tx(self) -> Iterator[Connection]:
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _hot(self, *, write: bool) -> Iterator[_Run]:
+        """Run statements of :attr:`_statements` by name (rows as mappings), in one transaction when
+        ``write``: on SQLite's own connection when there is one, else through SQLAlchemy Core."""
+        if self._direct is not None:
+            with self._write_lock, self._direct.transaction() as run:
+                yield run
+            return
+        with self._tx() if write else self.engine.connect() as conn:
+            statements = self._statements
+            yield lambda name, params: [row._mapping for row in conn.execute(statements[name], params)]
 
     # ---- consumers
     def add_consumer(
@@ -251,12 +361,12 @@ class Store:
                 f"a consumer named {name!r} exists already",
                 "choose another name, or `meetgate consumers rotate-key` to give it a new key",
             ) from None
-        return _consumer(row)
+        return _consumer(row._mapping)
 
     def consumer_by_key_id(self, *, key_id: str) -> ConsumerRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(self._statements["consumer_by_key_id"], {"key_id": key_id}).first()
-        return _consumer(row) if row else None
+        with self._hot(write=False) as run:
+            rows = run("consumer_by_key_id", {"key_id": key_id})
+        return _consumer(rows[0]) if rows else None
 
     def consumer(self, *, name_or_id: str) -> ConsumerRecord:
         with self.engine.connect() as conn:
@@ -267,12 +377,12 @@ class Store:
             raise ConsumerNotFound(
                 f"no consumer named {name_or_id!r}", "list them with `meetgate consumers list`"
             )
-        return _consumer(row)
+        return _consumer(row._mapping)
 
     def list_consumers(self) -> list[ConsumerRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(consumers.select().order_by(consumers.c.name)).all()
-        return [_consumer(r) for r in rows]
+        return [_consumer(r._mapping) for r in rows]
 
     def revoke_consumer(self, *, name_or_id: str) -> ConsumerRecord:
         record = self.consumer(name_or_id=name_or_id)
@@ -325,15 +435,12 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        statements = self._statements
-        with self._tx() as conn:
-            row = conn.execute(statements["reserve"], values).first()
-            if row is not None:
-                return _meeting(row), True
-            row = conn.execute(
-                statements["meeting_by_key"], {"consumer_id": consumer_id, "idempotency_key": idempotency_key}
-            ).one()
-        return _meeting(row), False
+        with self._hot(write=True) as run:
+            rows = run("reserve", values)
+            if rows:
+                return _meeting(rows[0]), True
+            rows = run("meeting_by_key", {"consumer_id": consumer_id, "idempotency_key": idempotency_key})
+        return _meeting(rows[0]), False
 
     @functools.cached_property
     def _statements(self) -> dict[str, Any]:
@@ -392,16 +499,18 @@ class Store:
             "graph_meeting_id": graph_meeting_id,
             "join_url": join_url,
         }
-        with self._tx() as conn:
-            row = conn.execute(self._statements["save"], params).one()
-        return _meeting(row)
+        with self._hot(write=True) as run:
+            rows = run("save", params)
+        if not rows:
+            raise sa.exc.NoResultFound(f"no meeting {meeting_id!r} to save")
+        return _meeting(rows[0])
 
     def meeting(self, *, consumer_id: str, meeting_id: str) -> MeetingRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 meetings.select().where(meetings.c.id == meeting_id, meetings.c.consumer_id == consumer_id)
             ).first()
-        return _meeting(row) if row else None
+        return _meeting(row._mapping) if row else None
 
     def meeting_by_key(self, *, consumer_id: str, idempotency_key: str) -> MeetingRecord | None:
         with self.engine.connect() as conn:
@@ -410,7 +519,7 @@ class Store:
                     meetings.c.consumer_id == consumer_id, meetings.c.idempotency_key == idempotency_key
                 )
             ).first()
-        return _meeting(row) if row else None
+        return _meeting(row._mapping) if row else None
 
     def meeting_by_join_url(self, *, consumer_id: str, join_url: str) -> MeetingRecord | None:
         with self.engine.connect() as conn:
@@ -419,7 +528,7 @@ class Store:
                     meetings.c.consumer_id == consumer_id, meetings.c.join_url == join_url
                 )
             ).first()
-        return _meeting(row) if row else None
+        return _meeting(row._mapping) if row else None
 
     def count_meetings(self, *, consumer_id: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(meetings)
