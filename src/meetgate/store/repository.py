@@ -1,7 +1,10 @@
 """Data access for the gateway: consumers, idempotent meetings, the audit log.
 
-Synchronous SQLAlchemy 2 Core; the gateway calls it from worker threads. Nothing is built at import
-time: open a store with :meth:`Store.open`. Every function takes keyword arguments only.
+Synchronous SQLAlchemy 2 Core. The gateway calls it from worker threads on PostgreSQL, and on its
+event loop on SQLite, where a creation's statements (consumer by key id, reserve, save) run on
+SQLite's own connection past SQLAlchemy's per-call machinery (see :class:`_SqliteDirect`). Nothing
+is built at import time: open a store with :meth:`Store.open`. Every function takes keyword
+arguments only.
 """
 
 from __future__ import annotations
@@ -174,6 +177,10 @@ def _sqlite_file(engine: Engine) -> bool:
     )
 
 
+def _convert(process: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if process is None else process(value)
+
+
 #: runs a named statement with parameters, returning its rows as mappings
 _Run = Callable[[str, Mapping[str, Any]], list[Mapping[Any, Any]]]
 
@@ -231,26 +238,26 @@ class _SqliteDirect:
         except sqlite3.Error as exc:  # raised as the Core path raises it (IntegrityError, ...)
             raise sa.exc.DBAPIError.instance(compiled.sql, params, exc, sqlite3.Error) from exc
         names, results = compiled.columns, compiled.results
-        return [
-            dict(
-                zip(names, [v if f is None else f(v) for f, v in zip(results, row, strict=True)], strict=True)
-            )
-            for row in rows
-        ]
+        return [dict(zip(names, map(_convert, results, row), strict=True)) for row in rows]
 
     @contextmanager
     def transaction(self) -> Iterator[_Run]:
-        """Statements run in one transaction (SQLite begins it at the first write), committed at the end."""
+        """Statements run in one transaction (SQLite begins it at the first write), committed at the
+        end; rolled back when a statement or the commit fails."""
         if self._dbapi is None:
             self._pooled = self._engine.raw_connection()  # with the engine's pragmas (WAL, timeouts)
             self._dbapi = self._pooled.dbapi_connection
         try:
             yield self._run
+            if self._dbapi.in_transaction:
+                try:
+                    self._dbapi.commit()
+                except sqlite3.Error as exc:
+                    raise sa.exc.DBAPIError.instance("COMMIT", None, exc, sqlite3.Error) from exc
         except BaseException:
-            self._dbapi.rollback()
+            if self._dbapi.in_transaction:
+                self._dbapi.rollback()
             raise
-        if self._dbapi.in_transaction:
-            self._dbapi.commit()
 
     def close(self) -> None:
         if self._pooled is not None:
