@@ -103,20 +103,27 @@ def _monitor(
     watched = app_id or profile.client_id
     if not watched:
         fail("no app to watch", "pass --app-id or set client_id in the profile")
+    own_app = watched == profile.client_id  # else the profile's object ids are the reader's own
+    object_ids = (profile.application_object_id, profile.service_principal_id) if own_app else (None, None)
+    client = None
+    if collect:
+        from meetgate.composition import graph_client_from_profile
+
+        client = graph_client_from_profile(profile)
+        if None in object_ids:
+            object_ids = _object_ids(client, watched, object_ids)
     scope = MonitorScope(
         tenant_id=str(profile.tenant_id),
         app_id=watched,
-        application_object_id=profile.application_object_id,
-        service_principal_id=profile.service_principal_id,
+        application_object_id=object_ids[0],
+        service_principal_id=object_ids[1],
         policy_name=profile.policy_name,
     )
     repo = MonitorRepository(open_store(profile))
     collector = None
-    if collect:
-        from meetgate.composition import graph_client_from_profile
+    if client is not None:
         from meetgate.graph.audit import AuditLogService
 
-        client = graph_client_from_profile(profile)
         collector = Collector(AuditLogService(client.http), repo, scope)
     monitor = Monitor(
         repo,
@@ -129,6 +136,32 @@ def _monitor(
     if policy_backend != "none":
         _snapshot_policy(ctx, monitor, policy_backend, pwsh)
     return monitor
+
+
+def _object_ids(
+    client: Any, app_id: str, known: tuple[str | None, str | None]
+) -> tuple[str | None, str | None]:
+    """The watched app's application and service principal object ids, read from the directory:
+    Entra's audits of consent and certificate changes name those, not the app id."""
+    from meetgate.graph.applications import ApplicationsService
+    from meetgate.graph.errors import GraphError
+
+    service = ApplicationsService(client.http)
+    application_id, principal_id = known
+    try:
+        if application_id is None:
+            application = service.find_application_by_app_id(app_id)
+            application_id = application.id if application else None
+        if principal_id is None:
+            principal = service.find_service_principal(app_id)
+            principal_id = principal.id if principal else None
+    except GraphError as exc:
+        err_console().print(
+            f"[yellow]warning:[/] cannot look up app {app_id} in the directory ({exc}); audits that name "
+            "only its object ids (consent, certificate changes) are missed — give the monitoring app "
+            "Directory.Read.All, or set application_object_id and service_principal_id in the profile"
+        )
+    return application_id, principal_id
 
 
 def _snapshot_policy(ctx: typer.Context, monitor: Monitor, backend: str, pwsh: str) -> None:

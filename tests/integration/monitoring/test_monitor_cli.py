@@ -179,3 +179,22 @@ def test_report_with_a_policy_snapshot_through_the_cmdlets(world, tmp_path):
     assert data["policy"] == {"approved": 2, "holding": 2, "beyondApproved": 1, "missing": 0, "global": False}
     (alert,) = data["alerts"]
     assert alert["rule"] == "policy_beyond_approved" and outsider.upn in alert["evidence"][0]
+
+
+def test_a_reader_watching_another_app_sees_the_audits_that_name_only_its_object_ids(world, config):
+    """Consent is audited on the service principal's object id, not the app id: a monitoring app
+    watching the integration with --app-id looks those ids up in the directory."""
+    from meetgate.graph.applications import ApplicationsService
+
+    with world.client(world.admin) as admin:
+        apps = ApplicationsService(admin.http)
+        graph_sp = apps.graph_service_principal()
+        role = next(r for r in graph_sp.app_roles if r.value == "Directory.ReadWrite.All")
+        apps.grant_app_role(
+            resource_id=graph_sp.id, principal_id=world.app.service_principal_id, app_role_id=role.id
+        )
+    args = ["monitor", "report", "--since", "1h", "--app-id", world.app.client_id, "--json"]
+    result = runner.invoke(app, args, env=config)
+    assert result.exit_code == 1, result.output
+    rules = [a["rule"] for a in json.loads(result.stdout)["alerts"]]
+    assert "permission_change" in rules, rules
