@@ -406,6 +406,7 @@ def main() -> int:
             "count": args.count,
             "concurrency": args.concurrency,
             "sandbox_latency_ms": added,
+            "offered_rate": args.rate,
             "direct": direct_result,
             "gateway": gateway_result,
             "gateway_alone": own_result,
@@ -423,7 +424,6 @@ def main() -> int:
             overhead_at = round(float(gateway_at["p99_ms"]) - added, 1)  # type: ignore[arg-type]
             result.update(
                 {
-                    "offered_rate": args.rate,
                     "direct_at_rate": direct_at,
                     "gateway_at_rate": gateway_at,
                     "gateway_alone_at_rate": own_at,
