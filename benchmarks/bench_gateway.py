@@ -1,21 +1,36 @@
 """Gateway throughput and overhead with the sandbox adding 200 ms to every Graph call.
 
-Three processes on 127.0.0.1: the sandbox (`meetgate sandbox serve --latency-ms 200`), one gateway
-(`meetgate serve`, SQLite store, in-process limits) and this load generator. Measured in one run:
+Three processes on 127.0.0.1 share the machine: the sandbox (`meetgate sandbox serve --latency-ms 200`),
+one gateway (`meetgate serve`, SQLite store, in-process limits) and this load generator. Measured in
+one run:
 
 1. direct: the async Graph client calling createOrGet on the sandbox (the latency floor),
-2. gateway: the same number of creations through `POST /v1/meetings` at the same concurrency.
+2. gateway: the same number of creations through `POST /v1/meetings` at the same concurrency,
+3. gateway alone: the same through a gateway whose Graph is the in-memory fake with the same latency
+   (the gateway's own capacity, without the sandbox's CPU),
+4. machine baseline: `GET /` on a bare ASGI app under uvicorn (what any server process gets here;
+   at least 20 000 calls, as they take a few ms each).
+
+Phases 2-4 use the small keep-alive HTTP/1.1 client in `http_load.py` (uvloop, one connection per
+worker, hand-written requests), so that the load generator takes little of the 2 cores. Each phase
+reports the load generator's own CPU per request (in the direct phase: the Graph client's) and the share
+of a core it used; the direct and gateway phases also report the sandbox process's CPU per request.
+
+Workers run closed-loop (`--concurrency` calls in flight: the maximum throughput). With `--rate R`,
+phases 1-3 run a second time open-loop at a fixed arrival rate of R calls/s (at most `--concurrency` in
+flight), latency counted from each call's due time, so queueing behind a saturated server shows in the
+percentiles: `--rate 200` checks the target at the offered load it names.
 
 Targets (issue 7): at least 200 creations/s through one gateway process, and p99 of
 (gateway latency − 200 ms sandbox latency) under 50 ms.
 
-    python benchmarks/bench_gateway.py [--count 2000] [--concurrency 64] [--latency-ms 200] [--json out.json]
+    python benchmarks/bench_gateway.py [--count 2000] [--concurrency 64] [--rate 200] [--latency-ms 200]
+        [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -26,9 +41,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from http_load import HttpLoad, LoadResult, build_request, drive, run
 
 from meetgate import certificates
 from meetgate.composition import graph_settings_from_profile
@@ -58,48 +75,36 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def summary(name: str, latencies: list[float], elapsed: float, statuses: dict[int, int]) -> dict[str, object]:
-    return {
+def summary(name: str, result: LoadResult) -> dict[str, object]:
+    """One phase's row: rate, latency percentiles, statuses and the load generator's CPU."""
+    row: dict[str, object] = {
         "name": name,
-        "count": len(latencies),
-        "per_second": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
-        "p90_ms": round(percentile(latencies, 0.90) * 1000, 1),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
-        "max_ms": round(max(latencies) * 1000, 1),
-        "statuses": statuses,
+        "count": result.count,
+        "per_second": round(result.per_second, 1),
+        "p50_ms": round(result.percentile(0.50) * 1000, 1),
+        "p90_ms": round(result.percentile(0.90) * 1000, 1),
+        "p99_ms": round(result.percentile(0.99) * 1000, 1),
+        "max_ms": round(max(result.latencies) * 1000, 1),
+        "statuses": result.statuses,
+        "offered_rate": result.offered_rate,
+        "loadgen_cpu_ms_per_request": round(result.cpu_ms_per_call, 3),
+        "loadgen_cpu_cores": round(result.cpu_cores, 2),
     }
+    if result.offered_rate:
+        row["start_lag_p99_ms"] = round(result.percentile(0.99, result.start_lags) * 1000, 1)
+    return row
 
 
-async def drive(count: int, concurrency: int, call) -> tuple[list[float], float, dict[int, int]]:  # type: ignore[no-untyped-def]
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
-
-    async def worker() -> None:
-        while True:
-            try:
-                i = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            started = time.perf_counter()
-            try:
-                status = await call(i)
-            except httpx.HTTPError:
-                status = 0
-            latencies.append(time.perf_counter() - started)
-            statuses[status] = statuses.get(status, 0) + 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, time.perf_counter() - started, statuses
+async def measured(
+    phase: Callable[[], Awaitable[LoadResult]], name: str, count: int, pids: dict[str, int]
+) -> dict[str, object]:
+    """Run ``phase`` and add each process's CPU per request (``pids``: key prefix → pid) to its row."""
+    before = {key: cpu_seconds(pid) for key, pid in pids.items()}
+    result = await phase()
+    row = summary(name, result)
+    for key, pid in pids.items():
+        row[f"{key}_cpu_ms_per_request"] = round((cpu_seconds(pid) - before[key]) * 1000 / count, 2)
+    return row
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -170,6 +175,11 @@ def main() -> int:
     )
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="also run each phase at this fixed arrival rate (calls/s, at most --concurrency in flight)",
+    )
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -251,7 +261,12 @@ def main() -> int:
             graph_url=info.graph_url,
         )  # fmt: skip
 
-        async def direct() -> dict[str, object]:
+        rates = [None, args.rate] if args.rate else [None]
+
+        def label(name: str, rate: float | None) -> str:
+            return name.replace(":", f" @ {rate:g}/s:", 1) if rate else name
+
+        async def direct() -> list[dict[str, object]]:
             settings = graph_settings_from_profile(profile)
             # the same connection pool as the gateway's, so the two paths differ only by the gateway
             transport = ObservedGraphTransport.for_graph(GatewayMetrics(), ca_bundle=settings.ca_bundle)
@@ -268,33 +283,57 @@ def main() -> int:
                     )
                     return 201
 
-                lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
-            return summary("direct: Graph client → sandbox", lat, elapsed, statuses)
-
-        async def through_gateway(base: str, api_key: str, name: str, pid: int) -> dict[str, object]:
-            limits = httpx.Limits(
-                max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-            )
-            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-                headers = {"Authorization": f"Bearer {api_key}"}
-
-                async def call(i: int) -> int:
-                    resp = await http.post(
-                        "/v1/meetings",
-                        json={"organizer": organizers[i % len(organizers)], "subject": f"gateway {i}"},
-                        headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+                return [
+                    await measured(
+                        lambda rate=rate: drive([call] * args.concurrency, args.count, rate=rate),
+                        label("direct: Graph client → sandbox", rate),
+                        args.count,
+                        {"sandbox": sandbox_pid},
                     )
-                    return resp.status_code
+                    for rate in rates
+                ]
 
-                await drive(min(200, args.count), args.concurrency, call)  # warm-up
-                cpu_before = cpu_seconds(pid)
-                lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
-                cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / args.count
-            return {**summary(name, lat, elapsed, statuses), "gateway_cpu_ms_per_request": round(cpu_ms, 2)}
+        async def through_gateway(
+            port: int, api_key: str, name: str, pids: dict[str, int]
+        ) -> list[dict[str, object]]:
+            async with HttpLoad("127.0.0.1", port, connections=args.concurrency) as load:
+                prefix = (
+                    f"POST /v1/meetings HTTP/1.1\r\nHost: {load.host_header}\r\n"
+                    f"Content-Type: application/json\r\nAuthorization: Bearer {api_key}\r\n"
+                ).encode()
 
-        direct_result = asyncio.run(direct())
-        gateway_result = asyncio.run(
-            through_gateway(base, api_key, "gateway: HTTP → gateway → sandbox", processes[1].pid)
+                def request(i: int) -> bytes:
+                    body = json.dumps(
+                        {"organizer": organizers[i % len(organizers)], "subject": f"gateway {i}"}
+                    ).encode()
+                    return b"%sIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+                        prefix,
+                        uuid.uuid4().hex.encode(),
+                        len(body),
+                        body,
+                    )
+
+                calls = load.calls(request)
+                await drive(calls, min(200, args.count))  # warm-up
+                return [
+                    await measured(
+                        lambda rate=rate: drive(calls, args.count, rate=rate),
+                        label(name, rate),
+                        args.count,
+                        pids,
+                    )
+                    for rate in rates
+                ]
+
+        sandbox_pid = processes[0].pid
+        direct_rows = run(direct())
+        gateway_rows = run(
+            through_gateway(
+                port,
+                api_key,
+                "gateway: HTTP → gateway → sandbox",
+                {"gateway": processes[1].pid, "sandbox": sandbox_pid},
+            )
         )
 
         # the gateway's own capacity: the same, with an in-memory Graph adding the same latency
@@ -323,9 +362,12 @@ def main() -> int:
         )
         processes[1].send_signal(signal.SIGTERM)  # the sandbox-backed gateway is done
         processes[0].send_signal(signal.SIGTERM)  # and so is the sandbox
-        own_result = asyncio.run(
+        own_rows = run(
             through_gateway(
-                fake_base, fake_key, "gateway alone: HTTP → gateway → in-memory Graph", processes[2].pid
+                fake_port,
+                fake_key,
+                "gateway alone: HTTP → gateway → in-memory Graph",
+                {"gateway": processes[2].pid},
             )
         )
         hello_port = free_port()
@@ -338,23 +380,21 @@ def main() -> int:
         )
 
         async def hello() -> dict[str, object]:
-            limits = httpx.Limits(
-                max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-            )
-            async with httpx.AsyncClient(base_url=hello_base, limits=limits, timeout=60) as http:
+            async with HttpLoad("127.0.0.1", hello_port, connections=args.concurrency) as load:
+                get = build_request("GET", "/", host=load.host_header)
+                calls = load.calls(lambda i: get)
+                await drive(calls, min(200, args.count))  # warm-up
+                # thousands per second: more calls, so the CPU clock's 10 ms ticks add up to a figure
+                count = max(args.count, 20_000)
+                return await measured(
+                    lambda: drive(calls, count),
+                    "machine baseline: bare ASGI app, no work",
+                    count,
+                    {"gateway": hello_pid},
+                )
 
-                async def call(i: int) -> int:
-                    return (await http.get("/")).status_code
-
-                cpu_before = cpu_seconds(hello_pid)
-                lat, elapsed, statuses = await drive(args.count, args.concurrency, call)
-                cpu_ms = (cpu_seconds(hello_pid) - cpu_before) * 1000 / args.count
-            return {
-                **summary("machine baseline: bare ASGI app, no work", lat, elapsed, statuses),
-                "gateway_cpu_ms_per_request": round(cpu_ms, 2),
-            }
-
-        hello_result = asyncio.run(hello())
+        hello_result = run(hello())
+        direct_result, gateway_result, own_result = direct_rows[0], gateway_rows[0], own_rows[0]
         added = args.latency_ms
         overhead_p99 = round(float(gateway_result["p99_ms"]) - added, 1)  # type: ignore[arg-type]
         own_overhead_p99 = round(float(own_result["p99_ms"]) - added, 1)  # type: ignore[arg-type]
@@ -366,6 +406,7 @@ def main() -> int:
             "count": args.count,
             "concurrency": args.concurrency,
             "sandbox_latency_ms": added,
+            "offered_rate": args.rate,
             "direct": direct_result,
             "gateway": gateway_result,
             "gateway_alone": own_result,
@@ -378,9 +419,34 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "load_average_1min": round(os.getloadavg()[0], 2),
         }
-        for row in (direct_result, gateway_result, own_result, hello_result):
+        if args.rate:
+            direct_at, gateway_at, own_at = direct_rows[1], gateway_rows[1], own_rows[1]
+            overhead_at = round(float(gateway_at["p99_ms"]) - added, 1)  # type: ignore[arg-type]
+            result.update(
+                {
+                    "direct_at_rate": direct_at,
+                    "gateway_at_rate": gateway_at,
+                    "gateway_alone_at_rate": own_at,
+                    "gateway_at_rate_p99_overhead_ms": overhead_at,
+                    "gateway_at_rate_p99_minus_direct_p99_ms": round(
+                        float(gateway_at["p99_ms"]) - float(direct_at["p99_ms"]),  # type: ignore[arg-type]
+                        1,
+                    ),
+                    "gateway_alone_at_rate_p99_overhead_ms": round(
+                        float(own_at["p99_ms"]) - added,  # type: ignore[arg-type]
+                        1,
+                    ),
+                    # latency counts from each call's due time, so a gateway that cannot keep up with
+                    # the offered rate fails the overhead bound as its queue grows
+                    "target_met_at_rate": args.rate >= 200
+                    and overhead_at < 50
+                    and set(gateway_at["statuses"]) == {201},  # type: ignore[call-overload]
+                }
+            )
+        rows = [*direct_rows, *gateway_rows, *own_rows, hello_result]
+        for row in rows:
             print(
-                f"{row['name']:<48} {row['per_second']:>7}/s  p50 {row['p50_ms']:>7} ms  p90 {row['p90_ms']:>7} ms"
+                f"{row['name']:<56} {row['per_second']:>7}/s  p50 {row['p50_ms']:>7} ms  p90 {row['p90_ms']:>7} ms"
                 f"  p99 {row['p99_ms']:>7} ms  max {row['max_ms']:>7} ms  {row['statuses']}"
             )
         print(
@@ -389,15 +455,26 @@ def main() -> int:
             f"rate {gateway_result['per_second']}/s (target >= 200: {'pass' if result['target_rate_met'] else 'FAIL'}); "
             f"load average {result['load_average_1min']} on {result['cpus']} cores"
         )
+        if args.rate:
+            print(
+                f"at an offered {args.rate:g}/s: gateway p99 overhead {result['gateway_at_rate_p99_overhead_ms']} ms "
+                f"({result['gateway_at_rate_p99_minus_direct_p99_ms']} ms over direct), start lag p99 "
+                f"{gateway_at['start_lag_p99_ms']} ms "
+                f"(target 200/s with overhead < 50: {'pass' if result['target_met_at_rate'] else 'FAIL'})"
+            )
         print(
             f"gateway alone (in-memory Graph, same {added:.0f} ms): {own_result['per_second']}/s, "
             f"p99 overhead {own_overhead_p99} ms"
         )
-        for row in (gateway_result, own_result, hello_result):
-            cpu = float(row["gateway_cpu_ms_per_request"])  # type: ignore[arg-type]
+        for row in rows:
+            cpu = row.get("gateway_cpu_ms_per_request")
+            server = "" if cpu is None else f"server process CPU {cpu} ms per request, "
+            sandbox = row.get("sandbox_cpu_ms_per_request")
+            sandbox_cpu = "" if sandbox is None else f"sandbox CPU {sandbox} ms, "
+            client = "Graph client" if row in direct_rows else "load generator"
             print(
-                f"{row['name']}: server process CPU {cpu} ms per request "
-                f"(one free core: about {1000 / cpu if cpu else float('inf'):.0f} requests/s)"
+                f"{row['name']}: {server}{sandbox_cpu}{client} CPU "
+                f"{row['loadgen_cpu_ms_per_request']} ms per request ({row['loadgen_cpu_cores']} of a core)"
             )
         if args.json:
             args.json.write_text(json.dumps(result, indent=2))
