@@ -193,7 +193,7 @@ def main() -> int:
         processes.append(
             start(
                 [*meetgate, "sandbox", "serve", "--state", str(sandbox_dir), "--port", str(free_port()),
-                 "--users", "12", "--latency-ms", str(args.latency_ms)],
+                 "--users", "12", "--no-save", "--latency-ms", str(args.latency_ms)],
                 sandbox_log,
             )
         )  # fmt: skip

@@ -45,6 +45,23 @@ def test_slow_start_grows_the_window_by_one_per_clean_answer():
     assert limiter.rate is None  # unpaced until Graph says "too fast"
 
 
+def test_slow_start_grows_only_a_window_that_is_used():
+    clock = Clock()
+    limiter = AdaptiveLimiter(concurrency=4, max_concurrency=256, slow_start_limit=256, clock=clock)
+    for _ in range(50):  # one call at a time: the window is never the limit
+        permit = _permit(limiter)
+        clock.now += 0.2
+        limiter.release(permit, 201)
+    assert limiter.window == 4
+    for _ in range(4):  # a burst that keeps it full doubles it per round trip
+        permits = [_permit(limiter) for _ in range(int(limiter.window))]
+        assert not isinstance(limiter.try_acquire(), Permit)
+        clock.now += 0.2
+        for permit in permits:
+            limiter.release(permit, 201)
+    assert limiter.window == 64
+
+
 def test_429_pauses_everyone_for_retry_after_and_sets_a_rate_below_what_was_accepted():
     clock = Clock()
     limiter = AdaptiveLimiter(concurrency=8, clock=clock)

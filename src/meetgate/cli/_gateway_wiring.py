@@ -156,7 +156,9 @@ def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:
 
     transport = ObservedGraphTransport.for_graph(metrics, ca_bundle=settings.ca_bundle)
     # the adaptive Graph limiter: shared through Redis with other replicas and bulk jobs of this app
-    limiter = limiter_from_profile(profile, max_concurrency=256)
+    # slow start all the way: consumers' bursts find the concurrency they need within a few round
+    # trips (it still halves on the first 429 and grows no further while answers slow down)
+    limiter = limiter_from_profile(profile, max_concurrency=256, slow_start_limit=256)
     client = AsyncGraphClient(settings, tokens=tokens, transport=transport, limiter=limiter)
 
     async def token_check() -> None:

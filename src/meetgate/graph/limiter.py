@@ -6,8 +6,9 @@ job that sends too slowly wastes hours; one that sends too fast provokes a storm
 ``limiter=``) and adapts two things, AIMD-style:
 
 - **concurrency window** (requests in flight): grows by one per clean response until the first
-  trouble (slow start), then by one per window of clean responses; on a 429 or a 5xx it shrinks
-  multiplicatively;
+  trouble or ``slow_start_limit`` (slow start), then by one per window of clean responses; it grows
+  only while it is full (a window nobody uses says nothing about the service); on a 429 or a 5xx it
+  shrinks multiplicatively;
 - **pacing rate** (requests started per second): unknown (unpaced) until the first 429. Then it is
   set from the rate Graph was *accepting* just before (measured over the last second) times
   ``decrease``, and grows back: quickly towards the last known limit (the ceiling), then slowly past
@@ -261,6 +262,8 @@ class AdaptiveLimiter:
         self.stats = LimiterStats()
         self.in_flight = 0
         self._slow_start = adaptive
+        #: when the window was last full (an acquire took its last place, or found none)
+        self._filled_at = -math.inf
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)
         self._generation = 0
@@ -312,12 +315,15 @@ class AdaptiveLimiter:
                 if paused > 0:
                     return paused
             if self.in_flight >= int(self.window):
+                self._filled_at = now
                 return _POLL_SECONDS
             if self.adaptive and self._rate is not None:
                 wait = self.store.reserve(1.0 / self._rate, now)
                 if wait > 0:
                     return wait
             self.in_flight += 1
+            if self.in_flight >= int(self.window):
+                self._filled_at = now
             self.stats.attempts += 1
             self._sent_times.append(now)
             return Permit(now, self._generation)
@@ -353,7 +359,7 @@ class AdaptiveLimiter:
                 self.stats.ok += 1
                 self._ok_times.append(now)
                 self._observe_latency(now - permit.sent_at)
-                self._clean(now)
+                self._clean(now, permit.sent_at)
             self._released.notify_all()
 
     def _trim(self, now: float) -> None:
@@ -379,13 +385,14 @@ class AdaptiveLimiter:
             return False
         return self._latency > 2.0 * self._min_latency + 0.05
 
-    def _clean(self, now: float) -> None:
+    def _clean(self, now: float, sent_at: float) -> None:
         if not self.adaptive:
             return
         if self.queueing():
             pass  # no more concurrency: it would only queue
         elif self._slow_start and self.window < self.slow_start_limit:
-            self.window = min(self.max_concurrency, self.window + 1)
+            if self._filled_at >= sent_at:  # the window was the limit while this one was out
+                self.window = min(self.max_concurrency, self.window + 1)
         elif self.in_flight + 1 >= int(self.window):
             # additive increase: about one more per window of clean answers, when the window is the limit
             self.window = min(self.max_concurrency, self.window + 1.0 / self.window)
