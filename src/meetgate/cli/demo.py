@@ -527,6 +527,11 @@ def _step_7_monitoring(run: DemoRun, client_id: str) -> None:
     run.check(
         f"the failed sign-ins were caught (alerts: {', '.join(map(str, rules))})", "sign_in_failures" in rules
     )
+    run.check(
+        "the set-up's admin consent and certificate upload are on record, found by the app's object ids "
+        "(permission_change, credential_change)",
+        {"permission_change", "credential_change"} <= set(rules),
+    )
 
 
 def _step_8_golive(run: DemoRun) -> None:
