@@ -105,7 +105,10 @@ def test_throttled_job_runs_near_the_limit_and_creates_each_row_once(sandbox_app
     # the throttle was met (the limiter learnt a pace) without a storm of 429s
     assert stats.throttled >= 1 and limiter.rate is not None
     assert stats.throttled <= 0.15 * stats.attempts, stats
-    assert rows / elapsed >= 0.8 * rps, (elapsed, stats)
+    # near the limit: the pace the limiter learnt from the 429s (independent of how busy the machine
+    # is), and the job's own rate with a margin for a loaded machine sharing the sandbox's process
+    assert limiter.rate >= 0.85 * rps, (limiter.rate, stats)
+    assert rows / elapsed >= 0.6 * rps, (elapsed, stats)
     # running the same job again does nothing new: every row is in the journal
     again = asyncio.run(job())
     assert again.progress is not None and again.progress.skipped == rows
