@@ -92,6 +92,10 @@ def serve(
         info = server.start()
     except (SandboxStartError, StateError) as exc:
         fail(str(exc), "check --host/--port and that the --state folder is writable", code=EXIT_USAGE)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the loaded tenants live as long as the server: keep full collections short
 
     def _stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

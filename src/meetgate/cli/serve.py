@@ -77,4 +77,10 @@ def serve(
         on_shutdown=close,
     )
     log.info("gateway starting", extra={"host": host, "port": port, "redis": bool(profile.redis_url)})
+    import gc
+
+    # start-up's objects (modules, the app, compiled statements) live as long as the process: frozen,
+    # they are no longer walked by every full collection, whose pauses were the p99 at 300/s (111 ms)
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
