@@ -58,3 +58,15 @@ def test_missing_profile_says_what_to_set(tmp_path):
     result = runner.invoke(app, ["meetings", "get", "m1", "-o", "a@b.c"], env=_env(tmp_path))
     assert result.exit_code == 2
     assert "tenant_id" in result.output
+
+
+def test_unknown_option_values_are_refused_before_anything_is_sent(tmp_path):
+    # Graph refuses them only in the PATCH after createOrGet, when the meeting already exists.
+    for option, value in (("--lobby", "organisation"), ("--presenters", "all"), ("--chat", "off")):
+        result = runner.invoke(app, ["meetings", "create", "-o", "a@b.c", option, value], env=_env(tmp_path))
+        assert result.exit_code == 2, result.output
+        assert "not a known value" in result.output and "tenant_id" not in result.output
+    result = runner.invoke(
+        app, ["meetings", "update", "m1", "-o", "a@b.c", "--lobby", "nobody"], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2 and "organizationAndFederated" in result.output

@@ -199,10 +199,24 @@ def create(
     _run(ctx, json_out, action)
 
 
+def _choice(value: str | None, option: str, enum_cls: Any) -> str | None:
+    """A documented value of ``enum_cls`` (any case), or exit 2 before anything is sent: Graph would
+    refuse it only after createOrGet has already made the meeting."""
+    if value is None:
+        return None
+    allowed = [member.value for member in enum_cls if member.value != "unknownFutureValue"]
+    match = {name.lower(): name for name in allowed}.get(value.strip().lower())
+    if match is None:
+        fail(f"{option} {value!r} is not a known value", f"Use one of: {', '.join(allowed)}.")
+    return match
+
+
 def _request(
     model: Any, subject: Any, start: Any, end: Any, attendee: Any, lobby: Any, presenters: Any, chat: Any
 ) -> Any:
     from pydantic import ValidationError
+
+    from meetgate.graph.models import LobbyBypassScope, MeetingChatMode, OnlineMeetingPresenters
 
     try:
         return model(
@@ -212,9 +226,9 @@ def _request(
             attendees=attendee
             if attendee is not None
             else ([] if model.__name__ == "MeetingRequest" else None),
-            lobby_bypass_scope=lobby,
-            allowed_presenters=presenters,
-            allow_meeting_chat=chat,
+            lobby_bypass_scope=_choice(lobby, "--lobby", LobbyBypassScope),
+            allowed_presenters=_choice(presenters, "--presenters", OnlineMeetingPresenters),
+            allow_meeting_chat=_choice(chat, "--chat", MeetingChatMode),
         )
     except ValidationError as exc:
         problems = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
