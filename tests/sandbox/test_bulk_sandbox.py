@@ -287,3 +287,39 @@ def test_bulk_update_then_cancel_from_the_create_results(sandbox_app, tmp_path):
 
         with pytest.raises(MeetingNotFound):
             graph.meetings.get(organizers[0], by_key["mv-0000"]["meeting_id"])
+
+
+def test_a_rerun_skips_unchanged_rows_but_runs_rows_edited_since(sandbox_app, tmp_path):
+    organizer = sandbox_app.pilot_users[0].upn
+    config = write_config(tmp_path, sandbox_app)
+    rows = tmp_path / "slots.csv"
+    write_rows(rows, 2, [organizer], prefix="ed")
+    base = ["--config", str(config), "meetings", "bulk"]
+    assert runner.invoke(cli_app, [*base, "create", str(rows), "--no-progress"]).exit_code == 0
+    with rows.with_name("slots.csv.create.results.csv").open() as fh:
+        ids = [r["meeting_id"] for r in csv.DictReader(fh)]
+
+    moves = tmp_path / "moves.csv"
+
+    def move_to(day: int) -> dict:
+        moves.write_text(
+            "key,organizer,meeting_id,start,end\n"
+            + "".join(
+                f"mv-{i},{organizer},{mid},2026-11-{day:02d}T09:00:00Z,2026-11-{day:02d}T09:30:00Z\n"
+                for i, mid in enumerate(ids)
+            )
+        )
+        result = runner.invoke(cli_app, [*base, "update", str(moves), "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    assert move_to(2)["skippedFromJournal"] == 0
+    assert move_to(2)["skippedFromJournal"] == 2  # unchanged: nothing is sent again
+    # the same file, edited for a second reschedule: the journal must not hide the new times
+    summary = move_to(9)
+    assert summary["skippedFromJournal"] == 0 and summary["done"] == 2
+    from meetgate.composition import graph_client_from_profile
+
+    with graph_client_from_profile(sandbox_app.profile()) as graph:
+        for mid in ids:
+            assert graph.meetings.get(organizer, mid).start == dt.datetime(2026, 11, 9, 9, 0, tzinfo=dt.UTC)

@@ -4,7 +4,8 @@ The first line names the job (operation, input file); every later line is a row 
 flushed as soon as the row finishes. A crash or Ctrl-C can lose at most the rows in flight, and those
 are safe to run again: creates are createOrGet keyed by the row's key (externalId), updates set a fixed
 state, and a cancel that already happened finds the meeting gone. A torn last line (the process died
-while writing it) is ignored. Later lines win, so a row that failed and then succeeded is done.
+while writing it) is ignored. Later lines win, so a row that failed and then succeeded is done. Each
+outcome carries the row's fingerprint: a row edited in the file since it was done runs again.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class RowOutcome:
     code: str | None = None
     remedy: str | None = None
     at: str = ""
+    #: :meth:`BulkRow.fingerprint` of the row as it was run (None in journals of older versions)
+    fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -59,6 +62,7 @@ class RowOutcome:
             code=data.get("code"),
             remedy=data.get("remedy"),
             at=str(data.get("at", "")),
+            fingerprint=data.get("fingerprint"),
         )
 
 

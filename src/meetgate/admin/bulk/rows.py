@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -135,6 +136,19 @@ class BulkRow:
     meeting_id: str | None = None
     join_url: str | None = None
     mode: Literal["delete", "lock"] = "delete"
+
+    def fingerprint(self) -> str:
+        """A digest of what the row asks for: a rerun skips a journaled row only while it is unchanged."""
+        content = {
+            "organizer": self.organizer.lower(),
+            "request": self.request.model_dump(mode="json") if self.request else None,
+            "changes": self.changes.model_dump(mode="json") if self.changes else None,
+            "meeting_id": self.meeting_id,
+            "join_url": self.join_url,
+            "mode": self.mode if self.operation == "cancel" else None,
+        }
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -190,6 +191,17 @@ class BulkRunner:
         self.clock = clock
         self._finish_times: collections.deque[float] = collections.deque(maxlen=200)
 
+    def _done_before(self, rows: Sequence[BulkRow]) -> set[str]:
+        """Keys the journal has as done for the row as it now reads (an edited row runs again)."""
+        if self.journal is None:
+            return set()
+        done = self.journal.done_keys()
+        return {
+            row.key
+            for row in rows
+            if row.key in done and self.journal.outcomes[row.key].fingerprint in (None, row.fingerprint())
+        }
+
     async def run_row(self, row: BulkRow) -> RowOutcome:
         try:
             if row.operation == "create":
@@ -230,9 +242,10 @@ class BulkRunner:
             return _error_outcome(row, exc)
 
     async def run(self, rows: Sequence[BulkRow], *, total: int | None = None) -> BulkReport:
-        """Run ``rows`` (skipping keys the journal has as done); returns every row's last outcome."""
+        """Run ``rows`` (skipping rows the journal has as done, unless the row changed since);
+        returns every row's last outcome."""
         started = self.clock()
-        done_before = self.journal.done_keys() if self.journal else set()
+        done_before = self._done_before(rows)
         todo = [row for row in rows if row.key not in done_before]
         progress = BulkProgress(total=total if total is not None else len(rows), started=started)
         progress.skipped = len(rows) - len(todo)
@@ -274,7 +287,8 @@ class BulkRunner:
                     row = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                finish(await self.run_row(row))
+                outcome = await self.run_row(row)
+                finish(dataclasses.replace(outcome, fingerprint=row.fingerprint()))
 
         if self.on_progress is not None:
             self.on_progress(progress)
