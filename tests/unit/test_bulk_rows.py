@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -167,3 +168,15 @@ def test_results_file_lists_outcomes_and_invalid_rows(tmp_path):
     write_results(tmp_path / "results.jsonl", report)
     records = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert records[1]["meeting_id"] == "m2"
+
+
+def test_results_file_has_one_line_per_row_even_with_several_problems(tmp_path):
+    path = _csv(tmp_path, "bad key,ana,2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,bad,,\n")
+    loaded = load_rows(path, "create")
+    assert len(loaded.problems) >= 2  # key, end
+    out = tmp_path / "results.csv"
+    write_results(out, BulkReport("create", 1, problems=loaded.problems))
+    with out.open() as fh:
+        records = list(csv.DictReader(fh))
+    assert len(records) == 1
+    assert all(f"{p.field}: {p.message}" in records[0]["error"] for p in loaded.problems)

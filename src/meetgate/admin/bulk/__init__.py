@@ -158,9 +158,11 @@ def write_results(path: Path, report: BulkReport) -> None:
                 "remedy": outcome.remedy,
             }
         )
-    for problem in report.problems:
-        records.append(
-            {
+    invalid: dict[int, dict[str, Any]] = {}
+    for problem in report.problems:  # one line per row: a row's several problems share it
+        record = invalid.get(problem.row)
+        if record is None:
+            invalid[problem.row] = {
                 "row": problem.row,
                 "key": problem.key,
                 "status": "invalid",
@@ -168,7 +170,11 @@ def write_results(path: Path, report: BulkReport) -> None:
                 "code": "InvalidRow",
                 "remedy": problem.remedy,
             }
-        )
+            continue
+        record["error"] += f"; {problem.field}: {problem.message}"
+        if problem.remedy and problem.remedy not in (record["remedy"] or ""):
+            record["remedy"] = f"{record['remedy']} {problem.remedy}" if record["remedy"] else problem.remedy
+    records.extend(invalid.values())
     records.sort(key=lambda r: (r["row"], r["status"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
