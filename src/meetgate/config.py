@@ -83,6 +83,8 @@ class Profile:
     timeout_seconds: float = 30.0
     #: Extra keys found in the file that this version does not know (kept to warn, never used).
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
+    #: Why the file gave this profile nothing (no file, or no such profile in it); "" when it did.
+    not_found: str = field(default="", compare=False, repr=False)
 
     def passphrase(self, environ: Mapping[str, str] | None = None) -> bytes | None:
         env = os.environ if environ is None else environ
@@ -98,6 +100,12 @@ class Profile:
         missing = [key for key in keys if getattr(self, key) in (None, "")]
         if missing:
             hints = ", ".join(f"{key} (or {ENV_PREFIX}{key.upper()})" for key in missing)
+            if self.not_found:
+                # most likely a typo in --config, $MEETGATE_CONFIG or $MEETGATE_PROFILE: say so first
+                raise ConfigError(
+                    f"profile '{self.name}' is missing {hints}: {self.not_found}; check the settings "
+                    "file and profile name, or run `meetgate setup app` to create it"
+                )
             raise ConfigError(
                 f"profile '{self.name}' is missing {hints}; run `meetgate setup app` or edit meetgate.toml"
             )
@@ -106,7 +114,7 @@ class Profile:
 _PATH_KEYS = {f.name for f in dataclasses.fields(Profile) if "Path" in str(f.type)}
 _FLOAT_KEYS = {"timeout_seconds"}
 SETTING_KEYS: tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(Profile) if f.name not in {"name", "unknown_keys"}
+    f.name for f in dataclasses.fields(Profile) if f.name not in {"name", "unknown_keys", "not_found"}
 )
 
 
@@ -167,6 +175,11 @@ def load_profile(
     if profile and profiles and name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
         raise ConfigError(f"profile '{name}' is not in {path} (profiles: {known})")
+    not_found = ""
+    if not path.exists():
+        not_found = f"there is no settings file {path}"
+    elif name not in profiles:
+        not_found = f"{path} has no profile '{name}' (profiles: {', '.join(sorted(profiles)) or 'none'})"
     base = path.parent.resolve()
     values: dict[str, Any] = {}
     unknown = tuple(sorted(k for k in section if k not in SETTING_KEYS))
@@ -179,7 +192,7 @@ def load_profile(
         elif raw is not None:
             values[key] = _coerce(key, raw, base)
     values = {k: v for k, v in values.items() if v is not None}
-    return Profile(name=name, unknown_keys=unknown, **values)
+    return Profile(name=name, unknown_keys=unknown, not_found=not_found, **values)
 
 
 def save_profile_values(path: Path, profile: str, values: Mapping[str, Any]) -> None:

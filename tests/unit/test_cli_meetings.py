@@ -70,3 +70,12 @@ def test_unknown_option_values_are_refused_before_anything_is_sent(tmp_path):
         app, ["meetings", "update", "m1", "-o", "a@b.c", "--lobby", "nobody"], env=_env(tmp_path)
     )
     assert result.exit_code == 2 and "organizationAndFederated" in result.output
+
+
+def test_unknown_settings_in_the_profile_are_warned_about(tmp_path):
+    config = tmp_path / "meetgate.toml"
+    config.write_text('[profiles.default]\ntenant_id = "t"\ncabundle = "ca.pem"\n')
+    env = {"MEETGATE_CONFIG": str(config), "MEETGATE_CLIENT_SECRET": ""}
+    result = runner.invoke(app, ["meetings", "get", "m1", "-o", "a@b.c"], env=env)
+    assert result.exit_code == 2
+    assert "unknown setting(s) cabundle ignored" in result.output

@@ -79,3 +79,15 @@ def test_secrets_come_from_environment_only():
     profile = load_profile("/nonexistent.toml", environ={})
     assert profile.client_secret({"MEETGATE_CLIENT_SECRET": "s3"}) == "s3"
     assert profile.passphrase({"MEETGATE_KEY_PASSPHRASE": "pw"}) == b"pw"
+
+
+def test_a_missing_profile_or_file_is_named_when_keys_are_missing(tmp_path):
+    # a typo in $MEETGATE_PROFILE or --config must not read as "this profile needs `setup app`"
+    path = write(tmp_path, '[profiles.prod]\ntenant_id = "t"\nclient_id = "c"\n')
+    profile = load_profile(path, environ={"MEETGATE_PROFILE": "prd"})
+    with pytest.raises(ConfigError, match=r"has no profile 'prd' \(profiles: prod\)"):
+        profile.require("tenant_id", "client_id")
+    missing_file = load_profile(tmp_path / "meetgat.toml", environ={})
+    with pytest.raises(ConfigError, match="there is no settings file .*meetgat.toml"):
+        missing_file.require("tenant_id")
+    load_profile(path, environ={"MEETGATE_PROFILE": "prod"}).require("tenant_id", "client_id")

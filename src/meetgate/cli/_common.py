@@ -38,11 +38,26 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
+_warned_unknown: set[str] = set()
+
+
 def load_active_profile(ctx: typer.Context) -> Profile:
-    from meetgate.config import load_profile
+    """The profile of --config/--profile (or their environment variables); warns once about keys
+    the profile holds that no setting has (a typo would otherwise be ignored in silence)."""
+    from meetgate.config import config_path, load_profile
 
     st = state(ctx)
-    return load_profile(st.config, st.profile)
+    profile = load_profile(st.config, st.profile)
+    if profile.unknown_keys and profile.name not in _warned_unknown:
+        from rich.markup import escape
+
+        _warned_unknown.add(profile.name)
+        where = f"{config_path(st.config)} [profiles.{profile.name}]"
+        err_console().print(
+            f"[yellow]warning:[/] {escape(where)}: unknown setting(s) "
+            f"{escape(', '.join(profile.unknown_keys))} ignored (settings: docs/configuration.md)"
+        )
+    return profile
 
 
 _consoles: dict[str, Console] = {}
