@@ -88,6 +88,6 @@ def test_a_missing_profile_or_file_is_named_when_keys_are_missing(tmp_path):
     with pytest.raises(ConfigError, match=r"has no profile 'prd' \(profiles: prod\)"):
         profile.require("tenant_id", "client_id")
     missing_file = load_profile(tmp_path / "meetgat.toml", environ={})
-    with pytest.raises(ConfigError, match="there is no settings file .*meetgat.toml"):
+    with pytest.raises(ConfigError, match=r"there is no settings file .*meetgat\.toml"):
         missing_file.require("tenant_id")
     load_profile(path, environ={"MEETGATE_PROFILE": "prod"}).require("tenant_id", "client_id")

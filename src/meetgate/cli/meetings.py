@@ -16,6 +16,7 @@ from meetgate.cli._common import EXIT_FAILED, EXIT_USAGE, console, err_console, 
 
 if TYPE_CHECKING:
     import datetime as dt
+    from enum import StrEnum
 
     from meetgate.graph.client import GraphClient
     from meetgate.graph.models import OnlineMeeting
@@ -199,12 +200,12 @@ def create(
     _run(ctx, json_out, action)
 
 
-def _choice(value: str | None, option: str, enum_cls: Any) -> str | None:
+def _choice(value: str | None, option: str, enum_cls: type[StrEnum]) -> str | None:
     """A documented value of ``enum_cls`` (any case), or exit 2 before anything is sent: Graph would
     refuse it only after createOrGet has already made the meeting."""
     if value is None:
         return None
-    allowed = [member.value for member in enum_cls if member.value != "unknownFutureValue"]
+    allowed = [str(member.value) for member in enum_cls if member.value != "unknownFutureValue"]
     match = {name.lower(): name for name in allowed}.get(value.strip().lower())
     if match is None:
         fail(f"{option} {value!r} is not a known value", f"Use one of: {', '.join(allowed)}.")
