@@ -584,7 +584,7 @@ def _keep_running(run: DemoRun) -> None:
     port = _free_port()
     with _gateway_process(run, port, admin_key=admin_key) as base:
         out.print()
-        out.rule("[bold]Left running (Ctrl-C stops everything)")
+        out.rule("[bold]Left running (Ctrl-C or SIGTERM stops everything)")
         out.print(f"sandbox tenant:  {run.info.graph_url}  (control API {run.info.control_url})")
         out.print(f"gateway:         {base}  (API docs {base}/docs, metrics {base}/metrics)")
         out.print(f"dashboard:       {base}/admin/dashboard  (user any, password = admin key below)")
@@ -637,13 +637,22 @@ def demo(
     ] = False,
 ) -> None:
     """Run the runbook end to end against a built-in sandbox tenant and narrate each step."""
+    import signal
+
     base = workdir or Path(tempfile.mkdtemp(prefix="meetgate-demo-"))
     base.mkdir(parents=True, exist_ok=True)
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds like Ctrl-C: the gateway and the sandbox are stopped
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         _run_demo(base.resolve(), keep_running)
     except DemoFailed as failed:
         console().print(f"[bold red]demo failed:[/] {failed}")
         raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 __all__: Sequence[str] = ["demo"]
