@@ -135,3 +135,32 @@ def test_concurrent_clients_are_served_and_logged_with_unique_request_ids(faulty
     log = control.request_log(faulty.info.tenant_id, limit=5000)
     assert len(log) - before == 80
     assert {r["requestId"] for r in log[-80:]} == {rid for _, rid in results}
+
+
+def test_a_client_that_hangs_up_mid_request_is_recorded_not_an_error(faulty, control, caplog):
+    """What a killed client leaves behind: a request cut off in its body. The sandbox records it as
+    499 (client closed request), and logs no failure of its own."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(faulty.info.authority_url)
+    path = f"/{faulty.info.tenant_id}/oauth2/v2.0/token"
+    context = ssl_context(faulty.info.ca_bundle)
+    with (
+        socket.create_connection((url.hostname, url.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=url.hostname) as tls,
+    ):
+        tls.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\n"
+            "grant_type=client_credentials&client_id=".encode()
+        )
+        time.sleep(0.3)  # the route is waiting for the rest of the body
+    deadline = time.monotonic() + 5
+    cut: list[dict] = []
+    while not cut and time.monotonic() < deadline:
+        time.sleep(0.1)
+        log = control.request_log(faulty.info.tenant_id)
+        cut = [r for r in log if r["path"] == path and r["fault"] == "client-disconnected"]
+    assert cut and cut[0]["status"] == 499, cut
+    assert "sandbox route failed" not in caplog.text

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetgate.sandbox.apps import GRAPH_APP_ID
@@ -26,6 +26,10 @@ from meetgate.sandbox.http import REQUEST_IDS, Caller, graph_error, new_request_
 from meetgate.sandbox.recording import RequestRecord, utc_stamp
 from meetgate.sandbox.runtime import SandboxRuntime
 from meetgate.sandbox.tokens import AccessTokenError, caller_from_claims
+
+#: what the request log records for a request whose client disconnected before the answer (nginx's
+#: "client closed request"; no response is sent)
+CLIENT_CLOSED_REQUEST = 499
 
 logger = logging.getLogger("meetgate.sandbox")
 
@@ -83,6 +87,10 @@ class FrontMiddleware:
 
         try:
             await self.app(scope, receive, send_with_ids)
+        except ClientDisconnect:  # the client went away mid-request: nothing failed here
+            logger.debug("client disconnected: %s %s", scope.get("method"), scope.get("path"))
+            _state(scope).setdefault("fault", "client-disconnected")
+            status = status or CLIENT_CLOSED_REQUEST
         except Exception:
             logger.exception("sandbox route failed: %s %s", scope.get("method"), scope.get("path"))
             if status == 0:
