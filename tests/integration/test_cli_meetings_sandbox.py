@@ -61,7 +61,8 @@ def test_create_find_update_ics_cancel(sandbox_app, env, tmp_path):
     )
     assert created.exit_code == 0, created.output
     meeting = json.loads(created.output)
-    assert meeting["created"] is True and meeting["externalId"] == "cli-1"
+    assert meeting["newlyCreated"] is True and meeting["externalId"] == "cli-1"
+    assert meeting["created"].endswith("Z") or "+" in meeting["created"]  # the meeting's own timestamp
     assert meeting["lobbyBypassScope"] == "organizer"
 
     again = cli(env, "create", "-o", organizer, "--subject", "Advising", "--external-id", "cli-1")

@@ -195,7 +195,7 @@ def create(
         key = external_id or new_external_id()
         result = client.meetings.create_or_get(organizer, key, request)
         title = "meeting created" if result.created else "meeting already existed for this external id"
-        _show(result.meeting, json_out, title, {"created": result.created} if json_out else None)
+        _show(result.meeting, json_out, title, {"newlyCreated": result.created} if json_out else None)
 
     _run(ctx, json_out, action)
 
