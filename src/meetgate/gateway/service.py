@@ -448,7 +448,14 @@ class GatewayService:
             raise Problem("not-found", "the meeting is still being created; retry its creation first")
         org = await self._organizer(consumer, record.organizer, ctx)
         graph_id = record.graph_meeting_id
-        locked = await self._graph("cancel", ctx, lambda: self.meetings.cancel(org, graph_id, mode=mode))
+        try:
+            locked = await self._graph("cancel", ctx, lambda: self.meetings.cancel(org, graph_id, mode=mode))
+        except Problem:
+            if mode != "delete" or ctx.notes.get("graph_error") != "MeetingNotFound":
+                raise
+            # deleted in Teams already (by the organizer, or an answer lost on the way): what the
+            # consumer asked for is done, and the meeting is recorded as cancelled
+            locked = None
         saved = await self._db(
             self.store.save_meeting,
             meeting_id=record.id,

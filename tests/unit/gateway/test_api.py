@@ -259,6 +259,23 @@ def test_graph_errors_become_problems_with_graph_request_id(gw):
     assert "AADSTS" not in json.dumps(body)
 
 
+def test_deleting_a_meeting_already_deleted_in_teams_records_it_cancelled(gw):
+    h = gw.headers(gw.booking_key)
+    made = gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "gone-1"}).json()
+    gw.graph.meetings.clear()  # the organizer deleted it in Teams
+    locked = gw.client.delete(f"/v1/meetings/{made['id']}?mode=lock", headers=h)
+    _problem(locked, "not-found", 404)  # nothing left to lock
+    deleted = gw.client.delete(f"/v1/meetings/{made['id']}?mode=delete", headers=h)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["state"] == "cancelled"
+    again = gw.client.delete(f"/v1/meetings/{made['id']}?mode=delete", headers=h)
+    assert again.status_code == 200 and again.json()["state"] == "cancelled"
+    # an organizer Graph does not know is not a meeting that is gone
+    made = gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "gone-2"}).json()
+    gw.graph.users = {"bob@contoso.test"}
+    _problem(gw.client.delete(f"/v1/meetings/{made['id']}", headers=h), "not-found", 404)
+
+
 def test_rate_limit_and_daily_quota(gw):
     crm = {"organizer": "carol@contoso.test"}
     statuses = [
