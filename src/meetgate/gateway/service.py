@@ -19,7 +19,7 @@ from anyio import to_thread
 
 from meetgate.gateway import keys
 from meetgate.gateway.ics import invitation_ics
-from meetgate.gateway.limits import Limiter
+from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
     Attendee,
@@ -204,7 +204,7 @@ class GatewayService:
                 raise Problem(
                     "quota-exceeded",
                     f"the {label}'s daily quota of {limit} meetings is used up",
-                    headers={"Retry-After": "3600"},
+                    headers={"Retry-After": str(seconds_until_quota_reset())},
                 )
             taken.append(key)
 

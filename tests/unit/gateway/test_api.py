@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from gateway_kit import MEETING, make_gateway
@@ -307,9 +308,12 @@ def test_quota_problem_type(tmp_path):
         assert (
             gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "a")).status_code == 200
         )  # replay: free
-        _problem(
-            gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "b")), "quota-exceeded", 429
-        )
+        refused = gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "b"))
+        _problem(refused, "quota-exceeded", 429)
+        # the quota starts again at UTC midnight: that is when a retry can pass, not in an hour
+        now = dt.datetime.now(dt.UTC)
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        assert abs(int(refused.headers["retry-after"]) - (midnight - now).total_seconds()) < 5
 
 
 def test_health_ready_metrics_and_audit(gw):

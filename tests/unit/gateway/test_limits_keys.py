@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 
 from meetgate.gateway import keys
-from meetgate.gateway.limits import InMemoryLimiter, gcra
+from meetgate.gateway.limits import InMemoryLimiter, gcra, seconds_until_quota_reset
 
 
 def test_keys_are_shown_once_and_verified_by_hash():
@@ -64,3 +64,10 @@ def test_in_memory_quota_resets_each_day():
         return results
 
     assert asyncio.run(run()) == [True, True, False, True, True]
+
+
+def test_quota_reset_is_the_next_utc_midnight():
+    assert seconds_until_quota_reset(dt.datetime(2026, 11, 26, 23, 59, 30, tzinfo=dt.UTC)) == 30
+    assert seconds_until_quota_reset(dt.datetime(2026, 11, 26, 0, 0, tzinfo=dt.UTC)) == 86_400
+    later = dt.datetime(2026, 11, 26, 22, 0, 0, 500_000, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert seconds_until_quota_reset(later) == 21 * 3600  # 03:00:00.5 UTC, rounded up
