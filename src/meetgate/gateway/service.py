@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -121,8 +122,11 @@ class GatewayService:
         limiter: Limiter,
         metrics: GatewayMetrics,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        graph_pause: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
+        #: seconds Graph has asked this app to stop calling (a 429's Retry-After, over all replicas)
+        self.graph_pause = graph_pause
         self.store = store
         self.meetings = meetings
         self.scope = scope
@@ -209,6 +213,15 @@ class GatewayService:
             taken.append(key)
 
     async def _graph(self, operation: str, ctx: CallContext, call: Callable[[], Awaitable[T]]) -> T:
+        paused = self.graph_pause() if self.graph_pause is not None else 0.0
+        if paused > self.settings.graph_max_wait_seconds:
+            # the Graph client would hold the request until the pause ends: answer now instead
+            self.metrics.throttled.labels("graph").inc()
+            raise Problem(
+                "graph-throttled",
+                "Graph asked this app to pause its calls",
+                headers={"Retry-After": str(math.ceil(paused))},
+            )
         if self.settings.graph_rate_per_second:
             slot = await self.limiter.acquire(
                 "graph",

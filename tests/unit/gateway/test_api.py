@@ -5,9 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from fastapi.testclient import TestClient
 from gateway_kit import MEETING, make_gateway
 
+from meetgate.gateway.app import create_app
+from meetgate.gateway.consumers import ConsumerAdmin
+from meetgate.gateway.fakes import InMemoryMeetings
+from meetgate.gateway.limits import InMemoryLimiter
 from meetgate.gateway.problems import CATALOGUE, TYPE_BASE
+from meetgate.gateway.scope import StaticPolicyScope
+from meetgate.gateway.settings import GatewaySettings
 from meetgate.graph.errors import (
     AccessPolicyMissing,
     AuthenticationError,
@@ -15,6 +22,7 @@ from meetgate.graph.errors import (
     ServiceError,
     ThrottledError,
 )
+from meetgate.store import Store
 
 
 def _problem(resp, slug: str, status: int) -> dict:
@@ -275,6 +283,35 @@ def test_deleting_a_meeting_already_deleted_in_teams_records_it_cancelled(gw):
     made = gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "gone-2"}).json()
     gw.graph.users = {"bob@contoso.test"}
     _problem(gw.client.delete(f"/v1/meetings/{made['id']}", headers=h), "not-found", 404)
+
+
+def test_a_long_pause_asked_by_graph_is_answered_at_once(tmp_path):
+    """Graph's Retry-After pauses the app's Graph client; beyond the gateway's own wait limit a
+    request is refused with graph-throttled straight away instead of hanging until the pause ends."""
+    pause = [100.0]
+    settings = GatewaySettings(store_url=f"sqlite:///{tmp_path}/gw.db", policy_cache_seconds=0)
+    store = Store.open(settings.store_url)
+    scope = StaticPolicyScope(["alice@contoso.test"])
+    graph = InMemoryMeetings(scope=scope)
+    key = ConsumerAdmin(store, scope).add("booking", organizers=["alice@contoso.test"]).api_key
+    app = create_app(
+        settings,
+        meetings=graph,
+        scope=scope,
+        store=store,
+        limiter=InMemoryLimiter(),
+        graph_pause=lambda: pause[0],
+    )
+    h = {"Authorization": f"Bearer {key}", "Idempotency-Key": "p1"}
+    with TestClient(app) as client:
+        refused = client.post("/v1/meetings", json=MEETING, headers=h)
+        _problem(refused, "graph-throttled", 503)
+        assert refused.headers["retry-after"] == "100"
+        assert graph.calls == []
+        pause[0] = 2.5  # a short pause is waited out by the client, as before
+        assert client.post("/v1/meetings", json=MEETING, headers=h).status_code == 201
+        metrics = client.get("/metrics").text
+    assert 'meetgate_gateway_throttled_total{limit="graph"} 1.0' in metrics
 
 
 def test_rate_limit_and_daily_quota(gw):
