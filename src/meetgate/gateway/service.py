@@ -52,6 +52,11 @@ class CallContext:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+def _unauthenticated(detail: str) -> Problem:
+    """A 401 names the scheme to authenticate with (RFC 9110: a 401 carries WWW-Authenticate)."""
+    return Problem("unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer realm="meetgate"'})
+
+
 def external_id_for(consumer_id: str, idempotency_key: str) -> str:
     """The Graph createOrGet externalId: the same for every retry, replica and restart."""
     digest = hashlib.sha256(f"{consumer_id}\x00{idempotency_key}".encode()).hexdigest()
@@ -152,12 +157,12 @@ class GatewayService:
     async def authenticate(self, api_key: str | None, ctx: CallContext) -> ConsumerRecord:
         parsed = keys.parse(api_key) if api_key else None
         if parsed is None:
-            raise Problem("unauthenticated", "no API key, or not a meetgate API key")
+            raise _unauthenticated("no API key, or not a meetgate API key")
         record = await self._db(self.store.consumer_by_key_id, key_id=parsed[0])
         if not keys.verify(parsed[0], parsed[1], record.key_hash if record else None) or record is None:
-            raise Problem("unauthenticated", "the API key is not known")
+            raise _unauthenticated("the API key is not known")
         if not record.active:
-            raise Problem("unauthenticated", "the API key was revoked")
+            raise _unauthenticated("the API key was revoked")
         ctx.consumer = record
         rate = record.rate_per_minute or self.settings.default_consumer_rate_per_minute
         slot = await self.limiter.acquire(f"c:{record.id}", per_second=rate / 60.0, burst=rate)

@@ -152,10 +152,10 @@ def test_authentication(gw):
         {"Authorization": "Bearer nope"},
         {"Authorization": "Bearer mgk_0123456789abcdef_wrong"},
     ):
-        body = _problem(
-            gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=headers), "unauthenticated", 401
-        )
+        refused = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=headers)
+        body = _problem(refused, "unauthenticated", 401)
         assert "mgk_" not in json.dumps(body)
+        assert refused.headers["www-authenticate"] == 'Bearer realm="meetgate"'  # RFC 9110: a 401 names it
     ok = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers={"X-API-Key": gw.booking_key})
     _problem(ok, "not-found", 404)
     tampered = gw.booking_key[:-2] + ("aa" if not gw.booking_key.endswith("aa") else "bb")
