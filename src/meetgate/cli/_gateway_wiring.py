@@ -6,14 +6,18 @@ Imported only inside those commands (it pulls in httpx, the gateway and the stor
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from meetgate.config import ConfigError, Profile
 from meetgate.gateway.ports import PolicyScope
 from meetgate.gateway.scope import StaticPolicyScope
+
+if TYPE_CHECKING:
+    from meetgate.graph.limiter import AdaptiveLimiter
 
 
 def file_policy_scope(profile: Profile) -> StaticPolicyScope:
@@ -131,8 +135,20 @@ def open_store(profile: Profile) -> Any:
     return Store.open(profile.store_url)
 
 
-def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:") -> tuple[Any, Any, Any]:
-    """(meetings service, token check, close) of an async Graph client for ``profile``.
+def limiter_pause(limiter: AdaptiveLimiter) -> Callable[[], float]:
+    """Seconds left of the pause Graph asked for (a 429's ``Retry-After``), as ``limiter`` keeps it
+    (shared by every replica when its store is in Redis)."""
+
+    def paused() -> float:
+        return limiter.store.paused_for(limiter.clock()) if limiter.adaptive else 0.0
+
+    return paused
+
+
+def graph_backend(
+    profile: Profile, metrics: Any, redis_prefix: str = "meetgate:"
+) -> tuple[Any, Any, Any, Callable[[], float]]:
+    """(meetings service, token check, close, Graph pause) of an async Graph client for ``profile``.
 
     With ``redis_url`` set, replicas share access tokens through Redis.
     """
@@ -165,4 +181,4 @@ def graph_backend(profile: Profile, metrics: Any, redis_prefix: str = "meetgate:
         if client.tokens.peek() is None:
             await to_thread.run_sync(client.tokens.get_token)
 
-    return client.meetings, token_check, client.aclose
+    return client.meetings, token_check, client.aclose, limiter_pause(limiter)

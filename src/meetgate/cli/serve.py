@@ -67,7 +67,7 @@ def serve(
     )
     log = configure_logging(log_level.upper())
     metrics = GatewayMetrics()
-    meetings, token_check, close = graph_backend(profile, metrics, redis_prefix)
+    meetings, token_check, close, graph_pause = graph_backend(profile, metrics, redis_prefix)
     app = create_app(
         settings,
         meetings=meetings,
@@ -75,6 +75,7 @@ def serve(
         token_check=token_check,
         metrics=metrics,
         on_shutdown=close,
+        graph_pause=graph_pause,
     )
     log.info("gateway starting", extra={"host": host, "port": port, "redis": bool(profile.redis_url)})
     import gc

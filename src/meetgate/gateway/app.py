@@ -82,8 +82,11 @@ def create_app(
     limiter: Limiter | None = None,
     metrics: GatewayMetrics | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    graph_pause: Callable[[], float] | None = None,
 ) -> FastAPI:
-    """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake)."""
+    """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake);
+    ``graph_pause`` says how many seconds Graph has asked the app to stop calling (its client's
+    limiter): beyond ``graph_max_wait_seconds`` requests are refused with ``graph-throttled`` at once."""
     store = store or Store.open(settings.store_url, migrate=settings.migrate)
     if limiter is None:
         limiter = (
@@ -99,6 +102,7 @@ def create_app(
         scope=CachedPolicyScope(scope, settings.policy_cache_seconds),
         limiter=limiter,
         metrics=metrics,
+        graph_pause=graph_pause,
     )
     log = logging.getLogger(LOGGER_NAME)
     audit = AuditWriter(store)

@@ -8,6 +8,7 @@ when the wait would be too long). A limit of N per minute lets N through at once
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,13 @@ class Limiter(Protocol):
 def day_key(key: str, now: dt.datetime | None = None) -> str:
     day = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d")
     return f"{key}:{day}"
+
+
+def seconds_until_quota_reset(now: dt.datetime | None = None) -> int:
+    """Whole seconds until the next UTC midnight, when daily quotas start again (at least 1)."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 def gcra(tat: float, now: float, *, per_second: float, burst: int, max_wait: float) -> tuple[Slot, float]:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from anyio import to_thread
 
 from meetgate.gateway import keys
 from meetgate.gateway.ics import invitation_ics
-from meetgate.gateway.limits import Limiter
+from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
     Attendee,
@@ -49,6 +50,11 @@ class CallContext:
     graph_status: int | None = None
     graph_request_id: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _unauthenticated(detail: str) -> Problem:
+    """A 401 names the scheme to authenticate with (RFC 9110: a 401 carries WWW-Authenticate)."""
+    return Problem("unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer realm="meetgate"'})
 
 
 def external_id_for(consumer_id: str, idempotency_key: str) -> str:
@@ -121,8 +127,11 @@ class GatewayService:
         limiter: Limiter,
         metrics: GatewayMetrics,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        graph_pause: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
+        #: seconds Graph has asked this app to stop calling (a 429's Retry-After, over all replicas)
+        self.graph_pause = graph_pause
         self.store = store
         self.meetings = meetings
         self.scope = scope
@@ -148,12 +157,12 @@ class GatewayService:
     async def authenticate(self, api_key: str | None, ctx: CallContext) -> ConsumerRecord:
         parsed = keys.parse(api_key) if api_key else None
         if parsed is None:
-            raise Problem("unauthenticated", "no API key, or not a meetgate API key")
+            raise _unauthenticated("no API key, or not a meetgate API key")
         record = await self._db(self.store.consumer_by_key_id, key_id=parsed[0])
         if not keys.verify(parsed[0], parsed[1], record.key_hash if record else None) or record is None:
-            raise Problem("unauthenticated", "the API key is not known")
+            raise _unauthenticated("the API key is not known")
         if not record.active:
-            raise Problem("unauthenticated", "the API key was revoked")
+            raise _unauthenticated("the API key was revoked")
         ctx.consumer = record
         rate = record.rate_per_minute or self.settings.default_consumer_rate_per_minute
         slot = await self.limiter.acquire(f"c:{record.id}", per_second=rate / 60.0, burst=rate)
@@ -204,11 +213,20 @@ class GatewayService:
                 raise Problem(
                     "quota-exceeded",
                     f"the {label}'s daily quota of {limit} meetings is used up",
-                    headers={"Retry-After": "3600"},
+                    headers={"Retry-After": str(seconds_until_quota_reset())},
                 )
             taken.append(key)
 
     async def _graph(self, operation: str, ctx: CallContext, call: Callable[[], Awaitable[T]]) -> T:
+        paused = self.graph_pause() if self.graph_pause is not None else 0.0
+        if paused > self.settings.graph_max_wait_seconds:
+            # the Graph client would hold the request until the pause ends: answer now instead
+            self.metrics.throttled.labels("graph").inc()
+            raise Problem(
+                "graph-throttled",
+                "Graph asked this app to pause its calls",
+                headers={"Retry-After": str(math.ceil(paused))},
+            )
         if self.settings.graph_rate_per_second:
             slot = await self.limiter.acquire(
                 "graph",
@@ -448,7 +466,14 @@ class GatewayService:
             raise Problem("not-found", "the meeting is still being created; retry its creation first")
         org = await self._organizer(consumer, record.organizer, ctx)
         graph_id = record.graph_meeting_id
-        locked = await self._graph("cancel", ctx, lambda: self.meetings.cancel(org, graph_id, mode=mode))
+        try:
+            locked = await self._graph("cancel", ctx, lambda: self.meetings.cancel(org, graph_id, mode=mode))
+        except Problem:
+            if mode != "delete" or ctx.notes.get("graph_error") != "MeetingNotFound":
+                raise
+            # deleted in Teams already (by the organizer, or an answer lost on the way): what the
+            # consumer asked for is done, and the meeting is recorded as cancelled
+            locked = None
         saved = await self._db(
             self.store.save_meeting,
             meeting_id=record.id,

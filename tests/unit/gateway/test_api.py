@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
+from fastapi.testclient import TestClient
 from gateway_kit import MEETING, make_gateway
 
+from meetgate.gateway.app import create_app
+from meetgate.gateway.consumers import ConsumerAdmin
+from meetgate.gateway.fakes import InMemoryMeetings
+from meetgate.gateway.limits import InMemoryLimiter
 from meetgate.gateway.problems import CATALOGUE, TYPE_BASE
+from meetgate.gateway.scope import StaticPolicyScope
+from meetgate.gateway.settings import GatewaySettings
 from meetgate.graph.errors import (
     AccessPolicyMissing,
     AuthenticationError,
@@ -14,6 +22,7 @@ from meetgate.graph.errors import (
     ServiceError,
     ThrottledError,
 )
+from meetgate.store import Store
 
 
 def _problem(resp, slug: str, status: int) -> dict:
@@ -143,10 +152,10 @@ def test_authentication(gw):
         {"Authorization": "Bearer nope"},
         {"Authorization": "Bearer mgk_0123456789abcdef_wrong"},
     ):
-        body = _problem(
-            gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=headers), "unauthenticated", 401
-        )
+        refused = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=headers)
+        body = _problem(refused, "unauthenticated", 401)
         assert "mgk_" not in json.dumps(body)
+        assert refused.headers["www-authenticate"] == 'Bearer realm="meetgate"'  # RFC 9110: a 401 names it
     ok = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers={"X-API-Key": gw.booking_key})
     _problem(ok, "not-found", 404)
     tampered = gw.booking_key[:-2] + ("aa" if not gw.booking_key.endswith("aa") else "bb")
@@ -259,6 +268,52 @@ def test_graph_errors_become_problems_with_graph_request_id(gw):
     assert "AADSTS" not in json.dumps(body)
 
 
+def test_deleting_a_meeting_already_deleted_in_teams_records_it_cancelled(gw):
+    h = gw.headers(gw.booking_key)
+    made = gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "gone-1"}).json()
+    gw.graph.meetings.clear()  # the organizer deleted it in Teams
+    locked = gw.client.delete(f"/v1/meetings/{made['id']}?mode=lock", headers=h)
+    _problem(locked, "not-found", 404)  # nothing left to lock
+    deleted = gw.client.delete(f"/v1/meetings/{made['id']}?mode=delete", headers=h)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["state"] == "cancelled"
+    again = gw.client.delete(f"/v1/meetings/{made['id']}?mode=delete", headers=h)
+    assert again.status_code == 200 and again.json()["state"] == "cancelled"
+    # an organizer Graph does not know is not a meeting that is gone
+    made = gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "gone-2"}).json()
+    gw.graph.users = {"bob@contoso.test"}
+    _problem(gw.client.delete(f"/v1/meetings/{made['id']}", headers=h), "not-found", 404)
+
+
+def test_a_long_pause_asked_by_graph_is_answered_at_once(tmp_path):
+    """Graph's Retry-After pauses the app's Graph client; beyond the gateway's own wait limit a
+    request is refused with graph-throttled straight away instead of hanging until the pause ends."""
+    pause = [100.0]
+    settings = GatewaySettings(store_url=f"sqlite:///{tmp_path}/gw.db", policy_cache_seconds=0)
+    store = Store.open(settings.store_url)
+    scope = StaticPolicyScope(["alice@contoso.test"])
+    graph = InMemoryMeetings(scope=scope)
+    key = ConsumerAdmin(store, scope).add("booking", organizers=["alice@contoso.test"]).api_key
+    app = create_app(
+        settings,
+        meetings=graph,
+        scope=scope,
+        store=store,
+        limiter=InMemoryLimiter(),
+        graph_pause=lambda: pause[0],
+    )
+    h = {"Authorization": f"Bearer {key}", "Idempotency-Key": "p1"}
+    with TestClient(app) as client:
+        refused = client.post("/v1/meetings", json=MEETING, headers=h)
+        _problem(refused, "graph-throttled", 503)
+        assert refused.headers["retry-after"] == "100"
+        assert graph.calls == []
+        pause[0] = 2.5  # a short pause is waited out by the client, as before
+        assert client.post("/v1/meetings", json=MEETING, headers=h).status_code == 201
+        metrics = client.get("/metrics").text
+    assert 'meetgate_gateway_throttled_total{limit="graph"} 1.0' in metrics
+
+
 def test_rate_limit_and_daily_quota(gw):
     crm = {"organizer": "carol@contoso.test"}
     statuses = [
@@ -290,9 +345,12 @@ def test_quota_problem_type(tmp_path):
         assert (
             gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "a")).status_code == 200
         )  # replay: free
-        _problem(
-            gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "b")), "quota-exceeded", 429
-        )
+        refused = gw.client.post("/v1/meetings", json=body, headers=gw.headers(key, "b"))
+        _problem(refused, "quota-exceeded", 429)
+        # the quota starts again at UTC midnight: that is when a retry can pass, not in an hour
+        now = dt.datetime.now(dt.UTC)
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        assert abs(int(refused.headers["retry-after"]) - (midnight - now).total_seconds()) < 5
 
 
 def test_health_ready_metrics_and_audit(gw):

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 
 from meetgate.gateway import keys
-from meetgate.gateway.limits import InMemoryLimiter, gcra
+from meetgate.gateway.limits import InMemoryLimiter, gcra, seconds_until_quota_reset
 
 
 def test_keys_are_shown_once_and_verified_by_hash():
@@ -64,3 +64,25 @@ def test_in_memory_quota_resets_each_day():
         return results
 
     assert asyncio.run(run()) == [True, True, False, True, True]
+
+
+def test_quota_reset_is_the_next_utc_midnight():
+    assert seconds_until_quota_reset(dt.datetime(2026, 11, 26, 23, 59, 30, tzinfo=dt.UTC)) == 30
+    assert seconds_until_quota_reset(dt.datetime(2026, 11, 26, 0, 0, tzinfo=dt.UTC)) == 86_400
+    later = dt.datetime(2026, 11, 26, 22, 0, 0, 500_000, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert seconds_until_quota_reset(later) == 21 * 3600  # 03:00:00.5 UTC, rounded up
+
+
+def test_serve_reads_graphs_pause_from_the_clients_limiter():
+    from meetgate.cli._gateway_wiring import limiter_pause
+    from meetgate.graph.limiter import AdaptiveLimiter
+
+    now = [1000.0]
+    limiter = AdaptiveLimiter(clock=lambda: now[0])
+    paused = limiter_pause(limiter)
+    assert paused() == 0.0
+    permit = limiter.try_acquire()
+    assert not isinstance(permit, float)
+    limiter.release(permit, 429, retry_after=100.0)
+    now[0] += 30
+    assert paused() == 70.0
