@@ -158,3 +158,21 @@ def test_graph_refusal_is_reported_with_its_request_id(sandbox_app, tmp_path):
     assert (entry.graph_status, entry.outcome) == (403, "graph-access-policy-missing")
     assert entry.graph_request_id == body["graphRequestId"]
     store.close()
+
+
+def test_audit_rows_cite_graphs_request_id_of_successful_calls_too(gateway):
+    """Every audit row names the Graph request behind it: the id support asks for first."""
+    http, _admin, booking, _crm, app, _ = gateway
+    organizer = app.pilot_users[0].upn
+    h = {"Authorization": f"Bearer {booking}", "Idempotency-Key": "audited-1"}
+    created = http.post("/v1/meetings", json={"organizer": organizer, "subject": "Audited"}, headers=h)
+    assert created.status_code == 201, created.text
+    got = http.get(f"/v1/meetings/{created.json()['id']}", headers={"Authorization": f"Bearer {booking}"})
+    assert got.status_code == 200
+    http.app.state.audit.drain()
+    rows = {entry.action: entry for entry in http.app.state.store.audit()}
+    graph_log = app.control.request_log(app.tenant_id)
+    ids = {r["requestId"]: r["path"] for r in graph_log}
+    create, read = rows["meeting.create"], rows["meeting.get"]
+    assert create.graph_status == 200 and ids.get(create.graph_request_id, "").endswith("/createOrGet")
+    assert read.graph_request_id in ids and read.graph_request_id != create.graph_request_id

@@ -4,6 +4,7 @@ retries).
 
 The Graph client retries inside one operation with the same ``client-request-id``; a request id
 seen again is counted as a retry, labelled with the status (or error) of the attempt before it.
+Every answer's ``request-id`` goes to the gateway request being served (:mod:`graph_ids`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from meetgate.gateway import graph_ids
 from meetgate.gateway.metrics import GatewayMetrics
 
 _SEEN_MAX = 10_000
@@ -59,6 +61,7 @@ class ObservedGraphTransport(httpx.AsyncBaseTransport):
             self._metrics.graph_http.labels("transport-error").inc()
             self._remember(request_id, type(exc).__name__)
             raise
+        graph_ids.record(response.headers.get("request-id"))
         status = str(response.status_code)
         self._metrics.graph_http.labels(status).inc()
         if response.status_code in (429, 503):

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from anyio import to_thread
 
-from meetgate.gateway import keys
+from meetgate.gateway import graph_ids, keys
 from meetgate.gateway.ics import invitation_ics
 from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
@@ -246,7 +246,8 @@ class GatewayService:
                 await self.sleep(slot.wait)
         started = time.perf_counter()
         try:
-            result = await call()
+            with graph_ids.collecting() as answered:
+                result = await call()
         except Exception as exc:
             if not is_graph_error(exc):
                 raise
@@ -263,6 +264,7 @@ class GatewayService:
                 time.perf_counter() - started
             )
         ctx.graph_status = 200
+        ctx.graph_request_id = answered[-1] if answered else None  # the answer that counted
         self.metrics.labelled(self.metrics.graph_calls, operation, "ok").inc()
         return result
 
