@@ -176,3 +176,37 @@ def test_audit_rows_cite_graphs_request_id_of_successful_calls_too(gateway):
     create, read = rows["meeting.create"], rows["meeting.get"]
     assert create.graph_status == 200 and ids.get(create.graph_request_id, "").endswith("/createOrGet")
     assert read.graph_request_id in ids and read.graph_request_id != create.graph_request_id
+
+
+def test_a_throttled_call_is_handed_back_within_the_wait_budget(sandbox_app, sandbox_control):
+    """`meetgate serve`'s Graph client stops retrying a 429 whose Retry-After would outlast the
+    gateway's wait budget: the consumer gets 503 + Retry-After at once instead of a hanging request."""
+    import asyncio
+    import time
+
+    from meetgate.cli._gateway_wiring import graph_backend
+    from meetgate.graph.errors import ThrottledError
+    from meetgate.graph.models import MeetingRequest
+
+    if not sandbox_app.policy_granted:
+        pytest.skip("this sandbox has no policy engine")
+    organizer = sandbox_app.pilot_users[0].id  # by id: no user lookup to spend the throttle's one slot
+    meetings, _check, close, _pause = graph_backend(
+        sandbox_app.profile(), GatewayMetrics(), max_wait_seconds=2.0
+    )
+
+    async def run() -> tuple[float, ThrottledError]:
+        try:
+            sandbox_control.set_faults(throttle_rps=0.05)  # one call per 20 s
+            await meetings.create_or_get(organizer, "budget-0", MeetingRequest())  # takes the one slot
+            started = time.monotonic()
+            with pytest.raises(ThrottledError) as caught:
+                await meetings.create_or_get(organizer, "budget-1", MeetingRequest())
+            return time.monotonic() - started, caught.value
+        finally:
+            sandbox_control.clear_faults()
+            await close()
+
+    elapsed, error = asyncio.run(run())
+    assert elapsed < 5, elapsed
+    assert error.retry_after and error.retry_after > 2

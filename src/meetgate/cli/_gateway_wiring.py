@@ -146,11 +146,12 @@ def limiter_pause(limiter: AdaptiveLimiter) -> Callable[[], float]:
 
 
 def graph_backend(
-    profile: Profile, metrics: Any, redis_prefix: str = "meetgate:"
+    profile: Profile, metrics: Any, redis_prefix: str = "meetgate:", max_wait_seconds: float = 10.0
 ) -> tuple[Any, Any, Any, Callable[[], float]]:
     """(meetings service, token check, close, Graph pause) of an async Graph client for ``profile``.
 
-    With ``redis_url`` set, replicas share access tokens through Redis.
+    With ``redis_url`` set, replicas share access tokens through Redis. Retries inside one call end
+    within ``max_wait_seconds`` (a longer ``Retry-After`` is handed to the consumer instead).
     """
     from anyio import to_thread
 
@@ -175,7 +176,12 @@ def graph_backend(
     # slow start all the way: consumers' bursts find the concurrency they need within a few round
     # trips (it still halves on the first 429 and grows no further while answers slow down)
     limiter = limiter_from_profile(profile, max_concurrency=256, slow_start_limit=256)
-    client = AsyncGraphClient(settings, tokens=tokens, transport=transport, limiter=limiter)
+    from meetgate.graph.retry import RetryPolicy
+
+    # a consumer waits at most max_wait_seconds for Graph; beyond that it gets 503 + Retry-After and
+    # retries with its Idempotency-Key (createOrGet makes that safe)
+    retry = RetryPolicy(max_total_seconds=max_wait_seconds)
+    client = AsyncGraphClient(settings, tokens=tokens, transport=transport, limiter=limiter, retry=retry)
 
     async def token_check() -> None:
         if client.tokens.peek() is None:

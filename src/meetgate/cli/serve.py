@@ -67,7 +67,9 @@ def serve(
     )
     log = configure_logging(log_level.upper())
     metrics = GatewayMetrics()
-    meetings, token_check, close, graph_pause = graph_backend(profile, metrics, redis_prefix)
+    meetings, token_check, close, graph_pause = graph_backend(
+        profile, metrics, redis_prefix, max_wait_seconds=settings.graph_max_wait_seconds
+    )
     app = create_app(
         settings,
         meetings=meetings,
