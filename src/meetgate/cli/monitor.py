@@ -44,7 +44,12 @@ def parse_duration(text: str) -> dt.timedelta:
 
 SinceOpt = Annotated[str, typer.Option("--since", help="Period to evaluate, back from now (30m, 24h, 7d).")]
 ThresholdsOpt = Annotated[
-    Path | None, typer.Option("--thresholds", help="TOML file of rule thresholds ([hypercare] for go-live).")
+    Path | None,
+    typer.Option(
+        "--thresholds",
+        # rich markup would swallow a bare [hypercare] as a style tag
+        help="TOML file of rule thresholds (its \\[hypercare] table applies in the go-live window).",
+    ),
 ]
 AppIdOpt = Annotated[
     str | None, typer.Option("--app-id", help="App (client) id to watch; the profile's client_id by default.")

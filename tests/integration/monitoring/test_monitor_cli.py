@@ -215,3 +215,9 @@ def test_a_reader_watching_another_app_checks_that_apps_certificate_not_its_own(
     assert [c["thumbprint"] for c in certificates] == [thumbprint(world.app.certificate_path)]
     assert thumbprint(world.reader.certificate_path) != certificates[0]["thumbprint"]
     assert certificates[0]["source"] == f"registration of app {world.app.client_id}"
+
+
+@pytest.mark.parametrize("command", ["report", "watch"])
+def test_help_names_the_hypercare_table_of_the_thresholds_file(command):
+    result = runner.invoke(app, ["monitor", command, "--help"])
+    assert result.exit_code == 0 and "[hypercare]" in result.output
