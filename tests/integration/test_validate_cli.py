@@ -77,6 +77,26 @@ def test_validate_writes_junit_and_html_and_exits_by_result(setup):
     assert [f.get("message") for f in failures] == [checks["policy_positive"]["finding"]]
 
 
+def test_a_pilot_given_by_hand_is_never_also_the_default_negative_user(setup):
+    """--pilot names a user the policy does not cover (the mistake validate exists to catch): the
+    default negative user is someone else, and policy_positive fails with the grant to make —
+    not organizer_lookup with "given both as pilot and negative", which no --negative was given for."""
+    config, app, _ = setup
+    if not app.policy_granted:
+        pytest.skip("this sandbox has no meetings routes / policy engine yet")
+    first = json.loads(invoke(config, "validate", "--json", "--no-keep").stdout)
+    outsider = first["negative"][0]
+    result = invoke(config, "validate", "--pilot", outsider, "--json", "--no-keep")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["pilot"] == [outsider]
+    assert data["negative"] and outsider not in data["negative"]
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["organizer_lookup"]["status"] == "pass", checks["organizer_lookup"]
+    assert checks["policy_positive"]["status"] == "fail"
+    assert "Grant-CsApplicationAccessPolicy" in checks["policy_positive"]["fix"]
+
+
 def test_golive_go_then_no_go_then_start(setup):
     config, app, tmp = setup
     if not app.policy_granted:

@@ -160,6 +160,21 @@ def test_plan_round_trips_through_json_and_detects_edits(tenant):
         PolicyPlan.from_dict(data)
 
 
+def test_a_saved_plan_with_its_warnings_edited_out_is_refused():
+    """The warnings are what `apply` asks to acknowledge: deleting them from plan.json must not
+    turn a plan that needs review into one that applies without it."""
+    tenant = FakePolicyTenant.with_users(2)
+    tenant.ensure_policy(PolicyDefinition("Tag:Everyone", (APP,)))
+    tenant.global_policy = "Everyone"
+    plan = plan_for(tenant, desired([uid(0), "nobody@x.test"]))
+    assert plan.warning_codes == {"global-grant", "unknown-users"}
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert PolicyPlan.from_dict(data).plan_id == plan.plan_id
+    data["warnings"] = [w for w in data["warnings"] if w["code"] != "global-grant"]
+    with pytest.raises(ValueError, match="edited"):
+        PolicyPlan.from_dict(data)
+
+
 def test_apply_is_batched_reports_failures_and_converges(tenant, tmp_path):
     want = desired([uid(i) for i in range(7)] + ["ghost@x.test"])
     tenant.batch_size = 3

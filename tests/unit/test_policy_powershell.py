@@ -119,4 +119,4 @@ def test_missing_pwsh_says_what_to_do():
     runner = SubprocessPwshRunner(("/nonexistent/pwsh",))
     with pytest.raises(PolicyError) as info:
         runner.run("'x'", {})
-    assert "--backend script" in (info.value.remedy or "")
+    assert "`meetgate policy script --out policy.ps1`" in (info.value.remedy or "")

@@ -1343,12 +1343,17 @@ def check_graph_reachability(run: _Run) -> CheckResult:
 
 
 def default_test_users(
-    approved: Sequence[str], directory_users: Iterator[User] | Sequence[User], *, pilots: int = 2
+    approved: Sequence[str],
+    directory_users: Iterator[User] | Sequence[User],
+    *,
+    pilots: int = 2,
+    exclude: Sequence[str] = (),
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Pilot = the first ``pilots`` approved organizers; negative = the first enabled directory user
-    who is not approved (the policy must not cover them)."""
+    who is not approved (the policy must not cover them) and not in ``exclude`` (the pilots given
+    by hand: a pilot is never also the negative user)."""
     pilot = tuple(approved[:pilots])
-    approved_keys = {a.lower() for a in approved}
+    approved_keys = {a.lower() for a in (*approved, *exclude)}
     for user in directory_users:
         keys = {user.id.lower(), (user.user_principal_name or "").lower()}
         if user.account_enabled is False or keys & approved_keys:

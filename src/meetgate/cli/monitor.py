@@ -44,7 +44,12 @@ def parse_duration(text: str) -> dt.timedelta:
 
 SinceOpt = Annotated[str, typer.Option("--since", help="Period to evaluate, back from now (30m, 24h, 7d).")]
 ThresholdsOpt = Annotated[
-    Path | None, typer.Option("--thresholds", help="TOML file of rule thresholds ([hypercare] for go-live).")
+    Path | None,
+    typer.Option(
+        "--thresholds",
+        # rich markup would swallow a bare [hypercare] as a style tag
+        help="TOML file of rule thresholds (its \\[hypercare] table applies in the go-live window).",
+    ),
 ]
 AppIdOpt = Annotated[
     str | None, typer.Option("--app-id", help="App (client) id to watch; the profile's client_id by default.")
@@ -105,6 +110,9 @@ def _monitor(
         fail("no app to watch", "pass --app-id or set client_id in the profile")
     own_app = watched == profile.client_id  # else the profile's object ids are the reader's own
     object_ids = (profile.application_object_id, profile.service_principal_id) if own_app else (None, None)
+    # the profile's certificate is the watched app's only when the profile is that app; a reader
+    # watching another app checks that app's certificates on its registration instead
+    certificates = _certificates(profile) if own_app else []
     client = None
     if collect:
         from meetgate.composition import graph_client_from_profile
@@ -112,6 +120,13 @@ def _monitor(
         client = graph_client_from_profile(profile)
         if None in object_ids:
             object_ids = _object_ids(client, watched, object_ids)
+        if not own_app:
+            certificates = _registration_certificates(client, watched)
+    elif not own_app:
+        err_console().print(
+            f"[dim]certificate expiry of app {watched} not checked: it is read from its registration "
+            "(drop --no-collect)[/]"
+        )
     scope = MonitorScope(
         tenant_id=str(profile.tenant_id),
         app_id=watched,
@@ -131,7 +146,7 @@ def _monitor(
         collector=collector,
         thresholds=normal,
         hypercare_thresholds=hypercare,
-        certificates=_certificates(profile),
+        certificates=certificates,
     )
     if policy_backend != "none":
         _snapshot_policy(ctx, monitor, policy_backend, pwsh)
@@ -162,6 +177,32 @@ def _object_ids(
             "Directory.Read.All, or set application_object_id and service_principal_id in the profile"
         )
     return application_id, principal_id
+
+
+def _registration_certificates(client: Any, app_id: str) -> list[Any]:
+    """The watched app's certificate that expires last, from its registration's ``keyCredentials``
+    (Directory.Read.All): the date after which the app can no longer sign in."""
+    from meetgate.admin.monitoring.model import CertificateStatus
+    from meetgate.graph.applications import ApplicationsService
+    from meetgate.graph.errors import GraphError
+
+    try:
+        application = ApplicationsService(client.http).find_application_by_app_id(app_id)
+    except GraphError as exc:
+        err_console().print(
+            f"[yellow]warning:[/] cannot read the certificates of app {app_id} ({exc}); certificate "
+            "expiry is not checked — give the monitoring app Directory.Read.All"
+        )
+        return []
+    dated = [
+        (key.end_date_time, key.thumbprint_sha1 or key.key_id or "?")
+        for key in (application.key_credentials if application else [])
+        if key.end_date_time is not None and (key.type or "AsymmetricX509Cert") == "AsymmetricX509Cert"
+    ]
+    if not dated:
+        return []
+    not_after, thumbprint = max(dated)
+    return [CertificateStatus(thumbprint, not_after, f"registration of app {app_id}")]
 
 
 def _snapshot_policy(ctx: typer.Context, monitor: Monitor, backend: str, pwsh: str) -> None:

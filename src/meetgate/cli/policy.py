@@ -292,7 +292,8 @@ def apply_cmd(
             plan = PolicyPlan.from_dict(json.loads(plan_file.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError) as exc:
             fail(
-                f"cannot use the plan {plan_file}: {exc}", "make a new one with `meetgate policy plan --out`"
+                f"cannot use the plan {plan_file}: {exc}",
+                "make a new one with `meetgate policy plan --out plan.json`",
             )
         if plan.policy.definition.identity.lower() != session.desired.identity.lower():
             fail(

@@ -316,7 +316,9 @@ def _default_users(
             directory_users = list(itertools.islice(client.directory.list_users(top=50), 200))
         except GraphError:
             directory_users = []  # the organizer_lookup check reports the reason
-    default_pilot, default_negative = default_test_users(approved, directory_users)
+    default_pilot, default_negative = default_test_users(
+        approved, directory_users, exclude=() if want_pilot else pilots
+    )
     if want_pilot:
         pilots.extend(default_pilot)
     if want_negative:

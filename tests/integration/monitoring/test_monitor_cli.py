@@ -198,3 +198,26 @@ def test_a_reader_watching_another_app_sees_the_audits_that_name_only_its_object
     assert result.exit_code == 1, result.output
     rules = [a["rule"] for a in json.loads(result.stdout)["alerts"]]
     assert "permission_change" in rules, rules
+
+
+def test_a_reader_watching_another_app_checks_that_apps_certificate_not_its_own(world, config):
+    """The certificate the monitor watches for expiry is the integration app's, read from its
+    registration: the reader profile's own certificate is not the watched app's."""
+    from meetgate.certificates import load_certificate, thumbprint_sha1
+
+    def thumbprint(path):
+        return thumbprint_sha1(load_certificate(path))
+
+    args = ["monitor", "report", "--since", "1h", "--app-id", world.app.client_id, "--json"]
+    result = runner.invoke(app, args, env=config)
+    assert result.exit_code in (0, 1), result.output
+    certificates = json.loads(result.stdout)["certificates"]
+    assert [c["thumbprint"] for c in certificates] == [thumbprint(world.app.certificate_path)]
+    assert thumbprint(world.reader.certificate_path) != certificates[0]["thumbprint"]
+    assert certificates[0]["source"] == f"registration of app {world.app.client_id}"
+
+
+@pytest.mark.parametrize("command", ["report", "watch"])
+def test_help_names_the_hypercare_table_of_the_thresholds_file(command):
+    result = runner.invoke(app, ["monitor", command, "--help"])
+    assert result.exit_code == 0 and "[hypercare]" in result.output

@@ -346,6 +346,9 @@ def test_default_test_users():
         ("eve@t.test",),
     )
     assert default_test_users([], []) == ((), ())
+    # pilots given by hand are never picked as the negative user (by UPN or object id)
+    assert default_test_users(["alice@t.test"], users, exclude=["EVE@t.test"]) == (("alice@t.test",), ())
+    assert default_test_users(["alice@t.test"], users, exclude=["id-eve"]) == (("alice@t.test",), ())
 
 
 def test_run_round_trips_through_its_dict(cert_files):

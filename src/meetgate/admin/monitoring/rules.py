@@ -257,7 +257,7 @@ def permission_changes(data: RuleInput) -> list[Alert]:
                 f"Permission or consent change on the app: {what} (by {_initiator(audit)})",
                 (f"audit {audit.get('id')} '{raw}' at {audit.get('activityDateTime')}", values[:300]),
                 "The app needs only OnlineMeetings.ReadWrite.All (and user read): check the granted "
-                "roles with `meetgate setup app --check` and revoke anything else.",
+                "roles with `meetgate setup app --plan` (it lists them and changes nothing) and revoke anything else.",
                 subject=str(audit.get("id")),
                 at=str(audit.get("activityDateTime")),
             )

@@ -132,12 +132,18 @@ class PolicyPlan:
 
     @property
     def plan_id(self) -> str:
-        """Stable id of what the plan does; the journal of a resumed apply must match it."""
+        """Stable id of what the plan does and of the warnings that gate it: the journal of a resumed
+        apply must match it, and a saved plan whose warnings were edited out is refused."""
         digest = hashlib.sha256()
         d = self.policy.definition
         digest.update(json.dumps([self.policy.action, d.identity, sorted(d.app_ids), d.description]).encode())
         for op in sorted(self.ops, key=lambda o: (o.action, o.user_id)):
             digest.update(f"{op.action}:{op.user_id}\n".encode())
+        if self.warnings or self.replaces:
+            warnings = sorted([w.code, w.count, list(w.sample), dict(w.details)] for w in self.warnings)
+            digest.update(
+                json.dumps([warnings, sorted(self.replaces.items())], sort_keys=True, default=str).encode()
+            )
         return digest.hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,8 +70,8 @@ class SubprocessPwshRunner:
         except FileNotFoundError:
             raise PolicyError(
                 f"cannot run {self.command[0]!r}: PowerShell 7 is not installed here",
-                "install PowerShell 7 and the MicrosoftTeams module, pass --pwsh PATH, "
-                "or use --backend script and let an administrator run the script",
+                "install PowerShell 7 and the MicrosoftTeams module, pass --pwsh PATH, or write a "
+                "script with `meetgate policy script --out policy.ps1` and let an administrator run it",
             ) from None
         except subprocess.TimeoutExpired:
             raise PolicyError(
@@ -108,7 +108,7 @@ class PwshConnection:
         raise PolicyError(
             "the powershell backend needs app-only credentials",
             "set client_id, certificate_path and private_key_path in the profile (unencrypted PEM key), "
-            "or use --backend script",
+            "or write a script for an administrator with `meetgate policy script --out policy.ps1`",
         )
 
     def env(self) -> dict[str, str]:
