@@ -44,6 +44,10 @@ def test_postgres_store_migrates_twice_and_keeps_audit_append_only(pg_store_url)
             external_id="e",
         )
         assert new and not new_again and again.id == first.id and again.request_hash == "r"
+        assert first.revision == 0
+        saved = store.save_meeting(meeting_id=first.id, state="active", snapshot={"subject": "s"})
+        changed = store.save_meeting(meeting_id=first.id, state="locked", snapshot=None, revise=True)
+        assert (saved.revision, changed.revision) == (0, 1)
         store.append_audit(
             AuditEntry(
                 request_id="r1", action="meeting.create", outcome="ok", http_status=201, latency_ms=3.0

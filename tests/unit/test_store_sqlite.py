@@ -153,3 +153,55 @@ def test_closing_returns_the_connection(tmp_path):
     assert store.consumer_by_key_id(key_id=consumer.key_id) == consumer
     store.close()
     assert store.engine.pool.checkedout() == 0
+
+
+@pytest.mark.parametrize("path", ["direct", "core"])
+def test_a_change_raises_the_revision_and_a_refresh_does_not(store, path):
+    if path == "core":
+        store._direct = None  # the path PostgreSQL and in-memory SQLite take
+    consumer = _consumer(store)
+    reserved, _ = _reserve(store, consumer.id, "k")
+    assert reserved.revision == 0
+    created = store.save_meeting(meeting_id=reserved.id, state="active", snapshot=SNAPSHOT, join_url="j")
+    refreshed = store.save_meeting(meeting_id=reserved.id, state="active", snapshot=SNAPSHOT)
+    assert created.revision == refreshed.revision == 0
+    changed = store.save_meeting(meeting_id=reserved.id, state="active", snapshot=SNAPSHOT, revise=True)
+    cancelled = store.save_meeting(meeting_id=reserved.id, state="cancelled", snapshot=None, revise=True)
+    assert (changed.revision, cancelled.revision) == (1, 2)
+    assert store.meeting(consumer_id=consumer.id, meeting_id=reserved.id).revision == 2
+
+
+def test_meetings_stored_before_revisions_start_at_zero(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    from meetgate.store.repository import MIGRATIONS, make_engine
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(
+            sa.text(
+                "INSERT INTO consumers (id, name, key_id, key_hash, organizers, organizers_from_policy, "
+                "created_at) VALUES ('c1', 'booking', 'bbbbbbbbbbbbbbbb', 'h', '[]', 0, '2026-01-01')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO meetings (id, consumer_id, idempotency_key, request_hash, organizer, "
+                "external_id, state, created_at, updated_at) VALUES ('mtg_old', 'c1', 'k', 'r', "
+                "'a@b.test', 'e', 'active', '2026-01-01', '2026-01-01')"
+            )
+        )
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        assert store.meeting(consumer_id="c1", meeting_id="mtg_old").revision == 0
+        saved = store.save_meeting(meeting_id="mtg_old", state="locked", snapshot=None, revise=True)
+        assert saved.revision == 1
+    finally:
+        store.close()

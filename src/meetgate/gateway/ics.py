@@ -48,8 +48,12 @@ def invitation_ics(
     join_meeting_id: str | None = None,
     passcode: str | None = None,
     cancelled: bool = False,
+    sequence: int = 0,
     now: dt.datetime | None = None,
 ) -> str:
+    """A METHOD:REQUEST invitation (METHOD:CANCEL when ``cancelled``). ``sequence`` is the meeting's
+    revision: RFC 5545 wants it raised by every significant change, and a CANCEL's at least the last
+    one sent, or calendars may keep the earlier version."""
     stamp = now or dt.datetime.now(dt.UTC)
     start = start or stamp
     end = end or start + dt.timedelta(hours=1)
@@ -65,6 +69,7 @@ def invitation_ics(
         f"METHOD:{'CANCEL' if cancelled else 'REQUEST'}",
         "BEGIN:VEVENT",
         f"UID:{_escape(uid)}",
+        f"SEQUENCE:{sequence}",
         f"DTSTAMP:{_stamp(stamp)}",
         f"DTSTART:{_stamp(start)}",
         f"DTEND:{_stamp(end)}",

@@ -454,6 +454,7 @@ class GatewayService:
             state=record.state,
             snapshot=_snapshot(meeting),
             join_url=meeting.join_web_url,
+            revise=True,
         )
         return meeting_out(saved)
 
@@ -481,12 +482,16 @@ class GatewayService:
             meeting_id=record.id,
             state="cancelled" if mode == "delete" else "locked",
             snapshot=_snapshot(locked) if locked is not None else record.snapshot,
+            revise=True,
         )
         return meeting_out(saved)
 
     async def invite(self, consumer: ConsumerRecord, meeting_id: str, ctx: CallContext) -> str:
-        meeting = await self.get(consumer, meeting_id, ctx)
+        """The meeting's iCalendar invitation (a cancellation once cancelled); its SEQUENCE is the
+        meeting's revision, so calendars take a rescheduled or cancelled meeting's as newer."""
         ctx.action = "meeting.invite"
+        record = await self._refresh(consumer, await self._owned(consumer, meeting_id, ctx), ctx)
+        meeting = meeting_out(record)
         return invitation_ics(
             uid=f"{meeting.id}@meetgate",
             subject=meeting.subject,
@@ -498,4 +503,5 @@ class GatewayService:
             join_meeting_id=meeting.join_meeting_id,
             passcode=meeting.passcode,
             cancelled=meeting.state == "cancelled",
+            sequence=record.revision,
         )

@@ -91,6 +91,8 @@ class MeetingRecord:
     snapshot: dict[str, Any] | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: 0 at creation, +1 for every change made through the gateway (its invitation's SEQUENCE)
+    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ def _meeting(m: Mapping[Any, Any]) -> MeetingRecord:
         snapshot=m["snapshot"],
         created_at=_aware(m["created_at"]) or utcnow(),
         updated_at=_aware(m["updated_at"]) or utcnow(),
+        revision=m["revision"],
     )
 
 
@@ -485,6 +488,7 @@ class Store:
                 updated_at=b("updated_at"),
                 graph_meeting_id=sa.func.coalesce(b("graph_meeting_id", type_=sa.Text), c.graph_meeting_id),
                 join_url=sa.func.coalesce(b("join_url", type_=sa.Text), c.join_url),
+                revision=c.revision + b("revise", type_=sa.Integer),
             )
             .returning(*meetings.c),
         }
@@ -497,7 +501,10 @@ class Store:
         snapshot: dict[str, Any] | None,
         graph_meeting_id: str | None = None,
         join_url: str | None = None,
+        revise: bool = False,
     ) -> MeetingRecord:
+        """Save the meeting's state and snapshot; ``revise`` when this is a change to the meeting
+        (update, lock, cancel), which raises its revision by one."""
         params = {
             "meeting_id": meeting_id,
             "state": state,
@@ -505,6 +512,7 @@ class Store:
             "updated_at": utcnow(),
             "graph_meeting_id": graph_meeting_id,
             "join_url": join_url,
+            "revise": 1 if revise else 0,
         }
         with self._hot(write=True) as run:
             rows = run("save", params)

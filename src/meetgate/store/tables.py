@@ -1,7 +1,8 @@
 """The store's tables (SQLAlchemy Core). The Alembic migrations in ``migrations/`` create them.
 
 - ``consumers``: the third-party apps allowed to call the gateway; the API key is kept only as a hash.
-- ``meetings``: consumer + Idempotency-Key → Graph meeting (ids, join URL, state, last snapshot).
+- ``meetings``: consumer + Idempotency-Key → Graph meeting (ids, join URL, state, last snapshot, and
+  the revision its invitation carries as SEQUENCE).
 - ``audit_log``: one row per request, append-only (triggers refuse UPDATE and DELETE).
 """
 
@@ -42,6 +43,8 @@ meetings = sa.Table(
     sa.Column("snapshot", sa.JSON, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    #: 0 at creation, +1 for every change the gateway makes (update, lock, cancel): the ICS SEQUENCE
+    sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("consumer_id", "idempotency_key", name="uq_meetings_consumer_key"),
     sa.Index("ix_meetings_consumer_join_url", "consumer_id", "join_url"),
 )
