@@ -73,9 +73,16 @@ class ConsumerAdmin:
                 "give either --organizers or --organizers-from-policy",
                 "list the organizers this app may act for, or take the whole policy scope",
             )
-        for label, value in (("rate", rate_per_minute), ("daily quota", daily_quota)):
-            if value is not None and value <= 0:
-                raise ConsumerError(f"the {label} must be positive, got {value}")
+        if rate_per_minute is not None and rate_per_minute <= 0:
+            raise ConsumerError(
+                f"the rate must be positive, got {rate_per_minute}",
+                "give a positive --rate (e.g. 60/min), or leave it out for the gateway's default rate",
+            )
+        if daily_quota is not None and daily_quota <= 0:
+            raise ConsumerError(
+                f"the daily quota must be positive, got {daily_quota}",
+                "give a positive --daily-quota (meetings per UTC day), or leave it out for no daily quota",
+            )
         if from_policy:
             chosen = sorted(self.scope.organizers())
             if not chosen:

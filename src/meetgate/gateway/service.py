@@ -162,6 +162,9 @@ class GatewayService:
         if not keys.verify(parsed[0], parsed[1], record.key_hash if record else None) or record is None:
             raise _unauthenticated("the API key is not known")
         if not record.active:
+            # the key is genuine: name its consumer in the audit row, so a revoked app that keeps
+            # calling can be found (an unknown key names nobody)
+            ctx.consumer = record
             raise _unauthenticated("the API key was revoked")
         ctx.consumer = record
         rate = record.rate_per_minute or self.settings.default_consumer_rate_per_minute
@@ -417,6 +420,7 @@ class GatewayService:
 
     async def find_by_join_url(self, consumer: ConsumerRecord, join_url: str, ctx: CallContext) -> MeetingOut:
         ctx.action = "meeting.find"
+        join_url = join_url.strip()  # a pasted URL often comes with a space or line break around it
         record = await self._db(self.store.meeting_by_join_url, consumer_id=consumer.id, join_url=join_url)
         if record is None:
             raise Problem("not-found", "this consumer has no meeting with that join URL")

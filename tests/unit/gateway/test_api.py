@@ -8,6 +8,7 @@ import json
 from fastapi.testclient import TestClient
 from gateway_kit import MEETING, make_gateway
 
+from meetgate.gateway import keys
 from meetgate.gateway.app import create_app
 from meetgate.gateway.consumers import ConsumerAdmin
 from meetgate.gateway.fakes import InMemoryMeetings
@@ -92,6 +93,48 @@ def test_create_is_idempotent_and_get_find_patch_invite_delete(gw):
     )
 
 
+def _sequence(gw, meeting_id: str) -> tuple[str, int]:
+    ics = gw.client.get(f"/v1/meetings/{meeting_id}/invite.ics", headers=gw.headers(gw.booking_key))
+    assert ics.status_code == 200, ics.text
+    lines = ics.text.split("\r\n")
+    [method] = [line for line in lines if line.startswith("METHOD:")]
+    [sequence] = [line for line in lines if line.startswith("SEQUENCE:")]
+    return method.removeprefix("METHOD:"), int(sequence.removeprefix("SEQUENCE:"))
+
+
+def test_invitation_sequence_rises_with_every_change(gw):
+    """RFC 5545: calendars take an invitation as newer only when its SEQUENCE is higher, and a CANCEL
+    needs a SEQUENCE at least that of the last invitation sent."""
+    h = gw.headers(gw.booking_key)
+    meeting = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "seq")).json()
+    assert _sequence(gw, meeting["id"]) == ("REQUEST", 0)
+    gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "seq"))  # a replay
+    gw.client.get(f"/v1/meetings/{meeting['id']}", headers=h)  # a read refreshes from Graph
+    assert _sequence(gw, meeting["id"]) == ("REQUEST", 0)
+    moved = {"start": "2026-12-02T09:00:00Z", "end": "2026-12-02T10:00:00Z"}
+    assert gw.client.patch(f"/v1/meetings/{meeting['id']}", json=moved, headers=h).status_code == 200
+    assert _sequence(gw, meeting["id"]) == ("REQUEST", 1)
+    assert gw.client.delete(f"/v1/meetings/{meeting['id']}?mode=lock", headers=h).status_code == 200
+    assert gw.client.delete(f"/v1/meetings/{meeting['id']}?mode=lock", headers=h).status_code == 200
+    assert _sequence(gw, meeting["id"]) == ("REQUEST", 2)  # locking twice is one change
+    assert gw.client.delete(f"/v1/meetings/{meeting['id']}", headers=h).status_code == 200
+    assert gw.client.delete(f"/v1/meetings/{meeting['id']}", headers=h).status_code == 200
+    assert _sequence(gw, meeting["id"]) == ("CANCEL", 3)
+
+
+def test_find_by_join_url_ignores_surrounding_whitespace(gw):
+    meeting = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "ws")).json()
+    for pasted in (f"  {meeting['join_url']}\n", f"\t{meeting['join_url']} "):
+        found = gw.client.get(
+            "/v1/meetings", params={"join_url": pasted}, headers=gw.headers(gw.booking_key)
+        ).json()
+        assert [m["id"] for m in found["value"]] == [meeting["id"]]
+    inner = meeting["join_url"].replace("meetup-join/", "meetup-join/ ")  # whitespace inside is kept
+    assert gw.client.get(
+        "/v1/meetings", params={"join_url": inner}, headers=gw.headers(gw.booking_key)
+    ).json() == {"value": []}
+
+
 def test_same_key_different_body_is_refused(gw):
     h = gw.headers(gw.booking_key, "order-2")
     assert gw.client.post("/v1/meetings", json=MEETING, headers=h).status_code == 201
@@ -174,6 +217,28 @@ def test_revocation_and_rotation_take_effect_at_once(gw):
     _problem(gw.client.post("/v1/meetings", json=MEETING, headers=h), "unauthenticated", 401)
     replay = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(issued.api_key, "order-4"))
     assert replay.status_code == 200  # the consumer keeps its meetings across a key rotation
+
+
+def test_a_revoked_key_is_audited_with_its_consumer_and_an_unknown_key_without(gw):
+    booking = gw.store.consumer(name_or_id="booking")
+    gw.admin.revoke("booking")
+    revoked = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=gw.headers(gw.booking_key))
+    _problem(revoked, "unauthenticated", 401)
+    wrong_secret = gw.booking_key[:-2] + ("aa" if not gw.booking_key.endswith("aa") else "bb")
+    guessed = gw.client.get("/v1/meetings/mtg_" + "0" * 32, headers=gw.headers(wrong_secret))
+    _problem(guessed, "unauthenticated", 401)
+    gw.client.app.state.audit.drain()
+    rows = {a.request_id: a for a in gw.store.audit()}
+    named = rows[revoked.headers["x-request-id"]]
+    assert (named.consumer_id, named.consumer_name, named.outcome) == (
+        booking.id,
+        "booking",
+        "unauthenticated",
+    )
+    anonymous = rows[guessed.headers["x-request-id"]]  # the right key id, the wrong secret: nobody's
+    assert (anonymous.consumer_id, anonymous.consumer_name) == (None, None)
+    _, secret = keys.parse(gw.booking_key)
+    assert all(secret not in repr(row) and gw.booking_key not in repr(row) for row in rows.values())
 
 
 def test_consumer_isolation(gw):

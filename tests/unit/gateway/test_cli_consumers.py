@@ -85,3 +85,13 @@ def test_organizers_must_lie_inside_the_policy_scope(cli_env):
     assert run(cli_env, "add", "x", "--organizers", "not-an-upn").exit_code == 2
     assert run(cli_env, "add", "y", "--organizers", "alice@contoso.test", "--rate", "fast").exit_code == 2
     assert run(cli_env, "show", "nobody").exit_code == 2
+
+
+@pytest.mark.parametrize("quota", ["0", "-5"])
+def test_a_daily_quota_that_is_not_positive_is_refused_with_what_to_do(cli_env, quota):
+    result = run(cli_env, "add", "booking", "--organizers", "alice@contoso.test", "--daily-quota", quota)
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())  # the console wraps long lines
+    assert f"the daily quota must be positive, got {quota}" in output
+    assert "what to do:" in output and "leave it out for no daily quota" in output
+    assert run(cli_env, "list", "--json").output.strip() == "[]"
