@@ -72,6 +72,25 @@ Consumer = Annotated[ConsumerRecord, Depends(current_consumer)]
 MeetingId = Annotated[str, Path(pattern=r"^mtg_[0-9a-f]{32}$", description="The gateway's meeting id")]
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this request's path (for a 405's ``Allow``: the router
+    names only its first matching route's)."""
+    from starlette.routing import compile_path
+
+    compiled = getattr(request.app.state, "path_methods", None)
+    if compiled is None:
+        compiled = [
+            (compile_path(template)[0], {m.upper() for m in operations})
+            for template, operations in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.path_methods = compiled
+    allowed: set[str] = set()
+    for pattern, methods in compiled:
+        if pattern.match(request.url.path):
+            allowed |= methods
+    return sorted(allowed)
+
+
 def create_app(
     settings: GatewaySettings,
     *,
@@ -180,7 +199,10 @@ def create_app(
             "remedy": "check the method and path against /openapi.json",
             "requestId": ctx.request_id if ctx else None,
         }
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers, media_type=MEDIA_TYPE)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the router names only its first matching route's methods
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse(body, status_code=exc.status_code, headers=headers, media_type=MEDIA_TYPE)
 
     meetings_router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=_PROBLEM_RESPONSES)
 

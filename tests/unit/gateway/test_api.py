@@ -464,3 +464,16 @@ def test_catalogue_is_stable():
         "store-unavailable": 503,
         "internal": 500,
     }
+
+
+def test_a_wrong_method_answers_405_allowing_every_method_of_the_path(gw):
+    cases = {
+        "/v1/meetings": ("PUT", {"GET", "POST"}),
+        f"/v1/meetings/mtg_{'0' * 32}": ("PUT", {"GET", "PATCH", "DELETE"}),
+        "/healthz": ("POST", {"GET"}),
+    }
+    for path, (method, allowed) in cases.items():
+        resp = gw.client.request(method, path)
+        assert resp.status_code == 405, (path, resp.text)
+        assert set(resp.headers["Allow"].split(", ")) == allowed, (path, resp.headers["Allow"])
+        assert resp.json()["type"] == "about:blank"
