@@ -332,6 +332,8 @@ def apply_cmd(
             session.backend,
             journal,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            # a saved plan may be old: refuse it when the tenant no longer matches what it saw
+            current_state=session.read_state if plan_file else None,
         )
     if json_out:
         print_json(report.to_dict())
