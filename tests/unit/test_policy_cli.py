@@ -164,6 +164,21 @@ def test_an_old_saved_plan_is_refused_not_replayed(env: Env):
     )
 
 
+def test_status_says_what_the_tenant_wide_grant_holds(env: Env):
+    file = env.policy_file(["user0@contoso.test"])
+    assert env.run("apply", "--file", str(file), "--state-dir", str(env.tmp / "state")).exit_code == 0
+    status = env.run("status", "--file", str(file))
+    assert "no tenant-wide (Global) grant" in " ".join(status.output.split())
+    tenant = env.tenant()
+    tenant["global"] = "TeamsMeetingsIntegration"  # Grant-CsApplicationAccessPolicy -Global
+    env.save(tenant)
+    status = env.run("status", "--file", str(file))
+    text = " ".join(status.output.split())
+    assert "Global: Global" not in text
+    assert f"the tenant-wide (Global) instance lists app(s) {APP}" in text, text
+    assert json.loads(env.run("status", "--file", str(file), "--json").output)["global"] == "Global"
+
+
 def test_wrong_certificate_fails_connect_clearly(env: Env):
     tenant = env.tenant()
     tenant["thumbprint"] = "another-certificate"

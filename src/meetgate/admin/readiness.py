@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from meetgate.admin.policy.model import TenantPolicyState, policy_key
+from meetgate.admin.policy.model import TenantPolicyState, describe_global_grant, policy_key
 from meetgate.admin.validation import Status, ValidationRun
 
 HYPERCARE_DAYS = 7
@@ -283,7 +283,7 @@ def check_global_grant(inputs: ReadinessInputs) -> ReadinessItem:
         return ReadinessItem(
             name,
             "fail",
-            f"{covering} is granted Global: the app may act for EVERY user without another grant",
+            f"{describe_global_grant(state)}: the app may act for EVERY user without another grant",
             evidence,
             "Grant-CsApplicationAccessPolicy -PolicyName $null -Global, then grant the approved users "
             "(`meetgate policy apply`)",
@@ -292,7 +292,7 @@ def check_global_grant(inputs: ReadinessInputs) -> ReadinessItem:
         return ReadinessItem(
             name,
             "pass",
-            f"the Global grant ({state.global_policy}) does not list this app",
+            f"{describe_global_grant(state)}, which does not list this app",
             evidence,
         )
     return ReadinessItem(name, "pass", "no Global grant", evidence)

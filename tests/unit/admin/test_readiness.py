@@ -99,6 +99,26 @@ def test_global_grant_is_no_go_even_when_the_direct_grants_match():
     assert assess_readiness(inputs(policy_state=other)).go
 
 
+def test_global_grant_wording_says_what_holds_what():
+    """Teams reports a -Global grant as the tenant-wide instance named Global: not 'Global is granted Global'."""
+    instance = state(
+        policies={"global": PolicyDefinition("Global", (APP,))},
+        global_policy="Global",
+    )
+    item = assess_readiness(inputs(policy_state=instance)).item("global_grant")
+    assert item.status == "fail"
+    assert item.finding.startswith(f"the tenant-wide (Global) instance lists app(s) {APP}: the app may act")
+    assert "Global is granted Global" not in item.finding
+    named = assess_readiness(inputs(policy_state=state(global_policy="TeamsMeetingsIntegration")))
+    assert named.item("global_grant").finding.startswith(
+        "the tenant-wide (Global) instance holds TeamsMeetingsIntegration:"
+    )
+    other = assess_readiness(inputs(policy_state=state(global_policy="SomethingElse")))
+    assert other.item("global_grant").finding == (
+        "the tenant-wide (Global) instance holds SomethingElse, which does not list this app"
+    )
+
+
 def test_secrets_expired_certificate_and_stale_validation():
     report = assess_readiness(
         inputs(

@@ -32,6 +32,7 @@ from meetgate.admin.policy.model import (
     PolicyDefinition,
     ResolvedOrganizers,
     TenantPolicyState,
+    describe_global_grant,
     policy_key,
     policy_name,
 )
@@ -331,8 +332,8 @@ def build_plan(
         warnings.append(
             PlanWarning(
                 "global-grant",
-                f"policy {state.global_policy} lists this app and is granted -Global: the app can act for "
-                "EVERY user without a direct or group grant — exactly what the runbook forbids",
+                f"a policy listing this app is granted -Global ({describe_global_grant(state)}): the app "
+                "can act for EVERY user without a direct or group grant — exactly what the runbook forbids",
                 "Grant-CsApplicationAccessPolicy -Global -PolicyName $null   (and grant per user instead)",
                 1,
                 (state.global_policy,),
