@@ -398,5 +398,5 @@ def test_an_interrupted_saved_plan_resumes_even_with_an_unjournaled_batch(tenant
     tenant.on_op = None
     tenant.ensure_policy(PolicyDefinition("Tag:Crm", (OTHER_APP,)))
     tenant.grant([uid(8)], "Crm")
-    with pytest.raises(PolicyError, match="user8@contoso.test held nothing, holds Crm"):
+    with pytest.raises(PolicyError, match=r"user8@contoso\.test held nothing, holds Crm"):
         apply_saved(plan2, tenant, journal)
