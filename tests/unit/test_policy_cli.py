@@ -137,6 +137,48 @@ def test_saved_plan_is_applied_as_reviewed(env: Env):
     assert list(env.tenant()["direct"]) == [env.users[3]["id"]]
 
 
+def test_an_old_saved_plan_is_refused_not_replayed(env: Env):
+    file = env.policy_file(["user3@contoso.test"])
+    state = str(env.tmp / "state")
+    saved = env.tmp / "plan.json"
+    assert env.run("plan", "--file", str(file), "--state-dir", state, "--out", str(saved)).exit_code == 0
+    assert env.run("apply", "--file", str(file), "--state-dir", state, "--plan", str(saved)).exit_code == 0
+    # later: user3 is revoked by a newer plan, then somebody applies the old plan file again
+    tenant = env.tenant()
+    tenant["direct"] = {}
+    env.save(tenant)
+    again = env.run("apply", "--file", str(file), "--state-dir", state, "--plan", str(saved))
+    assert again.exit_code == 2
+    text = " ".join(again.output.split())
+    assert "is stale" in text and "meetgate policy plan --out plan.json" in text
+    assert env.tenant()["direct"] == {}
+    # a plan the tenant changed under (by hand) is refused too
+    fresh = env.tmp / "fresh.json"
+    assert env.run("plan", "--file", str(file), "--state-dir", state, "--out", str(fresh)).exit_code == 0
+    tenant["direct"] = {env.users[3]["id"]: "TeamsMeetingsIntegration"}
+    env.save(tenant)
+    changed = env.run("apply", "--file", str(file), "--state-dir", state, "--plan", str(fresh))
+    assert changed.exit_code == 2
+    assert "user3@contoso.test held nothing, holds TeamsMeetingsIntegration (direct) now" in " ".join(
+        changed.output.split()
+    )
+
+
+def test_status_says_what_the_tenant_wide_grant_holds(env: Env):
+    file = env.policy_file(["user0@contoso.test"])
+    assert env.run("apply", "--file", str(file), "--state-dir", str(env.tmp / "state")).exit_code == 0
+    status = env.run("status", "--file", str(file))
+    assert "no tenant-wide (Global) grant" in " ".join(status.output.split())
+    tenant = env.tenant()
+    tenant["global"] = "TeamsMeetingsIntegration"  # Grant-CsApplicationAccessPolicy -Global
+    env.save(tenant)
+    status = env.run("status", "--file", str(file))
+    text = " ".join(status.output.split())
+    assert "Global: Global" not in text
+    assert f"the tenant-wide (Global) instance lists app(s) {APP}" in text, text
+    assert json.loads(env.run("status", "--file", str(file), "--json").output)["global"] == "Global"
+
+
 def test_wrong_certificate_fails_connect_clearly(env: Env):
     tenant = env.tenant()
     tenant["thumbprint"] = "another-certificate"

@@ -272,3 +272,131 @@ def test_one_apply_at_a_time_and_stale_locks_are_taken_over(tenant, tmp_path):
     journal.lock_path.write_text("999999999")  # its process is gone
     assert apply_plan(plan_for(tenant, want), tenant, journal).ok
     assert not journal.lock_path.exists()
+
+
+# --- a saved plan applied later -------------------------------------------------------------------
+
+
+def saved(plan: PolicyPlan) -> PolicyPlan:
+    """The plan as `plan --out` writes it and `apply --plan` reads it."""
+    return PolicyPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+
+
+def apply_saved(plan: PolicyPlan, tenant: FakePolicyTenant, journal: ApplyJournal):
+    return apply_plan(
+        plan, tenant, journal, current_state=lambda: tenant.read_state(plan.policy.definition.identity)
+    )
+
+
+def test_the_plan_records_what_each_touched_user_held(tenant):
+    tenant.ensure_policy(PolicyDefinition("Tag:Crm", (OTHER_APP,)))
+    tenant.grant([uid(1)], "Crm")
+    tenant.grant([uid(9)], "TeamsMeetingsIntegration")
+    plan = saved(plan_for(tenant, desired([uid(0), uid(1)])))
+    assert plan.before == {
+        uid(0): (None, "none"),
+        uid(1): ("Crm", "direct"),
+        uid(9): ("TeamsMeetingsIntegration", "direct"),
+    }
+    assert plan.created_at
+    data = plan.to_dict()
+    data["grant"][0]["before"] = {"policy": "Crm", "source": "direct"}
+    with pytest.raises(ValueError, match="edited"):
+        PolicyPlan.from_dict(data)
+
+
+def test_a_saved_plan_is_refused_once_a_user_it_touches_changed(tenant, tmp_path):
+    tenant.grant([uid(9)], "TeamsMeetingsIntegration")
+    want = desired([uid(0), uid(1)])
+    plan = saved(plan_for(tenant, want))
+    # meanwhile, by hand: user1 got another policy, user9 lost ours
+    tenant.ensure_policy(PolicyDefinition("Tag:Crm", (OTHER_APP,)))
+    tenant.grant([uid(1)], "Crm")
+    tenant.direct.pop(uid(9))
+    with pytest.raises(PolicyError, match="stale") as refused:
+        apply_saved(plan, tenant, ApplyJournal(tmp_path, want.identity))
+    message = str(refused.value)
+    assert (
+        "2 of the 3 user(s)" in message
+        and "user1@contoso.test held nothing, holds Crm (direct) now" in message
+    )
+    assert "meetgate policy plan" in (refused.value.remedy or "")
+    assert tenant.direct == {uid(1): "Crm"} and "teamsmeetingsintegration" not in tenant.policies
+
+
+def test_a_completed_plan_is_not_replayed_later(tenant, tmp_path):
+    """After a complete apply the journal is gone; re-applying the old plan file must not replay it,
+    even when the touched users happen to hold again what the plan saw."""
+    tenant.grant([uid(9)], "TeamsMeetingsIntegration")
+    want = desired([uid(0)])
+    journal = ApplyJournal(tmp_path, want.identity)
+    plan = saved(plan_for(tenant, want))
+    assert apply_saved(plan, tenant, journal).ok
+    assert tenant.direct == {uid(0): "TeamsMeetingsIntegration"}
+    with pytest.raises(PolicyError, match="stale"):
+        apply_saved(plan, tenant, journal)  # user0 holds the policy now: not what the plan saw
+    # the tenant later went back to what the plan saw (a later plan revoked user0 and granted user9)
+    tenant.direct = {uid(9): "TeamsMeetingsIntegration"}
+    with pytest.raises(PolicyError, match="an apply of Tag:TeamsMeetingsIntegration finished at"):
+        apply_saved(plan, tenant, journal)
+    assert tenant.direct == {uid(9): "TeamsMeetingsIntegration"}
+    # planning again gives a plan that applies
+    assert apply_saved(saved(plan_for(tenant, want)), tenant, journal).ok
+
+
+def test_a_changed_policy_definition_makes_the_plan_stale(tenant, tmp_path):
+    want = desired([uid(0)])
+    plan = saved(plan_for(tenant, want))
+    tenant.ensure_policy(PolicyDefinition(want.identity, (OTHER_APP,), "made by hand"))
+    with pytest.raises(PolicyError, match=f"the policy {want.identity} changed"):
+        apply_saved(plan, tenant, ApplyJournal(tmp_path, want.identity))
+
+
+def test_a_plan_without_its_before_state_is_refused(tenant, tmp_path):
+    want = desired([uid(0)])
+    data = plan_for(tenant, want).to_dict()
+    for op in data["grant"]:
+        op.pop("before")
+    data.pop("createdAt")
+    data["planId"] = PolicyPlan.from_dict({**data, "planId": None}).plan_id  # as an older meetgate wrote it
+    with pytest.raises(PolicyError, match="does not record the tenant state"):
+        apply_saved(PolicyPlan.from_dict(data), tenant, ApplyJournal(tmp_path, want.identity))
+    assert tenant.direct == {}
+
+
+def test_an_interrupted_saved_plan_resumes_even_with_an_unjournaled_batch(tenant, tmp_path):
+    want = desired([uid(i) for i in range(6)])
+    tenant.grant([uid(9)], "TeamsMeetingsIntegration")
+    tenant.batch_size = 2
+    plan = saved(plan_for(tenant, want))
+    seen: list[str] = []
+
+    def interrupt(op: UserOp) -> None:
+        seen.append(op.user_id)
+        if len(seen) == 4:  # user2 of the batch [user2, user3] is granted, the batch is not journaled
+            raise KeyboardInterrupt
+
+    tenant.on_op = interrupt
+    journal = ApplyJournal(tmp_path, want.identity)
+    with pytest.raises(KeyboardInterrupt):
+        apply_saved(plan, tenant, journal)
+    assert tenant.direct.get(uid(2)) == "TeamsMeetingsIntegration" and journal.path.exists()
+    tenant.on_op = None
+    report = apply_saved(plan, tenant, journal)  # the same saved plan, resumed
+    assert report.ok and report.skipped == 2
+    assert set(tenant.direct) == {uid(i) for i in range(6)}
+    # but a user the journal does not cover who changed by hand still stops a resume
+    plan2 = saved(plan_for(tenant, desired([uid(7), uid(8)])))
+
+    def stop_at_user8(op: UserOp) -> None:
+        if op.user_id == uid(8):
+            raise KeyboardInterrupt
+
+    tenant.on_op = stop_at_user8
+    with pytest.raises(KeyboardInterrupt):
+        apply_saved(plan2, tenant, journal)
+    tenant.on_op = None
+    tenant.ensure_policy(PolicyDefinition("Tag:Crm", (OTHER_APP,)))
+    tenant.grant([uid(8)], "Crm")
+    with pytest.raises(PolicyError, match=r"user8@contoso\.test held nothing, holds Crm"):
+        apply_saved(plan2, tenant, journal)

@@ -9,7 +9,8 @@ GO / NO-GO verdict::
     global_grant          no Global grant of a policy that lists the app
     certificate_auth      certificate only: no client secret configured or on the app
     certificate_validity  the certificate's remaining validity
-    validation_recent     a passing `meetgate validate` within N days, pilot and negative tests included
+    validation_recent     the newest `meetgate validate` within N days passed, and no failure since the
+                          last run with the pilot and negative tests
     monitoring            monitoring configured and a recent successful run
     consumers_scope       every gateway consumer's organizer allowlist inside the policy scope
 
@@ -24,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from meetgate.admin.policy.model import TenantPolicyState, policy_key
+from meetgate.admin.policy.model import TenantPolicyState, describe_global_grant, policy_key
 from meetgate.admin.validation import Status, ValidationRun
 
 HYPERCARE_DAYS = 7
@@ -282,7 +283,7 @@ def check_global_grant(inputs: ReadinessInputs) -> ReadinessItem:
         return ReadinessItem(
             name,
             "fail",
-            f"{covering} is granted Global: the app may act for EVERY user without another grant",
+            f"{describe_global_grant(state)}: the app may act for EVERY user without another grant",
             evidence,
             "Grant-CsApplicationAccessPolicy -PolicyName $null -Global, then grant the approved users "
             "(`meetgate policy apply`)",
@@ -291,7 +292,7 @@ def check_global_grant(inputs: ReadinessInputs) -> ReadinessItem:
         return ReadinessItem(
             name,
             "pass",
-            f"the Global grant ({state.global_policy}) does not list this app",
+            f"{describe_global_grant(state)}, which does not list this app",
             evidence,
         )
     return ReadinessItem(name, "pass", "no Global grant", evidence)
@@ -379,46 +380,70 @@ def check_certificate_validity(inputs: ReadinessInputs) -> ReadinessItem:
 
 
 def check_validation_recent(inputs: ReadinessInputs) -> ReadinessItem:
+    """The newest run in the window decides: a failed run cancels every earlier pass.
+
+    GO needs the newest run to pass, and a run with both policy tests passed no older than the newest
+    failed run in the window (a later quick run without ``--pilot``/``--negative`` does not undo it).
+    """
     name = "validation_recent"
     horizon = inputs.now - dt.timedelta(days=inputs.validation_max_age_days)
-    recent = [r for r in inputs.runs if r.started_at >= horizon]
-    good = [r for r in recent if r.ok and r.covers_policy_tests]
+    recent = sorted(
+        (r for r in inputs.runs if r.started_at >= horizon), key=lambda r: r.started_at, reverse=True
+    )
     evidence: dict[str, Any] = {"max_age_days": inputs.validation_max_age_days, "runs_in_window": len(recent)}
-    if good:
-        run = good[0]
-        evidence.update(
-            {
-                "run_id": run.id,
-                "at": run.started_at.isoformat(),
-                "status": run.status,
-                "pilot": list(run.pilot),
-                "negative": list(run.negative),
-            }
-        )
-        return ReadinessItem(
-            name,
-            "pass",
-            f"run {run.id[:8]} on {run.started_at:%Y-%m-%d %H:%M} UTC passed, "
-            f"positive test for {len(run.pilot)} pilot(s), negative test for {len(run.negative)} user(s)",
-            evidence,
-        )
-    if recent:
-        run = recent[0]
-        evidence.update({"run_id": run.id, "status": run.status})
-        why = "failed" if not run.ok else "did not run both the positive and the negative policy test"
+    if not recent:
         return ReadinessItem(
             name,
             "fail",
-            f"the latest run {run.id[:8]} ({run.started_at:%Y-%m-%d %H:%M} UTC) {why}",
+            f"no validation run in the last {inputs.validation_max_age_days} days",
             evidence,
-            "fix what it reported and run `meetgate validate --pilot UPN --negative UPN` again",
+            "run `meetgate validate --pilot UPN --negative UPN`",
         )
+    newest = recent[0]
+    evidence.update({"newest_run_id": newest.id, "newest_status": newest.status})
+    if not newest.ok:
+        evidence.update({"run_id": newest.id, "status": newest.status})
+        return ReadinessItem(
+            name,
+            "fail",
+            f"the newest run {newest.id[:8]} ({newest.started_at:%Y-%m-%d %H:%M} UTC) failed",
+            evidence,
+            "fix what it reported (`meetgate validate` shows it) and run "
+            "`meetgate validate --pilot UPN --negative UPN` again",
+        )
+    last_failed = next((r for r in recent if not r.ok), None)
+    since_failure = [r for r in recent if last_failed is None or r.started_at > last_failed.started_at]
+    good = next((r for r in since_failure if r.covers_policy_tests), None)
+    if good is None:
+        evidence.update({"run_id": newest.id, "status": newest.status})
+        since = (
+            f" since the failed run {last_failed.id[:8]} ({last_failed.started_at:%Y-%m-%d %H:%M} UTC)"
+            if last_failed is not None
+            else f" in the last {inputs.validation_max_age_days} days"
+        )
+        return ReadinessItem(
+            name,
+            "fail",
+            f"no run{since} passed both the positive and the negative policy test "
+            f"(the newest, {newest.id[:8]}, did not run them)",
+            evidence,
+            "run `meetgate validate --pilot UPN --negative UPN` again",
+        )
+    evidence.update(
+        {
+            "run_id": good.id,
+            "at": good.started_at.isoformat(),
+            "status": good.status,
+            "pilot": list(good.pilot),
+            "negative": list(good.negative),
+        }
+    )
     return ReadinessItem(
         name,
-        "fail",
-        f"no validation run in the last {inputs.validation_max_age_days} days",
+        "pass",
+        f"run {good.id[:8]} on {good.started_at:%Y-%m-%d %H:%M} UTC passed, "
+        f"positive test for {len(good.pilot)} pilot(s), negative test for {len(good.negative)} user(s)",
         evidence,
-        "run `meetgate validate --pilot UPN --negative UPN`",
     )
 
 

@@ -489,6 +489,24 @@ def ensure_admin_consent(
     return changes
 
 
+def _pending_consent_findings(findings: Sequence[Finding], plan: Sequence[Change]) -> tuple[Finding, ...]:
+    """In a plan, a permission not granted yet that the plan grants is a pending change, not an error."""
+    planned = {c.target for c in plan if c.action == "grant_admin_consent"}
+    out = [
+        Finding(
+            "info",
+            "permission.consent_pending",
+            f"{f.subject} is not granted yet: the plan grants admin consent",
+            "run `meetgate setup app` without --plan (as a Global Administrator) to grant it",
+            subject=f.subject,
+        )
+        if f.code == "permission.not_granted" and f.subject in planned
+        else f
+        for f in findings
+    ]
+    return tuple(sort_findings(out))
+
+
 def setup_app(
     directory: RegistrationDirectory,
     spec: RegistrationSpec,
@@ -514,7 +532,7 @@ def setup_app(
             application_object_id=app.id if app else None,
             service_principal_id=sp.id if sp else None,
             check=check,
-            findings=check.findings if check else (),
+            findings=_pending_consent_findings(check.findings, plan) if check else (),
         )
     changes: list[Change] = []
     application, done = ensure_application(directory, spec, state)

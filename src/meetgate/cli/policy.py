@@ -332,6 +332,8 @@ def apply_cmd(
             session.backend,
             journal,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            # a saved plan may be old: refuse it when the tenant no longer matches what it saw
+            current_state=session.read_state if plan_file else None,
         )
     if json_out:
         print_json(report.to_dict())
@@ -443,7 +445,7 @@ def status_cmd(
     """Who holds the policy now: direct grants, group grants, and any Global grant."""
     from rich.table import Table
 
-    from meetgate.admin.policy.model import policy_key
+    from meetgate.admin.policy.model import describe_global_grant, policy_key
 
     session = PolicySession(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
     state = session.read_state()
@@ -484,11 +486,13 @@ def status_cmd(
         table.add_row("direct", f"{upn} ({uid})" if upn != uid else uid)
     for g in groups:
         table.add_row(f"group (rank {g.rank})", f"{g.group_id}: {len(g.members)} member(s)")
-    if data["global"]:
-        table.add_row("[red]Global[/]", f"{data['global']} — every user without another grant")
+    tenant_wide = describe_global_grant(state) if listing_global else None
+    if tenant_wide:
+        table.add_row("[red]tenant-wide (Global)[/]", "every user without a direct or group grant")
     out.print(table)
     out.print(
-        f"{len(direct)} direct holder(s), {len(groups)} group grant(s), Global: {data['global'] or 'none'}"
+        f"{len(direct)} direct holder(s), {len(groups)} group grant(s), "
+        + (tenant_wide or "no tenant-wide (Global) grant of a policy listing this app")
     )
 
 

@@ -134,7 +134,12 @@ def setup_app_command(
     finally:
         if session is not None:
             session.close()
-    failed = result.check is not None and not result.check.ok
+    # a plan lists what it would change (exit 0, like `policy plan`); it fails only on an error the
+    # plan does not fix. After a run, any required permission still missing is a failure.
+    if plan:
+        failed = any(f.severity == "error" for f in result.findings)
+    else:
+        failed = result.check is not None and not result.check.ok
     if as_json:
         print_json(
             {
@@ -161,7 +166,13 @@ def setup_app_command(
     if result.check is not None:
         for permission in result.check.required:
             ok = permission in result.check.granted
-            mark = "[green]granted[/]" if ok else "[red]NOT granted[/]"
+            mark = (
+                "[green]granted[/]"
+                if ok
+                else "[yellow]not granted yet[/] (the plan grants it)"
+                if plan
+                else "[red]NOT granted[/]"
+            )
             out.print(f"  {permission}: {mark} for {session.tenant_id}")
     for finding in result.findings:
         colour = {"error": "red", "warning": "yellow", "info": "cyan"}[finding.severity]

@@ -330,3 +330,22 @@ def test_automation_app_without_consent_permission_is_refused(tenant):
     result = tenant.run("setup", "app", "--as-app", "automation", code=2)
     assert "AppRoleAssignment.ReadWrite.All" in result.output
     assert tenant.audits() == []
+
+
+def test_plan_for_an_existing_app_missing_a_consent_lists_it_and_exits_0(tenant):
+    """A plan that would grant a missing consent is a plan with changes, not a failure (as `policy
+    plan`); only the run that makes the changes fails when a permission is still missing after it."""
+    tenant.json("setup", "app")
+    audits = len(tenant.audits())
+    plan = tenant.json("setup", "app", "--plan", "--user-read", "all")
+    assert [(c["action"], c["target"]) for c in plan["changes"]][-1] == (
+        "grant_admin_consent",
+        "User.Read.All",
+    )
+    assert plan["permissions"]["missing"] == ["User.Read.All"]
+    assert [f["code"] for f in plan["findings"] if f["severity"] == "error"] == []
+    assert "permission.consent_pending" in {f["code"] for f in plan["findings"]}
+    text = tenant.run("setup", "app", "--plan", "--user-read", "all").output
+    assert "User.Read.All: not granted yet (the plan grants it)" in " ".join(text.split())
+    assert "error" not in text
+    assert len(tenant.audits()) == audits  # nothing changed

@@ -99,6 +99,26 @@ def test_global_grant_is_no_go_even_when_the_direct_grants_match():
     assert assess_readiness(inputs(policy_state=other)).go
 
 
+def test_global_grant_wording_says_what_holds_what():
+    """Teams reports a -Global grant as the tenant-wide instance named Global: not 'Global is granted Global'."""
+    instance = state(
+        policies={"global": PolicyDefinition("Global", (APP,))},
+        global_policy="Global",
+    )
+    item = assess_readiness(inputs(policy_state=instance)).item("global_grant")
+    assert item.status == "fail"
+    assert item.finding.startswith(f"the tenant-wide (Global) instance lists app(s) {APP}: the app may act")
+    assert "Global is granted Global" not in item.finding
+    named = assess_readiness(inputs(policy_state=state(global_policy="TeamsMeetingsIntegration")))
+    assert named.item("global_grant").finding.startswith(
+        "the tenant-wide (Global) instance holds TeamsMeetingsIntegration:"
+    )
+    other = assess_readiness(inputs(policy_state=state(global_policy="SomethingElse")))
+    assert other.item("global_grant").finding == (
+        "the tenant-wide (Global) instance holds SomethingElse, which does not list this app"
+    )
+
+
 def test_secrets_expired_certificate_and_stale_validation():
     report = assess_readiness(
         inputs(
@@ -121,6 +141,51 @@ def test_validation_must_cover_both_policy_tests_and_pass():
     failed = good_run(policy_positive="fail")
     assert assess_readiness(inputs(runs=[failed])).item("validation_recent").finding.endswith("failed")
     assert assess_readiness(inputs(runs=[])).item("validation_recent").status == "fail"
+
+
+def run(run_id: str, at: dt.datetime, **statuses: str) -> ValidationRun:
+    return ValidationRun(**{**good_run(at, **statuses).__dict__, "id": run_id})
+
+
+def test_the_newest_run_decides_an_earlier_pass_does_not_count():
+    passed = run("pass-old", NOW - dt.timedelta(days=3))
+    failed = run("fail-new", NOW - dt.timedelta(hours=2), policy_negative="fail")
+    report = assess_readiness(inputs(runs=[failed, passed]))
+    item = report.item("validation_recent")
+    assert report.verdict == "NO-GO" and item.status == "fail"
+    assert "newest run fail-new" in item.finding and item.evidence["run_id"] == "fail-new"
+    assert "meetgate validate" in item.fix and "fix" in item.fix
+    assert any("fail-new" in reason for reason in report.reasons)
+    # the order the runs arrive in does not matter
+    assert assess_readiness(inputs(runs=[passed, failed])).item("validation_recent").status == "fail"
+    # a fresh full pass after the failure makes it GO again
+    fixed = run("pass-new", NOW - dt.timedelta(hours=1))
+    assert assess_readiness(inputs(runs=[fixed, failed, passed])).go
+
+
+def test_a_quick_pass_after_a_failure_does_not_replace_the_policy_tests():
+    full = run("full-old", NOW - dt.timedelta(days=3))
+    failed = run("fail-mid", NOW - dt.timedelta(days=2), policy_positive="fail")
+    quick = run("quick-new", NOW - dt.timedelta(hours=1), policy_positive="skip", policy_negative="skip")
+    item = assess_readiness(inputs(runs=[quick, failed, full])).item("validation_recent")
+    assert item.status == "fail" and "since the failed run fail-mid" in item.finding
+    # without a failure in between, the full pass before the quick run still counts
+    report = assess_readiness(inputs(runs=[quick, full]))
+    assert report.go and report.item("validation_recent").evidence["run_id"] == "full-old"
+    # a failure older than the window is forgotten
+    old_failure = run("fail-old", NOW - dt.timedelta(days=9), policy_positive="fail")
+    assert assess_readiness(inputs(runs=[full, old_failure])).go
+
+
+def test_newest_failed_run_from_the_store_is_no_go(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    repo = RunRepository(store)
+    save_run(repo, run("pass-old", NOW - dt.timedelta(days=1)))
+    save_run(repo, run("fail-new", NOW - dt.timedelta(minutes=5), certificate="fail"))
+    report = assess_readiness(inputs(runs=load_runs(repo, APP)))
+    assert report.verdict == "NO-GO"
+    assert report.item("validation_recent").evidence["run_id"] == "fail-new"
+    store.close()
 
 
 def test_consumer_outside_the_policy_scope_is_no_go():

@@ -295,3 +295,14 @@ def test_replication_retry_gives_up():
     with pytest.raises(BadRequestError, match="does not reference"):
         reg.setup_app(directory, reg.RegistrationSpec(), sleep=sleeps.append)
     assert len(sleeps) == reg.REPLICATION_ATTEMPTS - 1
+
+
+def test_a_plan_reports_a_consent_it_would_grant_as_pending_not_as_an_error(directory):
+    reg.setup_app(directory, reg.RegistrationSpec())
+    spec = reg.RegistrationSpec(permissions=reg.required_permissions("all"))
+    plan = reg.setup_app(directory, spec, apply=False)
+    assert ("grant_admin_consent", "User.Read.All") in [(c.action, c.target) for c in plan.changes]
+    assert plan.check is not None and plan.check.missing == ("User.Read.All",)
+    pending = [f for f in plan.findings if f.subject == "User.Read.All"]
+    assert [(f.severity, f.code) for f in pending] == [("info", "permission.consent_pending")]
+    assert not any(f.severity == "error" for f in plan.findings)

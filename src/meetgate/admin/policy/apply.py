@@ -4,7 +4,11 @@ The journal is a JSON-lines file per policy in the state directory: a header nam
 then one line per finished operation. Running ``apply`` again for the same plan skips what the
 journal records as done, so an interrupted apply resumes; a different plan starts a new journal.
 After a complete apply the journal is removed and ``last-apply.json`` records what was approved
-(the growth warning compares with it).
+(the growth warning compares with it) and when.
+
+A saved plan (``apply --plan``) is checked against the tenant first (:func:`check_fresh`): every user
+it touches must still hold what the plan saw, the policy definition must be unchanged, and no apply
+of the policy may have finished since the plan was made. Otherwise the plan is stale and refused.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meetgate.admin.policy.model import PolicyError
-from meetgate.admin.policy.planner import ApplyRecord, PolicyPlan
+from meetgate.admin.policy.model import PolicyDefinition, PolicyError, TenantPolicyState, policy_key
+from meetgate.admin.policy.planner import ApplyRecord, Holding, PolicyPlan, holding_text
 from meetgate.admin.policy.ports import OpResult, PolicyChangePort, UserOp
 
 
@@ -85,6 +89,10 @@ class ApplyJournal:
                 else:
                     done[f"{entry['action']}:{entry['user']}"] = "ok"
         return done
+
+    def resuming(self, plan_id: str) -> bool:
+        """True when an apply of this plan was interrupted (its journal is still here)."""
+        return self._header_matches(plan_id)
 
     def start(self, plan_id: str) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -174,15 +182,111 @@ def _chunks(ops: Sequence[UserOp], size: int) -> Iterator[Sequence[UserOp]]:
         yield ops[start : start + size]
 
 
+STALE_REMEDY = "run `meetgate policy plan --out plan.json` again, review it, and apply the new plan"
+EXAMPLES = 5  # changed users named in the refusal; the count says how many there are
+
+
+def _same_definition(a: PolicyDefinition | None, b: PolicyDefinition | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return {x.lower() for x in a.app_ids} == {x.lower() for x in b.app_ids} and a.description == b.description
+
+
+def _same_holding(a: Holding, b: Holding) -> bool:
+    return policy_key(a[0]) == policy_key(b[0]) and a[1] == b[1]
+
+
+def _reached(plan: PolicyPlan, op: UserOp, state: TenantPolicyState) -> bool:
+    """The operation's result is already there (carried out, journal line lost in the interruption)."""
+    held = policy_key(state.direct.get(op.user_id))
+    ours = policy_key(plan.policy.definition.identity)
+    return held == ours if op.action == "grant" else held != ours
+
+
+def check_fresh(plan: PolicyPlan, state: TenantPolicyState, journal: ApplyJournal) -> None:
+    """Refuse (:class:`PolicyError`) a saved plan the tenant no longer matches.
+
+    A new apply needs every touched user to hold exactly what the plan recorded, the policy as the
+    plan saw it, and no apply of the policy finished after the plan was made. Resuming an interrupted
+    apply of the same plan checks only what its journal does not record as done, and accepts an
+    operation whose result is already in the tenant.
+    """
+    plan_id = plan.plan_id
+    resuming = journal.resuming(plan_id)
+    done = journal.done(plan_id) if resuming else {}
+    made = f"plan {plan_id} (made {_shown(plan.created_at) if plan.created_at else 'at an unknown time'})"
+    if not plan.created_at or any(op.user_id not in plan.before for op in plan.ops):
+        raise PolicyError(
+            f"the {made} does not record the tenant state it was made against (an older meetgate made it)",
+            STALE_REMEDY,
+        )
+    last = journal.last_apply()
+    if not resuming and last is not None and last.at and _parse(last.at) > _parse(plan.created_at):
+        raise PolicyError(
+            f"the {made} is stale: an apply of {last.policy} finished at {_shown(last.at)}, after the plan was "
+            "made, so the tenant is no longer what the plan was computed against; nothing was changed",
+            STALE_REMEDY,
+        )
+    summary: list[str] = []
+    examples: list[str] = []
+    if "policy" not in done:
+        current = state.policy(plan.policy.definition.identity)
+        wanted = plan.policy.definition if resuming and plan.policy.action != "none" else None
+        if not (
+            _same_definition(current, plan.policy.current)
+            or (wanted is not None and _same_definition(current, wanted))
+        ):
+            then_ids = ", ".join(plan.policy.current.app_ids) if plan.policy.current else "absent"
+            now_ids = ", ".join(current.app_ids) if current else "absent"
+            summary.append(f"the policy {plan.policy.definition.identity} changed")
+            examples.append(f"its app ids were {then_ids or 'none'} when planned, {now_ids or 'none'} now")
+    changed = 0
+    for op in plan.ops:
+        if f"{op.action}:{op.user_id}" in done:
+            continue
+        was = plan.before[op.user_id]
+        now = state.effective(op.user_id)
+        if _same_holding(now, was) or (resuming and _reached(plan, op, state)):
+            continue
+        changed += 1
+        if changed <= EXAMPLES:
+            examples.append(f"{op.upn or op.user_id} held {holding_text(was)}, holds {holding_text(now)} now")
+    if changed:
+        summary.append(
+            f"{changed} of the {len(plan.ops)} user(s) it grants or revokes hold something else now"
+        )
+    if summary:
+        raise PolicyError(
+            f"the {made} is stale: {' and '.join(summary)} ({'; '.join(examples)}); nothing was changed",
+            STALE_REMEDY,
+        )
+
+
+def _parse(text: str) -> dt.datetime:
+    when = dt.datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _shown(text: str) -> str:
+    return f"{_parse(text).astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
 def apply_plan(
     plan: PolicyPlan,
     backend: PolicyChangePort,
     journal: ApplyJournal,
     *,
     progress: Callable[[int, int], None] | None = None,
+    current_state: Callable[[], TenantPolicyState] | None = None,
 ) -> ApplyReport:
-    """Carry out ``plan``; ``progress(done, total)`` after every batch. One apply per policy at a time."""
+    """Carry out ``plan``; ``progress(done, total)`` after every batch. One apply per policy at a time.
+
+    With ``current_state`` (a saved plan), the tenant is read under the lock and a stale plan is
+    refused before anything changes (:func:`check_fresh`).
+    """
     with journal.locked():
+        if current_state is not None:
+            check_fresh(plan, current_state(), journal)
         return _apply(plan, backend, journal, progress)
 
 
@@ -224,5 +328,6 @@ def _apply(
         if progress:
             progress(finished, total)
     if report.ok:
-        journal.finish(ApplyRecord(definition.identity, plan.approved, plan.group_counts, _now()))
+        at = dt.datetime.now(dt.UTC).isoformat()  # full precision: compared with a plan's creation time
+        journal.finish(ApplyRecord(definition.identity, plan.approved, plan.group_counts, at))
     return report

@@ -134,6 +134,22 @@ class TenantPolicyState:
         return None, "none"
 
 
+def describe_global_grant(state: TenantPolicyState) -> str | None:
+    """The tenant-wide (``-Global``) grant as a clause for messages; None when there is none.
+
+    Teams reports a ``-Global`` grant as the tenant-wide instance named ``Global`` carrying the
+    granted policy's app ids (the policy's own name is not kept), so that case names the app ids.
+    """
+    name = state.global_policy
+    if not name:
+        return None
+    if policy_key(name) == "global":
+        definition = state.policy(name)
+        apps = ", ".join(definition.app_ids) if definition and definition.app_ids else "no app"
+        return f"the tenant-wide (Global) instance lists app(s) {apps}"
+    return f"the tenant-wide (Global) instance holds {policy_name(name)}"
+
+
 @dataclass(frozen=True)
 class ResolvedOrganizers:
     """The approved organizers as directory users, plus what could not be resolved."""

@@ -18,6 +18,7 @@ group-growth       a group's expansion grew sharply since the last apply
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,7 @@ from meetgate.admin.policy.model import (
     PolicyDefinition,
     ResolvedOrganizers,
     TenantPolicyState,
+    describe_global_grant,
     policy_key,
     policy_name,
 )
@@ -105,6 +107,17 @@ class ApplyRecord:
         )
 
 
+#: what a user holds when the plan is made: (effective policy name or None, source) as
+#: :meth:`TenantPolicyState.effective` reports it — ``direct``, ``group:<id>``, ``global`` or ``none``
+Holding = tuple[str | None, str]
+
+
+def holding_text(holding: Holding) -> str:
+    """``TeamsMeetingsIntegration (direct)`` / ``nothing`` for messages."""
+    policy, source = holding
+    return f"{policy} ({source})" if policy else "nothing"
+
+
 @dataclass
 class PolicyPlan:
     policy: PolicyChange
@@ -117,6 +130,11 @@ class PolicyPlan:
     group_counts: dict[str, int]
     #: user id → the other policy they hold now (for users in ``grants``)
     replaces: dict[str, str] = field(default_factory=dict)
+    #: user id → what that user held when the plan was made, for every user in ``grants`` and
+    #: ``revokes``: ``apply --plan`` refuses the plan when the tenant no longer matches it
+    before: dict[str, Holding] = field(default_factory=dict)
+    #: when the plan was made (ISO 8601, UTC)
+    created_at: str = ""
 
     @property
     def ops(self) -> list[UserOp]:
@@ -144,13 +162,20 @@ class PolicyPlan:
             digest.update(
                 json.dumps([warnings, sorted(self.replaces.items())], sort_keys=True, default=str).encode()
             )
+        if self.before:
+            digest.update(json.dumps(sorted([k, *v] for k, v in self.before.items())).encode())
         return digest.hexdigest()[:16]
+
+    def _before_dict(self, user_id: str) -> dict[str, Any] | None:
+        held = self.before.get(user_id)
+        return {"policy": held[0], "source": held[1]} if held is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         d = self.policy.definition
         cur = self.policy.current
         return {
             "planId": self.plan_id,
+            "createdAt": self.created_at,
             "policy": {
                 "action": self.policy.action,
                 "identity": d.identity,
@@ -162,9 +187,17 @@ class PolicyPlan:
             "approved": self.approved,
             "groupCounts": dict(self.group_counts),
             "grant": [
-                {"id": o.user_id, "upn": o.upn, "replaces": self.replaces.get(o.user_id)} for o in self.grants
+                {
+                    "id": o.user_id,
+                    "upn": o.upn,
+                    "replaces": self.replaces.get(o.user_id),
+                    "before": self._before_dict(o.user_id),
+                }
+                for o in self.grants
             ],
-            "revoke": [{"id": o.user_id, "upn": o.upn} for o in self.revokes],
+            "revoke": [
+                {"id": o.user_id, "upn": o.upn, "before": self._before_dict(o.user_id)} for o in self.revokes
+            ],
             "keep": [{"id": k, "upn": v} for k, v in self.keeps.items()],
             "warnings": [w.to_dict() for w in self.warnings],
         }
@@ -197,6 +230,12 @@ class PolicyPlan:
             approved=int(data.get("approved", 0)),
             group_counts={str(k): int(v) for k, v in dict(data.get("groupCounts", {})).items()},
             replaces={g["id"]: g["replaces"] for g in data.get("grant", []) if g.get("replaces")},
+            before={
+                op["id"]: (op["before"].get("policy"), str(op["before"].get("source", "none")))
+                for op in [*data.get("grant", []), *data.get("revoke", [])]
+                if isinstance(op.get("before"), Mapping)
+            },
+            created_at=str(data.get("createdAt") or ""),
         )
         if data.get("planId") and data["planId"] != plan.plan_id:
             raise ValueError(
@@ -255,8 +294,11 @@ def build_plan(
     organizers: ResolvedOrganizers,
     state: TenantPolicyState,
     last_apply: ApplyRecord | None = None,
+    *,
+    made_at: dt.datetime | None = None,
 ) -> PolicyPlan:
-    """Compare desired with actual. Pure and linear in users (100,000 organizers in well under 2 s)."""
+    """Compare desired with actual. Pure (but for the clock, ``made_at``) and linear in users (100,000
+    organizers in well under 2 s)."""
     ours = desired.key
     definition = PolicyDefinition(desired.identity, desired.app_ids, desired.description)
     current = state.policy(desired.identity)
@@ -290,8 +332,8 @@ def build_plan(
         warnings.append(
             PlanWarning(
                 "global-grant",
-                f"policy {state.global_policy} lists this app and is granted -Global: the app can act for "
-                "EVERY user without a direct or group grant — exactly what the runbook forbids",
+                f"a policy listing this app is granted -Global ({describe_global_grant(state)}): the app "
+                "can act for EVERY user without a direct or group grant — exactly what the runbook forbids",
                 "Grant-CsApplicationAccessPolicy -Global -PolicyName $null   (and grant per user instead)",
                 1,
                 (state.global_policy,),
@@ -319,6 +361,7 @@ def build_plan(
     grants: list[UserOp] = []
     keeps: dict[str, str] = {}
     replaces: dict[str, str] = {}
+    held_before: dict[str, Holding] = {}
     direct = state.direct
     has_groups = bool(state.group_grants)
     global_other = (
@@ -337,9 +380,13 @@ def build_plan(
             keeps[uid] = user.upn
             continue
         grants.append(UserOp(uid, user.upn, grant_action))
+        holding: Holding = (held, "direct") if held else (None, "none")
+        if held is None and (has_groups or state.global_policy):
+            holding = state.effective(uid)
+        held_before[uid] = holding
         other = held
         if other is None and (has_groups or global_other):
-            other, _ = state.effective(uid)
+            other = holding[0]
         if other is not None and policy_key(other) != ours:
             replaces[uid] = other
             other_policies.setdefault(policy_name(other), []).append(user.upn or uid)
@@ -393,6 +440,8 @@ def build_plan(
         for uid, held in direct.items()
         if held in ours_spelled and uid not in approved
     ]
+    for op in revokes:
+        held_before[op.user_id] = (direct[op.user_id], "direct")
 
     # 5. growth since the last apply
     if last_apply is not None and policy_key(last_apply.policy) == ours:
@@ -423,6 +472,8 @@ def build_plan(
         approved=len(approved),
         group_counts=dict(organizers.group_counts),
         replaces=replaces,
+        before=held_before,
+        created_at=(made_at or dt.datetime.now(dt.UTC)).isoformat(),
     )
 
 
