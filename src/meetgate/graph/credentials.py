@@ -9,6 +9,9 @@ the weaker choice wherever it is used (:attr:`ClientSecretCredential.is_weak`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,40 @@ SECRET_WARNING = (
     "a client secret is in use: certificates are recommended (a secret is a shared password that can "
     "leak from any config store; rotate it and move to `meetgate cert new`)"
 )
+
+
+#: receives (client_id, warning) once per app and process; logs a warning unless an application
+#: (the CLI) renders it itself through :func:`set_weak_credential_reporter`
+WeakCredentialReporter = Callable[[str, str], None]
+
+
+def _log_weak_credential(client_id: str, warning: str) -> None:
+    logging.getLogger("meetgate.graph.auth").warning("app %s: %s", client_id, warning)
+
+
+_weak_reporter: WeakCredentialReporter = _log_weak_credential
+_weak_reported: set[str] = set()
+_weak_lock = threading.Lock()
+
+
+def set_weak_credential_reporter(reporter: WeakCredentialReporter | None) -> None:
+    """Where the weak-credential warning goes (None: the ``meetgate.graph.auth`` log, the default)."""
+    global _weak_reporter
+    _weak_reporter = reporter or _log_weak_credential
+
+
+def report_weak_credential(credential: Credential | Any, client_id: str) -> bool:
+    """Warn that ``client_id`` signs in with a weak credential (a client secret), once per app in this
+    process however many clients are built for it. Returns True when this call warned."""
+    warning = getattr(credential, "warning", None)
+    if not getattr(credential, "is_weak", False) or not warning:
+        return False
+    with _weak_lock:
+        if client_id in _weak_reported:
+            return False
+        _weak_reported.add(client_id)
+    _weak_reporter(client_id, warning)
+    return True
 
 
 class CertificateCredential:
