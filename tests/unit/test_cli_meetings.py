@@ -102,3 +102,5 @@ def test_a_client_secret_is_warned_about_once(tmp_path, caplog, monkeypatch):
     assert shown == 1, (result.output, caplog.text)
     assert "warning: a client secret is in use" in result.output
     assert "s3cr3t-value" not in result.output
+    # the CLI renders it only while its command runs: library users in the same process keep the log
+    assert credentials_module._weak_reporter is credentials_module._log_weak_credential

@@ -43,10 +43,12 @@ _weak_reported: set[str] = set()
 _weak_lock = threading.Lock()
 
 
-def set_weak_credential_reporter(reporter: WeakCredentialReporter | None) -> None:
-    """Where the weak-credential warning goes (None: the ``meetgate.graph.auth`` log, the default)."""
+def set_weak_credential_reporter(reporter: WeakCredentialReporter | None) -> WeakCredentialReporter:
+    """Where the weak-credential warning goes (None: the ``meetgate.graph.auth`` log, the default);
+    returns the reporter it replaces, to put back."""
     global _weak_reporter
-    _weak_reporter = reporter or _log_weak_credential
+    previous, _weak_reporter = _weak_reporter, reporter or _log_weak_credential
+    return previous
 
 
 def report_weak_credential(credential: Credential | Any, client_id: str) -> bool:
