@@ -247,7 +247,7 @@ def load_private_key_bytes(data: bytes, passphrase: bytes | None = None) -> rsa.
         if passphrase:
             raise CertificateError("the private key is not encrypted: drop the passphrase") from exc
         raise CertificateError(
-            "the private key is encrypted: set the passphrase environment variable"
+            "the private key is encrypted: set the passphrase environment variable (passphrase_env)"
         ) from exc
     except ValueError as exc:
         raise CertificateError(
@@ -277,6 +277,11 @@ def load_pfx(path: Path, passphrase: bytes | None = None) -> KeyPair:
     try:
         key, cert, _ = pkcs12.load_key_and_certificates(data, passphrase or None)
     except ValueError as exc:
+        if not passphrase:
+            raise CertificateError(
+                f"{path} could not be opened without a passphrase: set the passphrase environment "
+                "variable (passphrase_env), or check that this is a PKCS#12 (.pfx) file"
+            ) from exc
         raise CertificateError(f"{path}: wrong passphrase or not a PKCS#12 (.pfx) file") from exc
     if not isinstance(key, rsa.RSAPrivateKey) or cert is None:
         raise CertificateError(f"{path} must hold one RSA private key and its certificate")

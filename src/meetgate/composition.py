@@ -32,12 +32,17 @@ def graph_settings_from_profile(profile: Profile, environ: Mapping[str, str] | N
     profile.require("tenant_id", "client_id")
     credential: CertificateCredential | ClientSecretCredential
     if profile.pfx_path is not None:
-        credential = CertificateCredential.from_pfx(profile.pfx_path, profile.passphrase(env))
+        credential = CertificateCredential.from_pfx(
+            profile.pfx_path, profile.passphrase(env), passphrase_env=profile.passphrase_env
+        )
     elif profile.private_key_path is not None or profile.certificate_path is not None:
         profile.require("private_key_path", "certificate_path")
         assert profile.private_key_path is not None and profile.certificate_path is not None
         credential = CertificateCredential.from_pem_files(
-            profile.private_key_path, profile.certificate_path, profile.passphrase(env)
+            profile.private_key_path,
+            profile.certificate_path,
+            profile.passphrase(env),
+            passphrase_env=profile.passphrase_env,
         )
     else:
         secret = profile.client_secret(env)

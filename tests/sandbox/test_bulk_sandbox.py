@@ -323,3 +323,18 @@ def test_a_rerun_skips_unchanged_rows_but_runs_rows_edited_since(sandbox_app, tm
     with graph_client_from_profile(sandbox_app.profile()) as graph:
         for mid in ids:
             assert graph.meetings.get(organizer, mid).start == dt.datetime(2026, 11, 9, 9, 0, tzinfo=dt.UTC)
+
+
+def test_a_rerun_with_every_row_done_reports_no_rate(sandbox_app, tmp_path):
+    organizer = sandbox_app.pilot_users[0].upn
+    config = write_config(tmp_path, sandbox_app)
+    rows = tmp_path / "done.csv"
+    write_rows(rows, 3, [organizer], prefix="nd")
+    command = ["--config", str(config), "meetings", "bulk", "create", str(rows), "--no-progress"]
+    first = runner.invoke(cli_app, command)
+    assert first.exit_code == 0, first.output
+    assert "rows/s" in first.stdout
+    again = runner.invoke(cli_app, command)
+    assert again.exit_code == 0, again.output
+    assert "3 done in an earlier run" in again.stdout
+    assert "nothing to do" in again.stdout and "rows/s" not in again.stdout

@@ -118,6 +118,31 @@ def test_update_and_cancel_rows_need_the_meeting(tmp_path):
     assert modes["u4"] == "lock" and modes["u1"] == "delete"
 
 
+def test_row_messages_speak_to_the_person_fixing_the_file(tmp_path):
+    """No pydantic internals, no library method names, no advice that does not apply to bulk."""
+    path = _csv(
+        tmp_path,
+        "k1,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,,bob,\n"
+        "k 2,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,,,\n",
+    )
+    problems = {p.row: p for p in load_rows(path, "create").problems}
+    attendee = problems[1]
+    assert attendee.field == "attendees"
+    assert attendee.message == "attendee upn must look like name@domain, got 'bob'"
+    key = problems[2]
+    assert key.field == "key" and "leave it out" not in key.remedy and "generated" not in key.remedy
+    assert "printable ASCII" in key.remedy and "without spaces" in key.remedy
+    update = tmp_path / "update.csv"
+    update.write_text(
+        "key,organizer,meeting_id,start,end\n"
+        "u1,ana@contoso.com,MSo1,2026-09-02T09:00:00Z,\n"
+        "u2,ana@contoso.com,MSo2,,2026-09-02T10:00:00Z\n"
+    )
+    for problem in load_rows(update, "update").problems:
+        assert "reschedule" not in problem.remedy and "()" not in problem.remedy
+        assert "start and end columns" in problem.remedy
+
+
 def test_file_level_errors(tmp_path):
     with pytest.raises(BulkFileError, match="does not exist"):
         load_rows(tmp_path / "nope.csv", "create")

@@ -78,6 +78,9 @@ def test_pfx_round_trip(tmp_path, pair):
     assert loaded.certificate == pair.certificate
     with pytest.raises(c.CertificateError, match="wrong passphrase"):
         c.load_pfx(path, b"nope")
+    with pytest.raises(c.CertificateError) as none_given:
+        c.load_pfx(path, None)
+    assert "without a passphrase" in str(none_given.value) and "wrong" not in str(none_given.value)
 
 
 def test_ca_issues_server_certificate_for_ip_and_name():

@@ -4,6 +4,7 @@ integration tests against the sandbox)."""
 from typer.testing import CliRunner
 
 from meetgate.cli.main import app
+from meetgate.graph import credentials as credentials_module
 
 runner = CliRunner()
 
@@ -79,3 +80,27 @@ def test_unknown_settings_in_the_profile_are_warned_about(tmp_path):
     result = runner.invoke(app, ["meetings", "get", "m1", "-o", "a@b.c"], env=env)
     assert result.exit_code == 2
     assert "unknown setting(s) cabundle ignored" in result.output
+
+
+def test_a_client_secret_is_warned_about_once(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(credentials_module, "_weak_reported", set())
+    monkeypatch.setattr(credentials_module, "_weak_reporter", credentials_module._log_weak_credential)
+    caplog.set_level("WARNING")
+    config = tmp_path / "meetgate.toml"
+    config.write_text(
+        'default_profile = "p"\n[profiles.p]\ntenant_id = "contoso.onmicrosoft.com"\n'
+        'client_id = "11111111-1111-1111-1111-111111111111"\n'
+        'authority_url = "https://127.0.0.1:9"\ngraph_url = "https://127.0.0.1:9"\n'
+    )
+    env = {"MEETGATE_CONFIG": str(config), "MEETGATE_CLIENT_SECRET": "s3cr3t-value"}
+    # an empty meeting id fails after the client is built and before anything is sent
+    result = runner.invoke(
+        app, ["meetings", "get", "", "-o", "0f0e0d0c-0b0a-4909-8807-060504030201"], env=env
+    )
+    assert result.exit_code == 2 and "meeting id is empty" in result.output
+    shown = result.output.count("client secret") + caplog.text.count("client secret")
+    assert shown == 1, (result.output, caplog.text)
+    assert "warning: a client secret is in use" in result.output
+    assert "s3cr3t-value" not in result.output
+    # the CLI renders it only while its command runs: library users in the same process keep the log
+    assert credentials_module._weak_reporter is credentials_module._log_weak_credential

@@ -38,6 +38,27 @@ def test_pfx_profile(tmp_path):
     assert s.credential.thumbprint_sha256 == pair.thumbprint_sha256
 
 
+def test_a_missing_passphrase_variable_is_named_not_called_a_wrong_passphrase(tmp_path):
+    pair = certificates.generate_self_signed("comp")
+    pfx = tmp_path / "a.pfx"
+    pfx.write_bytes(certificates.pfx_bytes(pair, b"x"))
+    profile = _profile(tmp_path, pfx_path=pfx, passphrase_env="APP_PFX_PASS")
+    with pytest.raises(CredentialError) as unset:
+        graph_settings_from_profile(profile, {})
+    message = str(unset.value)
+    assert "the environment variable APP_PFX_PASS (passphrase_env) is not set" in message
+    assert "wrong passphrase" not in message
+    assert unset.value.remedy and "APP_PFX_PASS" in unset.value.remedy
+    with pytest.raises(CredentialError, match="wrong passphrase"):  # set, but wrong
+        graph_settings_from_profile(profile, {"APP_PFX_PASS": "nope"})
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    certificates.write_secret_file(key, certificates.private_key_pem(pair.private_key, b"pw"))
+    certificates.write_public_file(cert, certificates.certificate_pem(pair.certificate))
+    pem = _profile(tmp_path, private_key_path=key, certificate_path=cert, passphrase_env="APP_KEY_PASS")
+    with pytest.raises(CredentialError, match=r"APP_KEY_PASS \(passphrase_env\) is not set"):
+        graph_settings_from_profile(pem, {})
+
+
 def test_secret_profile_and_missing_credential(tmp_path):
     s = graph_settings_from_profile(_profile(tmp_path), {"MEETGATE_CLIENT_SECRET": "shh"})
     assert isinstance(s.credential, ClientSecretCredential) and s.uses_weak_credential

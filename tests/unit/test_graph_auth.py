@@ -6,6 +6,7 @@ import pytest
 from graph_fakes import CLIENT_ID, TENANT, FakeCloud, credential, fake_jwt, settings
 
 from meetgate import certificates
+from meetgate.graph import credentials as credentials_module
 from meetgate.graph.auth import StaticTokenProvider, TokenProvider, decode_claims
 from meetgate.graph.credentials import CertificateCredential, ClientSecretCredential
 from meetgate.graph.errors import AuthenticationError, CredentialError, InvalidTokenError, TransportError
@@ -114,7 +115,14 @@ def test_unreachable_authority_gives_transport_error():
         provider(cloud).get_token()
 
 
-def test_client_secret_works_and_is_reported_weaker(caplog):
+@pytest.fixture
+def fresh_weak_warnings(monkeypatch):
+    """The weak-credential warning as a new process sees it: not given yet, going to the log."""
+    monkeypatch.setattr(credentials_module, "_weak_reported", set())
+    monkeypatch.setattr(credentials_module, "_weak_reporter", credentials_module._log_weak_credential)
+
+
+def test_client_secret_works_and_is_reported_weaker(caplog, fresh_weak_warnings):
     cloud = FakeCloud()
     caplog.set_level("WARNING")
     tokens = provider(cloud, settings={"credential": ClientSecretCredential("s3cr3t-value")})
@@ -124,6 +132,19 @@ def test_client_secret_works_and_is_reported_weaker(caplog):
     assert "s3cr3t-value" not in caplog.text
     form = cloud.requests[-1].content.decode()
     assert "client_secret=s3cr3t-value" in form
+
+
+def test_the_weak_credential_warning_is_given_once_per_app_and_process(caplog, fresh_weak_warnings):
+    caplog.set_level("WARNING")
+    secret = {"credential": ClientSecretCredential("s3cr3t-value")}
+    for _ in range(3):  # e.g. a sync and an async client, or one per request handler
+        provider(FakeCloud(), settings=secret)
+    warnings = [r for r in caplog.records if "client secret" in r.getMessage()]
+    assert len(warnings) == 1 and CLIENT_ID in warnings[0].getMessage()
+    provider(FakeCloud(), settings={**secret, "client_id": "another-app"})
+    assert len([r for r in caplog.records if "client secret" in r.getMessage()]) == 2
+    provider(FakeCloud())  # a certificate is not reported
+    assert len([r for r in caplog.records if "client secret" in r.getMessage()]) == 2
 
 
 def test_decode_claims_app_only_and_missing_roles():

@@ -287,3 +287,82 @@ def test_redis_store_shares_pause_pacing_and_rate_between_processes(redis_url):
     two.release(got, 201)
     assert two.rate is not None and two.rate <= 10.0
     client.delete(*client.keys(f"meetgate:graph-limiter:{key}:*"))
+
+
+def test_waiting_tasks_get_permits_in_arrival_order():
+    """Senders that find the window full are served first come, first served (bulk rows start in
+    file order), woken by releases rather than by polling."""
+    limiter = AdaptiveLimiter(concurrency=2, min_concurrency=2, max_concurrency=2)
+
+    async def main() -> list[int]:
+        held = [await limiter.acquire_async(), await limiter.acquire_async()]
+        order: list[int] = []
+
+        async def sender(number: int) -> None:
+            permit = await limiter.acquire_async()
+            order.append(number)
+            await asyncio.sleep(0.001 * (number % 3))
+            limiter.release(permit, 201)
+
+        tasks = []
+        for number in range(16):
+            tasks.append(asyncio.create_task(sender(number)))
+            await asyncio.sleep(0.0015)  # they arrive one after another while the window is full
+        for permit in held:
+            limiter.release(permit, 201)
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        return order
+
+    assert asyncio.run(main()) == list(range(16))
+
+
+def test_a_cancelled_waiter_passes_its_turn_on():
+    limiter = fixed_concurrency(1)
+
+    async def main() -> list[str]:
+        first = await limiter.acquire_async()
+        order: list[str] = []
+
+        async def sender(name: str) -> None:
+            permit = await limiter.acquire_async()
+            order.append(name)
+            limiter.release(permit, 200)
+
+        a = asyncio.create_task(sender("a"))
+        await asyncio.sleep(0.001)
+        b = asyncio.create_task(sender("b"))
+        await asyncio.sleep(0.001)
+        a.cancel()
+        await asyncio.sleep(0.001)
+        limiter.release(first, 200)
+        await asyncio.wait_for(b, 1)
+        return order
+
+    assert asyncio.run(main()) == ["b"]
+
+
+def test_waiting_threads_get_permits_in_arrival_order():
+    import threading
+    import time
+
+    limiter = fixed_concurrency(1)
+    held = limiter.acquire()
+    order: list[int] = []
+
+    def sender(number: int) -> None:
+        permit = limiter.acquire()
+        order.append(number)
+        time.sleep(0.001)
+        limiter.release(permit, 200)
+
+    threads = []
+    for number in range(8):
+        thread = threading.Thread(target=sender, args=(number,), daemon=True)
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.01)  # each is waiting before the next arrives
+    limiter.release(held, 200)
+    for thread in threads:
+        thread.join(5)
+    assert not any(thread.is_alive() for thread in threads)
+    assert order == list(range(8))

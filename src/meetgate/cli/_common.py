@@ -47,6 +47,7 @@ def load_active_profile(ctx: typer.Context) -> Profile:
     from meetgate.config import config_path, load_profile
 
     st = state(ctx)
+    _report_weak_credentials_here(ctx)
     profile = load_profile(st.config, st.profile)
     if profile.unknown_keys and profile.name not in _warned_unknown:
         from rich.markup import escape
@@ -58,6 +59,20 @@ def load_active_profile(ctx: typer.Context) -> Profile:
             f"{escape(', '.join(profile.unknown_keys))} ignored (settings: docs/configuration.md)"
         )
     return profile
+
+
+def _report_weak_credentials_here(ctx: typer.Context) -> None:
+    """The weak-credential warning (a client secret) as a CLI warning on stderr while the command
+    runs; the library gives it once per app and process, however many clients a command builds."""
+    from meetgate.graph.credentials import set_weak_credential_reporter
+
+    def show(client_id: str, warning: str) -> None:
+        from rich.markup import escape
+
+        err_console().print(f"[yellow]warning:[/] {escape(warning)}")
+
+    previous = set_weak_credential_reporter(show)
+    ctx.find_root().call_on_close(lambda: set_weak_credential_reporter(previous))
 
 
 _consoles: dict[str, Console] = {}

@@ -318,11 +318,16 @@ def _summary(
         extra = f" ({progress.created} created, {progress.existing} already existed)"
     if progress is not None and progress.skipped:
         extra += f", {progress.skipped} done in an earlier run"
-    rate = report.done / report.elapsed if report.elapsed > 0 else 0.0
+    # the rate counts only rows run by this process: rows done in an earlier run took no time now
+    ran = progress.done + progress.failed if progress is not None else report.done + report.failed
+    if ran == 0:
+        pace = "nothing to do"
+    else:
+        rate = ran / report.elapsed if report.elapsed > 0 else 0.0
+        pace = f"{rate:.1f} rows/s; {stats.attempts} requests, {stats.throttled} throttled"
     out.print(
         f"[bold]{operation}[/]: {report.done} done{extra}, {report.failed} failed, {bad} invalid "
-        f"of {report.total} row(s) in {report.elapsed:.1f} s ({rate:.1f} rows/s; "
-        f"{stats.attempts} requests, {stats.throttled} throttled)"
+        f"of {report.total} row(s) in {report.elapsed:.1f} s ({pace})"
     )
     out.print(f"results: {escape(str(results_path))}")
     if report.failed:

@@ -92,8 +92,6 @@ def _run(ctx: typer.Context, json_out: bool, action: Callable[[GraphClient], T])
         fail(str(exc), "Check meetgate.toml / MEETGATE_* (`meetgate` docs: docs/configuration.md).")
     except GraphError as exc:
         _error(exc, json_out, EXIT_USAGE)
-    if client.credential_warning:
-        err_console().print(f"[yellow]warning:[/] {client.credential_warning}")
     try:
         with client:
             return action(client)

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from meetgate.graph.credentials import report_weak_credential
 from meetgate.graph.errors import (
     AuthenticationError,
     CredentialError,
@@ -242,8 +243,7 @@ class TokenProvider:
         self._app: Any = None
         #: number of tokens fetched from the identity provider or MSAL (for tests and metrics)
         self.acquisitions = 0
-        if settings.credential.is_weak:
-            log.warning("app %s: %s", settings.client_id, settings.credential.describe())
+        report_weak_credential(settings.credential, settings.client_id)  # once per app and process
 
     # -- public ---------------------------------------------------------------------------------
 

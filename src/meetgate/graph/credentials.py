@@ -9,6 +9,9 @@ the weaker choice wherever it is used (:attr:`ClientSecretCredential.is_weak`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,42 @@ SECRET_WARNING = (
     "a client secret is in use: certificates are recommended (a secret is a shared password that can "
     "leak from any config store; rotate it and move to `meetgate cert new`)"
 )
+
+
+#: receives (client_id, warning) once per app and process; logs a warning unless an application
+#: (the CLI) renders it itself through :func:`set_weak_credential_reporter`
+WeakCredentialReporter = Callable[[str, str], None]
+
+
+def _log_weak_credential(client_id: str, warning: str) -> None:
+    logging.getLogger("meetgate.graph.auth").warning("app %s: %s", client_id, warning)
+
+
+_weak_reporter: WeakCredentialReporter = _log_weak_credential
+_weak_reported: set[str] = set()
+_weak_lock = threading.Lock()
+
+
+def set_weak_credential_reporter(reporter: WeakCredentialReporter | None) -> WeakCredentialReporter:
+    """Where the weak-credential warning goes (None: the ``meetgate.graph.auth`` log, the default);
+    returns the reporter it replaces, to put back."""
+    global _weak_reporter
+    previous, _weak_reporter = _weak_reporter, reporter or _log_weak_credential
+    return previous
+
+
+def report_weak_credential(credential: Credential | Any, client_id: str) -> bool:
+    """Warn that ``client_id`` signs in with a weak credential (a client secret), once per app in this
+    process however many clients are built for it. Returns True when this call warned."""
+    warning = getattr(credential, "warning", None)
+    if not getattr(credential, "is_weak", False) or not warning:
+        return False
+    with _weak_lock:
+        if client_id in _weak_reported:
+            return False
+        _weak_reported.add(client_id)
+    _weak_reporter(client_id, warning)
+    return True
 
 
 class CertificateCredential:
@@ -54,11 +93,20 @@ class CertificateCredential:
 
     # --- constructors ---------------------------------------------------------------------------
 
+    # ``passphrase_env`` (optional, all constructors) names the environment variable the passphrase
+    # came from, so that a missing passphrase is reported as that variable not being set.
+
     @classmethod
     def from_pem(
-        cls, private_key_pem: bytes, certificate_pem: bytes, passphrase: bytes | None = None
+        cls,
+        private_key_pem: bytes,
+        certificate_pem: bytes,
+        passphrase: bytes | None = None,
+        *,
+        passphrase_env: str | None = None,
     ) -> CertificateCredential:
-        return cls(_load_key(private_key_pem, passphrase, "the private key"), _load_cert(certificate_pem))
+        key = _load_key(private_key_pem, passphrase, "the private key", passphrase_env)
+        return cls(key, _load_cert(certificate_pem))
 
     @classmethod
     def from_pem_files(
@@ -66,9 +114,11 @@ class CertificateCredential:
         private_key_path: str | Path,
         certificate_path: str | Path,
         passphrase: bytes | None = None,
+        *,
+        passphrase_env: str | None = None,
     ) -> CertificateCredential:
         key_path, cert_path = Path(private_key_path), Path(certificate_path)
-        key = _load_key(_read(key_path, "private key"), passphrase, str(key_path))
+        key = _load_key(_read(key_path, "private key"), passphrase, str(key_path), passphrase_env)
         try:
             cert = _load_cert(_read(cert_path, "certificate"))
         except CredentialError as exc:
@@ -76,7 +126,9 @@ class CertificateCredential:
         return cls(key, cert)
 
     @classmethod
-    def from_pfx(cls, pfx_path: str | Path, passphrase: bytes | None = None) -> CertificateCredential:
+    def from_pfx(
+        cls, pfx_path: str | Path, passphrase: bytes | None = None, *, passphrase_env: str | None = None
+    ) -> CertificateCredential:
         path = Path(pfx_path)
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.hazmat.primitives.serialization import pkcs12
@@ -85,9 +137,16 @@ class CertificateCredential:
         try:
             key, cert, _ = pkcs12.load_key_and_certificates(data, passphrase or None)
         except ValueError:
+            if not passphrase:
+                raise _no_passphrase(
+                    f"{path} could not be opened without a passphrase",
+                    passphrase_env,
+                    " If the file has no passphrase, it is not a valid PKCS#12 (.pfx) file.",
+                ) from None
             raise CredentialError(
                 f"{path}: wrong passphrase or not a PKCS#12 (.pfx) file",
-                remedy="Set the passphrase environment variable named by passphrase_env.",
+                remedy="Check the passphrase in the environment variable named by passphrase_env, "
+                "and that the file is the .pfx exported with the key.",
             ) from None
         if not isinstance(key, rsa.RSAPrivateKey) or cert is None:
             raise CredentialError(f"{path} must hold one RSA private key and its certificate")
@@ -179,7 +238,23 @@ def _read(path: Path, what: str) -> bytes:
         ) from None
 
 
-def _load_key(data: bytes, passphrase: bytes | None, where: str) -> rsa.RSAPrivateKey:
+def _no_passphrase(what: str, passphrase_env: str | None, more: str = "") -> CredentialError:
+    """The error for an encrypted key or PFX opened without a passphrase: names the unset variable."""
+    if passphrase_env:
+        return CredentialError(
+            f"{what}: the environment variable {passphrase_env} (passphrase_env) is not set",
+            remedy=f"Set {passphrase_env} to the passphrase, or point passphrase_env at the variable "
+            f"that holds it.{more}",
+        )
+    return CredentialError(
+        f"{what}: no passphrase was given",
+        remedy=f"Set the passphrase in the environment variable named by passphrase_env.{more}",
+    )
+
+
+def _load_key(
+    data: bytes, passphrase: bytes | None, where: str, passphrase_env: str | None = None
+) -> rsa.RSAPrivateKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -188,10 +263,7 @@ def _load_key(data: bytes, passphrase: bytes | None, where: str) -> rsa.RSAPriva
     except TypeError:
         if passphrase:
             raise CredentialError(f"{where} is not encrypted: drop the passphrase") from None
-        raise CredentialError(
-            f"{where} is encrypted",
-            remedy="Set the passphrase in the environment variable named by passphrase_env.",
-        ) from None
+        raise _no_passphrase(f"{where} is encrypted", passphrase_env) from None
     except ValueError:
         raise CredentialError(
             f"{where} could not be opened: wrong passphrase or not a PEM private key"

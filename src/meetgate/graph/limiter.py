@@ -24,7 +24,10 @@ The window is per process; the pacing slots, the pause and the learnt rate live 
 (gateway replicas, a bulk job next to the gateway) share one budget for the same app.
 
 The core (:meth:`AdaptiveLimiter.try_acquire`, :meth:`AdaptiveLimiter.release`) is driven by an
-injectable clock and never sleeps; :meth:`acquire` / :meth:`acquire_async` wait for it.
+injectable clock and never sleeps; :meth:`acquire` / :meth:`acquire_async` wait for it, first come
+first served: senders that must wait queue in arrival order, only the first of them asks the core
+again, and a release wakes it (nobody polls); a sender that finds nobody waiting takes the fast path
+(one lock, as :meth:`try_acquire`).
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ _SERVER_TROUBLE = frozenset({500, 502, 503, 504})
 _MEASURE_SECONDS = 1.0
 #: How often a limiter on a shared store looks at the rate other processes learnt, seconds.
 _SYNC_SECONDS = 0.25
-#: How often a window-bound waiter re-checks (release also wakes sync waiters at once).
+#: What :meth:`AdaptiveLimiter.try_acquire` answers when the window is full (a release ends that
+#: wait; :meth:`AdaptiveLimiter.acquire` and ``acquire_async`` are woken by it instead of polling).
 _POLL_SECONDS = 0.005
+#: The core's internal answer for "the window is full" (never returned to callers).
+_WINDOW_FULL = -1.0
 
 
 class LimiterStore(Protocol):
@@ -187,6 +193,48 @@ class RedisLimiterStore:
         return value(b"rate"), value(b"ceiling")
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Waiter:
+    """A sender in the limiter's line: a thread (an event) or a task (a future on its loop)."""
+
+    __slots__ = ("event", "future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.loop = loop
+        self.event = threading.Event() if loop is None else None
+        self.future: asyncio.Future[None] | None = None
+
+    def arm(self) -> None:
+        """Ready to be woken (called with the limiter's lock held, before the lock is let go)."""
+        if self.event is not None:
+            self.event.clear()
+        else:
+            assert self.loop is not None
+            self.future = self.loop.create_future()
+
+    def wake(self) -> None:
+        """Wake it (called with the limiter's lock held, from any thread)."""
+        if self.event is not None:
+            self.event.set()
+            return
+        future = self.future
+        if future is None or future.done():
+            return
+        try:
+            here = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            here = False
+        if here:
+            future.set_result(None)
+        else:
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(_resolve, future)
+
+
 @dataclass(frozen=True)
 class Permit:
     """One granted attempt; hand it back to :meth:`AdaptiveLimiter.release`."""
@@ -265,7 +313,8 @@ class AdaptiveLimiter:
         #: when the window was last full (an acquire took its last place, or found none)
         self._filled_at = -math.inf
         self._lock = threading.Lock()
-        self._released = threading.Condition(self._lock)
+        #: senders waiting for a permit, in arrival order (only the first one asks the core)
+        self._line: collections.deque[_Waiter] = collections.deque()
         self._generation = 0
         self._last_decrease = -math.inf
         self._ok_times: collections.deque[float] = collections.deque()
@@ -304,29 +353,36 @@ class AdaptiveLimiter:
             self._rate, self._ceiling = rate, ceiling
 
     def try_acquire(self, now: float | None = None) -> Permit | float:
-        """A :class:`Permit` when an attempt may start now, else the seconds to wait first."""
+        """A :class:`Permit` when an attempt may start now, else the seconds to wait first
+        (a short poll interval while the window is full). It does not queue: :meth:`acquire` and
+        :meth:`acquire_async` serve waiting senders in arrival order."""
         now = self.clock() if now is None else now
         with self._lock:
-            if self.adaptive and self._shared and now - self._synced >= _SYNC_SECONDS:
-                self._synced = now
-                self._sync_shared()
-            if self.adaptive:
-                paused = self.store.paused_for(now)
-                if paused > 0:
-                    return paused
-            if self.in_flight >= int(self.window):
-                self._filled_at = now
-                return _POLL_SECONDS
-            if self.adaptive and self._rate is not None:
-                wait = self.store.reserve(1.0 / self._rate, now)
-                if wait > 0:
-                    return wait
-            self.in_flight += 1
-            if self.in_flight >= int(self.window):
-                self._filled_at = now
-            self.stats.attempts += 1
-            self._sent_times.append(now)
-            return Permit(now, self._generation)
+            result = self._attempt(now)
+        return _POLL_SECONDS if result is _WINDOW_FULL else result
+
+    def _attempt(self, now: float) -> Permit | float:
+        """The decision (lock held): a permit, the seconds to wait, or ``_WINDOW_FULL``."""
+        if self.adaptive and self._shared and now - self._synced >= _SYNC_SECONDS:
+            self._synced = now
+            self._sync_shared()
+        if self.adaptive:
+            paused = self.store.paused_for(now)
+            if paused > 0:
+                return paused
+        if self.in_flight >= int(self.window):
+            self._filled_at = now
+            return _WINDOW_FULL
+        if self.adaptive and self._rate is not None:
+            wait = self.store.reserve(1.0 / self._rate, now)
+            if wait > 0:
+                return wait
+        self.in_flight += 1
+        if self.in_flight >= int(self.window):
+            self._filled_at = now
+        self.stats.attempts += 1
+        self._sent_times.append(now)
+        return Permit(now, self._generation)
 
     def release(
         self,
@@ -360,7 +416,8 @@ class AdaptiveLimiter:
                 self._ok_times.append(now)
                 self._observe_latency(now - permit.sent_at)
                 self._clean(now, permit.sent_at)
-            self._released.notify_all()
+            if self._line:
+                self._line[0].wake()  # the first in line asks again; it passes the turn on
 
     def _trim(self, now: float) -> None:
         horizon = now - _MEASURE_SECONDS
@@ -459,29 +516,98 @@ class AdaptiveLimiter:
 
     # -- waiting -------------------------------------------------------------------------------------
 
+    def _fast(self) -> Permit | None:
+        """The fast path: a permit at once when nobody is waiting (no waiter is made for it)."""
+        with self._lock:
+            if not self._line:
+                result = self._attempt(self.clock())
+                if isinstance(result, Permit):
+                    return result
+        return None
+
+    def _join(self, waiter: _Waiter) -> None:
+        with self._lock:
+            self._line.append(waiter)
+
+    def _turn(self, waiter: _Waiter) -> Permit | float | None:
+        """For a sender in line: a permit (it leaves the line), the seconds to wait, or None when
+        it must wait to be woken (not first in line, or the window is full); armed under the lock,
+        so a release that comes before the wait still wakes it."""
+        with self._lock:
+            if self._line[0] is waiter:
+                result = self._attempt(self.clock())
+                if isinstance(result, Permit):
+                    self._leave(waiter)
+                    return result
+                if result is not _WINDOW_FULL:
+                    return result
+            waiter.arm()
+            return None
+
+    def _leave(self, waiter: _Waiter) -> None:
+        """Take ``waiter`` out of the line (lock held) and let the next one ask."""
+        first = bool(self._line) and self._line[0] is waiter
+        try:
+            self._line.remove(waiter)
+        except ValueError:
+            return
+        if first and self._line:
+            self._line[0].wake()
+
+    def _give_up(self, waiter: _Waiter) -> None:
+        with self._lock:
+            self._leave(waiter)
+
+    def _granted(self, permit: Permit, started: float) -> Permit:
+        self.stats.waited_seconds += permit.sent_at - started
+        return permit
+
     def acquire(self, sleep: Callable[[float], None] | None = None) -> Permit:
-        """Wait (blocking) until an attempt may start."""
+        """Wait (blocking) until an attempt may start; waiting threads are served in arrival order."""
         started = self.clock()
-        while True:
-            result = self.try_acquire()
-            if isinstance(result, Permit):
-                self.stats.waited_seconds += result.sent_at - started
-                return result
-            if sleep is not None:
-                sleep(result)
-            else:
-                with self._released:
-                    self._released.wait(timeout=result)
+        permit = self._fast()
+        if permit is not None:
+            return self._granted(permit, started)
+        waiter = _Waiter(None)
+        self._join(waiter)
+        assert waiter.event is not None
+        try:
+            while True:
+                result = self._turn(waiter)
+                if isinstance(result, Permit):
+                    return self._granted(result, started)
+                if result is None:
+                    waiter.event.wait()
+                elif sleep is not None:
+                    sleep(result)
+                else:
+                    time.sleep(result)
+        except BaseException:
+            self._give_up(waiter)
+            raise
 
     async def acquire_async(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> Permit:
-        """Wait (without blocking the event loop) until an attempt may start."""
+        """Wait (without blocking the event loop) until an attempt may start; waiting tasks are
+        served in arrival order."""
         started = self.clock()
-        while True:
-            result = self.try_acquire()
-            if isinstance(result, Permit):
-                self.stats.waited_seconds += result.sent_at - started
-                return result
-            await sleep(result)
+        permit = self._fast()
+        if permit is not None:
+            return self._granted(permit, started)
+        waiter = _Waiter(asyncio.get_running_loop())
+        self._join(waiter)
+        try:
+            while True:
+                result = self._turn(waiter)
+                if isinstance(result, Permit):
+                    return self._granted(result, started)
+                if result is None:
+                    assert waiter.future is not None
+                    await waiter.future
+                else:
+                    await sleep(result)
+        except BaseException:
+            self._give_up(waiter)
+            raise
 
 
 def fixed_concurrency(n: int) -> AdaptiveLimiter:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from meetgate.graph.errors import MeetingRuleError
 from meetgate.graph.meetings import check_external_id, check_join_url, check_times
 from meetgate.graph.models import (
@@ -83,6 +85,11 @@ OPTIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "recordAutomatically": ("record_automatically", None),
     "entryExitAnnounced": ("is_entry_exit_announced", None),
 }
+#: bulk-facing remedies where the library's wording names library calls or options bulk does not have
+_KEY_REMEDY = (
+    "Use 1–256 printable ASCII characters without spaces, e.g. your booking's own id (booking-4711)."
+)
+_START_ONLY_REMEDY = "Fill in both the start and end columns: an update changes the time only as a pair."
 _ROLES = tuple(v.value for v in OnlineMeetingRole if v.value != "unknownFutureValue")
 MAX_ROWS = 100_000
 
@@ -357,7 +364,7 @@ class _RowChecker:
             try:
                 check_external_id(key)
             except MeetingRuleError as exc:
-                self.problem(row, line, key, "key", str(exc), exc.remedy or "")
+                self.problem(row, line, key, "key", str(exc), _KEY_REMEDY)
         start = end = None
         before_times = len(self.problems)
         for name in ("start", "end"):
@@ -376,9 +383,10 @@ class _RowChecker:
             try:
                 check_times(start, end, update=op == "update")
             except MeetingRuleError as exc:
-                self.problem(
-                    row, line, key, "end" if start is not None else "start", str(exc), exc.remedy or ""
-                )
+                remedy = exc.remedy or ""
+                if op == "update" and (start is None) != (end is None):
+                    remedy = _START_ONLY_REMEDY  # the library's remedy names reschedule(), not a column
+                self.problem(row, line, key, "end" if start is not None else "start", str(exc), remedy)
         attendees: list[Attendee] | None = None
         if "attendees" in data:
             try:
@@ -471,10 +479,13 @@ class _RowChecker:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc)
-    if "Value error, " in text:
-        text = text.split("Value error, ", 1)[1]
-    return text.splitlines()[0]
+    """The human message of ``exc``: for a pydantic error its ``msg`` alone, without the
+    ``[type=value_error, input_value=…]`` suffix meant for developers."""
+    if isinstance(exc, ValidationError):
+        errors = exc.errors()
+        if errors:
+            return str(errors[0].get("msg", "")).removeprefix("Value error, ").splitlines()[0]
+    return str(exc).splitlines()[0]
 
 
 def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "delete") -> LoadedRows:
