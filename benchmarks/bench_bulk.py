@@ -34,6 +34,7 @@ from meetgate.composition import async_graph_client_from_profile
 from meetgate.config import Profile
 from meetgate.graph.limiter import AdaptiveLimiter, fixed_concurrency
 from meetgate.sandbox.control import SandboxControl
+from meetgate.sandbox.meetings import Meeting, MeetingStore
 from meetgate.sandbox.server import SandboxInfo, read_info
 
 POLICY = "Tag:TeamsMeetingsIntegration"
@@ -218,8 +219,8 @@ def main() -> None:
         f"{'429s':>6} | {'% 429':>6} | {'failed':>6} | {'meetings':>8} | {'duplicates':>10}"
     )
     for o in outcomes:
-        meetings = tenants.get(o.tenant_id, {}).get("extensions", {}).get("meetings", {}).get("meetings", [])
-        pairs = {(m["organizerId"], m.get("externalId")) for m in meetings}
+        meetings = _saved_meetings(tenants, o.tenant_id)
+        pairs = {(m.organizer_id, m.external_id) for m in meetings}
         rate = o.done / o.seconds if o.seconds else 0.0
         label = "adaptive" if o.mode == "adaptive" else f"fixed {o.mode}"
         print(
@@ -230,18 +231,23 @@ def main() -> None:
     adaptive = next((o for o in outcomes if o.mode == "adaptive"), None)
     if adaptive is not None:
         rate = adaptive.done / adaptive.seconds
-        meetings = (
-            tenants.get(adaptive.tenant_id, {}).get("extensions", {}).get("meetings", {}).get("meetings", [])
-        )
+        meetings = _saved_meetings(tenants, adaptive.tenant_id)
         checks = {
             "≥ 95 % of the limit": rate >= 0.95 * args.rps,
             "≤ 2 % answered 429": adaptive.throttled <= 0.02 * adaptive.requests,
             f"exactly {args.rows:,} meetings": len(meetings) == args.rows,
-            "none duplicated": len({m.get("externalId") for m in meetings}) == len(meetings),
+            "none duplicated": len({m.external_id for m in meetings}) == len(meetings),
         }
         print()
         for name, ok in checks.items():
             print(f"  adaptive {name}: {'pass' if ok else 'FAIL'}")
+
+
+def _saved_meetings(tenants: dict, tenant_id: str) -> list[Meeting]:  # type: ignore[type-arg]
+    """The meetings the sandbox saved for ``tenant_id`` (its state.json, read as the sandbox reads it)."""
+    store = MeetingStore(tenant_id)
+    store.load_dict(tenants.get(tenant_id, {}).get("extensions", {}).get("meetings", {}))
+    return store.snapshot()
 
 
 def _tenants(state: dict) -> list[dict]:  # type: ignore[type-arg]

@@ -470,6 +470,11 @@ class MeetingStore:
     def __len__(self) -> int:
         return len(self._meetings)
 
+    def snapshot(self) -> list[Meeting]:
+        """Every meeting, in creation order (a copy: for reports and benchmarks)."""
+        with self._lock:
+            return list(self._meetings.values())
+
     # -- creation
 
     def _new_ids(self, organizer_id: str) -> tuple[str, str]:
