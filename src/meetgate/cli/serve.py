@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from meetgate.cli._common import load_active_profile
+from meetgate.cli._common import fail, load_active_profile
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def serve(
@@ -45,6 +47,8 @@ def serve(
 
     import uvicorn
 
+    if log_level.lower() not in LOG_LEVELS:
+        fail(f"--log-level {log_level!r} is not a log level", f"use one of: {', '.join(LOG_LEVELS)}")
     from meetgate.cli._gateway_wiring import graph_backend, policy_scope
     from meetgate.gateway.app import create_app
     from meetgate.gateway.dashboard import hash_admin_key

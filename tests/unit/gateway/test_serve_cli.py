@@ -1,0 +1,11 @@
+from typer.testing import CliRunner
+
+from meetgate.cli.main import app
+
+
+def test_serve_refuses_an_unknown_log_level_with_a_usage_error():
+    result = CliRunner().invoke(app, ["serve", "--log-level", "loud"])
+    assert result.exit_code == 2
+    assert "not a log level" in result.output
+    assert "debug, info, warning, error" in result.output
+    assert "Traceback" not in result.output
