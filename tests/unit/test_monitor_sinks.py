@@ -122,3 +122,17 @@ def test_smtp_unreachable_says_what_to_check():
     with pytest.raises(SinkError, match="cannot send alert email") as info:
         SmtpSink("127.0.0.1", 9, "a@b", ("c@d",), timeout=2).send(ALERTS)
     assert "SMTP host" in (info.value.remedy or "")
+
+
+@pytest.mark.parametrize(
+    "url", ["hooks.example.com/hook/s3cr3t-t0ken", "https:/hooks.example.com/s3cr3t-t0ken"]
+)
+def test_a_malformed_webhook_url_is_refused_without_echoing_it(url):
+    with pytest.raises(SinkError, match="not a webhook URL") as info:
+        WebhookSink(url)
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_webhook_sink_repr_hides_the_url():
+    sink = TeamsSink("https://contoso.webhook.office.com/webhookb2/s3cr3t-t0ken")
+    assert "s3cr3t" not in repr(sink)

@@ -42,7 +42,11 @@ def _safe_url(url: str) -> str:
 def check_webhook_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise SinkError(f"not a webhook URL: {url[:40]!r}", "give an https:// URL")
+        # never echo the URL: a malformed one still carries its secret path or query
+        raise SinkError(
+            f"not a webhook URL (scheme {parts.scheme or 'missing'!r}, host {parts.hostname or 'missing'!r})",
+            "give an https:// URL",
+        )
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise SinkError(
             f"refusing to send alerts over plain HTTP to {parts.hostname}",
@@ -70,7 +74,7 @@ class JsonLinesSink:
 
 @dataclass
 class _HttpSink:
-    url: str
+    url: str = field(repr=False)  # webhook URLs are credentials
     client: httpx.Client | None = None
     timeout: float = 10.0
 
