@@ -16,7 +16,7 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind (keep 127.0.0.1 behind a reverse proxy).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8080,
     sandbox_control: Annotated[
         str | None,
         typer.Option(

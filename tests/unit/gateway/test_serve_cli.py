@@ -9,3 +9,9 @@ def test_serve_refuses_an_unknown_log_level_with_a_usage_error():
     assert "not a log level" in result.output
     assert "debug, info, warning, error" in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_port_out_of_range():
+    result = CliRunner().invoke(app, ["serve", "--port", "99999"])
+    assert result.exit_code == 2
+    assert "--port" in result.output
