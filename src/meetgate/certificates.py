@@ -299,18 +299,34 @@ def key_matches_certificate(key: rsa.RSAPrivateKey, cert: x509.Certificate) -> b
 
 
 def write_secret_file(path: Path, data: bytes, *, force: bool = False) -> None:
-    """Write key material with mode 0600 from the first byte; refuse to overwrite unless ``force``."""
+    """Write key material with mode 0600 from the first byte; refuse to overwrite unless ``force``.
+
+    The bytes go to a private temporary file next to ``path`` that then takes its place in one step,
+    so a crash never leaves a truncated key (with ``force``, the old key stays until the new one is
+    complete)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    if not force and path.exists():
+        raise CertificateError(f"{path} exists; pass --force to overwrite it")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise CertificateError(f"{path} exists; pass --force to overwrite it") from None
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the file appeared meanwhile: never clobbered
+            except FileExistsError:
+                raise CertificateError(f"{path} exists; pass --force to overwrite it") from None
     finally:
-        os.close(fd)
+        tmp.unlink(missing_ok=True)
 
 
 def write_public_file(path: Path, data: bytes, *, force: bool = False) -> None:

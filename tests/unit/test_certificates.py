@@ -50,6 +50,28 @@ def test_secret_file_is_0600_and_not_overwritten(tmp_path, pair):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_overwriting_a_key_replaces_it_whole_or_not_at_all(tmp_path, pair, monkeypatch):
+    """A write that fails half-way (disk full, a crash) leaves the old key as it was, and no
+    temporary copy of key material behind."""
+    import os
+
+    path = tmp_path / "k.pem"
+    old = c.private_key_pem(pair.private_key)
+    c.write_secret_file(path, old)
+    real_write = os.write
+
+    def fail_half_way(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", fail_half_way)
+    with pytest.raises(OSError, match="No space"):
+        c.write_secret_file(path, c.private_key_pem(pair.private_key, b"pw"), force=True)
+    monkeypatch.undo()
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem"]
+
+
 def test_encrypted_key_round_trip_and_clear_errors(tmp_path, pair):
     path = tmp_path / "k.pem"
     c.write_secret_file(path, c.private_key_pem(pair.private_key, b"correct horse"))
