@@ -258,6 +258,8 @@ class GatewayService:
             ctx.graph_status = problem.graph_status
             ctx.graph_request_id = problem.graph_request_id
             ctx.notes["graph_error"] = type(exc).__name__
+            # for the operator's log line (consumers get only the problem: see from_graph_error)
+            ctx.notes["graph_error_message"] = str(getattr(exc, "message", None) or exc)[:500]
             self.metrics.graph_calls.labels(operation, str(problem.graph_status or "error")).inc()
             if problem.slug == "graph-throttled":
                 self.metrics.throttled.labels("graph").inc()
