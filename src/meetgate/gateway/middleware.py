@@ -134,7 +134,11 @@ class RequestObserver:
         )
         self.audit.submit(entry)
         if self.log.isEnabledFor(logging.INFO):
-            self.log.info("request", extra=_log_fields(entry, method, template))
+            fields = _log_fields(entry, method, template)
+            if "graph_error" in ctx.notes:  # what Graph or Entra said: the consumer sees only the problem
+                fields["graph_error"] = ctx.notes["graph_error"]
+                fields["graph_error_message"] = ctx.notes.get("graph_error_message")
+            self.log.info("request", extra=fields)
 
 
 def _log_fields(entry: AuditEntry, method: str, template: str) -> dict[str, Any]:

@@ -57,6 +57,15 @@ def _unauthenticated(detail: str) -> Problem:
     return Problem("unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer realm="meetgate"'})
 
 
+def _call_status(problem: Problem) -> str:
+    """The ``status`` label of a failed Graph call: Graph's HTTP status; ``auth`` when the gateway's own
+    credentials failed before Graph answered (no token: certificate removed or expired, app unknown);
+    ``error`` when there was no answer at all."""
+    if problem.graph_status:
+        return str(problem.graph_status)
+    return "auth" if problem.slug == "graph-auth-failed" else "error"
+
+
 def external_id_for(consumer_id: str, idempotency_key: str) -> str:
     """The Graph createOrGet externalId: the same for every retry, replica and restart."""
     digest = hashlib.sha256(f"{consumer_id}\x00{idempotency_key}".encode()).hexdigest()
@@ -258,7 +267,9 @@ class GatewayService:
             ctx.graph_status = problem.graph_status
             ctx.graph_request_id = problem.graph_request_id
             ctx.notes["graph_error"] = type(exc).__name__
-            self.metrics.graph_calls.labels(operation, str(problem.graph_status or "error")).inc()
+            # for the operator's log line (consumers get only the problem: see from_graph_error)
+            ctx.notes["graph_error_message"] = str(getattr(exc, "message", None) or exc)[:500]
+            self.metrics.graph_calls.labels(operation, _call_status(problem)).inc()
             if problem.slug == "graph-throttled":
                 self.metrics.throttled.labels("graph").inc()
             raise problem from None

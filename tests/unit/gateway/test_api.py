@@ -22,6 +22,7 @@ from meetgate.graph.errors import (
     BadRequestError,
     ServiceError,
     ThrottledError,
+    TransportError,
 )
 from meetgate.store import Store
 
@@ -331,6 +332,13 @@ def test_graph_errors_become_problems_with_graph_request_id(gw):
         502,
     )
     assert "AADSTS" not in json.dumps(body)
+    # no token at all (certificate removed or expired) is counted apart from calls Graph never answered
+    gw.graph.fail_next = TransportError("connection refused")
+    gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t2"})
+    text = gw.client.get("/metrics").text
+    assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="auth"} 1.0' in text
+    assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="error"} 1.0' in text
+    assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="503"} 1.0' in text
 
 
 def test_deleting_a_meeting_already_deleted_in_teams_records_it_cancelled(gw):

@@ -118,3 +118,20 @@ def test_unexpected_error_is_a_500_problem_with_the_request_id(tmp_path, caplog)
     [error] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
     assert error.__dict__["request_id"] == "req-500" and error.exc_info is not None
     gw.store.close()
+
+
+def test_log_line_tells_the_operator_what_graph_or_entra_said(gw, caplog):
+    from meetgate.graph.errors import AuthenticationError
+
+    gw.graph.fail_next = AuthenticationError(
+        "the token endpoint refused app 1111: AADSTS700027: key not found", aadsts_code=700027
+    )
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        failed = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "auth-1"))
+        done = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "auth-2"))
+    assert failed.status_code == 502 and "AADSTS" not in failed.text  # the consumer sees only the problem
+    assert done.status_code == 201
+    first, second = [r.__dict__ for r in caplog.records if r.getMessage() == "request"]
+    assert first["outcome"] == "graph-auth-failed" and first["graph_error"] == "AuthenticationError"
+    assert "AADSTS700027: key not found" in first["graph_error_message"]
+    assert "graph_error" not in second
