@@ -330,11 +330,27 @@ def certificate_status(
     *,
     local: LocalCertificate | None = None,
     now: dt.datetime | None = None,
+    app_id: str | None = None,
+    profile_client_id: str | None = None,
 ) -> CertificateStatusReport:
-    """Findings over the app's credentials and the local key file (pure)."""
+    """Findings over the app's credentials and the local key file (pure). With ``app_id`` (the
+    application's) and ``profile_client_id`` (what the profile signs in as), a mismatch is an error:
+    the checked application is not the one the integration uses."""
     when = now or _now()
     statuses = credential_statuses(key_credentials, password_credentials, when)
     findings: list[Finding] = []
+    if app_id and profile_client_id and app_id.lower() != profile_client_id.lower():
+        findings.append(
+            Finding(
+                "error",
+                "profile.client_id_mismatch",
+                f"the profile's client_id {profile_client_id} is not this application's ({app_id}): "
+                "the integration signs in as another app, and these findings are not about it",
+                "set client_id to the application's id (`meetgate setup app` writes it), or correct "
+                "application_object_id",
+                subject=profile_client_id,
+            )
+        )
     certificates = [c for c in statuses if c.kind == "certificate"]
     usable = [c for c in certificates if c.state in ("valid", "expiring")]
     if not certificates:

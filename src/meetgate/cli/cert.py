@@ -248,7 +248,11 @@ def status(
             session.rights.require()
         application = session.service.get_application(_object_id(session, profile))
         report = certificate_status(
-            application.key_credentials, application.password_credentials, local=_local(profile)
+            application.key_credentials,
+            application.password_credentials,
+            local=_local(profile),
+            app_id=application.app_id,
+            profile_client_id=profile.client_id,
         )
     if as_json:
         print_json(

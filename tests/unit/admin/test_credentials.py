@@ -100,6 +100,17 @@ def test_bad_input_is_refused_before_writing(tmp_path, kwargs, message):
 # --- status ----------------------------------------------------------------------------------
 
 
+def test_status_of_an_application_the_profile_does_not_sign_in_as_is_an_error(pair):
+    valid = _kc(pair.certificate, end_date_time=NOW + dt.timedelta(days=400))
+    app_id, other = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+    same = cr.certificate_status([valid], [], now=NOW, app_id=app_id, profile_client_id=app_id.upper())
+    assert same.ok and not any(f.code == "profile.client_id_mismatch" for f in same.findings)
+    wrong = cr.certificate_status([valid], [], now=NOW, app_id=app_id, profile_client_id=other)
+    [finding] = [f for f in wrong.findings if f.code == "profile.client_id_mismatch"]
+    assert not wrong.ok and other in finding.message and app_id in finding.message
+    assert finding.remedy and "meetgate setup app" in finding.remedy
+
+
 def test_status_flags_expired_expiring_and_secrets(pair):
     valid = _kc(
         pair.certificate,
