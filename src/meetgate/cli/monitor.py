@@ -424,6 +424,8 @@ def watch(
     sinks = _sinks(jsonl, webhook, teams, email_to, smtp, email_from, starttls)
     monitor = _monitor(ctx, thresholds, app_id, True, policy_backend, pwsh)
     done = 0
+    pending: dict[str, list[Alert]] = {sink.name: [] for sink in sinks}
+    retried: set[str] = set()
     try:
         while True:
             result = _run(monitor, period)
@@ -436,15 +438,23 @@ def watch(
             )
             if result.new_alerts:
                 print_alerts(result.new_alerts)
-                sent = True
-                for sink in sinks:
-                    try:
-                        sink.send(result.new_alerts)
-                    except SinkError as exc:
-                        sent = False
-                        err_console().print(f"[red]sink {sink.name} failed:[/] {exc} — {exc.remedy}")
-                if sent:
-                    monitor.repo.mark_sent(keys=[a.key for a in result.new_alerts])
+            for sink in sinks:
+                # a sink that failed gets its missed alerts again at the next poll (the others do not)
+                batch = pending[sink.name] + result.new_alerts
+                if not batch:
+                    continue
+                try:
+                    sink.send(batch)
+                    pending[sink.name] = []
+                except SinkError as exc:
+                    pending[sink.name] = batch
+                    err_console().print(
+                        f"[red]sink {sink.name} failed:[/] {exc} — {exc.remedy} (retried at the next poll)"
+                    )
+            unsent = {a.key for batch in pending.values() for a in batch}
+            monitor.repo.mark_sent(keys=[a.key for a in result.new_alerts if a.key not in unsent])
+            monitor.repo.mark_sent(keys=[k for k in retried if k not in unsent])
+            retried = unsent
             done += 1
             if iterations and done >= iterations:
                 break

@@ -221,3 +221,51 @@ def test_a_reader_watching_another_app_checks_that_apps_certificate_not_its_own(
 def test_help_names_the_hypercare_table_of_the_thresholds_file(command):
     result = runner.invoke(app, ["monitor", command, "--help"])
     assert result.exit_code == 0 and "[hypercare]" in result.output
+
+
+def test_watch_retries_a_failed_sink_at_the_next_poll_and_only_that_sink(world, config, tmp_path):
+    """A webhook that answered 500 gets the missed alerts at the next poll; the JSON lines file once."""
+    import http.server
+    import threading
+
+    bodies: list[dict[str, object]] = []
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(500 if len(bodies) == 1 else 200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    world.sign_in(1)
+    world.sign_in(1, forwarded_for="198.51.100.4")  # a new IP and location: two alerts
+    thresholds = tmp_path / "t.toml"
+    thresholds.write_text("active_hours = [0, 24]\n")
+    alerts = tmp_path / "alerts.jsonl"
+    watch = [
+        "monitor",
+        "watch",
+        "--app-id",
+        world.app.client_id,
+        "--thresholds",
+        str(thresholds),
+        "--interval",
+        "0",
+    ]
+    url = f"http://127.0.0.1:{server.server_port}/hook/secret"
+    try:
+        result = runner.invoke(
+            app,
+            [*watch, "--iterations", "2", "--window", "1h", "--jsonl", str(alerts), "--webhook", url],
+            env=config,
+        )
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    assert "sink webhook failed" in result.stderr and "secret" not in result.output
+    assert len(bodies) == 2 and bodies[0] == bodies[1]  # the missed alerts, again
+    assert len(alerts.read_text().splitlines()) == len(bodies[0]["alerts"])  # type: ignore[arg-type]
