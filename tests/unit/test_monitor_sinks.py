@@ -136,3 +136,27 @@ def test_a_malformed_webhook_url_is_refused_without_echoing_it(url):
 def test_webhook_sink_repr_hides_the_url():
     sink = TeamsSink("https://contoso.webhook.office.com/webhookb2/s3cr3t-t0ken")
     assert "s3cr3t" not in repr(sink)
+
+
+def test_smtp_credentials_for_a_server_without_auth_say_so():
+    """aiosmtpd offers no AUTH by default: logging in cannot work, and the message says why."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sink = SmtpSink("127.0.0.1", port, "a@b", ("c@d",), username="alerts", password="s3cret-pw")
+        with pytest.raises(SinkError, match="offers no SMTP AUTH") as info:
+            sink.send(ALERTS)
+    finally:
+        controller.stop()
+    assert "--starttls" in (info.value.remedy or "") and "s3cret-pw" not in str(info.value)

@@ -204,6 +204,13 @@ class SmtpSink:
                 if self.username and self.password:
                     smtp.login(self.username, self.password)
                 smtp.send_message(message)
+        except smtplib.SMTPNotSupportedError:
+            raise SinkError(
+                f"{self.host}:{self.port} offers no SMTP AUTH, so the credentials cannot be used"
+                + ("" if self.starttls else " (servers often offer it only after STARTTLS)"),
+                "add --starttls if the server needs it, or unset MEETGATE_SMTP_USERNAME and "
+                "MEETGATE_SMTP_PASSWORD for a relay that takes mail without a login",
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise SinkError(
                 f"cannot send alert email through {self.host}:{self.port}: {type(exc).__name__}",
