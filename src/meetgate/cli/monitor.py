@@ -118,10 +118,14 @@ def _monitor(
         from meetgate.composition import graph_client_from_profile
 
         client = graph_client_from_profile(profile)
-        if None in object_ids:
-            object_ids = _object_ids(client, watched, object_ids)
-        if not own_app:
-            certificates = _registration_certificates(client, watched)
+        if None in object_ids or not own_app:
+            application, principal = _directory_entry(client, watched)
+            object_ids = (
+                object_ids[0] or (application.id if application else None),
+                object_ids[1] or (principal.id if principal else None),
+            )
+            if not own_app:
+                certificates = _registration_certificates(application, watched)
     elif not own_app:
         err_console().print(
             f"[dim]certificate expiry of app {watched} not checked: it is read from its registration "
@@ -153,47 +157,31 @@ def _monitor(
     return monitor
 
 
-def _object_ids(
-    client: Any, app_id: str, known: tuple[str | None, str | None]
-) -> tuple[str | None, str | None]:
-    """The watched app's application and service principal object ids, read from the directory:
-    Entra's audits of consent and certificate changes name those, not the app id."""
+def _directory_entry(client: Any, app_id: str) -> tuple[Any, Any]:
+    """The watched app's application and service principal, read once from the directory
+    (Directory.Read.All): Entra's consent and certificate audits name their object ids, not the app
+    id, and the registration holds the certificates. ``(None, None)`` with a warning when refused."""
     from meetgate.graph.applications import ApplicationsService
     from meetgate.graph.errors import GraphError
 
     service = ApplicationsService(client.http)
-    application_id, principal_id = known
     try:
-        if application_id is None:
-            application = service.find_application_by_app_id(app_id)
-            application_id = application.id if application else None
-        if principal_id is None:
-            principal = service.find_service_principal(app_id)
-            principal_id = principal.id if principal else None
+        return service.find_application_by_app_id(app_id), service.find_service_principal(app_id)
     except GraphError as exc:
         err_console().print(
             f"[yellow]warning:[/] cannot look up app {app_id} in the directory ({exc}); audits that name "
-            "only its object ids (consent, certificate changes) are missed — give the monitoring app "
-            "Directory.Read.All, or set application_object_id and service_principal_id in the profile"
+            "only its object ids (consent, certificate changes) are missed and its certificate expiry is "
+            "not checked — give the monitoring app Directory.Read.All, or set application_object_id and "
+            "service_principal_id in the profile"
         )
-    return application_id, principal_id
+        return None, None
 
 
-def _registration_certificates(client: Any, app_id: str) -> list[Any]:
-    """The watched app's certificate that expires last, from its registration's ``keyCredentials``
-    (Directory.Read.All): the date after which the app can no longer sign in."""
+def _registration_certificates(application: Any, app_id: str) -> list[Any]:
+    """The certificate on the watched app's registration that expires last: the date after which
+    the app can no longer sign in."""
     from meetgate.admin.monitoring.model import CertificateStatus
-    from meetgate.graph.applications import ApplicationsService
-    from meetgate.graph.errors import GraphError
 
-    try:
-        application = ApplicationsService(client.http).find_application_by_app_id(app_id)
-    except GraphError as exc:
-        err_console().print(
-            f"[yellow]warning:[/] cannot read the certificates of app {app_id} ({exc}); certificate "
-            "expiry is not checked — give the monitoring app Directory.Read.All"
-        )
-        return []
     dated = [
         (key.end_date_time, key.thumbprint_sha1 or key.key_id or "?")
         for key in (application.key_credentials if application else [])
