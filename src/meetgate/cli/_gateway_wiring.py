@@ -8,16 +8,13 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from meetgate.config import ConfigError, Profile
 from meetgate.gateway.ports import PolicyScope
 from meetgate.gateway.scope import StaticPolicyScope
-
-if TYPE_CHECKING:
-    from meetgate.graph.limiter import AdaptiveLimiter
 
 
 def file_policy_scope(profile: Profile) -> StaticPolicyScope:
@@ -135,16 +132,6 @@ def open_store(profile: Profile) -> Any:
     return Store.open(profile.store_url)
 
 
-def limiter_pause(limiter: AdaptiveLimiter) -> Callable[[], float]:
-    """Seconds left of the pause Graph asked for (a 429's ``Retry-After``), as ``limiter`` keeps it
-    (shared by every replica when its store is in Redis)."""
-
-    def paused() -> float:
-        return limiter.store.paused_for(limiter.clock()) if limiter.adaptive else 0.0
-
-    return paused
-
-
 def graph_backend(
     profile: Profile, metrics: Any, redis_prefix: str = "meetgate:", max_wait_seconds: float = 10.0
 ) -> tuple[Any, Any, Any, Callable[[], float]]:
@@ -187,4 +174,4 @@ def graph_backend(
         if client.tokens.peek() is None:
             await to_thread.run_sync(client.tokens.get_token)
 
-    return client.meetings, token_check, client.aclose, limiter_pause(limiter)
+    return client.meetings, token_check, client.aclose, limiter.paused_for

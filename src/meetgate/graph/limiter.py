@@ -502,15 +502,19 @@ class AdaptiveLimiter:
         self._rate_updated = now
         self.store.publish_rate(self._rate, self._ceiling)
 
+    def paused_for(self) -> float:
+        """Seconds left of the pause Graph asked for (a 429's ``Retry-After``; shared by every
+        process on the same store); 0 when not paused, always 0 for a fixed limiter."""
+        return self.store.paused_for(self.clock()) if self.adaptive else 0.0
+
     def snapshot(self) -> LimiterSnapshot:
-        now = self.clock()
         with self._lock:
             return LimiterSnapshot(
                 concurrency=self.window,
                 in_flight=self.in_flight,
                 rate=self._rate,
                 ceiling=self._ceiling,
-                paused_for=self.store.paused_for(now) if self.adaptive else 0.0,
+                paused_for=self.paused_for(),
                 stats=LimiterStats(**vars(self.stats)),
             )
 

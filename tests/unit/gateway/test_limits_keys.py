@@ -74,12 +74,11 @@ def test_quota_reset_is_the_next_utc_midnight():
 
 
 def test_serve_reads_graphs_pause_from_the_clients_limiter():
-    from meetgate.cli._gateway_wiring import limiter_pause
     from meetgate.graph.limiter import AdaptiveLimiter
 
     now = [1000.0]
     limiter = AdaptiveLimiter(clock=lambda: now[0])
-    paused = limiter_pause(limiter)
+    paused = limiter.paused_for  # what `meetgate serve` hands the gateway
     assert paused() == 0.0
     permit = limiter.try_acquire()
     assert not isinstance(permit, float)
