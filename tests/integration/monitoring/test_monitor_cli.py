@@ -15,24 +15,18 @@ from meetgate.graph.errors import AuthenticationError
 runner = CliRunner()
 
 
+def _sign_in_values(profile):
+    """What a profile needs to sign in to the sandbox tenant (and its store, when it has one)."""
+    keys = ("tenant_id", "client_id", "private_key_path", "certificate_path", "authority_url", "graph_url",
+            "ca_bundle", "store_url")  # fmt: skip
+    return {k: getattr(profile, k) for k in keys if getattr(profile, k) is not None}
+
+
 @pytest.fixture
 def config(world, tmp_path):
     path = tmp_path / "meetgate.toml"
     reader = dataclasses.replace(world.reader, store_url=f"sqlite:///{tmp_path}/meetgate.db")
-    values = {
-        k: getattr(reader, k)
-        for k in (
-            "tenant_id",
-            "client_id",
-            "private_key_path",
-            "certificate_path",
-            "authority_url",
-            "graph_url",
-            "ca_bundle",
-            "store_url",
-        )
-    }
-    save_profile_values(path, "reader", values)
+    save_profile_values(path, "reader", _sign_in_values(reader))
     return {"MEETGATE_CONFIG": str(path), "MEETGATE_CLIENT_SECRET": ""}
 
 
@@ -130,18 +124,7 @@ def test_report_with_a_policy_snapshot_through_the_cmdlets(world, tmp_path):
         f"users = {json.dumps(pilots)}\n"
     )
     path = tmp_path / "with-policy.toml"
-    values = {
-        k: getattr(reader, k)
-        for k in (
-            "tenant_id",
-            "client_id",
-            "private_key_path",
-            "certificate_path",
-            "authority_url",
-            "graph_url",
-            "ca_bundle",
-        )
-    }
+    values = _sign_in_values(reader)
     save_profile_values(
         path, "reader", {**values, "store_url": f"sqlite:///{tmp_path}/p.db", "policy_file": policy}
     )
