@@ -191,9 +191,8 @@ def test_a_throttled_call_is_handed_back_within_the_wait_budget(sandbox_app, san
     if not sandbox_app.policy_granted:
         pytest.skip("this sandbox has no policy engine")
     organizer = sandbox_app.pilot_users[0].id  # by id: no user lookup to spend the throttle's one slot
-    meetings, _check, close, _pause = graph_backend(
-        sandbox_app.profile(), GatewayMetrics(), max_wait_seconds=2.0
-    )
+    graph = graph_backend(sandbox_app.profile(), GatewayMetrics(), max_wait_seconds=2.0)
+    meetings = graph.meetings
 
     async def run() -> tuple[float, ThrottledError]:
         try:
@@ -205,7 +204,7 @@ def test_a_throttled_call_is_handed_back_within_the_wait_budget(sandbox_app, san
             return time.monotonic() - started, caught.value
         finally:
             sandbox_control.clear_faults()
-            await close()
+            await graph.close()
 
     elapsed, error = asyncio.run(run())
     assert elapsed < 5, elapsed

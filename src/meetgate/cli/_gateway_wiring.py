@@ -6,14 +6,15 @@ Imported only inside those commands (it pulls in httpx, the gateway and the stor
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from meetgate.config import ConfigError, Profile
-from meetgate.gateway.ports import PolicyScope
+from meetgate.gateway.ports import PolicyScope, TokenCheck
 from meetgate.gateway.scope import StaticPolicyScope
 
 
@@ -132,10 +133,24 @@ def open_store(profile: Profile) -> Any:
     return Store.open(profile.store_url)
 
 
+@dataclass(frozen=True)
+class GraphBackend:
+    """What the gateway takes from its Graph client (``create_app``'s Graph-side arguments)."""
+
+    #: the client's ``AsyncMeetingsService``
+    meetings: Any
+    #: for /readyz: takes a token unless a valid one is held
+    token_check: TokenCheck
+    #: closes the client's connections (on shutdown)
+    close: Callable[[], Awaitable[None]]
+    #: seconds left of the pause Graph asked for (the limiter's)
+    graph_pause: Callable[[], float]
+
+
 def graph_backend(
     profile: Profile, metrics: Any, redis_prefix: str = "meetgate:", max_wait_seconds: float = 10.0
-) -> tuple[Any, Any, Any, Callable[[], float]]:
-    """(meetings service, token check, close, Graph pause) of an async Graph client for ``profile``.
+) -> GraphBackend:
+    """The gateway's async Graph client for ``profile``, as :class:`GraphBackend`.
 
     With ``redis_url`` set, replicas share access tokens through Redis. Retries inside one call end
     within ``max_wait_seconds`` (a longer ``Retry-After`` is handed to the consumer instead).
@@ -174,4 +189,4 @@ def graph_backend(
         if client.tokens.peek() is None:
             await to_thread.run_sync(client.tokens.get_token)
 
-    return client.meetings, token_check, client.aclose, limiter.paused_for
+    return GraphBackend(client.meetings, token_check, client.aclose, limiter.paused_for)

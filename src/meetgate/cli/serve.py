@@ -71,17 +71,15 @@ def serve(
     )
     log = configure_logging(log_level.upper())
     metrics = GatewayMetrics()
-    meetings, token_check, close, graph_pause = graph_backend(
-        profile, metrics, redis_prefix, max_wait_seconds=settings.graph_max_wait_seconds
-    )
+    graph = graph_backend(profile, metrics, redis_prefix, max_wait_seconds=settings.graph_max_wait_seconds)
     app = create_app(
         settings,
-        meetings=meetings,
+        meetings=graph.meetings,
         scope=policy_scope(profile, sandbox_control),
-        token_check=token_check,
+        token_check=graph.token_check,
         metrics=metrics,
-        on_shutdown=close,
-        graph_pause=graph_pause,
+        on_shutdown=graph.close,
+        graph_pause=graph.graph_pause,
     )
     log.info("gateway starting", extra={"host": host, "port": port, "redis": bool(profile.redis_url)})
     import gc
