@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "ConflictError": "meetgate.graph.errors",
     "ThrottledError": "meetgate.graph.errors",
     "ServiceError": "meetgate.graph.errors",
+    "TokenServiceUnavailable": "meetgate.graph.errors",
     "TransportError": "meetgate.graph.errors",
     "MeetingRuleError": "meetgate.graph.errors",
     "graph_settings_from_profile": "meetgate.composition",

@@ -9,7 +9,13 @@ from meetgate import certificates
 from meetgate.graph import credentials as credentials_module
 from meetgate.graph.auth import StaticTokenProvider, TokenProvider, decode_claims
 from meetgate.graph.credentials import CertificateCredential, ClientSecretCredential
-from meetgate.graph.errors import AuthenticationError, CredentialError, InvalidTokenError, TransportError
+from meetgate.graph.errors import (
+    AuthenticationError,
+    CredentialError,
+    InvalidTokenError,
+    TokenServiceUnavailable,
+    TransportError,
+)
 from meetgate.graph.retry import RetryPolicy, no_jitter
 
 FAST = RetryPolicy(max_attempts=3, jitter=no_jitter)
@@ -106,6 +112,50 @@ def test_transient_token_failures_are_retried_with_injected_sleep():
     token = provider(cloud, sleep=slept.append).get_token()
     assert token.token in cloud.issued
     assert slept == [0.5]
+
+
+def test_discovery_and_token_5xx_and_429_are_retried_honouring_retry_after():
+    slept: list[float] = []
+    busy = httpx.Response(429, headers={"Retry-After": "2"}, json={"error": "temporarily_unavailable"})
+    cloud = FakeCloud(token_faults=[httpx.Response(500), busy, httpx.Response(503)])
+    token = provider(cloud, retry=RetryPolicy(jitter=no_jitter), sleep=slept.append).get_token()
+    assert token.token in cloud.issued
+    assert slept == [0.5, 2.0, 2.0]  # backoff, Retry-After as given, backoff
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_a_token_endpoint_that_keeps_failing_is_token_service_unavailable(status):
+    headers = {"Retry-After": "7"} if status in (429, 503) else {}
+    cloud = FakeCloud(token_faults=[httpx.Response(status, headers=headers, text="busy")] * 3)
+    with pytest.raises(TokenServiceUnavailable) as caught:
+        provider(cloud).get_token()
+    error = caught.value
+    assert error.status == status
+    assert error.retry_after == (7.0 if headers else None)
+    assert "tenant discovery" in error.message and "Entra ID" in error.remedy
+    assert len(cloud.requests) == 3  # FAST: three attempts, then the error
+
+
+def test_a_failing_token_request_after_discovery_is_token_service_unavailable():
+    discovery_ok = []
+
+    def token_503(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": "1"}, json={"error": "temporarily_unavailable"})
+
+    cloud = FakeCloud()
+    real = cloud._entra
+
+    def entra(request: httpx.Request, path: str) -> httpx.Response:
+        if path.endswith("/token"):
+            return token_503(request)
+        discovery_ok.append(path)
+        return real(request, path)
+
+    cloud._entra = entra  # type: ignore[method-assign]
+    with pytest.raises(TokenServiceUnavailable) as caught:
+        provider(cloud).get_token()
+    assert discovery_ok and "token endpoint" in caught.value.message
+    assert caught.value.retry_after == 1.0
 
 
 def test_unreachable_authority_gives_transport_error():

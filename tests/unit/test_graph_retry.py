@@ -6,12 +6,17 @@ from meetgate.graph.retry import RetryPolicy, no_jitter, parse_retry_after
 EXACT = RetryPolicy(max_attempts=5, max_total_seconds=60, base=0.5, cap=4, jitter=no_jitter)
 
 
-@pytest.mark.parametrize("status", [429, 503, 504])
-def test_retries_throttling_and_unavailable(status):
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_retries_throttling_and_server_errors_when_safe(status):
     assert EXACT.decide(1, status, None, True) == 0.5
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 500, 502])
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_server_errors_that_may_have_processed_the_request_are_not_retried_when_unsafe(status):
+    assert EXACT.decide(1, status, None, False) is None
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 501])
 def test_does_not_retry_other_statuses(status):
     assert EXACT.decide(1, status, None, True) is None
 
@@ -77,8 +82,8 @@ def test_invalid_policy_rejected():
         RetryPolicy(max_attempts=0)
 
 
-def test_extra_statuses_can_be_opted_into_for_safe_requests_only():
-    policy = RetryPolicy(jitter=no_jitter, retry_statuses=frozenset({429, 500, 503, 504}))
-    assert policy.decide(1, 500, None, True) == 0.5
-    assert policy.decide(1, 500, None, False) is None
-    assert EXACT.decide(1, 500, None, True) is None
+def test_statuses_can_be_narrowed():
+    policy = RetryPolicy(jitter=no_jitter, retry_statuses=frozenset({429, 503}))
+    assert policy.decide(1, 500, None, True) is None
+    assert policy.decide(1, 503, None, False) == 0.5
+    assert EXACT.decide(1, 500, None, True) == 0.5

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -36,13 +36,15 @@ from meetgate.graph.credentials import report_weak_credential
 from meetgate.graph.errors import (
     AuthenticationError,
     CredentialError,
-    GraphError,
     InvalidTokenError,
-    ServiceError,
+    TokenServiceUnavailable,
     TransportError,
 )
 from meetgate.graph.retry import RetryPolicy
 from meetgate.graph.settings import GraphSettings
+
+if TYPE_CHECKING:
+    from meetgate.graph.msal_http import MsalHttpxAdapter
 
 log = logging.getLogger("meetgate.graph.auth")
 
@@ -241,6 +243,7 @@ class TokenProvider:
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
         self._app: Any = None
+        self._adapter: MsalHttpxAdapter | None = None
         #: number of tokens fetched from the identity provider or MSAL (for tests and metrics)
         self.acquisitions = 0
         report_weak_credential(settings.credential, settings.client_id)  # once per app and process
@@ -314,11 +317,12 @@ class TokenProvider:
 
             from meetgate.graph.msal_http import MsalHttpxAdapter
 
+            self._adapter = MsalHttpxAdapter(self._client(), retry=self._retry, sleep=self._sleep)
             self._app = msal.ConfidentialClientApplication(
                 self.settings.client_id,
                 authority=self.settings.authority,
                 client_credential=self.settings.credential.msal_credential(),
-                http_client=MsalHttpxAdapter(self._client()),
+                http_client=self._adapter,
                 instance_discovery=False,
                 validate_authority=False,
                 token_cache=msal.TokenCache(),
@@ -335,21 +339,8 @@ class TokenProvider:
             cache.remove_at(item)
 
     def _acquire(self) -> AccessToken:
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._acquire_once()
-            except _Transient as transient:
-                delay = self._retry.decide(attempt, transient.outcome, None, True, time.monotonic() - started)
-                if delay is None:
-                    raise transient.final from None
-                log.info("token request failed (%s); retry %d in %.2fs", transient.final, attempt, delay)
-                self._sleep(delay)
-
-    def _acquire_once(self) -> AccessToken:
-        from meetgate.graph.msal_http import TokenServiceHttpError
+        """One token from MSAL. Its HTTP requests are retried by the adapter (``graph/msal_http.py``)."""
+        import msal
 
         scope = [self.settings.graph_scope]
         try:
@@ -359,18 +350,19 @@ class TokenProvider:
             self._evict_msal_cache()
             result = app.acquire_token_for_client(scopes=scope)
         except httpx.TransportError as exc:
-            raise _Transient(
-                exc,
-                TransportError(
-                    f"cannot reach the token endpoint at {self.settings.authority_url}: {type(exc).__name__}",
-                    remedy="Check authority_url, the network and ca_bundle (the sandbox's CA).",
-                ),
+            raise TransportError(
+                f"cannot reach the token endpoint at {self.settings.authority_url}: {type(exc).__name__}",
+                remedy="Check authority_url, the network and ca_bundle (the sandbox's CA).",
             ) from None
-        except TokenServiceHttpError as exc:
-            raise _Transient(503, ServiceError(f"the token service failed: {exc}")) from None
+        except msal.exceptions.MsalServiceError as exc:
+            # MSAL raises this for a failing discovery answer (and for a failure it had cached)
+            raise self._unavailable(str(exc)) from None
         except CredentialError:
             raise
         except ValueError as exc:
+            failure = self._adapter.last_failure if self._adapter is not None else None
+            if failure is not None and failure.status:  # discovery answered 429 after every retry
+                raise self._unavailable(str(exc)) from None
             text = f"{exc} {exc.__context__ or ''}"
             if "discovery" in text.lower() or "authority configuration" in text.lower():
                 raise self._discovery_error(text) from None
@@ -391,10 +383,25 @@ class TokenProvider:
                 lifetime=expires_in,
                 source=source,
             )
-        error = self._token_error(result)
-        if result.get("error") in _TRANSIENT_TOKEN_ERRORS:
-            raise _Transient(503, error)
-        raise error
+        failure = self._adapter.last_failure if self._adapter is not None else None
+        if (failure is not None and failure.status) or result.get("error") in _TRANSIENT_TOKEN_ERRORS:
+            raise self._unavailable(str(result.get("error") or "no token"))
+        raise self._token_error(result)
+
+    def _unavailable(self, detail: str) -> TokenServiceUnavailable:
+        failure = self._adapter.last_failure if self._adapter is not None else None
+        status = failure.status if failure is not None else 0
+        what = (
+            "tenant discovery" if failure is not None and "openid-configuration" in failure.url else "token"
+        )
+        answer = f"HTTP {status}" if status else detail.splitlines()[0][:120]
+        return TokenServiceUnavailable(
+            f"the identity platform's {what} endpoint at {self.settings.authority_url} kept failing "
+            f"({answer}) for app {self.settings.client_id}",
+            status=status if status else 503,
+            code="token_service_unavailable",
+            retry_after=failure.retry_after if failure is not None else None,
+        )
 
     def _token_error(self, result: dict[str, Any]) -> AuthenticationError:
         description = str(result.get("error_description") or result.get("error") or "unknown error")
@@ -429,12 +436,3 @@ class TokenProvider:
             aadsts_code=code_number or 90002,
             code="invalid_tenant" if (code_number or 90002) == 90002 else None,
         )
-
-
-class _Transient(Exception):
-    """A token request failure worth retrying; ``final`` is raised when retries run out."""
-
-    def __init__(self, outcome: int | BaseException, final: GraphError) -> None:
-        super().__init__(str(final))
-        self.outcome = outcome
-        self.final = final

@@ -19,6 +19,7 @@
      ├─ ConflictError                409 / 412
      ├─ ThrottledError               429 after every retry (.retry_after)
      ├─ ServiceError                 5xx after every retry
+     │   └─ TokenServiceUnavailable  Entra's discovery or token endpoint kept failing (.retry_after)
      └─ TransportError               connection failures / timeouts after every retry
     MeetingRuleError                 a request broke one of Graph's meeting rules before it was sent
                                      (ValueError and GraphError)
@@ -315,6 +316,20 @@ class ServiceError(GraphError):
         "Microsoft Graph is failing on its side: retry later; check the Microsoft 365 service health "
         "page and quote request-id to support if it persists."
     )
+
+
+class TokenServiceUnavailable(ServiceError):
+    """Entra's tenant discovery or token endpoint kept answering 429/5xx (or could not be reached)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        wait = f"after {retry_after:g} s" if retry_after is not None else "in a minute"
+        kwargs.setdefault(
+            "remedy",
+            f"Microsoft Entra ID could not issue a token: retry {wait}. If it persists, check the Microsoft "
+            "365 service health page (Entra ID) and that authority_url points at the right cloud.",
+        )
+        super().__init__(message, **kwargs)
 
 
 class TransportError(GraphError):

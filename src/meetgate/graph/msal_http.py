@@ -7,14 +7,26 @@ control (an explicit ``ssl.SSLContext``) and lets tests inject an ``httpx`` tran
 
 MSAL sends some form values (the client assertion) as ``bytes``; httpx would render them as
 ``"b'...'"``, so they are decoded here.
+
+Every request to the identity platform (tenant discovery, the token request) is retried here under
+the same :class:`~meetgate.graph.retry.RetryPolicy` as Graph calls: 429, 5xx and connection failures,
+``Retry-After`` honoured, bounded in attempts and time. Both requests are safe to repeat (a discovery
+read; a client-credentials grant that only issues another token). Retrying *below* MSAL matters: MSAL
+caches a 429/5xx answer for its ``Retry-After`` (5 s by default) and would hand the cached failure to a
+retry made above it. The last answer's status and ``Retry-After`` are kept in :attr:`last_failure` so the
+token provider can say what failed when the retries ran out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from meetgate.graph.retry import RetryPolicy, parse_retry_after
 
 
 class TokenServiceHttpError(RuntimeError):
@@ -47,11 +59,62 @@ def _form(data: Mapping[str, Any] | None) -> dict[str, str] | None:
     }
 
 
+@dataclass(frozen=True)
+class TokenServiceFailure:
+    """The identity platform's last failing answer: its status (0: no answer) and ``Retry-After``."""
+
+    status: int
+    retry_after: float | None
+    url: str
+
+
+def _is_retry_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
 class MsalHttpxAdapter:
     """Implements MSAL's ``http_client`` interface (``post`` and ``get``) on an ``httpx.Client``."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._monotonic = monotonic
+        #: the last request's failure after its retries, None when it succeeded
+        self.last_failure: TokenServiceFailure | None = None
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        started = self._monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                delay = self._retry.decide(attempt, exc, None, True, self._monotonic() - started)
+                if delay is None:
+                    self.last_failure = TokenServiceFailure(0, None, url)
+                    raise
+                self._sleep(delay)
+                continue
+            if not _is_retry_status(response.status_code):
+                self.last_failure = None
+                return response
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = self._retry.decide(
+                attempt, response.status_code, retry_after, True, self._monotonic() - started
+            )
+            if delay is None:
+                self.last_failure = TokenServiceFailure(response.status_code, retry_after, url)
+                return response
+            self._sleep(delay)
 
     def post(
         self,
@@ -61,18 +124,12 @@ class MsalHttpxAdapter:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> MsalResponse:
-        timeout = kwargs.get("timeout")
+        timeout = kwargs.get("timeout") or httpx.USE_CLIENT_DEFAULT
         if isinstance(data, str | bytes):
-            response = self._client.post(
-                url, params=params, content=data, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
-            )
+            response = self._send("POST", url, params=params, content=data, headers=headers, timeout=timeout)
         else:
-            response = self._client.post(
-                url,
-                params=params,
-                data=_form(data),
-                headers=headers,
-                timeout=timeout or httpx.USE_CLIENT_DEFAULT,
+            response = self._send(
+                "POST", url, params=params, data=_form(data), headers=headers, timeout=timeout
             )
         return MsalResponse(response)
 
@@ -83,10 +140,8 @@ class MsalHttpxAdapter:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> MsalResponse:
-        timeout = kwargs.get("timeout")
-        response = self._client.get(
-            url, params=params, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
-        )
+        timeout = kwargs.get("timeout") or httpx.USE_CLIENT_DEFAULT
+        response = self._send("GET", url, params=params, headers=headers, timeout=timeout)
         return MsalResponse(response)
 
     def close(self) -> None:

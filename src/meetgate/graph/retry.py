@@ -1,6 +1,7 @@
 """When to retry a Graph call, and after how long: one small pure policy.
 
-Retried: 429, 503 and 504, and connection failures. ``Retry-After`` (seconds, fractional allowed, or
+Retried: 429 and 503 for every request (Graph did not process it), 500, 502 and 504 for requests
+that are safe to repeat, and connection failures. ``Retry-After`` (seconds, fractional allowed, or
 an HTTP date) is honoured as given; without it the delay grows exponentially with jitter. Attempts and
 total time are bounded. Only requests that are safe to repeat are retried after the request may have
 reached the server (GET, DELETE, a PATCH to a fixed state, createOrGet); a failure to *connect* is
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-RETRY_STATUSES = frozenset({429, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 #: Connection failures where the request cannot have reached the server: safe for every method.
 NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (
