@@ -85,10 +85,15 @@ def async_graph_client_from_profile(
     *,
     limiter: AdaptiveLimiter | None = None,
     retry: RetryPolicy | None = None,
+    token_retry: RetryPolicy | None = None,
 ) -> AsyncGraphClient:
+    """The async client for ``profile``; ``token_retry`` (default: ``retry``) governs the identity
+    platform's requests, which long jobs keep on the standard budget while Graph calls get more."""
     from meetgate.graph.client import AsyncGraphClient
 
-    return AsyncGraphClient(graph_settings_from_profile(profile, environ), limiter=limiter, retry=retry)
+    return AsyncGraphClient(
+        graph_settings_from_profile(profile, environ), limiter=limiter, retry=retry, token_retry=token_retry
+    )
 
 
 def limiter_from_profile(profile: Profile, **options: float | int | bool | None) -> AdaptiveLimiter:

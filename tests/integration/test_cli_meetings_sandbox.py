@@ -4,33 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from meetgate.cli.main import app
-from meetgate.config import save_profile_values
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(sandbox_app, tmp_path):
-    config = tmp_path / "meetgate.toml"
-    p = sandbox_app.profile()
-    save_profile_values(
-        config,
-        "sandbox",
-        {
-            "tenant_id": p.tenant_id,
-            "client_id": p.client_id,
-            "private_key_path": p.private_key_path,
-            "certificate_path": p.certificate_path,
-            "authority_url": p.authority_url,
-            "graph_url": p.graph_url,
-            "ca_bundle": p.ca_bundle,
-        },
-    )
-    return {"MEETGATE_CONFIG": str(config), "MEETGATE_PROFILE": "sandbox", "COLUMNS": "200"}
 
 
 def cli(env, *args):

@@ -203,6 +203,7 @@ def _bulk(
     from meetgate.config import ConfigError
     from meetgate.graph.errors import GraphError
     from meetgate.graph.limiter import fixed_concurrency
+    from meetgate.graph.retry import RetryPolicy
 
     op: Any = operation
     if not file.exists():
@@ -217,7 +218,9 @@ def _bulk(
             limiter = fixed_concurrency(concurrency)
         else:
             limiter = limiter_from_profile(profile, max_concurrency=max_concurrency)
-        client = async_graph_client_from_profile(profile, limiter=limiter, retry=BULK_RETRY)
+        client = async_graph_client_from_profile(
+            profile, limiter=limiter, retry=BULK_RETRY, token_retry=RetryPolicy()
+        )
     except ConfigError as exc:
         fail(str(exc), "Check meetgate.toml / MEETGATE_* (docs/configuration.md).")
     except GraphError as exc:

@@ -102,6 +102,13 @@ CATALOGUE: dict[str, ProblemKind] = _kinds(
         "retry with the same Idempotency-Key; if it persists, tell the gateway operator the graphRequestId",
     ),
     ProblemKind(
+        "identity-unavailable",
+        503,
+        "Microsoft Entra's token service failed or could not be reached",
+        "retry with the same Idempotency-Key after Retry-After seconds; if it persists, tell the gateway "
+        "operator (Entra's status page, or the gateway's network path to login.microsoftonline.com)",
+    ),
+    ProblemKind(
         "graph-auth-failed",
         502,
         "The gateway could not authenticate to Microsoft Graph",
@@ -190,13 +197,18 @@ def from_graph_error(exc: BaseException) -> Problem:
         return Problem("not-found", "Graph: the organizer was not found in the directory", **common)
     if isinstance(exc, ge.NotFoundError):
         return Problem("not-found", "Graph: the meeting was not found", **common)
+    if isinstance(exc, ge.TokenServiceUnavailable):
+        return Problem(
+            "identity-unavailable",
+            "Entra's token service kept failing after retries",
+            headers={"Retry-After": str(_retry_after_seconds(exc.retry_after, default=30))},
+            **common,
+        )
     if isinstance(exc, ge.ThrottledError):
-        retry_after = exc.retry_after
-        seconds = max(1, int(float(retry_after) + 0.999)) if retry_after is not None else 5
         return Problem(
             "graph-throttled",
             "Graph kept throttling after retries",
-            headers={"Retry-After": str(seconds)},
+            headers={"Retry-After": str(_retry_after_seconds(exc.retry_after, default=5))},
             **common,
         )
     if isinstance(
@@ -205,3 +217,8 @@ def from_graph_error(exc: BaseException) -> Problem:
         # the detail would describe the gateway's own credentials: it goes to the operator's log only
         return Problem("graph-auth-failed", **common)
     return Problem("graph-unavailable", "Graph did not answer successfully after retries", **common)
+
+
+def _retry_after_seconds(retry_after: float | None, *, default: int) -> int:
+    """Whole seconds for a ``Retry-After`` header: rounded up, at least 1, ``default`` when unknown."""
+    return max(1, int(float(retry_after) + 0.999)) if retry_after is not None else default

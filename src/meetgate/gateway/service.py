@@ -60,7 +60,10 @@ def _unauthenticated(detail: str) -> Problem:
 def _call_status(problem: Problem) -> str:
     """The ``status`` label of a failed Graph call: Graph's HTTP status; ``auth`` when the gateway's own
     credentials failed before Graph answered (no token: certificate removed or expired, app unknown);
+    ``identity`` when Entra's token service kept failing (no token, through no fault of the gateway's);
     ``error`` when there was no answer at all."""
+    if problem.slug == "identity-unavailable":
+        return "identity"
     if problem.graph_status:
         return str(problem.graph_status)
     return "auth" if problem.slug == "graph-auth-failed" else "error"

@@ -394,10 +394,11 @@ class TokenProvider:
         what = (
             "tenant discovery" if failure is not None and "openid-configuration" in failure.url else "token"
         )
-        answer = f"HTTP {status}" if status else detail.splitlines()[0][:120]
+        # the status is shown by GraphError itself; without one, say what MSAL saw
+        answer = "" if status else f" ({detail.splitlines()[0][:120]})" if detail else ""
         return TokenServiceUnavailable(
-            f"the identity platform's {what} endpoint at {self.settings.authority_url} kept failing "
-            f"({answer}) for app {self.settings.client_id}",
+            f"the identity platform's {what} endpoint at {self.settings.authority_url} kept failing"
+            f"{answer} for app {self.settings.client_id}",
             status=status if status else 503,
             code="token_service_unavailable",
             retry_after=failure.retry_after if failure is not None else None,

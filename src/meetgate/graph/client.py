@@ -65,6 +65,7 @@ class GraphClient(_ClientBase):
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
         limiter: AdaptiveLimiter | None = None,
+        token_retry: RetryPolicy | None = None,
     ) -> None:
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import DirectoryService, UserIdCache
@@ -75,7 +76,7 @@ class GraphClient(_ClientBase):
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.tokens = tokens or TokenProvider(
-            settings, transport=token_transport or transport, retry=self.retry, sleep=sleep
+            settings, transport=token_transport or transport, retry=token_retry or self.retry, sleep=sleep
         )
         self.http = GraphHttp(
             settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep, limiter=limiter
@@ -116,6 +117,7 @@ class AsyncGraphClient(_ClientBase):
         token_transport: httpx.BaseTransport | None = None,
         tokens: TokenSource | None = None,
         limiter: AdaptiveLimiter | None = None,
+        token_retry: RetryPolicy | None = None,
     ) -> None:
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import AsyncDirectoryService, UserIdCache
@@ -125,7 +127,9 @@ class AsyncGraphClient(_ClientBase):
 
         self.settings = settings
         self.retry = retry or RetryPolicy()
-        self.tokens = tokens or TokenProvider(settings, transport=token_transport, retry=self.retry)
+        self.tokens = tokens or TokenProvider(
+            settings, transport=token_transport, retry=token_retry or self.retry
+        )
         self.http = AsyncGraphHttp(
             settings, self.tokens, transport=transport, retry=self.retry, sleep=sleep, limiter=limiter
         )

@@ -22,6 +22,7 @@ from meetgate.graph.errors import (
     BadRequestError,
     ServiceError,
     ThrottledError,
+    TokenServiceUnavailable,
     TransportError,
 )
 from meetgate.store import Store
@@ -300,6 +301,10 @@ def test_graph_errors_become_problems_with_graph_request_id(gw):
         503,
     )
     assert body["graphRequestId"]
+    gw.graph.fail_next = TokenServiceUnavailable("token endpoint kept failing", status=503, retry_after=2.2)
+    resp = gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t1"})
+    _problem(resp, "identity-unavailable", 503)
+    assert resp.headers["Retry-After"] == "3"
     gw.graph.fail_next = ServiceError("boom", status=503)
     _problem(
         gw.client.post("/v1/meetings", json=MEETING, headers={**h, "Idempotency-Key": "t1"}),
@@ -339,6 +344,7 @@ def test_graph_errors_become_problems_with_graph_request_id(gw):
     assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="auth"} 1.0' in text
     assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="error"} 1.0' in text
     assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="503"} 1.0' in text
+    assert 'meetgate_gateway_graph_calls_total{operation="create_or_get",status="identity"} 1.0' in text
 
 
 def test_deleting_a_meeting_already_deleted_in_teams_records_it_cancelled(gw):
@@ -468,6 +474,7 @@ def test_catalogue_is_stable():
         "graph-bad-request": 422,
         "graph-throttled": 503,
         "graph-unavailable": 502,
+        "identity-unavailable": 503,
         "graph-auth-failed": 502,
         "store-unavailable": 503,
         "internal": 500,
