@@ -105,6 +105,9 @@ def test_fault_settings_validation_and_dice():
     assert {e.status for e in errors} == {500, 503, 504}
     again = FaultDice(FaultSettings.from_dict({"errorRate": 0.5, "seed": 3}))
     assert [again.roll() for _ in range(400)] == rolls
+    lost = FaultDice(FaultSettings.from_dict({"lostAnswerRate": 1.0}))
+    assert lost.roll("GET") is None  # a read has no answer worth losing
+    assert {lost.roll(m).kind for m in ("POST", "PATCH", "DELETE")} == {"lost"}  # type: ignore[union-attr]
 
 
 def test_seeding_is_deterministic_and_realistic():

@@ -76,6 +76,35 @@ def test_server_errors_exhausted_raise_service_error():
     assert len(graph_requests(cloud)) == 4
 
 
+@pytest.mark.parametrize(
+    ("answers", "maybe_applied"),
+    [
+        ([503] * 4, False),  # Graph said it did not process any attempt
+        ([429] * 4, False),
+        ([500, 503, 503, 503], True),  # the first attempt may have been carried out
+        ([503, 503, 503, 504], True),
+        ([400], False),
+    ],
+)
+def test_a_final_error_says_whether_an_attempt_may_have_been_carried_out(answers, maybe_applied):
+    cloud = FakeCloud(faults=[httpx.Response(status) for status in answers])
+    with client(cloud) as graph, pytest.raises(GraphError) as caught:
+        graph.http.patch("/users/x/onlineMeetings/m", json={"subject": "s"})
+    assert caught.value.maybe_applied is maybe_applied
+
+
+def test_a_connection_lost_after_sending_may_have_been_carried_out():
+    request = httpx.Request("POST", "https://graph.test")
+    lost = FakeCloud(faults=[httpx.ReadError("reset", request=request)])
+    with client(lost) as graph, pytest.raises(TransportError) as caught:
+        graph.http.post("/users/x/onlineMeetings", json={"subject": "s"})
+    assert caught.value.maybe_applied is True
+    never_sent = FakeCloud(faults=[httpx.ConnectError("refused", request=request)] * 4)
+    with client(never_sent) as graph, pytest.raises(TransportError) as caught:
+        graph.http.post("/users/x/onlineMeetings", json={"subject": "s"})
+    assert caught.value.maybe_applied is False
+
+
 def test_dropped_connections_are_retried_for_safe_requests():
     request = httpx.Request("GET", "https://graph.test")
     user_cloud = FakeCloud(

@@ -66,6 +66,17 @@ MaxConcurrency = Annotated[
 ]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No live progress bar (for logs and CI).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary (and all row problems) as JSON.")]
+RetryBudget = Annotated[
+    float,
+    typer.Option(
+        "--retry-budget",
+        min=0.0,
+        max=3600.0,
+        metavar="SECONDS",
+        help="How long one row may keep retrying 429/5xx/lost connections before it is reported "
+        "failed or unknown.",
+    ),
+]
 
 
 @app.command("create")
@@ -80,6 +91,7 @@ def create(
     max_concurrency: MaxConcurrency = 64,
     no_progress: NoProgress = False,
     json_out: JsonOut = False,
+    retry_budget: RetryBudget = 300.0,
 ) -> None:
     """Create a meeting per row (createOrGet keyed by the row's key: a rerun never duplicates)."""
     _bulk(
@@ -94,6 +106,7 @@ def create(
         max_concurrency,
         no_progress,
         json_out,
+        retry_budget=retry_budget,
     )
 
 
@@ -109,6 +122,7 @@ def update(
     max_concurrency: MaxConcurrency = 64,
     no_progress: NoProgress = False,
     json_out: JsonOut = False,
+    retry_budget: RetryBudget = 300.0,
 ) -> None:
     """Change (e.g. reschedule) the meeting of each row (meeting_id or join_url column)."""
     _bulk(
@@ -123,6 +137,7 @@ def update(
         max_concurrency,
         no_progress,
         json_out,
+        retry_budget=retry_budget,
     )
 
 
@@ -141,6 +156,7 @@ def cancel(
     max_concurrency: MaxConcurrency = 64,
     no_progress: NoProgress = False,
     json_out: JsonOut = False,
+    retry_budget: RetryBudget = 300.0,
 ) -> None:
     """Cancel the meeting of each row: delete it, or lock it (mode column or --mode)."""
     if mode not in ("delete", "lock"):
@@ -158,6 +174,7 @@ def cancel(
         no_progress,
         json_out,
         mode=mode,
+        retry_budget=retry_budget,
     )
 
 
@@ -186,8 +203,10 @@ def _bulk(
     json_out: bool,
     *,
     mode: str = "delete",
+    retry_budget: float = 300.0,
 ) -> None:
     import asyncio
+    import dataclasses
 
     from meetgate.admin.bulk import (
         BULK_RETRY,
@@ -219,7 +238,10 @@ def _bulk(
         else:
             limiter = limiter_from_profile(profile, max_concurrency=max_concurrency)
         client = async_graph_client_from_profile(
-            profile, limiter=limiter, retry=BULK_RETRY, token_retry=RetryPolicy()
+            profile,
+            limiter=limiter,
+            retry=dataclasses.replace(BULK_RETRY, max_total_seconds=retry_budget),
+            token_retry=RetryPolicy(),
         )
     except ConfigError as exc:
         fail(str(exc), "Check meetgate.toml / MEETGATE_* (docs/configuration.md).")
@@ -271,7 +293,7 @@ def _bulk(
     if not dry_run:
         write_results(results_path, report)
     _summary(report, operation, dry_run, results_path, json_out, limiter)
-    if report.problems or report.failed:
+    if report.problems or report.failed or report.unknown:
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
 
@@ -290,6 +312,7 @@ def _summary(
                 "invalid": len({p.row for p in report.problems}),
                 "done": report.done,
                 "failed": report.failed,
+                "unknown": report.unknown,
                 "created": progress.created if progress else 0,
                 "existing": progress.existing if progress else 0,
                 "skippedFromJournal": progress.skipped if progress else 0,
@@ -302,6 +325,8 @@ def _summary(
         )
         return
     from rich.markup import escape
+
+    from meetgate.admin.bulk import UNKNOWN_REMEDY
 
     out = console()
     for problem in report.problems:
@@ -322,19 +347,31 @@ def _summary(
     if progress is not None and progress.skipped:
         extra += f", {progress.skipped} done in an earlier run"
     # the rate counts only rows run by this process: rows done in an earlier run took no time now
-    ran = progress.done + progress.failed if progress is not None else report.done + report.failed
+    ran = (
+        progress.done + progress.failed + progress.unknown
+        if progress is not None
+        else report.done + report.failed + report.unknown
+    )
     if ran == 0:
         pace = "nothing to do"
     else:
         rate = ran / report.elapsed if report.elapsed > 0 else 0.0
         pace = f"{rate:.1f} rows/s; {stats.attempts} requests, {stats.throttled} throttled"
+    unknown = f", {report.unknown} unknown" if report.unknown else ""
     out.print(
-        f"[bold]{operation}[/]: {report.done} done{extra}, {report.failed} failed, {bad} invalid "
+        f"[bold]{operation}[/]: {report.done} done{extra}, {report.failed} failed{unknown}, {bad} invalid "
         f"of {report.total} row(s) in {report.elapsed:.1f} s ({pace})"
     )
     out.print(f"results: {escape(str(results_path))}")
-    if report.failed:
-        out.print("[yellow]rerun the same command to retry the failed rows (done rows are skipped)[/]")
+    if report.unknown:
+        out.print(
+            f"[yellow]{report.unknown} row(s) failed after Graph may have carried them out: "
+            f"{UNKNOWN_REMEDY[operation].split(':')[0].lower()}; a rerun resolves it without duplicates[/]"
+        )
+    if report.failed or report.unknown:
+        out.print(
+            "[yellow]rerun the same command to retry the failed and unknown rows (done rows are skipped)[/]"
+        )
 
 
 class _ProgressUI:
@@ -348,13 +385,14 @@ class _ProgressUI:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("[red]{task.fields[failed]} failed[/]"),
+            TextColumn("[yellow]{task.fields[unknown]} unknown[/]"),
             TextColumn("{task.fields[rate]}"),
             TextColumn("ETA {task.fields[eta]}"),
             TimeElapsedColumn(),
             console=err_console(),
             transient=False,
         )
-        self.task = self.progress.add_task(operation, total=None, failed=0, rate="", eta="?")
+        self.task = self.progress.add_task(operation, total=None, failed=0, unknown=0, rate="", eta="?")
 
     def __enter__(self) -> _ProgressUI:
         self.progress.start()
@@ -374,6 +412,7 @@ class _ProgressUI:
             total=p.total,
             completed=p.finished,
             failed=p.failed,
+            unknown=p.unknown,
             rate=rate,
             eta="?" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}",
         )

@@ -12,7 +12,7 @@ import base64
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from meetgate.gateway.ports import (
     Attendee,
@@ -31,7 +31,7 @@ from meetgate.graph.errors import (
 )
 
 
-def _ids() -> dict[str, str]:
+def _ids() -> dict[str, Any]:
     return {"request_id": str(uuid.uuid4()), "client_request_id": str(uuid.uuid4())}
 
 

@@ -44,7 +44,9 @@ class GraphError(Exception):
 
     ``status`` is the HTTP status (0 when no response was received), ``code`` Graph's (or Entra's) error
     code, ``request_id`` / ``client_request_id`` the ids to quote to Microsoft support, ``remedy`` what
-    to do about it.
+    to do about it. ``maybe_applied`` is True when an attempt may have reached Graph and been carried out
+    although no answer said so (a 500/502/504 or a connection lost after sending): the outcome is
+    unknown, and only repeating the call (safe for createOrGet, PATCH, DELETE) settles it.
     """
 
     default_remedy = "See the message; quote request-id and client-request-id when asking for support."
@@ -60,8 +62,10 @@ class GraphError(Exception):
         remedy: str | None = None,
         method: str | None = None,
         path: str | None = None,
+        maybe_applied: bool = False,
     ) -> None:
         super().__init__(message)
+        self.maybe_applied = maybe_applied
         self.message = message
         self.status = status
         self.code = code

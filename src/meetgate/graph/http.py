@@ -43,7 +43,12 @@ from meetgate.graph.errors import (
     UserNotFound,
 )
 from meetgate.graph.limiter import AdaptiveLimiter
-from meetgate.graph.retry import MAYBE_SENT_ERRORS, RetryPolicy, parse_retry_after
+from meetgate.graph.retry import (
+    MAYBE_PROCESSED_STATUSES,
+    MAYBE_SENT_ERRORS,
+    RetryPolicy,
+    parse_retry_after,
+)
 from meetgate.graph.settings import GraphSettings
 
 log = logging.getLogger("meetgate.graph.http")
@@ -153,7 +158,7 @@ class CallPlan:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         delay = self.retry.decide(self.attempt, status, retry_after, self.safe, self.clock() - self.started)
         if delay is not None:
-            if status not in (429, 503):  # anything else may have been processed
+            if status in MAYBE_PROCESSED_STATUSES:
                 self.maybe_applied = True
             log.info(
                 "%s %s -> %d; retry %d in %.3fs (client-request-id %s)",
@@ -165,7 +170,9 @@ class CallPlan:
                 self.client_request_id,
             )
             return Step(delay=delay)
-        raise self.error_for(response, retry_after)
+        error = self.error_for(response, retry_after)
+        error.maybe_applied = self.maybe_applied or status in MAYBE_PROCESSED_STATUSES
+        raise error
 
     def after_exception(self, exc: Exception) -> Step:
         if not isinstance(exc, httpx.TransportError):
@@ -194,6 +201,7 @@ class CallPlan:
             client_request_id=self.client_request_id,
             method=self.method,
             path=self._path(),
+            maybe_applied=self.maybe_applied,
         ) from None
 
     # -- error mapping ----------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import httpx
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Answers after which the request may still have been carried out (429 and 503 say it was not).
+MAYBE_PROCESSED_STATUSES = frozenset({500, 502, 504})
 
 #: Connection failures where the request cannot have reached the server: safe for every method.
 NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (

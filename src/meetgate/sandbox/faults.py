@@ -42,6 +42,9 @@ class FaultSettings:
     latency_ms: float = 0.0
     #: probability that the TCP connection is closed without any response
     drop_rate: float = 0.0
+    #: probability that a write (POST, PATCH, PUT, DELETE) is carried out and its answer then lost: the
+    #: client gets 500 or 504 (as from a gateway that timed out after the service did the work)
+    lost_answer_rate: float = 0.0
     #: requests per second allowed per (tenant, app); None = unlimited
     throttle_rps: float | None = None
     #: ``graph`` (/v1.0, /beta), ``token`` (the token endpoint) or ``all``
@@ -51,7 +54,7 @@ class FaultSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultSettings:
-        known = {"errorRate", "latencyMs", "dropRate", "throttleRps", "paths", "seed"}
+        known = {"errorRate", "latencyMs", "dropRate", "lostAnswerRate", "throttleRps", "paths", "seed"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"unknown fault setting(s) {unknown}; known: {sorted(known)}")
@@ -66,6 +69,7 @@ class FaultSettings:
             error_rate=_number(data, "errorRate", 0.0, low=0.0, high=1.0),
             latency_ms=_number(data, "latencyMs", 0.0, low=0.0, high=60_000.0),
             drop_rate=_number(data, "dropRate", 0.0, low=0.0, high=1.0),
+            lost_answer_rate=_number(data, "lostAnswerRate", 0.0, low=0.0, high=1.0),
             throttle_rps=None
             if throttle is None
             else _number(data, "throttleRps", 0.0, low=0.001, high=1_000_000.0),
@@ -78,6 +82,7 @@ class FaultSettings:
             "errorRate": self.error_rate,
             "latencyMs": self.latency_ms,
             "dropRate": self.drop_rate,
+            "lostAnswerRate": self.lost_answer_rate,
             "throttleRps": self.throttle_rps,
             "paths": self.paths,
             "seed": self.seed,
@@ -138,7 +143,7 @@ class SandboxSettings:
 class InjectedFault:
     """What the dice decided for one request."""
 
-    kind: str  # "drop" | "error"
+    kind: str  # "drop" | "error" | "lost" (carried out, then answered ``status``)
     status: int = 0
     retry_after: str | None = None
 
@@ -150,7 +155,8 @@ class FaultDice:
         self.settings = settings
         self._rng = random.Random(settings.seed)  # noqa: S311 - fault dice, not security
 
-    def roll(self) -> InjectedFault | None:
+    def roll(self, method: str = "GET") -> InjectedFault | None:
+        """The fault for one request, if any (``lost`` only for writes: a read has nothing to lose)."""
         s = self.settings
         if s.drop_rate and self._rng.random() < s.drop_rate:
             return InjectedFault("drop")
@@ -160,6 +166,8 @@ class FaultDice:
             if status == 503 and self._rng.random() < 0.5:
                 retry_after = str(self._rng.choice((1, 2)))
             return InjectedFault("error", status, retry_after)
+        if s.lost_answer_rate and method != "GET" and self._rng.random() < s.lost_answer_rate:
+            return InjectedFault("lost", self._rng.choice((500, 504)))
         return None
 
 

@@ -150,12 +150,16 @@ class FaultMiddleware:
             return
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
-        injected = runtime.fault_dice().roll()
+        injected = runtime.fault_dice().roll(str(scope.get("method", "GET")))
         if injected is None:
             await self.app(scope, receive, send)
             return
         state = _state(scope)
-        _attribute(scope, runtime, kind, state)
+        if injected.kind == "lost":
+            await self.app(scope, receive, _discard)  # the work is done; its answer never arrives
+            state["fault"] = "answer-lost"
+        else:
+            _attribute(scope, runtime, kind, state)
         if injected.kind == "drop":
             drop = (scope.get("extensions") or {}).get(DROP_EXTENSION)
             if drop is not None:
@@ -165,7 +169,7 @@ class FaultMiddleware:
                 return
             # a server without the extension (an in-process test client): the closest is a bare 502
             injected = InjectedFault("error", 502)
-        state["fault"] = "error"
+        state.setdefault("fault", "error")
         headers = {"Retry-After": injected.retry_after} if injected.retry_after else None
         code, message = {
             500: ("InternalServerError", "An internal server error occurred."),
@@ -182,6 +186,10 @@ class FaultMiddleware:
         else:
             response = graph_error(injected.status, code, message, headers=headers)
         await response(scope, receive, send)
+
+
+async def _discard(message: Message) -> None:
+    """An ASGI ``send`` that throws the answer away (the ``lost`` fault)."""
 
 
 def _attribute(scope: Scope, runtime: SandboxRuntime, kind: str, state: dict[str, Any]) -> None:

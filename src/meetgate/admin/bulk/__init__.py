@@ -37,6 +37,7 @@ from meetgate.admin.bulk.rows import (
 )
 from meetgate.admin.bulk.runner import (
     DEFAULT_WORKERS,
+    UNKNOWN_REMEDY,
     BulkProgress,
     BulkReport,
     BulkRunner,
@@ -56,6 +57,7 @@ __all__ = [
     "BULK_RETRY",
     "COLUMNS",
     "DEFAULT_WORKERS",
+    "UNKNOWN_REMEDY",
     "BulkFileError",
     "BulkProgress",
     "BulkReport",

@@ -19,7 +19,9 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 JOURNAL_VERSION = 1
-Status = Literal["done", "failed"]
+#: ``unknown``: the call failed after it may have reached Graph (a 500/502/504 or a connection lost
+#: after sending), so the meeting may exist or the change may be in place; a rerun settles it.
+Status = Literal["done", "failed", "unknown"]
 
 
 class JournalError(ValueError):
@@ -54,7 +56,7 @@ class RowOutcome:
         return cls(
             key=str(data["key"]),
             row=int(data.get("row", 0)),
-            status="done" if data.get("status") == "done" else "failed",
+            status=_status(data.get("status")),
             meeting_id=data.get("meeting_id"),
             join_url=data.get("join_url"),
             created=data.get("created"),
@@ -64,6 +66,14 @@ class RowOutcome:
             at=str(data.get("at", "")),
             fingerprint=data.get("fingerprint"),
         )
+
+
+def _status(value: object) -> Status:
+    if value == "done":
+        return "done"
+    if value == "unknown":
+        return "unknown"
+    return "failed"
 
 
 def default_journal_path(input_path: Path, operation: str) -> Path:

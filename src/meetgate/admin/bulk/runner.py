@@ -112,6 +112,8 @@ class BulkProgress:
     total: int
     done: int = 0
     failed: int = 0
+    #: rows whose call failed after it may have been carried out (see :data:`UNKNOWN_REMEDY`)
+    unknown: int = 0
     #: rows the journal already had as done when the job started
     skipped: int = 0
     created: int = 0
@@ -124,7 +126,7 @@ class BulkProgress:
 
     @property
     def finished(self) -> int:
-        return self.done + self.failed + self.skipped
+        return self.done + self.failed + self.unknown + self.skipped
 
     @property
     def eta_seconds(self) -> float | None:
@@ -153,17 +155,41 @@ class BulkReport:
         return sum(1 for o in self.outcomes.values() if o.status == "failed")
 
     @property
+    def unknown(self) -> int:
+        return sum(1 for o in self.outcomes.values() if o.status == "unknown")
+
+    @property
     def ok(self) -> bool:
-        return not self.problems and self.failed == 0 and not self.interrupted
+        return not self.problems and self.failed == 0 and self.unknown == 0 and not self.interrupted
+
+
+#: what an ``unknown`` row means, per operation: every operation is safe to repeat, so a rerun settles it
+UNKNOWN_REMEDY = {
+    "create": "The meeting may exist: a rerun resolves it (createOrGet with the row's key never duplicates).",
+    "update": "The change may have been applied: a rerun resolves it (the update sets a fixed state).",
+    "cancel": "The meeting may be cancelled already: a rerun resolves it (a meeting already gone counts "
+    "as done).",
+}
 
 
 def _error_outcome(row: BulkRow, exc: GraphError | MeetingRuleError) -> RowOutcome:
+    """A failed row; ``unknown`` when the call may have been carried out before it failed."""
+    code = getattr(exc, "code", None) or type(exc).__name__
+    if getattr(exc, "maybe_applied", False):
+        return RowOutcome(
+            key=row.key,
+            row=row.row,
+            status="unknown",
+            error=str(exc).splitlines()[0],
+            code=code,
+            remedy=UNKNOWN_REMEDY[row.operation],
+        )
     return RowOutcome(
         key=row.key,
         row=row.row,
         status="failed",
         error=str(exc).splitlines()[0],
-        code=getattr(exc, "code", None) or type(exc).__name__,
+        code=code,
         remedy=getattr(exc, "remedy", None),
     )
 
@@ -269,6 +295,8 @@ class BulkRunner:
                     progress.created += 1
                 elif outcome.created is False:
                     progress.existing += 1
+            elif outcome.status == "unknown":
+                progress.unknown += 1
             else:
                 progress.failed += 1
             self._finish_times.append(now)
