@@ -8,6 +8,8 @@ import socket
 
 import pytest
 
+from meetgate.config import save_profile_values
+
 pytest_plugins = ["meetgate.sandbox.pytest_plugin"]
 
 POSTGRES_URL = os.environ.get(
@@ -44,3 +46,24 @@ def postgres_url() -> str:
 def redis_url() -> str:
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+@pytest.fixture
+def sandbox_cli_env(sandbox_app, tmp_path):
+    """A meetgate.toml whose `sandbox` profile signs in as the sandbox app; the CLI's environment."""
+    config = tmp_path / "meetgate.toml"
+    p = sandbox_app.profile()
+    save_profile_values(
+        config,
+        "sandbox",
+        {
+            "tenant_id": p.tenant_id,
+            "client_id": p.client_id,
+            "private_key_path": p.private_key_path,
+            "certificate_path": p.certificate_path,
+            "authority_url": p.authority_url,
+            "graph_url": p.graph_url,
+            "ca_bundle": p.ca_bundle,
+        },
+    )
+    return {"MEETGATE_CONFIG": str(config), "MEETGATE_PROFILE": "sandbox", "COLUMNS": "200"}

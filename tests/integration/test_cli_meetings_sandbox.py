@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from meetgate.cli.main import app
 
 runner = CliRunner()
+
+
+@pytest.fixture
+def env(sandbox_cli_env):
+    """The CLI's environment: a meetgate.toml whose `sandbox` profile is the sandbox app."""
+    return sandbox_cli_env
 
 
 def cli(env, *args):

@@ -188,25 +188,23 @@ def test_delegated_token_is_named(sandbox_app, settings):
 
 
 def test_expired_token_refreshes_once_then_invalid_token_error(sandbox_app, sandbox_control, settings):
-    sandbox_control.set_settings(access_token_lifetime_seconds=1)
-    try:
-        # a provider whose clock runs 100 s behind believes its 1-second token is still fresh
-        from meetgate.graph.auth import TokenProvider
+    from meetgate.graph.auth import TokenProvider
 
-        behind = TokenProvider(settings, clock=lambda: time.time() - 100)
-        with GraphClient(settings, tokens=behind) as graph:
-            first = behind.get_token()
-            time.sleep(1.2)
+    provider = TokenProvider(settings)
+    try:
+        with GraphClient(settings, tokens=provider) as graph:
+            first = provider.get_token()
+            # the sandbox's clock moves two hours on: the client still believes its token fresh
+            sandbox_control.set_settings(clock_offset_seconds=7200)
             assert graph.directory.get_user(sandbox_app.pilot_users[0].id).id  # 401 -> refresh -> retry
-            assert behind.get_token().token != first.token
-        stale = first.token
+            assert provider.get_token().token != first.token
+        with (
+            GraphClient(settings, tokens=StaticTokenProvider(first.token)) as graph,
+            pytest.raises(InvalidTokenError) as caught,
+        ):
+            graph.directory.get_user(sandbox_app.pilot_users[0].id)
     finally:
-        sandbox_control.set_settings(access_token_lifetime_seconds=3599)
-    with (
-        GraphClient(settings, tokens=StaticTokenProvider(stale)) as graph,
-        pytest.raises(InvalidTokenError) as caught,
-    ):
-        graph.directory.get_user(sandbox_app.pilot_users[0].id)
+        sandbox_control.set_settings(clock_offset_seconds=0)
     assert caught.value.status == 401 and "expired" in caught.value.message
 
 

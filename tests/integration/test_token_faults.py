@@ -32,6 +32,12 @@ MEETING = {
 }
 
 
+@pytest.fixture
+def env(sandbox_cli_env):
+    """The CLI's environment: a meetgate.toml whose `sandbox` profile is the sandbox app."""
+    return sandbox_cli_env
+
+
 def cli(env: dict[str, str], *args: str):
     return CliRunner().invoke(app, ["meetings", *args], env=env)
 

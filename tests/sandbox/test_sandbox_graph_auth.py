@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import jwt
 import pytest
 from conftest import app_token, claims_of
@@ -52,15 +50,15 @@ def test_token_for_another_audience_is_401(sandbox, http, creds):
 
 
 def test_expired_token_is_401_with_graphs_message(sandbox, http, creds, sandbox_control):
-    sandbox_control.set_settings(access_token_lifetime_seconds=1)
+    token = app_token(sandbox, http, creds)  # valid for an hour
+    sandbox_control.set_settings(clock_offset_seconds=3600)  # an hour later, without waiting for it
     try:
-        token = app_token(sandbox, http, creds)
+        _assert_401(
+            _get(http, sandbox, "/v1.0/users", token=token), "Access token has expired or is not yet valid."
+        )
     finally:
-        sandbox_control.set_settings(access_token_lifetime_seconds=3599)
-    time.sleep(1.1)  # exp = int(issue time) + 1, so it has passed
-    _assert_401(
-        _get(http, sandbox, "/v1.0/users", token=token), "Access token has expired or is not yet valid."
-    )
+        sandbox_control.set_settings(clock_offset_seconds=0)
+    assert _get(http, sandbox, "/v1.0/users?$top=1", token=token).status_code == 200
 
 
 def test_valid_app_token_reads_users_and_ids_are_echoed(sandbox, http, creds):

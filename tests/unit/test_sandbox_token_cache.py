@@ -11,7 +11,7 @@ from meetgate.sandbox.tokens import AccessTokenError, TokenIssuer
 
 class Clock:
     def __init__(self) -> None:
-        # a little ahead of real time: tokens carry whole-second nbf/iat taken when issued
+        # the issuer reads it both when issuing and when checking
         self.now = time.time() + 2
 
     def __call__(self) -> float:
@@ -44,7 +44,7 @@ def test_a_cached_token_still_expires(issuer, clock):
     token = _issue(issuer)
     assert issuer.verify(token)["appid"] == "a"
     assert issuer.verify(token)["appid"] == "a"  # from the cache
-    clock.now += 59
+    clock.now += 60  # the issuer's own clock set iat/exp: exp = int(issue time) + 60
     with pytest.raises(AccessTokenError, match="expired"):
         issuer.verify(token)
 

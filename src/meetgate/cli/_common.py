@@ -75,23 +75,41 @@ def _report_weak_credentials_here(ctx: typer.Context) -> None:
     ctx.find_root().call_on_close(lambda: set_weak_credential_reporter(previous))
 
 
-_consoles: dict[str, Console] = {}
+_consoles: dict[str, tuple[object, Console]] = {}
+
+#: width of output that goes to a file or a pipe: wide enough that tables and commands stay whole
+PIPED_WIDTH = 200
+
+
+def _console(name: str, stream: object) -> Console:
+    """The console writing to ``stream``, made anew when the stream changes (a test runner swaps
+    sys.stdout per command). Output to a terminal wraps at its width; output to a pipe or a file is
+    never hard-wrapped, so a command printed for copying stays on one line."""
+    cached = _consoles.get(name)
+    if cached is not None and cached[0] is stream:
+        return cached[1]
+    from rich.console import Console
+
+    made = Console(stderr=name == "err", highlight=False)
+    if not made.is_terminal:
+        made = Console(
+            stderr=name == "err",
+            highlight=False,
+            soft_wrap=True,
+            width=max(made.width, PIPED_WIDTH),
+        )
+    _consoles[name] = (stream, made)
+    return made
 
 
 def console() -> Console:
-    if "out" not in _consoles:
-        from rich.console import Console
-
-        _consoles["out"] = Console(highlight=False)
-    return _consoles["out"]
+    """Human output on stdout (never hard-wrapped when piped)."""
+    return _console("out", sys.stdout)
 
 
 def err_console() -> Console:
-    if "err" not in _consoles:
-        from rich.console import Console
-
-        _consoles["err"] = Console(stderr=True, highlight=False)
-    return _consoles["err"]
+    """Errors, warnings and progress on stderr (never hard-wrapped when piped)."""
+    return _console("err", sys.stderr)
 
 
 def _default(value: Any) -> Any:

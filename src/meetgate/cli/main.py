@@ -15,6 +15,9 @@ from meetgate import __version__
 from meetgate.cli import cert, consumers, demo, meetings, monitor, policy, serve, setup, validate
 from meetgate.cli import sandbox as sandbox_cli
 from meetgate.cli._common import EXIT_USAGE, fail, state
+from meetgate.cli._help import RunbookOrderGroup, configure_help
+
+configure_help()
 
 app = typer.Typer(
     name="meetgate",
@@ -23,6 +26,7 @@ app = typer.Typer(
         "certificate auth restricted to approved organizers by a Teams application access policy.\n\n"
         "Start with `meetgate demo`: the whole runbook against a built-in sandbox tenant."
     ),
+    cls=RunbookOrderGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -280,6 +280,7 @@ class SandboxControl:
         *,
         policy_delay_seconds: float | None = None,
         access_token_lifetime_seconds: int | None = None,
+        clock_offset_seconds: float | None = None,
         policy_error_variant: str | None = None,
         upn_in_path: str | None = None,
         user_configuration_shape: str | None = None,
@@ -291,6 +292,8 @@ class SandboxControl:
             body["policyDelaySeconds"] = policy_delay_seconds
         if access_token_lifetime_seconds is not None:
             body["accessTokenLifetimeSeconds"] = access_token_lifetime_seconds
+        if clock_offset_seconds is not None:
+            body["clockOffsetSeconds"] = clock_offset_seconds
         for key, value in (
             ("policyErrorVariant", policy_error_variant),
             ("upnInPath", upn_in_path),

@@ -101,12 +101,19 @@ class SandboxSettings:
     policy_delay_seconds: float = 0.0
     #: lifetime of issued access tokens
     access_token_lifetime_seconds: int = 3599
+    #: how far the sandbox's token clock runs ahead of real time (tokens expire without waiting)
+    clock_offset_seconds: float = 0.0
     #: switches of the online-meeting routes (``policyErrorVariant``, ``upnInPath``, ...)
     meetings: MeetingSandboxSettings = field(default_factory=MeetingSandboxSettings)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: SandboxSettings | None = None) -> SandboxSettings:
-        known = {"policyDelaySeconds", "accessTokenLifetimeSeconds", *MEETING_SETTING_KEYS}
+        known = {
+            "policyDelaySeconds",
+            "accessTokenLifetimeSeconds",
+            "clockOffsetSeconds",
+            *MEETING_SETTING_KEYS,
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"unknown setting(s) {unknown}; known: {sorted(known)}")
@@ -128,6 +135,9 @@ class SandboxSettings:
                 data, "policyDelaySeconds", current.policy_delay_seconds, low=0.0, high=86_400.0
             ),
             access_token_lifetime_seconds=int(lifetime),
+            clock_offset_seconds=_number(
+                data, "clockOffsetSeconds", current.clock_offset_seconds, low=-86_400.0, high=31_622_400.0
+            ),
             meetings=meetings,
         )
 
@@ -135,6 +145,7 @@ class SandboxSettings:
         return {
             "policyDelaySeconds": self.policy_delay_seconds,
             "accessTokenLifetimeSeconds": self.access_token_lifetime_seconds,
+            "clockOffsetSeconds": self.clock_offset_seconds,
             **self.meetings.to_json(),
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,13 @@ class SandboxRuntime:
     dice: FaultDice | None = None
     #: free slots for route modules that need server-wide helpers of their own
     services: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.issuer.clock = self.now
+
+    def now(self) -> float:
+        """The sandbox's clock: real time plus the ``clockOffsetSeconds`` setting."""
+        return time.time() + self.state.settings.clock_offset_seconds
 
     def fault_dice(self) -> FaultDice:
         if self.dice is None or self.dice.settings is not self.state.faults:
