@@ -10,6 +10,8 @@ from typing import Any
 
 LOGGER_NAME = "meetgate.gateway"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+#: extras other libraries attach that are no use in JSON (uvicorn's copy of the message with ANSI colours)
+_DROP = {"color_message"}
 _REDACT = {"authorization", "api_key", "x-api-key", "token", "access_token", "client_secret", "password"}
 
 
@@ -22,7 +24,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key in _STANDARD or key.startswith("_"):
+            if key in _STANDARD or key in _DROP or key.startswith("_"):
                 continue
             data[key] = "***" if key.lower() in _REDACT else value
         if record.exc_info and record.exc_info[0] is not None:
