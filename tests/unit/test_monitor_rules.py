@@ -101,6 +101,16 @@ def test_sign_in_failures_fire_at_the_threshold_only():
     assert "sign_in_failures" in rules_of(hyper)
 
 
+def test_failed_sign_in_evidence_names_the_credential_it_presented():
+    unknown = [
+        sign_in(m, key=None, error=700027, servicePrincipalCredentialThumbprint="AB12") for m in (3, 2)
+    ]
+    (alert,) = evaluate(quiet_day(sign_ins=[sign_in(10, error=700027), *unknown]))
+    assert "None" not in " ".join(alert.evidence)
+    assert "(key id key-1)" in alert.evidence[0]
+    assert "certificate AB12, not one of the app's" in alert.evidence[-1]
+
+
 def test_new_ip_and_location_against_history_only():
     sydney = {"city": "Sydney", "countryOrRegion": "AU"}
     data = quiet_day(sign_ins=[sign_in(5, ip="203.0.113.9", location=sydney)])

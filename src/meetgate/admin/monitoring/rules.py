@@ -73,6 +73,17 @@ def _place(sign_in: Mapping[str, Any]) -> str:
 # ---- sign-ins ------------------------------------------------------------------------------------
 
 
+def _credential_of(sign_in: Mapping[str, Any]) -> str:
+    """Which credential a sign-in presented, as far as Entra could tell."""
+    key = sign_in.get("servicePrincipalCredentialKeyId")
+    if key:
+        return f"key id {key}"
+    thumbprint = sign_in.get("servicePrincipalCredentialThumbprint")
+    if thumbprint:
+        return f"certificate {thumbprint}, not one of the app's"
+    return "a credential the app does not have"
+
+
 def sign_in_failures(data: RuleInput) -> list[Alert]:
     failed = [s for s in data.sign_ins if _failed(s)]
     if not failed or len(failed) < data.thresholds.sign_in_failures:
@@ -86,7 +97,7 @@ def sign_in_failures(data: RuleInput) -> list[Alert]:
             f"{len(failed)} failed sign-in(s) of the app's service principal ({', '.join(sorted(codes))})",
             tuple(
                 f"{s.get('createdDateTime')} {s.get('ipAddress')} AADSTS{(s.get('status') or {}).get('errorCode')}: "
-                f"{(s.get('status') or {}).get('failureReason')} (key {s.get('servicePrincipalCredentialKeyId')})"
+                f"{(s.get('status') or {}).get('failureReason')} ({_credential_of(s)})"
                 for s in failed[-10:]
             ),
             "Check who holds a credential for this app: a wrong or retired certificate (AADSTS700027), "
