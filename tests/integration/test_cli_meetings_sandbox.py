@@ -69,6 +69,11 @@ def test_create_find_update_ics_cancel(sandbox_app, env, tmp_path):
     assert raw.count(b"\r\n") == raw.count(b"\n")  # RFC 5545 line ends kept
     text = raw.decode().replace("\r\n ", "")  # unfold
     assert "METHOD:REQUEST" in text and f"mailto:{attendee}" in text
+    as_json = cli(env, "ics", meeting["id"], "-o", organizer, "--cancellation", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    described = json.loads(as_json.output)
+    assert described["method"] == "CANCEL" and described["sequence"] == 1 and described["file"] is None
+    assert "METHOD:CANCEL" in described["ics"]
 
     locked = cli(env, "cancel", meeting["id"], "-o", organizer, "--mode", "lock")
     assert locked.exit_code == 0 and "locked" in locked.output

@@ -1,9 +1,10 @@
 """`make demo` is one of the README's two commands: it must keep working end to end.
 
-The runbook is replayed once per test run (about half a minute): the same run checks the summary, the
-reports, the gateway left running, and that SIGTERM stops everything.
+The runbook is replayed once per test run (about half a minute): the same run checks the narration,
+the reports, the gateway left running, that SIGTERM stops everything, and the `--json` outcome.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -18,16 +19,16 @@ import pytest
 def test_demo_runs_the_runbook_end_to_end_and_stops_everything_on_sigterm(tmp_path):
     workdir = tmp_path / "demo"
     process = subprocess.Popen(
-        [sys.executable, "-m", "meetgate", "demo", "--workdir", str(workdir), "--keep-running"],
+        [sys.executable, "-m", "meetgate", "demo", "--workdir", str(workdir), "--keep-running", "--json"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
     lines: list[str] = []
     gateway = None
     try:
-        for line in process.stdout:  # type: ignore[union-attr]
+        for line in process.stderr:  # type: ignore[union-attr]  (--json: the narration is on stderr)
             lines.append(line)
             if line.startswith("gateway:"):
                 gateway = line.split()[1]
@@ -43,7 +44,11 @@ def test_demo_runs_the_runbook_end_to_end_and_stops_everything_on_sigterm(tmp_pa
         assert gateway, "the demo did not say where its gateway runs"
         assert httpx.get(f"{gateway}/healthz", timeout=5).status_code == 200
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0  # handled like Ctrl-C, not killed
+        stdout, _ = process.communicate(timeout=60)
+        assert process.returncode == 0  # handled like Ctrl-C, not killed
+        outcome = json.loads(stdout)  # stdout holds the JSON outcome and nothing else
+        assert outcome["ok"] is True and outcome["passed"] == len(outcome["checks"]) == int(total)
+        assert outcome["config"] and any(r.endswith("validate.xml") for r in outcome["reports"])
     finally:
         if process.poll() is None:
             process.kill()

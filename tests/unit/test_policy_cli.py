@@ -81,9 +81,10 @@ def test_plan_apply_converge_status_and_drift(env: Env):
     data = json.loads(plan.output)
     assert data["policy"]["action"] == "create"
     assert [g["upn"] for g in data["grant"]] == ["user0@contoso.test", "user1@contoso.test"]
-    applied = env.run("apply", "--file", str(file), "--state-dir", state)
+    applied = env.run("apply", "--file", str(file), "--state-dir", state, "--no-progress")
     assert applied.exit_code == 0, applied.output
-    assert "granted 2, revoked 0, failed 0" in applied.output
+    assert "policy created; granted 2, revoked 0, failed 0" in applied.output
+    assert "applying" not in applied.output  # no progress bar
     tenant = env.tenant()
     assert tenant["policies"]["teamsmeetingsintegration"]["appIds"] == [APP]
     assert sorted(tenant["direct"]) == sorted(u["id"] for u in env.users[:2])
@@ -195,8 +196,10 @@ def test_script_command_writes_a_script_the_stand_in_runs(env: Env):
     ids = [u["id"] for u in env.users[:3]]
     file = env.policy_file(ids)
     out = env.tmp / "policy.ps1"
-    result = env.run("script", "--file", str(file), "--out", str(out))
+    result = env.run("script", "--file", str(file), "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
+    written = json.loads(result.output)
+    assert written["script"] == str(out) and written["grants"] == 3 and written["revokes"] == 0
     text = out.read_text()
     assert "Start-Transcript" in text and f"-TenantId '{TENANT}'" in text
     from pwsh_fake_tenant import run as run_pwsh

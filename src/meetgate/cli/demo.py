@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meetgate.cli._common import console
+from meetgate.cli._common import console, print_json
 
 if TYPE_CHECKING:
     from meetgate.sandbox.server import SandboxInfo
@@ -595,7 +595,7 @@ def _keep_running(run: DemoRun) -> None:
                 time.sleep(1)
 
 
-def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
+def _run_demo(workdir: Path, keep_running: bool, runs: list[DemoRun] | None = None) -> DemoRun:
     from meetgate.sandbox.server import SandboxOptions, SandboxServer
 
     started = time.monotonic()
@@ -608,6 +608,8 @@ def _run_demo(workdir: Path, keep_running: bool) -> DemoRun:
             f"sandbox tenant {info.tenant_domain} ({info.tenant_id}) at {info.graph_url}, {len(info.users)} users"
         )
         run = DemoRun(workdir=workdir, info=info, config=_write_config(workdir, info))
+        if runs is not None:
+            runs.append(run)  # the caller reports its checks even when a step fails
         with _environment({"MEETGATE_SANDBOX_JSON": str(workdir / "sandbox" / "sandbox.json")}):
             client_id = _steps_1_to_3(run)
             _steps_4_and_5(run, client_id)
@@ -635,6 +637,13 @@ def demo(
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Leave the sandbox running at the end (Ctrl-C stops it).")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Narrate on stderr and print the outcome as JSON on stdout: checks, settings, reports.",
+        ),
+    ] = False,
 ) -> None:
     """Run the runbook end to end against a built-in sandbox tenant and narrate each step."""
     import signal
@@ -646,13 +655,36 @@ def demo(
         raise KeyboardInterrupt  # unwinds like Ctrl-C: the gateway and the sandbox are stopped
 
     previous = signal.signal(signal.SIGTERM, _terminate)
+    runs: list[DemoRun] = []
+    error: str | None = None
+    started = time.monotonic()
     try:
-        _run_demo(base.resolve(), keep_running)
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            _run_demo(base.resolve(), keep_running, runs)
     except DemoFailed as failed:
+        error = str(failed)
         console().print(f"[bold red]demo failed:[/] {failed}")
-        raise typer.Exit(1) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        print_json(_outcome(base.resolve(), runs[0] if runs else None, error, time.monotonic() - started))
+    if error is not None:
+        raise typer.Exit(1)
+
+
+def _outcome(workdir: Path, run: DemoRun | None, error: str | None, elapsed: float) -> dict[str, object]:
+    """What ``demo --json`` prints: every check, where the settings and reports are."""
+    checks = [{"check": label, "ok": ok} for label, ok in run.outcomes] if run is not None else []
+    return {
+        "ok": error is None,
+        "error": error,
+        "passed": sum(1 for c in checks if c["ok"]),
+        "checks": checks,
+        "elapsedSeconds": round(elapsed, 1),
+        "workdir": str(workdir),
+        "config": str(run.config) if run is not None else None,
+        "reports": sorted(str(p) for p in (workdir / "reports").glob("*")),
+    }
 
 
 __all__: Sequence[str] = ["demo"]

@@ -371,6 +371,12 @@ def ics(
     sequence: Annotated[
         int | None, typer.Option("--sequence", help="SEQUENCE (raise it for every re-sent invitation).")
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print {meetingId, method, sequence, file, ics} as JSON (the .ics text inside)."
+        ),
+    ] = False,
 ) -> None:
     """Write an iCalendar invitation for a meeting (these meetings appear on nobody's calendar)."""
 
@@ -391,10 +397,21 @@ def ics(
         return meeting_invitation_ics(meeting, email, organizer_name=name, sequence=sequence or 0)
 
     text = _run(ctx, False, action)
-    if out is None:
+    if out is not None:
+        out.write_text(text, newline="")
+    if as_json:
+        print_json(
+            {
+                "meetingId": meeting_id,
+                "method": "CANCEL" if cancellation else "REQUEST",
+                "sequence": (1 if sequence is None else sequence) if cancellation else (sequence or 0),
+                "file": str(out) if out is not None else None,
+                "ics": text,
+            }
+        )
+    elif out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, newline="")
         err_console().print(f"wrote {out}")
 
 

@@ -53,6 +53,9 @@ StateDirOpt = Annotated[
     typer.Option("--state-dir", envvar="MEETGATE_POLICY_STATE_DIR", help="Journal and last-apply record."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="No live progress bar (for logs and CI).")]
+#: how the apply summary names what happened to the policy itself
+POLICY_DONE = {"create": "policy created", "update": "policy updated", "none": "policy unchanged"}
 DEFAULT_STATE_DIR = Path(".meetgate/policy")
 
 
@@ -277,6 +280,7 @@ def apply_cmd(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept every warning of the plan.")] = False,
     json_out: JsonOpt = False,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Carry out the plan (batched, resumable, each failure reported); refuses unreviewed warnings."""
     import json
@@ -324,7 +328,7 @@ def apply_cmd(
         TimeElapsedColumn(),
         console=err_console(),
         transient=json_out,
-        disable=json_out,
+        disable=json_out or no_progress,
     ) as bar:
         task = bar.add_task("apply", total=len(plan.ops))
         report = apply_plan(
@@ -340,7 +344,8 @@ def apply_cmd(
     else:
         data = report.to_dict()
         console().print(
-            f"policy {data['policy']['action']}: {'ok' if report.policy_ok else 'FAILED ' + str(report.policy_error)}; "
+            f"{POLICY_DONE.get(data['policy']['action'], 'policy ' + data['policy']['action'])}"
+            f"{'' if report.policy_ok else ': FAILED ' + str(report.policy_error)}; "
             f"granted {data['granted']}, revoked {data['revoked']}, failed {len(report.failed)}"
             + (f", {report.skipped} already done before an interruption" if report.skipped else "")
         )
@@ -373,6 +378,7 @@ def script_cmd(
         list[str] | None, typer.Option("--acknowledge", "-a", help="Accepted warning code.")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept every warning.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write a reviewed, idempotent PowerShell script (transcript, per-user error handling) for an admin."""
     from meetgate.admin.policy.model import TenantPolicyState
@@ -401,7 +407,8 @@ def script_cmd(
         plan = build_plan(desired, resolve_organizers(desired, directory), TenantPolicyState())
     blocking = unacknowledged(plan, acknowledge or [], yes=yes)
     if blocking:
-        _render_plan(plan)
+        if not json_out:
+            _render_plan(plan)
         fail(
             f"the plan has unreviewed warning(s): {', '.join(w.code for w in blocking)}; no script written",
             "review them, then pass --acknowledge CODE for each (or --yes)",
@@ -409,6 +416,18 @@ def script_cmd(
     out.write_text(
         render_script(plan, tenant_id=profile.tenant_id, app_id=profile.client_id), encoding="utf-8"
     )
+    if json_out:
+        print_json(
+            {
+                "script": str(out),
+                "planId": plan.plan_id,
+                "policy": plan.policy.action,
+                "grants": len(plan.grants),
+                "revokes": len(plan.revokes),
+                "warnings": [w.code for w in plan.warnings],
+            }
+        )
+        return
     console().print(
         f"wrote {out}: {len(plan.grants)} grant(s), {len(plan.revokes)} revoke(s). Review it, then run it in "
         "PowerShell 7 with the MicrosoftTeams module as a Teams Administrator."
@@ -539,6 +558,7 @@ def verify_cmd(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for propagation.")] = 45 * 60,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between rounds.")] = 30.0,
     json_out: JsonOpt = False,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Prove enforcement through Graph, app-only: approved organizers succeed, others get the policy 403."""
     import random
@@ -587,7 +607,7 @@ def verify_cmd(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console(),
-        disable=json_out,
+        disable=json_out or no_progress,
     ) as bar:
         task = bar.add_task("verify", total=len(subjects))
         report = verify_enforcement(
