@@ -15,6 +15,8 @@ TOML::
     [warnings]
     growth_percent = 50
     growth_min_users = 10
+    mass_revoke_percent = 20
+    mass_revoke_min_users = 2
 
 YAML has the same keys. Relative CSV paths are relative to the policy file. Every organizer
 reference (``users`` and every CSV row) is checked when the file is read: see
@@ -36,6 +38,8 @@ from meetgate.admin.policy.members import (
     strip_blanks,
 )
 from meetgate.admin.policy.model import (
+    MASS_REVOKE_MIN_USERS,
+    MASS_REVOKE_PERCENT,
     DesiredPolicy,
     OrganizerSources,
     PolicyError,
@@ -50,6 +54,7 @@ __all__ = [
     "read_organizer_csv",
 ]
 
+WARNING_KEYS = ("growth_percent", "growth_min_users", "mass_revoke_percent", "mass_revoke_min_users")
 POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
@@ -161,11 +166,23 @@ def parse_desired_state(
         raise PolicyError(f"{path}: [warnings] growth_percent must be a non-negative number")
     if not isinstance(growth_min, int) or growth_min < 0:
         raise PolicyError(f"{path}: [warnings] growth_min_users must be a non-negative integer")
-    unknown_warnings = set(warnings) - {"growth_percent", "growth_min_users"}
+    revoke_pct = warnings.get("mass_revoke_percent", MASS_REVOKE_PERCENT)
+    revoke_min = warnings.get("mass_revoke_min_users", MASS_REVOKE_MIN_USERS)
+    if isinstance(revoke_pct, bool) or not isinstance(revoke_pct, int | float) or not 0 <= revoke_pct <= 100:
+        raise PolicyError(
+            f"{path}: [warnings] mass_revoke_percent must be a number from 0 to 100",
+            f"e.g. mass_revoke_percent = {MASS_REVOKE_PERCENT:g} (revoking every holder always warns)",
+        )
+    if isinstance(revoke_min, bool) or not isinstance(revoke_min, int) or revoke_min < 1:
+        raise PolicyError(
+            f"{path}: [warnings] mass_revoke_min_users must be a positive integer",
+            f"e.g. mass_revoke_min_users = {MASS_REVOKE_MIN_USERS}",
+        )
+    unknown_warnings = set(warnings) - set(WARNING_KEYS)
     if unknown_warnings:
         raise PolicyError(
             f"{path}: unknown key(s) in [warnings]: {', '.join(sorted(unknown_warnings))}",
-            "use growth_percent, growth_min_users",
+            f"use {', '.join(WARNING_KEYS)}",
         )
     return DesiredPolicy(
         identity=identity,
@@ -178,6 +195,8 @@ def parse_desired_state(
         ),
         growth_warning_percent=float(growth_pct),
         growth_warning_min_users=growth_min,
+        mass_revoke_percent=float(revoke_pct),
+        mass_revoke_min_users=revoke_min,
         source=path,
     )
 
