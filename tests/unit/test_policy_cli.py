@@ -213,3 +213,93 @@ def test_missing_policy_file_is_a_clear_error(env: Env):
     result = env.run("plan", "--file", str(env.tmp / "nope.toml"))
     assert result.exit_code == 2
     assert "nope.toml does not exist" in " ".join(result.output.split())
+
+
+def _held_by(env: Env, count: int) -> None:
+    """The policy exists and users 0..count-1 hold it directly (a tenant in production)."""
+    tenant = env.tenant()
+    tenant["policies"]["teamsmeetingsintegration"] = {
+        "identity": "Tag:TeamsMeetingsIntegration",
+        "appIds": [APP],
+        "description": "approved organizers",
+    }
+    tenant["direct"] = {u["id"]: "TeamsMeetingsIntegration" for u in env.users[:count]}
+    env.save(tenant)
+
+
+def _csv_policy(env: Env, rows: list[str], delimiter: str) -> Path:
+    members = env.tmp / "members.csv"
+    lines = [f"userPrincipalName{delimiter}displayName"] + [f"{r}{delimiter}Name, {r}" for r in rows]
+    members.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8-sig")  # Excel: CSV UTF-8, BOM
+    path = env.tmp / "policy.toml"
+    path.write_text(
+        '[policy]\nidentity = "Tag:TeamsMeetingsIntegration"\n'
+        f'app_ids = ["{APP}"]\ndescription = "approved organizers"\n[organizers]\ncsv = ["members.csv"]\n'
+    )
+    return path
+
+
+def test_a_semicolon_members_file_keeps_every_holder(env: Env):
+    """Issue 14 item 4: Excel's semicolon CSV was read as one column, every row became an unknown
+    user and the plan revoked every current holder. It reads exactly like the comma file now."""
+    _held_by(env, 5)
+    upns = [f"user{i}@contoso.test" for i in range(5)]
+    plans = {}
+    for delimiter in (",", ";"):
+        file = _csv_policy(env, upns, delimiter)
+        result = env.run("plan", "--file", str(file), "--state-dir", str(env.tmp / "state"), "--json")
+        assert result.exit_code == 0, result.output
+        plans[delimiter] = json.loads(result.output)
+    semicolon = plans[";"]
+    assert semicolon["revoke"] == [] and semicolon["grant"] == [] and semicolon["warnings"] == []
+    assert sorted(k["upn"] for k in semicolon["keep"]) == upns
+    assert {k: v for k, v in semicolon.items() if k not in {"createdAt"}} == {
+        k: v for k, v in plans[","].items() if k not in {"createdAt"}
+    }
+
+
+def test_a_mass_revoke_is_blocked_until_acknowledged_by_name(env: Env):
+    _held_by(env, 5)
+    state = str(env.tmp / "state")
+    # the file now approves one of the five holders (and names one nobody knows): four revokes
+    file = _csv_policy(env, ["user0@contoso.test", "ghost@contoso.test"], ";")
+    plan = env.run("plan", "--file", str(file), "--state-dir", state)
+    shown = " ".join(plan.output.split())
+    assert "warning mass-revoke" in shown and "4 of its 5 current holder(s)" in shown, shown
+    for shortcut in (["--yes"], ["-a", "unknown-users", "--yes"], ["-a", "unknown-users"]):
+        refused = env.run("apply", "--file", str(file), "--state-dir", state, *shortcut)
+        assert refused.exit_code == 2, (shortcut, refused.output)
+        text = " ".join(refused.output.split())
+        assert "mass-revoke" in text and "--yes does not cover it" in text
+        assert len(env.tenant()["direct"]) == 5  # nothing changed
+    # a saved plan carries the warning: `apply --plan` asks for it as well
+    saved = env.tmp / "plan.json"
+    assert env.run("plan", "--file", str(file), "--state-dir", state, "--out", str(saved)).exit_code == 0
+    refused = env.run("apply", "--file", str(file), "--state-dir", state, "--plan", str(saved), "--yes")
+    assert refused.exit_code == 2 and len(env.tenant()["direct"]) == 5
+    done = env.run(
+        "apply", "--file", str(file), "--state-dir", state, "--plan", str(saved),
+        "-a", "mass-revoke", "-a", "unknown-users",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert list(env.tenant()["direct"]) == [env.users[0]["id"]]
+
+
+def test_the_mass_revoke_share_is_configurable(env: Env):
+    _held_by(env, 5)
+    state = str(env.tmp / "state")
+    file = env.policy_file([f"user{i}@contoso.test" for i in range(3)])  # revokes 2 of 5: 40 %
+
+    def codes(*extra: str) -> set[str]:
+        result = env.run("plan", "--file", str(file), "--state-dir", state, "--json", *extra)
+        assert result.exit_code == 0, result.output
+        return {w["code"] for w in json.loads(result.output)["warnings"]}
+
+    assert codes() == {"mass-revoke"}  # default: more than 20 %
+    assert codes("--mass-revoke-percent", "50") == set()
+    file.write_text(file.read_text() + "[warnings]\nmass_revoke_percent = 50\n")
+    assert codes() == set()
+    assert codes("--mass-revoke-percent", "30") == {"mass-revoke"}  # the option wins over the file
+    applied = env.run("apply", "--file", str(file), "--state-dir", state, "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert len(env.tenant()["direct"]) == 3

@@ -400,3 +400,69 @@ def test_an_interrupted_saved_plan_resumes_even_with_an_unjournaled_batch(tenant
     tenant.grant([uid(8)], "Crm")
     with pytest.raises(PolicyError, match=r"user8@contoso\.test held nothing, holds Crm"):
         apply_saved(plan2, tenant, journal)
+
+
+# --- mass-revoke ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("holders", "approved", "warns"),
+    [
+        (1, 0, True),  # the only holder: every holder
+        (10, 0, True),  # everybody
+        (10, 9, False),  # 1 of 10: 10 %
+        (10, 8, False),  # 2 of 10: 20 %, not more
+        (10, 7, True),  # 3 of 10: 30 %
+        (3, 2, False),  # 1 of 3: 33 %, but a single stray grant is no mass revoke
+        (5, 3, True),  # 2 of 5: 40 %
+    ],
+)
+def test_mass_revoke_warns_for_every_holder_or_more_than_the_share(holders, approved, warns):
+    tenant = FakePolicyTenant.with_users(12)
+    want = desired([uid(i) for i in range(approved)])
+    tenant.ensure_policy(PolicyDefinition(want.identity, (APP,), want.description))
+    tenant.grant([uid(i) for i in range(holders)], "TeamsMeetingsIntegration")
+    plan = plan_for(tenant, want)
+    assert len(plan.revokes) == holders - approved
+    assert ("mass-revoke" in plan.warning_codes) is warns
+    if warns:
+        warning = next(w for w in plan.warnings if w.code == "mass-revoke")
+        assert warning.count == holders - approved and warning.details["holders"] == holders
+
+
+def test_the_mass_revoke_share_comes_from_the_policy_file():
+    tenant = FakePolicyTenant.with_users(10)
+    tenant.ensure_policy(
+        PolicyDefinition("Tag:TeamsMeetingsIntegration", (APP,), "Restricts Teams meeting creation")
+    )
+    tenant.grant([uid(i) for i in range(10)], "TeamsMeetingsIntegration")
+    keep_half = [uid(i) for i in range(5)]
+    assert "mass-revoke" in plan_for(tenant, desired(keep_half)).warning_codes  # 50 % > 20 %
+    assert "mass-revoke" not in plan_for(tenant, desired(keep_half, mass_revoke_percent=50)).warning_codes
+    # revoking every holder warns whatever the share
+    assert "mass-revoke" in plan_for(tenant, desired([], mass_revoke_percent=100)).warning_codes
+
+
+def test_a_mass_revoke_is_accepted_only_by_its_own_code():
+    tenant = FakePolicyTenant.with_users(4)
+    tenant.grant([uid(i) for i in range(4)], "TeamsMeetingsIntegration")
+    plan = plan_for(tenant, desired(["nobody@x.test"]))
+    assert plan.warning_codes == {"mass-revoke", "unknown-users"}
+    assert [w.code for w in unacknowledged(plan, [], yes=True)] == ["mass-revoke"]
+    assert [w.code for w in unacknowledged(plan, ["unknown-users"], yes=True)] == ["mass-revoke"]
+    assert unacknowledged(plan, ["MASS-REVOKE", "unknown-users"]) == []
+    # and the saved plan cannot lose it: its id covers the warnings
+    data = json.loads(json.dumps(plan.to_dict()))
+    data["warnings"] = [w for w in data["warnings"] if w["code"] != "mass-revoke"]
+    with pytest.raises(ValueError, match="edited"):
+        PolicyPlan.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["mass_revoke_percent = 120", "mass_revoke_percent = true", "mass_revoke_min_users = 0", "typo = 1"],
+)
+def test_loader_rejects_bad_mass_revoke_settings(tmp_path: Path, line: str):
+    (tmp_path / "p.toml").write_text(f'[policy]\nidentity="X"\napp_ids=["{APP}"]\n[warnings]\n{line}\n')
+    with pytest.raises(PolicyError, match=r"\[warnings\]"):
+        load_desired_state(tmp_path / "p.toml")

@@ -56,6 +56,20 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="No live progress bar (for logs and CI).")]
 #: how the apply summary names what happened to the policy itself
 POLICY_DONE = {"create": "policy created", "update": "policy updated", "none": "policy unchanged"}
+MassRevokeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--mass-revoke-percent",
+        min=0,
+        max=100,
+        help="Warn (mass-revoke) when the plan revokes more than this % of the current holders "
+        "(default: the file's [warnings] mass_revoke_percent, else 20; revoking all always warns).",
+    ),
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Accept every warning of the plan except mass-revoke (-a mass-revoke)."),
+]
 DEFAULT_STATE_DIR = Path(".meetgate/policy")
 
 
@@ -63,9 +77,15 @@ class PolicySession:
     """Profile + desired state + backend + directory, built once per command (also used by `monitor` and `golive`)."""
 
     def __init__(
-        self, ctx: typer.Context, file: Path | None, backend: str, pwsh: str, state_dir: Path
+        self,
+        ctx: typer.Context,
+        file: Path | None,
+        backend: str,
+        pwsh: str,
+        state_dir: Path,
+        *,
+        mass_revoke_percent: float | None = None,
     ) -> None:
-        from meetgate.admin.policy.loader import load_desired_state
         from meetgate.admin.policy.model import PolicyError
 
         self.profile: Profile = load_active_profile(ctx)
@@ -75,7 +95,7 @@ class PolicySession:
                 "no policy file", "pass --file policy.toml or set policy_file in the profile (docs/policy.md)"
             )
         try:
-            self.desired: DesiredPolicy = load_desired_state(path, self.profile.policy_name)
+            self.desired: DesiredPolicy = _load_desired(path, self.profile.policy_name, mass_revoke_percent)
         except PolicyError as exc:
             fail(str(exc), exc.remedy)
         self.state_dir = state_dir
@@ -180,6 +200,32 @@ class PolicySession:
         return build_plan(self.desired, organizers, state, last)
 
 
+def _load_desired(path: Path, policy_name: str | None, mass_revoke_percent: float | None) -> DesiredPolicy:
+    """The policy file, with ``--mass-revoke-percent`` (when given) over its ``[warnings]`` value."""
+    from dataclasses import replace
+
+    from meetgate.admin.policy.loader import load_desired_state
+
+    desired = load_desired_state(path, policy_name)
+    if mass_revoke_percent is None:
+        return desired
+    return replace(desired, mass_revoke_percent=mass_revoke_percent)
+
+
+def _acknowledge_remedy(blocking: list[Any], action: str) -> str:
+    """What to pass to accept ``blocking``; ``--yes`` is offered only when it would be enough."""
+    from meetgate.admin.policy.planner import EXPLICIT_ONLY
+
+    codes = " ".join(f"--acknowledge {w.code}" for w in blocking)
+    explicit = [w.code for w in blocking if w.code in EXPLICIT_ONLY]
+    if explicit:
+        return (
+            f"review them (`meetgate policy plan`), fix the policy file, or {action} with {codes} "
+            f"({', '.join(explicit)} is accepted only by name: --yes does not cover it)"
+        )
+    return f"review them (`meetgate policy plan`), fix the policy file, or {action} with {codes} (or --yes)"
+
+
 def _graph_users(client: Any) -> list[Any]:
     from meetgate.admin.policy.graph import _user
 
@@ -246,12 +292,13 @@ def plan_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Save the plan for review and `apply --plan`.")
     ] = None,
+    mass_revoke_percent: MassRevokeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Compare the policy file with the tenant: per user grant / revoke / keep, plus warnings."""
     import json
 
-    session = PolicySession(ctx, file, backend, pwsh, state_dir)
+    session = PolicySession(ctx, file, backend, pwsh, state_dir, mass_revoke_percent=mass_revoke_percent)
     plan = session.plan()
     if out:
         out.write_text(json.dumps(plan.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -278,7 +325,8 @@ def apply_cmd(
         list[str] | None,
         typer.Option("--acknowledge", "-a", help="Warning code you reviewed and accept (repeatable)."),
     ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept every warning of the plan.")] = False,
+    yes: YesOpt = False,
+    mass_revoke_percent: MassRevokeOpt = None,
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
 ) -> None:
@@ -290,7 +338,7 @@ def apply_cmd(
     from meetgate.admin.policy.apply import ApplyJournal, apply_plan
     from meetgate.admin.policy.planner import PolicyPlan, unacknowledged
 
-    session = PolicySession(ctx, file, backend, pwsh, state_dir)
+    session = PolicySession(ctx, file, backend, pwsh, state_dir, mass_revoke_percent=mass_revoke_percent)
     if plan_file:
         try:
             plan = PolicyPlan.from_dict(json.loads(plan_file.read_text(encoding="utf-8")))
@@ -309,10 +357,9 @@ def apply_cmd(
     if blocking:
         if not json_out:
             _render_plan(plan)
-        codes = " ".join(f"--acknowledge {w.code}" for w in blocking)
         fail(
             f"the plan has {len(blocking)} unreviewed warning(s): {', '.join(w.code for w in blocking)}; nothing was changed",
-            f"review them (`meetgate policy plan`), fix the policy file, or accept them with {codes} (or --yes)",
+            _acknowledge_remedy(blocking, "accept them"),
         )
     if not plan.has_changes:
         if json_out:
@@ -377,7 +424,8 @@ def script_cmd(
     acknowledge: Annotated[
         list[str] | None, typer.Option("--acknowledge", "-a", help="Accepted warning code.")
     ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept every warning.")] = False,
+    yes: YesOpt = False,
+    mass_revoke_percent: MassRevokeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Write a reviewed, idempotent PowerShell script (transcript, per-user error handling) for an admin."""
@@ -385,18 +433,20 @@ def script_cmd(
     from meetgate.admin.policy.planner import build_plan, resolve_organizers, unacknowledged
     from meetgate.admin.policy.script import render_script
 
-    session = PolicySession(ctx, file, backend, pwsh, state_dir) if read_state else None
+    session = (
+        PolicySession(ctx, file, backend, pwsh, state_dir, mass_revoke_percent=mass_revoke_percent)
+        if read_state
+        else None
+    )
     if session is not None:
         plan = session.plan()
         profile = session.profile
     else:
-        from meetgate.admin.policy.loader import load_desired_state
-
         profile = load_active_profile(ctx)
         path = file or profile.policy_file
         if path is None:
             fail("no policy file", "pass --file policy.toml or set policy_file in the profile")
-        desired = load_desired_state(path, profile.policy_name)
+        desired = _load_desired(path, profile.policy_name, mass_revoke_percent)
         if desired.organizers.groups or any(not _looks_like_id(r) for r in desired.organizers.users):
             from meetgate.admin.policy.graph import GraphDirectory
             from meetgate.composition import graph_client_from_profile
@@ -411,7 +461,7 @@ def script_cmd(
             _render_plan(plan)
         fail(
             f"the plan has unreviewed warning(s): {', '.join(w.code for w in blocking)}; no script written",
-            "review them, then pass --acknowledge CODE for each (or --yes)",
+            _acknowledge_remedy(blocking, "accept them"),
         )
     out.write_text(
         render_script(plan, tenant_id=profile.tenant_id, app_id=profile.client_id), encoding="utf-8"

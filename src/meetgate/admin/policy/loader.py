@@ -15,28 +15,47 @@ TOML::
     [warnings]
     growth_percent = 50
     growth_min_users = 10
+    mass_revoke_percent = 20
+    mass_revoke_min_users = 2
 
-YAML has the same keys. Relative CSV paths are relative to the policy file.
+YAML has the same keys. Relative CSV paths are relative to the policy file. Every organizer
+reference (``users`` and every CSV row) is checked when the file is read: see
+:mod:`meetgate.admin.policy.members`.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 import tomllib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from meetgate.admin.policy.model import DesiredPolicy, OrganizerSources, PolicyError, tag_identity
+from meetgate.admin.policy.members import (
+    GUID,
+    check_reference,
+    is_guid,
+    read_organizer_csv,
+    strip_blanks,
+)
+from meetgate.admin.policy.model import (
+    MASS_REVOKE_MIN_USERS,
+    MASS_REVOKE_PERCENT,
+    DesiredPolicy,
+    OrganizerSources,
+    PolicyError,
+    tag_identity,
+)
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+__all__ = [
+    "GUID",
+    "is_guid",
+    "load_desired_state",
+    "parse_desired_state",
+    "read_organizer_csv",
+]
+
+WARNING_KEYS = ("growth_percent", "growth_min_users", "mass_revoke_percent", "mass_revoke_min_users")
 POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-_CSV_COLUMNS = ("userprincipalname", "upn", "id", "objectid", "user", "email", "mail")
-
-
-def is_guid(value: str) -> bool:
-    return bool(GUID.match(value))
 
 
 def _strings(data: Any, where: str) -> tuple[str, ...]:
@@ -56,8 +75,39 @@ def _table(data: Any, key: str, path: Path) -> dict[str, Any]:
     return value
 
 
-def parse_desired_state(data: Any, path: Path, default_identity: str | None = None) -> DesiredPolicy:
-    """Validate an already parsed policy file (a mapping); ``default_identity`` fills a missing identity."""
+def _line_of(text: str | None, value: str) -> str:
+    """``, line N`` of the first line of ``text`` naming ``value`` (TOML and YAML keep no positions)."""
+    if text:
+        for number, line in enumerate(text.splitlines(), 1):
+            if value in line:
+                return f", line {number}"
+    return ""
+
+
+def _users(data: Any, path: Path, text: str | None) -> tuple[str, ...]:
+    """The ``[organizers] users`` list, every entry a UPN or an object id."""
+    if data is None:
+        return ()
+    if isinstance(data, str):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+        raise PolicyError(f"{path}: [organizers] users must be a list of strings", 'write it as ["a", "b"]')
+    users = []
+    for number, raw in enumerate(data, 1):
+        value = strip_blanks(raw)
+        if value:
+            check_reference(value, f"{path}{_line_of(text, value)}: [organizers] users entry {number}")
+            users.append(value)
+    return tuple(users)
+
+
+def parse_desired_state(
+    data: Any, path: Path, default_identity: str | None = None, *, text: str | None = None
+) -> DesiredPolicy:
+    """Validate an already parsed policy file (a mapping); ``default_identity`` fills a missing identity.
+
+    ``text`` (the file as read) lets a refusal name the line of a bad organizer reference. Every CSV
+    file is read here too, so a members file that cannot be read with certainty is refused at once."""
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: the policy file must be a mapping with [policy] and [organizers]")
     unknown = set(data) - {"policy", "organizers", "warnings"}
@@ -104,6 +154,7 @@ def parse_desired_state(data: Any, path: Path, default_identity: str | None = No
             raise PolicyError(
                 f"{path}: CSV file {file} does not exist", "fix the path (relative to the policy file)"
             )
+        read_organizer_csv(file)  # refused now (file and line), not later as "unknown users"
     groups = _strings(org.get("groups"), f"{path}: [organizers] groups")
     bad = [g for g in groups if not is_guid(g)]
     if bad:
@@ -115,17 +166,37 @@ def parse_desired_state(data: Any, path: Path, default_identity: str | None = No
         raise PolicyError(f"{path}: [warnings] growth_percent must be a non-negative number")
     if not isinstance(growth_min, int) or growth_min < 0:
         raise PolicyError(f"{path}: [warnings] growth_min_users must be a non-negative integer")
+    revoke_pct = warnings.get("mass_revoke_percent", MASS_REVOKE_PERCENT)
+    revoke_min = warnings.get("mass_revoke_min_users", MASS_REVOKE_MIN_USERS)
+    if isinstance(revoke_pct, bool) or not isinstance(revoke_pct, int | float) or not 0 <= revoke_pct <= 100:
+        raise PolicyError(
+            f"{path}: [warnings] mass_revoke_percent must be a number from 0 to 100",
+            f"e.g. mass_revoke_percent = {MASS_REVOKE_PERCENT:g} (revoking every holder always warns)",
+        )
+    if isinstance(revoke_min, bool) or not isinstance(revoke_min, int) or revoke_min < 1:
+        raise PolicyError(
+            f"{path}: [warnings] mass_revoke_min_users must be a positive integer",
+            f"e.g. mass_revoke_min_users = {MASS_REVOKE_MIN_USERS}",
+        )
+    unknown_warnings = set(warnings) - set(WARNING_KEYS)
+    if unknown_warnings:
+        raise PolicyError(
+            f"{path}: unknown key(s) in [warnings]: {', '.join(sorted(unknown_warnings))}",
+            f"use {', '.join(WARNING_KEYS)}",
+        )
     return DesiredPolicy(
         identity=identity,
         app_ids=app_ids,
         description=description,
         organizers=OrganizerSources(
-            users=_strings(org.get("users"), f"{path}: [organizers] users"),
+            users=_users(org.get("users"), path, text),
             csv_files=csv_files,
             groups=groups,
         ),
         growth_warning_percent=float(growth_pct),
         growth_warning_min_users=growth_min,
+        mass_revoke_percent=float(revoke_pct),
+        mass_revoke_min_users=revoke_min,
         source=path,
     )
 
@@ -136,7 +207,15 @@ def load_desired_state(path: Path, default_identity: str | None = None) -> Desir
         raise PolicyError(
             f"policy file {path} does not exist", "write one (see docs/policy.md) or pass --file"
         )
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            f"{path}: the policy file is not UTF-8 text (byte at offset {exc.start}: {exc.reason})",
+            "save it as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read the policy file {path}: {exc.strerror or exc}") from None
     suffix = path.suffix.lower()
     if suffix == ".toml":
         try:
@@ -152,17 +231,4 @@ def load_desired_state(path: Path, default_identity: str | None = None) -> Desir
             raise PolicyError(f"{path} is not valid YAML: {exc}") from exc
     else:
         raise PolicyError(f"{path}: unknown policy file type {suffix!r}", "use .toml, .yaml or .yml")
-    return parse_desired_state(data, path, default_identity)
-
-
-def read_organizer_csv(path: Path) -> list[str]:
-    """UPNs or ids from a CSV: a known header column, else the first column of every row."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
-    if not rows:
-        return []
-    header = [cell.strip().lower() for cell in rows[0]]
-    column = next((header.index(c) for c in _CSV_COLUMNS if c in header), None)
-    body: Iterable[list[str]] = rows[1:] if column is not None else rows
-    index = column or 0
-    return [row[index].strip() for row in body if len(row) > index and row[index].strip()]
+    return parse_desired_state(data, path, default_identity, text=text)

@@ -10,6 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: the ``mass-revoke`` warning: a plan revoking more than this share (in percent) of the current
+#: direct holders, and at least :data:`MASS_REVOKE_MIN_USERS` of them, or every holder, needs its own
+#: acknowledgement
+MASS_REVOKE_PERCENT = 20.0
+MASS_REVOKE_MIN_USERS = 2
+
 
 class PolicyError(ValueError):
     """Invalid desired state or an impossible request; ``remedy`` says what to do."""
@@ -57,6 +63,10 @@ class DesiredPolicy:
     growth_warning_percent: float = 50.0
     #: … and by at least this many users
     growth_warning_min_users: int = 10
+    #: warn (``mass-revoke``) when a plan revokes more than this percentage of the current holders …
+    mass_revoke_percent: float = MASS_REVOKE_PERCENT
+    #: … and at least this many of them (revoking every holder always warns)
+    mass_revoke_min_users: int = MASS_REVOKE_MIN_USERS
     source: Path | None = None
 
     @property

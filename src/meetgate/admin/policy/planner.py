@@ -13,6 +13,8 @@ app-ids-removed    updating the policy would drop app ids it lists today
 unknown-users      references that match no user (or groups that do not exist)
 disabled-users     approved users whose account is disabled
 group-growth       a group's expansion grew sharply since the last apply
+mass-revoke        the plan revokes every current holder, or more than a share of them
+                   (``[warnings] mass_revoke_percent``): only ``-a mass-revoke`` accepts it
 =================  ==========================================================================
 """
 
@@ -48,7 +50,13 @@ WARNING_CODES = (
     "unknown-users",
     "disabled-users",
     "group-growth",
+    "mass-revoke",
 )
+
+#: warnings only their own code acknowledges: ``--yes`` ("accept every warning") does not cover them.
+#: A members file read wrongly (one column of a semicolon CSV) makes every holder "unknown" and the
+#: plan revoke them all — the acknowledgement given for the unknown users must not carry that out.
+EXPLICIT_ONLY = frozenset({"mass-revoke"})
 
 
 @dataclass(frozen=True)
@@ -442,6 +450,9 @@ def build_plan(
     ]
     for op in revokes:
         held_before[op.user_id] = (direct[op.user_id], "direct")
+    mass = mass_revoke_warning(desired, revokes, holders=len(revokes) + len(keeps))
+    if mass is not None:
+        warnings.insert(0, mass)
 
     # 5. growth since the last apply
     if last_apply is not None and policy_key(last_apply.policy) == ours:
@@ -477,9 +488,33 @@ def build_plan(
     )
 
 
+def mass_revoke_warning(desired: DesiredPolicy, revokes: list[UserOp], holders: int) -> PlanWarning | None:
+    """``mass-revoke`` when ``revokes`` takes the policy from every one of its ``holders`` (direct
+    holders now), or from more than ``desired.mass_revoke_percent`` % and at least
+    ``desired.mass_revoke_min_users`` of them; None otherwise."""
+    count = len(revokes)
+    if not count or not holders:
+        return None
+    share = 100.0 * count / holders
+    everyone = count >= holders
+    limit = desired.mass_revoke_percent
+    if not everyone and (share <= limit or count < desired.mass_revoke_min_users):
+        return None
+    how = "every one of them" if everyone else f"{share:.0f}%, more than the {limit:g}% allowed"
+    return PlanWarning(
+        "mass-revoke",
+        f"the plan revokes {desired.identity} from {count} of its {holders} current holder(s) ({how}): "
+        "if the policy file or a CSV of it was read wrongly, approved organizers lose the policy",
+        "check the plan's revokes and the file's organizers (`meetgate policy plan`); if the revokes are "
+        "intended, pass --acknowledge mass-revoke (--yes does not cover it)",
+        count,
+        _sample(op.upn or op.user_id for op in revokes),
+        {"holders": holders, "percent": round(share, 1), "limitPercent": limit},
+    )
+
+
 def unacknowledged(plan: PolicyPlan, acknowledged: Iterable[str], *, yes: bool = False) -> list[PlanWarning]:
-    """Warnings that still stop ``apply`` (all of them unless ``yes`` or acknowledged by code)."""
-    if yes:
-        return []
+    """Warnings that still stop ``apply``: those not acknowledged by their code. ``yes`` accepts every
+    warning but those in :data:`EXPLICIT_ONLY` (``mass-revoke``), which only their own code accepts."""
     codes = {c.strip().lower() for c in acknowledged}
-    return [w for w in plan.warnings if w.code not in codes]
+    return [w for w in plan.warnings if w.code not in codes and (not yes or w.code in EXPLICIT_ONLY)]
