@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
@@ -103,3 +104,14 @@ def test_info_refuses_a_stale_sandbox_json(tmp_path):
     result = CliRunner().invoke(app, ["sandbox", "info", "--state", str(tmp_path)])
     assert result.exit_code == 2
     assert "stale" in result.output
+
+
+def test_sandbox_json_names_absolute_paths_for_a_relative_state_folder(tmp_path, monkeypatch):
+    from meetgate.sandbox.server import SandboxOptions, SandboxServer
+
+    monkeypatch.chdir(tmp_path)
+    with SandboxServer(SandboxOptions(state_dir=Path(".meetgate/sandbox"), users=2)):
+        written = json.loads((tmp_path / ".meetgate/sandbox/sandbox.json").read_text())
+    # the PowerShell stand-in and other tools read it from other folders
+    assert Path(written["ca_bundle"]).is_absolute()
+    assert Path(written["ca_bundle"]).exists()

@@ -120,3 +120,43 @@ def test_missing_pwsh_says_what_to_do():
     with pytest.raises(PolicyError) as info:
         runner.run("'x'", {})
     assert "`meetgate policy script --out policy.ps1`" in (info.value.remedy or "")
+
+
+class CrashingRunner:
+    """A pwsh backend that dies the way a Python stand-in does: a traceback on stderr."""
+
+    def __init__(self, stderr: str) -> None:
+        self.stderr = stderr
+
+    def run(self, script: str, env: Mapping[str, str]) -> PwshResult:
+        return PwshResult(1, "", self.stderr)
+
+
+def test_a_crashed_session_shows_its_last_error_line_and_no_role_advice():
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "pwsh.py", line 12, in <module>\n'
+        "    ctx.load_verify_locations(ca)\n"
+        "FileNotFoundError: [Errno 2] No such file or directory: '.meetgate/sandbox/tls/ca.pem'\n"
+    )
+    backend = PowerShellBackend(token_connection(), CrashingRunner(traceback))
+    with pytest.raises(PolicyError) as info:
+        backend.read_state("Tag:P")
+    assert "FileNotFoundError: [Errno 2] No such file or directory" in str(info.value)
+    assert "Traceback" not in str(info.value)
+    assert "Teams Administrator" not in (info.value.remedy or "")
+    assert "meetgate sandbox info" in (info.value.remedy or "")
+
+
+def test_an_authorization_failure_keeps_the_role_advice():
+    refused = (
+        "Connect-MicrosoftTeams: Unauthorized: the app lacks the Teams Administrator role\n"
+        "At line:3 char:1\n"
+        "+ Connect-MicrosoftTeams -AccessTokens $Tokens\n"
+        "    + CategoryInfo          : AuthenticationError\n"
+    )
+    backend = PowerShellBackend(token_connection(), CrashingRunner(refused))
+    with pytest.raises(PolicyError) as info:
+        backend.read_state("Tag:P")
+    assert str(info.value).endswith("Unauthorized: the app lacks the Teams Administrator role")
+    assert "Teams Administrator role" in (info.value.remedy or "")

@@ -217,7 +217,8 @@ class SandboxServer:
         from meetgate.sandbox.protocol import DroppingHttpToolsProtocol
 
         opts = self.options
-        directory = opts.state_dir
+        # absolute: sandbox.json's paths (ca_bundle) are read by processes started in other folders
+        directory = opts.state_dir.resolve() if opts.state_dir is not None else None
         if directory is None:
             self._temp_dir = Path(tempfile.mkdtemp(prefix="meetgate-sandbox-"))
             base_dir = self._temp_dir

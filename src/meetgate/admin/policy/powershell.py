@@ -131,9 +131,36 @@ def _json_lines(stdout: str) -> list[Any]:
     return out
 
 
+#: stderr lines that frame an error rather than say it (a traceback's header and frames, PowerShell's
+#: "At line:" position and "+ CategoryInfo" details)
+_NOISE_PREFIXES = ("Traceback (most recent call last)", "At line:", "+ ", "~")
+
+
 def _failure(result: PwshResult) -> str:
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    return lines[0] if lines else f"pwsh exited with {result.code}"
+    """The error the session printed last: a traceback's final line, PowerShell's error message."""
+    lines = [
+        line.strip()
+        for line in result.stderr.strip().splitlines()
+        if line.strip() and not line.startswith((" ", "\t")) and not line.strip().startswith(_NOISE_PREFIXES)
+    ]
+    return lines[-1] if lines else f"pwsh exited with {result.code}"
+
+
+#: words in a failure that point at the credentials or the role rather than at the session itself
+_AUTH_WORDS = ("AADSTS", "unauthorized", "forbidden", "access denied", "401", "403", "not authorized", "role")
+
+
+def _remedy(result: PwshResult, auth_remedy: str) -> str:
+    """The credentials-and-role advice only when the failure is about them; else how to check the
+    PowerShell session itself (it failed before Teams could say yes or no)."""
+    text = f"{result.stderr}\n{result.stdout}".lower()
+    if any(word.lower() in text for word in _AUTH_WORDS):
+        return auth_remedy
+    return (
+        "the PowerShell session failed before reaching Teams: read the error above; check --pwsh and that "
+        "the MicrosoftTeams module loads (`pwsh -c Import-Module MicrosoftTeams`); against the sandbox, "
+        "check that it runs (`meetgate sandbox info`)"
+    )
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -173,8 +200,11 @@ class PowerShellBackend:
         if result.code != 0 or not docs or not isinstance(docs[-1], dict):
             raise PolicyError(
                 f"reading the policy state through pwsh failed: {_failure(result)}",
-                "check the credentials (the app needs the Teams Administrator role) and that the "
-                "MicrosoftTeams module is installed",
+                _remedy(
+                    result,
+                    "check the credentials (the app needs the Teams Administrator role) and that the "
+                    "MicrosoftTeams module is installed",
+                ),
             )
         data = docs[-1]
         state = TenantPolicyState()
@@ -229,7 +259,7 @@ class PowerShellBackend:
         if result.code != 0 or not _json_lines(result.stdout):
             raise PolicyError(
                 f"creating or updating {definition.identity} through pwsh failed: {_failure(result)}",
-                "check the credentials and the Teams Administrator role, then apply again",
+                _remedy(result, "check the credentials and the Teams Administrator role, then apply again"),
             )
 
     def apply_batch(self, policy_name_: str, ops: Sequence[UserOp]) -> list[OpResult]:
