@@ -167,6 +167,30 @@ def test_bad_rows_are_all_reported_and_nothing_is_created_for_them(sandbox_app, 
     assert by_row[4]["remedy"].startswith("Use an approved organizer")
 
 
+def test_a_quote_left_open_is_reported_and_the_summary_counts_the_rows(sandbox_app, tmp_path):
+    """The open quote used to swallow the rows after it: "all rows are valid", exit 0, rows missing."""
+    pilot = sandbox_app.pilot_users[0].upn
+    config = write_config(tmp_path, sandbox_app)
+    rows = tmp_path / "open-quote.csv"
+    rows.write_text(
+        "key,organizer,start,end,subject\n"
+        f'oq-1,{pilot},2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,"Interview\n'  # line 2
+        f"oq-2,{pilot},2030-09-01T10:00:00Z,2030-09-01T10:30:00Z,Second\n"
+        f"oq-3,{pilot},2030-09-01T11:00:00Z,2030-09-01T11:30:00Z,Third\n"
+    )
+    base = ["--config", str(config), "meetings", "bulk", "create", str(rows)]
+    dry = runner.invoke(cli_app, [*base, "--dry-run"])
+    assert dry.exit_code == 1, dry.output
+    assert "row 1 (line 2) subject: a quote opened on line 2 is never closed" in dry.output
+    summary = " ".join(dry.output.split())  # the console may wrap the long line
+    assert f"dry run: read 3 row(s) from {rows}" in summary and "1 of 3 row(s) invalid" in summary
+    as_json = json.loads(runner.invoke(cli_app, [*base, "--dry-run", "--json"]).output)
+    assert as_json["rows"] == 3 and as_json["file"] == str(rows)
+    run = runner.invoke(cli_app, [*base, "--no-progress", "--results", str(tmp_path / "r.csv")])
+    assert run.exit_code == 1, run.output
+    assert created_count(sandbox_app) == 2  # the two rows the quote used to swallow
+
+
 def test_a_killed_job_rerun_ends_with_exactly_the_files_rows(sandbox_app, tmp_path, throttle):
     rows = 60
     organizers = [u.upn for u in sandbox_app.pilot_users]

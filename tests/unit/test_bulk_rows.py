@@ -143,6 +143,52 @@ def test_row_messages_speak_to_the_person_fixing_the_file(tmp_path):
         assert "start and end columns" in problem.remedy
 
 
+def test_a_quote_left_open_is_a_row_error_and_swallows_no_row(tmp_path):
+    """An open quote used to swallow every row after it into one subject, reported as valid."""
+    path = _csv(
+        tmp_path,
+        'q1,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,"Interview,,\n'  # line 2
+        "q2,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T10:30:00Z,Second,,\n"  # line 3
+        'q3,ana@contoso.com,2030-09-01T11:00:00Z,2030-09-01T11:30:00Z,"Closed" late,,\n'  # line 4
+        "q4,ana@contoso.com,2030-09-01T12:00:00Z,2030-09-01T12:30:00Z,Fourth,,\n",  # line 5
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.total == 4  # every line is a row of its own: none disappeared into a subject
+    by_row = {p.row: p for p in loaded.problems}
+    assert sorted(by_row) == [1, 3]
+    assert by_row[1].line == 2 and by_row[1].field == "subject"
+    assert "runs from line 2 to line 4" in by_row[1].message and "quote" in by_row[1].remedy
+    assert by_row[3].line == 4 and "middle of a value" in by_row[3].message
+    assert [row.key for row in loaded.good_rows()] == ["q2", "q4"]
+    assert loaded.good_rows()[0].request is not None
+    assert loaded.good_rows()[0].request.subject == "Second"
+
+
+def test_a_quote_open_at_the_end_of_the_file_is_a_row_error(tmp_path):
+    path = _csv(
+        tmp_path,
+        "e1,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,First,,\n"
+        'e2,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T10:30:00Z,"Never closed,,\n',
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.total == 2
+    (problem,) = loaded.problems
+    assert (problem.row, problem.line) == (2, 3)
+    assert "never closed" in problem.message and "line 3" in problem.message
+    assert [row.key for row in loaded.good_rows()] == ["e1"]
+
+
+def test_quoted_values_on_one_line_still_read(tmp_path):
+    path = _csv(
+        tmp_path,
+        'ok,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,"Say ""hi"", then go",,\r\n',
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.problems == [] and loaded.total == 1
+    request = loaded.rows[0].request
+    assert request is not None and request.subject == 'Say "hi", then go'
+
+
 def test_file_level_errors(tmp_path):
     with pytest.raises(BulkFileError, match="does not exist"):
         load_rows(tmp_path / "nope.csv", "create")

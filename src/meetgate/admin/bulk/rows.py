@@ -175,8 +175,23 @@ class LoadedRows:
         return [row for row in self.rows if row.row not in bad]
 
 
-def _read_records(path: Path) -> Iterable[tuple[int, Mapping[str, Any] | str]]:
-    """(line, record) pairs; a record that cannot be parsed is given as the error text."""
+@dataclass(frozen=True)
+class _Unreadable:
+    """A record that could not be read as a row: which column (or ``row``), why, and what to do."""
+
+    field: str
+    message: str
+    remedy: str
+
+
+_JSON_REMEDY = "Fix the line so it is one JSON object."
+_QUOTE_REMEDY = (
+    'Close the quote, or remove it; a quote inside a value is written twice (""). No column may span lines.'
+)
+
+
+def _read_records(path: Path) -> Iterable[tuple[int, Mapping[str | None, Any] | _Unreadable]]:
+    """(line, record) pairs; a record that cannot be read is given as an :class:`_Unreadable`."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -187,34 +202,116 @@ def _read_records(path: Path) -> Iterable[tuple[int, Mapping[str, Any] | str]]:
         ) from None
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        out: list[tuple[int, Mapping[str, Any] | str]] = []
+        out: list[tuple[int, Mapping[str | None, Any] | _Unreadable]] = []
         for number, raw in enumerate(text.splitlines(), start=1):
             if not raw.strip():
                 continue
             try:
                 data = json.loads(raw)
             except json.JSONDecodeError as exc:
-                out.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+                message = f"not valid JSON ({exc.msg} at column {exc.colno})"
+                out.append((number, _Unreadable("row", message, _JSON_REMEDY)))
                 continue
-            out.append((number, data if isinstance(data, dict) else "a row must be a JSON object"))
+            if isinstance(data, dict):
+                out.append((number, data))
+            else:
+                out.append((number, _Unreadable("row", "a row must be a JSON object", _JSON_REMEDY)))
         return out
     if suffix not in (".csv", ".txt"):
         raise BulkFileError(
             f"{path.name}: unknown file type {suffix or '(none)'}",
             "Use a .csv file with a header row, or a .jsonl file with one JSON object per line.",
         )
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        raise BulkFileError(f"{path} is empty", "Add a header row: key,organizer,start,end,subject,attendees")
-    out = []
-    for record in reader:
-        if not any((value or "").strip() for value in record.values() if isinstance(value, str)):
+    return _csv_records(path, text)
+
+
+class _Lines:
+    """The file's lines for ``csv.reader``, remembering how far it has read (to resume after a
+    broken record without reading the file again)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.pos = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _open_column(line: str, header: list[str] | None) -> str:
+    """The column whose quote is left open on ``line``: the last one the line starts."""
+    cells = next(csv.reader([line]), [])
+    index = len(cells) - 1
+    if header is None or index < 0:
+        return "row"
+    if index >= len(header):
+        return f"cell {index + 1}"
+    key = header[index].strip()
+    return _ALIASES.get(key.lower().replace("-", "_").replace(" ", "_"), key.lower()) or "row"
+
+
+def _csv_records(path: Path, text: str) -> list[tuple[int, Mapping[str | None, Any] | _Unreadable]]:
+    """CSV records, strictly: no value may span lines, and every quote must close where its value
+    ends. A record that breaks this is reported at the line it starts on, and reading resumes on the
+    next line, so an open quote cannot swallow the rows after it."""
+    source = _Lines(list(io.StringIO(text, newline="")))  # split as csv does: \n, \r\n or \r
+    reader = csv.reader(source, strict=True)
+    header: list[str] | None = None
+    out: list[tuple[int, Mapping[str | None, Any] | _Unreadable]] = []
+    while True:
+        start = source.pos + 1  # 1-based line the record starts on
+        problem: _Unreadable | None = None
+        cells: list[str] = []
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "end of data" in str(exc):
+                message = f"a quote opened on line {start} is never closed (the file ends inside it)"
+            elif source.pos > start:
+                message = f"a quoted value runs from line {start} to line {source.pos}: a quote is left open"
+            else:
+                message = f"a quote closes in the middle of a value ({exc})"
+            column = _open_column(source.lines[start - 1], header) if source.pos > start else "row"
+            problem = _Unreadable(column, message, _QUOTE_REMEDY)
+        end = source.pos
+        if problem is None and end > start:
+            problem = _Unreadable(
+                _open_column(source.lines[start - 1], header),
+                f"a quoted value runs from line {start} to line {end}: a quote is left open",
+                _QUOTE_REMEDY,
+            )
+        if problem is not None:
+            if header is None:
+                raise BulkFileError(f"{path.name} line {start}: {problem.message}", problem.remedy)
+            out.append((start, problem))
+            # resume on the line after the record's first: the rows an open quote swallowed are read
+            source.pos = start
+            reader = csv.reader(source, strict=True)
             continue
-        out.append((reader.line_num, record))
+        if header is None:
+            if cells:
+                header = cells
+            continue
+        if not any(value.strip() for value in cells):
+            continue  # a blank line, or one of empty cells only
+        record: dict[str | None, Any] = dict.fromkeys(header)
+        record.update(zip(header, cells, strict=False))
+        if len(cells) > len(header):
+            record[None] = cells[len(header) :]
+        out.append((start, record))
+    if header is None:
+        raise BulkFileError(f"{path} is empty", "Add a header row: key,organizer,start,end,subject,attendees")
     return out
 
 
-def _normalise(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _normalise(record: Mapping[str | None, Any]) -> tuple[dict[str, Any], list[str]]:
     data: dict[str, Any] = {}
     unknown: list[str] = []
     for raw_key, value in record.items():
@@ -507,8 +604,8 @@ def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "de
                 f"{path.name} has more than {MAX_ROWS} rows",
                 "Split the job into files of at most 100,000 rows.",
             )
-        if isinstance(record, str):
-            checker.problem(index, line, None, "row", record, "Fix the line so it is one JSON object.")
+        if isinstance(record, _Unreadable):
+            checker.problem(index, line, None, record.field, record.message, record.remedy)
             continue
         data, unknown = _normalise(record)
         if unknown:
