@@ -76,7 +76,10 @@ def external_id_for(consumer_id: str, idempotency_key: str) -> str:
 
 
 def request_hash(body: MeetingCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """What the request asks for (``allowPast`` is a permission, not part of the meeting: a replay with
+    or without it is the same request, and hashes of requests made before it existed stay valid)."""
+    content = body.model_dump(mode="json", exclude={"allow_past"})
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -359,7 +362,9 @@ class GatewayService:
             allow_meeting_chat=body.allow_meeting_chat,
         )
         result = await self._graph(
-            "create_or_get", ctx, lambda: self.meetings.create_or_get(org, external_id, request)
+            "create_or_get",
+            ctx,
+            lambda: self.meetings.create_or_get(org, external_id, request, allow_past=body.allow_past),
         )
         saved = await self._db(
             self.store.save_meeting,
@@ -465,7 +470,11 @@ class GatewayService:
             allow_meeting_chat=patch.allow_meeting_chat,
         )
         graph_id = record.graph_meeting_id
-        meeting = await self._graph("update", ctx, lambda: self.meetings.update(org, graph_id, changes))
+        meeting = await self._graph(
+            "update",
+            ctx,
+            lambda: self.meetings.update(org, graph_id, changes, allow_past=patch.allow_past),
+        )
         saved = await self._db(
             self.store.save_meeting,
             meeting_id=record.id,

@@ -6,13 +6,17 @@ Columns (CSV header names; the same keys in JSON Lines objects):
 |---|---|---|---|---|
 | ``key`` | required | optional | optional | the row's own id; on create it becomes the meeting's ``externalId`` (createOrGet), so a rerun never duplicates; the journal and the results file are keyed by it |
 | ``organizer`` | required | required | required | UPN or object id of an approved organizer |
-| ``start``, ``end`` | optional | optional (both or neither) | – | ISO 8601 with a timezone, e.g. ``2026-09-01T09:00:00+02:00`` |
-| ``subject`` | optional | optional | – | meeting subject |
+| ``start``, ``end`` | optional | optional (both or neither) | – | ISO 8601 with a timezone, e.g. ``2030-09-01T09:00:00+02:00``; a start in the past is refused |
+| ``subject`` | optional | optional | – | meeting subject (at most 255 characters, no control characters) |
 | ``attendees`` | optional | optional (replaces the list) | – | UPNs separated by ``;`` (CSV) or a list (JSON); ``upn:presenter`` gives a role |
 | ``options`` | optional | optional | – | ``lobby=organization;presenters=organizer;chat=disabled;dialInBypass=false`` (CSV) or an object (JSON) |
 | ``meeting_id`` | – | one of | one of | the meeting to change |
 | ``join_url`` | – | these | these | ... or its join URL (looked up) |
 | ``mode`` | – | – | optional | ``delete`` (default) or ``lock`` |
+| ``allow_past`` | optional | optional | – | ``true``: a start in the past is accepted (imports of past meetings) |
+
+The rules of a meeting (subject, times, past starts) are ``meetgate.graph.meeting_rules``, the ones
+the library, the CLI and the gateway check too.
 
 Row numbers in messages are 1-based data rows (the CSV header is not counted); ``line`` is the line
 of the file, for editors.
@@ -33,7 +37,8 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from meetgate.graph.errors import MeetingRuleError
-from meetgate.graph.meetings import check_external_id, check_join_url, check_times
+from meetgate.graph.meeting_rules import PAST_REMEDY, check_subject, check_times, parse_time
+from meetgate.graph.meetings import check_external_id, check_join_url
 from meetgate.graph.models import (
     Attendee,
     LobbyBypassScope,
@@ -57,8 +62,10 @@ COLUMNS = (
     "meeting_id",
     "join_url",
     "mode",
+    "allow_past",
 )
 _ALIASES = {
+    "allowpast": "allow_past",
     "externalid": "key",
     "external_id": "key",
     "id": "key",
@@ -90,6 +97,10 @@ _KEY_REMEDY = (
     "Use 1–256 printable ASCII characters without spaces, e.g. your booking's own id (booking-4711)."
 )
 _START_ONLY_REMEDY = "Fill in both the start and end columns: an update changes the time only as a pair."
+_PAST_REMEDY = (
+    "Give a start in the future (check the year, the date and the timezone), or set the row's "
+    "allow_past column to true to schedule it in the past anyway."
+)
 _ROLES = tuple(v.value for v in OnlineMeetingRole if v.value != "unknownFutureValue")
 MAX_ROWS = 100_000
 
@@ -143,6 +154,8 @@ class BulkRow:
     meeting_id: str | None = None
     join_url: str | None = None
     mode: Literal["delete", "lock"] = "delete"
+    #: the row's allow_past column: a start in the past is sent (not part of the fingerprint)
+    allow_past: bool = False
 
     def fingerprint(self) -> str:
         """A digest of what the row asks for: a rerun skips a journaled row only while it is unchanged."""
@@ -333,26 +346,6 @@ def _normalise(record: Mapping[str | None, Any]) -> tuple[dict[str, Any], list[s
     return data, unknown
 
 
-def parse_time(value: Any, name: str) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        text = str(value).strip()
-        try:
-            parsed = dt.datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise MeetingRuleError(
-                f"{text!r} is not an ISO 8601 date and time",
-                remedy=f"Write {name} like 2026-09-01T09:00:00+02:00 or 2026-09-01T07:00:00Z.",
-            ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise MeetingRuleError(
-            f"{value!r} has no timezone",
-            remedy=f"Add Z (UTC) or an offset such as +02:00 to {name}, so the meeting lands where you mean.",
-        )
-    return parsed
-
-
 def parse_attendees(value: Any) -> list[Attendee]:
     items: list[Any]
     if isinstance(value, list):
@@ -428,9 +421,10 @@ def parse_options(value: Any) -> dict[str, Any]:
 
 
 class _RowChecker:
-    def __init__(self, operation: Operation, default_mode: str) -> None:
+    def __init__(self, operation: Operation, default_mode: str, now: dt.datetime | None = None) -> None:
         self.operation = operation
         self.default_mode = default_mode
+        self.now = now
         self.problems: list[RowProblem] = []
 
     def problem(
@@ -462,6 +456,33 @@ class _RowChecker:
                 check_external_id(key)
             except MeetingRuleError as exc:
                 self.problem(row, line, key, "key", str(exc), _KEY_REMEDY)
+        allow_past = False
+        if "allow_past" in data:
+            try:
+                allow_past = _bool(data["allow_past"], "allow_past")
+            except ValueError:
+                self.problem(
+                    row,
+                    line,
+                    key,
+                    "allow_past",
+                    f"must be true or false, got {data['allow_past']!r}",
+                    "Write true to allow a start in the past, false (or nothing) to refuse one.",
+                )
+            if op == "cancel":
+                self.problem(
+                    row,
+                    line,
+                    key,
+                    "allow_past",
+                    "only create and update jobs take allow_past",
+                    "Remove the allow_past column.",
+                )
+        if "subject" in data:
+            try:
+                check_subject(str(data["subject"]))
+            except MeetingRuleError as exc:
+                self.problem(row, line, key, "subject", str(exc), exc.remedy or "")
         start = end = None
         before_times = len(self.problems)
         for name in ("start", "end"):
@@ -478,12 +499,14 @@ class _RowChecker:
         times_parsed = len(self.problems) == before_times
         if times_parsed and (start is not None or end is not None):
             try:
-                check_times(start, end, update=op == "update")
+                check_times(start, end, update=op == "update", allow_past=allow_past, now=self.now)
             except MeetingRuleError as exc:
                 remedy = exc.remedy or ""
                 if op == "update" and (start is None) != (end is None):
                     remedy = _START_ONLY_REMEDY  # the library's remedy names reschedule(), not a column
-                self.problem(row, line, key, "end" if start is not None else "start", str(exc), remedy)
+                elif exc.remedy == PAST_REMEDY:
+                    remedy = _PAST_REMEDY  # the library's names every surface; this one the column
+                self.problem(row, line, key, exc.field or "start", str(exc), remedy)
         attendees: list[Attendee] | None = None
         if "attendees" in data:
             try:
@@ -547,7 +570,7 @@ class _RowChecker:
             fields["end"] = end
         if op == "create":
             request = MeetingRequest(**fields, attendees=attendees or [])
-            return BulkRow(row, line, key, organizer, op, request=request)
+            return BulkRow(row, line, key, organizer, op, request=request, allow_past=allow_past)
         if op == "update":
             changes = MeetingUpdate(**fields, attendees=attendees)
             if changes.is_empty():
@@ -562,6 +585,7 @@ class _RowChecker:
                 changes=changes,
                 meeting_id=str(meeting_id) if meeting_id else None,
                 join_url=str(join_url) if join_url else None,
+                allow_past=allow_past,
             )
         return BulkRow(
             row,
@@ -585,8 +609,15 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "delete") -> LoadedRows:
-    """Read and check every row of ``path`` (offline checks: shapes, dates, duplicates).
+def load_rows(
+    path: Path | str,
+    operation: Operation,
+    *,
+    default_mode: str = "delete",
+    now: dt.datetime | None = None,
+) -> LoadedRows:
+    """Read and check every row of ``path`` (offline checks: shapes, the meeting rules, duplicates);
+    ``now`` (default: the clock) is what a start in the past is measured against.
 
     Raises :class:`BulkFileError` only when the file as a whole is unusable; row problems are
     collected in :attr:`LoadedRows.problems`, all of them.
@@ -594,7 +625,7 @@ def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "de
     if operation not in OPERATIONS:
         raise BulkFileError(f"unknown operation {operation!r}", "Use create, update or cancel.")
     path = Path(path)
-    checker = _RowChecker(operation, default_mode)
+    checker = _RowChecker(operation, default_mode, now)
     result = LoadedRows(operation)
     rows_by_key: dict[str, list[tuple[int, int]]] = {}
     for index, (line, record) in enumerate(_read_records(path), start=1):
