@@ -239,6 +239,26 @@ def test_allow_past_creates_and_moves_a_meeting_into_the_past(gw):
     assert moved.json()["start"].startswith("2021-01-01T09:00")
 
 
+def test_invite_ics_comes_from_the_one_writer_and_has_no_control_characters(gw):
+    """A subject changed outside meetgate (here: in the stand-in for Graph) with NUL and ESC is refreshed
+    into the invitation: the library's writer escapes it and drops what RFC 5545 forbids."""
+    created = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "ctl-1"))
+    assert created.status_code == 201, created.text
+    meeting = created.json()
+    organizer, stored = gw.graph.meetings[meeting["graph_meeting_id"]]
+    gw.graph.meetings[meeting["graph_meeting_id"]] = (
+        organizer,
+        stored.model_copy(update={"subject": "Inter\x00view\x1b[2J; moved"}),
+    )
+    ics = gw.client.get(f"/v1/meetings/{meeting['id']}/invite.ics", headers=gw.headers(gw.booking_key))
+    assert ics.status_code == 200, ics.text
+    assert "\x00" not in ics.text and "\x1b" not in ics.text
+    assert "SUMMARY:Interview[2J\\; moved" in ics.text.replace("\r\n ", "")
+    assert f"UID:{meeting['id']}@meetgate" in ics.text  # the UID invitations sent before carry
+    assert "PRODID:-//meetgate//Teams online meetings//EN" in ics.text  # graph/ics.py's
+    assert "X-MICROSOFT-SKYPETEAMSMEETINGURL:" in ics.text
+
+
 def test_authentication(gw):
     for headers in (
         {},
