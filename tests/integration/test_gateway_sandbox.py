@@ -62,8 +62,8 @@ def test_every_endpoint_against_the_sandbox(gateway):
     body = {
         "organizer": organizer,
         "subject": "Admissions interview",
-        "start": "2026-12-01T09:00:00Z",
-        "end": "2026-12-01T09:30:00Z",
+        "start": "2030-12-01T09:00:00Z",
+        "end": "2030-12-01T09:30:00Z",
         "attendees": [{"upn": app.other_users[0].upn}],
         "lobby_bypass_scope": "organization",
         "allowed_presenters": "organizer",
@@ -85,13 +85,13 @@ def test_every_endpoint_against_the_sandbox(gateway):
     assert [m["id"] for m in found] == [meeting["id"]]
     moved = http.patch(
         f"/v1/meetings/{meeting['id']}",
-        json={"start": "2026-12-02T10:00:00Z", "end": "2026-12-02T10:45:00Z", "subject": "Moved"},
+        json={"start": "2030-12-02T10:00:00Z", "end": "2030-12-02T10:45:00Z", "subject": "Moved"},
         headers=auth,
     )
     assert moved.status_code == 200, moved.text
-    assert moved.json()["subject"] == "Moved" and moved.json()["end"].startswith("2026-12-02T10:45")
+    assert moved.json()["subject"] == "Moved" and moved.json()["end"].startswith("2030-12-02T10:45")
     ics = http.get(f"/v1/meetings/{meeting['id']}/invite.ics", headers=auth)
-    assert "DTSTART:20261202T100000Z" in ics.text and meeting["join_url"][:60] in ics.text.replace(
+    assert "DTSTART:20301202T100000Z" in ics.text and meeting["join_url"][:60] in ics.text.replace(
         "\r\n ", ""
     )
     locked = http.delete(f"/v1/meetings/{meeting['id']}", params={"mode": "lock"}, headers=auth)

@@ -27,7 +27,7 @@ HEADER = ["key", "organizer", "start", "end", "subject", "attendees"]
 
 
 def write_rows(path: Path, count: int, organizers: list[str], prefix: str = "slot") -> None:
-    start = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)
+    start = dt.datetime(2030, 9, 1, 8, 0, tzinfo=dt.UTC)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(HEADER)
@@ -129,14 +129,14 @@ def test_bad_rows_are_all_reported_and_nothing_is_created_for_them(sandbox_app, 
     rows = tmp_path / "rows.csv"
     rows.write_text(
         "key,organizer,start,end,subject\n"
-        f"ok-1,{pilot_a},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,good\n"  # 1
-        f"bad-2,{pilot_a},2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,end before start\n"  # 2
-        f"bad-3,ghost@{domain},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,unknown organizer\n"  # 3
-        f"bad-4,{outsider},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,outside the policy\n"  # 4
-        f"bad-5,{pilot_b},2026-02-30T09:00:00Z,2026-09-01T09:30:00Z,bad date\n"  # 5
-        f"dup,{pilot_b},2026-09-01T09:00:00Z,2026-09-01T09:30:00Z,duplicate key\n"  # 6
-        f"dup,{pilot_b},2026-09-01T11:00:00Z,2026-09-01T11:30:00Z,duplicate key\n"  # 7
-        f"ok-8,{pilot_b},2026-09-01T12:00:00Z,2026-09-01T12:30:00Z,good\n"  # 8
+        f"ok-1,{pilot_a},2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,good\n"  # 1
+        f"bad-2,{pilot_a},2030-09-01T10:00:00Z,2030-09-01T09:00:00Z,end before start\n"  # 2
+        f"bad-3,ghost@{domain},2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,unknown organizer\n"  # 3
+        f"bad-4,{outsider},2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,outside the policy\n"  # 4
+        f"bad-5,{pilot_b},2030-02-30T09:00:00Z,2030-09-01T09:30:00Z,bad date\n"  # 5
+        f"dup,{pilot_b},2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,duplicate key\n"  # 6
+        f"dup,{pilot_b},2030-09-01T11:00:00Z,2030-09-01T11:30:00Z,duplicate key\n"  # 7
+        f"ok-8,{pilot_b},2030-09-01T12:00:00Z,2030-09-01T12:30:00Z,good\n"  # 8
     )
     base = ["--config", str(config), "meetings", "bulk", "create", str(rows)]
     dry = runner.invoke(cli_app, [*base, "--dry-run", "--json"])
@@ -165,6 +165,51 @@ def test_bad_rows_are_all_reported_and_nothing_is_created_for_them(sandbox_app, 
     assert by_row[8]["status"] == "done"
     assert all(by_row[n]["status"] == "invalid" for n in (2, 3, 4, 5, 6, 7))
     assert by_row[4]["remedy"].startswith("Use an approved organizer")
+
+
+def test_a_quote_left_open_is_reported_and_the_summary_counts_the_rows(sandbox_app, tmp_path):
+    """The open quote used to swallow the rows after it: "all rows are valid", exit 0, rows missing."""
+    pilot = sandbox_app.pilot_users[0].upn
+    config = write_config(tmp_path, sandbox_app)
+    rows = tmp_path / "open-quote.csv"
+    rows.write_text(
+        "key,organizer,start,end,subject\n"
+        f'oq-1,{pilot},2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,"Interview\n'  # line 2
+        f"oq-2,{pilot},2030-09-01T10:00:00Z,2030-09-01T10:30:00Z,Second\n"
+        f"oq-3,{pilot},2030-09-01T11:00:00Z,2030-09-01T11:30:00Z,Third\n"
+    )
+    base = ["--config", str(config), "meetings", "bulk", "create", str(rows)]
+    dry = runner.invoke(cli_app, [*base, "--dry-run"])
+    assert dry.exit_code == 1, dry.output
+    assert "row 1 (line 2) subject: a quote opened on line 2 is never closed" in dry.output
+    summary = " ".join(dry.output.split())  # the console may wrap the long line
+    assert f"dry run: read 3 row(s) from {rows}" in summary and "1 of 3 row(s) invalid" in summary
+    as_json = json.loads(runner.invoke(cli_app, [*base, "--dry-run", "--json"]).output)
+    assert as_json["rows"] == 3 and as_json["file"] == str(rows)
+    run = runner.invoke(cli_app, [*base, "--no-progress", "--results", str(tmp_path / "r.csv")])
+    assert run.exit_code == 1, run.output
+    assert created_count(sandbox_app) == 2  # the two rows the quote used to swallow
+
+
+def test_a_past_start_runs_only_with_allow_past(sandbox_app, tmp_path):
+    """The rows' allow_past column reaches the library, which refuses a past start without it."""
+    pilot = sandbox_app.pilot_users[0].upn
+    config = write_config(tmp_path, sandbox_app)
+    rows = tmp_path / "past.csv"
+    rows.write_text(
+        "key,organizer,start,end,subject,allow_past\n"
+        f"past-1,{pilot},2020-09-01T09:00:00Z,2020-09-01T09:30:00Z,Refused,\n"
+        f"past-2,{pilot},2020-09-01T10:00:00Z,2020-09-01T10:30:00Z,Imported,true\n"
+    )
+    results = tmp_path / "past.results.csv"
+    base = ["--config", str(config), "meetings", "bulk", "create", str(rows)]
+    run = runner.invoke(cli_app, [*base, "--no-progress", "--results", str(results)])
+    assert run.exit_code == 1, run.output
+    assert "row 1 (line 2) [past-1] start: start 2020-09-01T09:00:00Z is in the past" in run.output
+    with results.open() as fh:
+        by_key = {r["key"]: r for r in csv.DictReader(fh)}
+    assert by_key["past-1"]["status"] == "invalid" and by_key["past-2"]["status"] == "done"
+    assert created_count(sandbox_app) == 1
 
 
 def test_a_killed_job_rerun_ends_with_exactly_the_files_rows(sandbox_app, tmp_path, throttle):
@@ -243,8 +288,8 @@ def test_bulk_update_then_cancel_from_the_create_results(sandbox_app, tmp_path):
                     "organizer": organizers[i % 2],
                     # the first by id, the others by join URL
                     **({"meeting_id": r["meeting_id"]} if i == 0 else {"join_url": r["join_url"]}),
-                    "start": f"2026-10-0{i + 1}T09:00:00+02:00",
-                    "end": f"2026-10-0{i + 1}T10:00:00+02:00",
+                    "start": f"2030-10-0{i + 1}T09:00:00+02:00",
+                    "end": f"2030-10-0{i + 1}T10:00:00+02:00",
                     "options": {"lobby": "organizer"},
                 }
             )
@@ -261,7 +306,7 @@ def test_bulk_update_then_cancel_from_the_create_results(sandbox_app, tmp_path):
 
     with graph_client_from_profile(profile) as graph:
         moved = graph.meetings.get(organizers[0], by_key["mv-0000"]["meeting_id"])
-        assert moved.start == dt.datetime(2026, 10, 1, 7, 0, tzinfo=dt.UTC)
+        assert moved.start == dt.datetime(2030, 10, 1, 7, 0, tzinfo=dt.UTC)
         assert str(moved.lobby_bypass_scope) == "organizer"
 
     cancels = tmp_path / "cancels.csv"
@@ -305,7 +350,7 @@ def test_a_rerun_skips_unchanged_rows_but_runs_rows_edited_since(sandbox_app, tm
         moves.write_text(
             "key,organizer,meeting_id,start,end\n"
             + "".join(
-                f"mv-{i},{organizer},{mid},2026-11-{day:02d}T09:00:00Z,2026-11-{day:02d}T09:30:00Z\n"
+                f"mv-{i},{organizer},{mid},2030-11-{day:02d}T09:00:00Z,2030-11-{day:02d}T09:30:00Z\n"
                 for i, mid in enumerate(ids)
             )
         )
@@ -322,7 +367,7 @@ def test_a_rerun_skips_unchanged_rows_but_runs_rows_edited_since(sandbox_app, tm
 
     with graph_client_from_profile(sandbox_app.profile()) as graph:
         for mid in ids:
-            assert graph.meetings.get(organizer, mid).start == dt.datetime(2026, 11, 9, 9, 0, tzinfo=dt.UTC)
+            assert graph.meetings.get(organizer, mid).start == dt.datetime(2030, 11, 9, 9, 0, tzinfo=dt.UTC)
 
 
 def test_a_rerun_with_every_row_done_reports_no_rate(sandbox_app, tmp_path):

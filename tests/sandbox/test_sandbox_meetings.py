@@ -77,8 +77,8 @@ def test_pilot_user_gets_a_well_formed_meeting(sandbox, sandbox_app, graph):
         graph.meetings(pilot.id),
         json={
             "subject": "Admissions interview",
-            "startDateTime": "2026-07-01T09:00:00+02:00",
-            "endDateTime": "2026-07-01T09:30:00+02:00",
+            "startDateTime": "2030-07-01T09:00:00+02:00",
+            "endDateTime": "2030-07-01T09:30:00+02:00",
             "participants": {"attendees": [{"upn": "guest@example.com", "role": "attendee"}]},
         },
     )
@@ -96,8 +96,8 @@ def test_pilot_user_gets_a_well_formed_meeting(sandbox, sandbox_app, graph):
     assert meeting["joinUrl"] == meeting["joinWebUrl"]
     assert meeting["chatInfo"]["threadId"] == raw.split("**", 1)[1]
     assert (meeting["startDateTime"], meeting["endDateTime"]) == (
-        "2026-07-01T07:00:00.0000000Z",
-        "2026-07-01T07:30:00.0000000Z",
+        "2030-07-01T07:00:00.0000000Z",
+        "2030-07-01T07:30:00.0000000Z",
     )
     assert meeting["joinMeetingIdSettings"]["joinMeetingId"].isdigit()
     assert meeting["joinMeetingIdSettings"]["passcode"]
@@ -199,11 +199,11 @@ def test_every_patch_rule(sandbox_app, graph):
     def patch(body):
         return graph("PATCH", path, json=body)
 
-    assert patch({"startDateTime": "2026-08-01T10:00:00Z"}).status_code == 400
-    assert patch({"endDateTime": "2026-08-01T10:00:00Z"}).status_code == 400
-    moved = patch({"startDateTime": "2026-08-01T10:00:00Z", "endDateTime": "2026-08-01T11:00:00Z"})
+    assert patch({"startDateTime": "2030-08-01T10:00:00Z"}).status_code == 400
+    assert patch({"endDateTime": "2030-08-01T10:00:00Z"}).status_code == 400
+    moved = patch({"startDateTime": "2030-08-01T10:00:00Z", "endDateTime": "2030-08-01T11:00:00Z"})
     assert moved.status_code == 200
-    assert moved.json()["startDateTime"] == "2026-08-01T10:00:00.0000000Z"
+    assert moved.json()["startDateTime"] == "2030-08-01T10:00:00.0000000Z"
     body = {"participants": {"organizer": {"identity": {"user": {"id": other.id}}}}}
     assert patch(body).status_code == 400
     replaced = patch({"participants": {"attendees": [{"upn": "c@example.com", "role": "presenter"}]}}).json()

@@ -22,9 +22,9 @@ def _csv(tmp_path, body: str, name: str = "rows.csv"):
 def test_good_rows_become_requests(tmp_path):
     path = _csv(
         tmp_path,
-        "b-1,ana@contoso.com,2026-09-01T09:00:00+02:00,2026-09-01T09:30:00+02:00,Advising,"
+        "b-1,ana@contoso.com,2030-09-01T09:00:00+02:00,2030-09-01T09:30:00+02:00,Advising,"
         '"x@fabrikam.com;y@fabrikam.com:presenter","lobby=everyone;chat=disabled;dialInBypass=yes"\n'
-        "b-2,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T10:30:00Z,,,\n",
+        "b-2,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T10:30:00Z,,,\n",
     )
     loaded = load_rows(path, "create")
     assert loaded.problems == [] and loaded.total == 2
@@ -44,17 +44,17 @@ def test_good_rows_become_requests(tmp_path):
 def test_every_problem_is_reported_with_its_row_number(tmp_path):
     path = _csv(
         tmp_path,
-        "k1,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,end before start,,\n"  # row 1
-        "k2,ana@contoso.com,2026-13-45T10:00:00Z,2026-09-01T11:00:00Z,bad date,,\n"  # row 2
-        "k3,ana@contoso.com,2026-09-01T10:00:00,2026-09-01T11:00:00Z,no timezone,,\n"  # row 3
-        "k4,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,dup,,\n"  # row 4
-        "k4,ana@contoso.com,2026-09-01T12:00:00Z,2026-09-01T13:00:00Z,dup,,\n"  # row 5
-        ",ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,no key,,\n"  # row 6
-        "k7,,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,no organizer,,\n"  # row 7
-        "k8,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,bad attendee,bob,\n"  # row 8
-        "k9,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,bad option,,lobby=nobody\n"  # row 9
-        "k 10,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,space in key,,\n"  # row 10
-        "k11,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,good,,\n",  # row 11
+        "k1,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T09:00:00Z,end before start,,\n"  # row 1
+        "k2,ana@contoso.com,2030-13-45T10:00:00Z,2030-09-01T11:00:00Z,bad date,,\n"  # row 2
+        "k3,ana@contoso.com,2030-09-01T10:00:00,2030-09-01T11:00:00Z,no timezone,,\n"  # row 3
+        "k4,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,dup,,\n"  # row 4
+        "k4,ana@contoso.com,2030-09-01T12:00:00Z,2030-09-01T13:00:00Z,dup,,\n"  # row 5
+        ",ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,no key,,\n"  # row 6
+        "k7,,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,no organizer,,\n"  # row 7
+        "k8,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,bad attendee,bob,\n"  # row 8
+        "k9,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,bad option,,lobby=nobody\n"  # row 9
+        "k 10,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,space in key,,\n"  # row 10
+        "k11,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,good,,\n",  # row 11
     )
     loaded = load_rows(path, "create")
     by_row = {}
@@ -81,8 +81,8 @@ def test_json_lines_rows_and_broken_lines(tmp_path):
         {
             "key": "a",
             "organizer": "ana@contoso.com",
-            "start": "2026-09-01T09:00:00Z",
-            "end": "2026-09-01T10:00:00Z",
+            "start": "2030-09-01T09:00:00Z",
+            "end": "2030-09-01T10:00:00Z",
             "attendees": ["x@fabrikam.com", {"upn": "y@fabrikam.com", "role": "presenter"}],
             "options": {"presenters": "organizer"},
         },
@@ -102,9 +102,9 @@ def test_update_and_cancel_rows_need_the_meeting(tmp_path):
     path = tmp_path / "update.csv"
     path.write_text(
         "key,organizer,meeting_id,join_url,start,end,subject,mode\n"
-        "u1,ana@contoso.com,MSo1,,2026-09-02T09:00:00Z,2026-09-02T10:00:00Z,,\n"
-        "u2,ana@contoso.com,,,2026-09-02T09:00:00Z,2026-09-02T10:00:00Z,,\n"
-        "u3,ana@contoso.com,MSo3,,2026-09-02T09:00:00Z,,,\n"
+        "u1,ana@contoso.com,MSo1,,2030-09-02T09:00:00Z,2030-09-02T10:00:00Z,,\n"
+        "u2,ana@contoso.com,,,2030-09-02T09:00:00Z,2030-09-02T10:00:00Z,,\n"
+        "u3,ana@contoso.com,MSo3,,2030-09-02T09:00:00Z,,,\n"
         "u4,ana@contoso.com,MSo4,,,,,lock\n"
     )
     loaded = load_rows(path, "update")
@@ -122,8 +122,8 @@ def test_row_messages_speak_to_the_person_fixing_the_file(tmp_path):
     """No pydantic internals, no library method names, no advice that does not apply to bulk."""
     path = _csv(
         tmp_path,
-        "k1,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,,bob,\n"
-        "k 2,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,,,\n",
+        "k1,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,,bob,\n"
+        "k 2,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,,,\n",
     )
     problems = {p.row: p for p in load_rows(path, "create").problems}
     attendee = problems[1]
@@ -135,12 +135,80 @@ def test_row_messages_speak_to_the_person_fixing_the_file(tmp_path):
     update = tmp_path / "update.csv"
     update.write_text(
         "key,organizer,meeting_id,start,end\n"
-        "u1,ana@contoso.com,MSo1,2026-09-02T09:00:00Z,\n"
-        "u2,ana@contoso.com,MSo2,,2026-09-02T10:00:00Z\n"
+        "u1,ana@contoso.com,MSo1,2030-09-02T09:00:00Z,\n"
+        "u2,ana@contoso.com,MSo2,,2030-09-02T10:00:00Z\n"
     )
     for problem in load_rows(update, "update").problems:
         assert "reschedule" not in problem.remedy and "()" not in problem.remedy
         assert "start and end columns" in problem.remedy
+
+
+def test_a_quote_left_open_is_a_row_error_and_swallows_no_row(tmp_path):
+    """An open quote used to swallow every row after it into one subject, reported as valid."""
+    path = _csv(
+        tmp_path,
+        'q1,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,"Interview,,\n'  # line 2
+        "q2,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T10:30:00Z,Second,,\n"  # line 3
+        'q3,ana@contoso.com,2030-09-01T11:00:00Z,2030-09-01T11:30:00Z,"Closed" late,,\n'  # line 4
+        "q4,ana@contoso.com,2030-09-01T12:00:00Z,2030-09-01T12:30:00Z,Fourth,,\n",  # line 5
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.total == 4  # every line is a row of its own: none disappeared into a subject
+    by_row = {p.row: p for p in loaded.problems}
+    assert sorted(by_row) == [1, 3]
+    assert by_row[1].line == 2 and by_row[1].field == "subject"
+    assert "runs from line 2 to line 4" in by_row[1].message and "quote" in by_row[1].remedy
+    assert by_row[3].line == 4 and "middle of a value" in by_row[3].message
+    assert [row.key for row in loaded.good_rows()] == ["q2", "q4"]
+    assert loaded.good_rows()[0].request is not None
+    assert loaded.good_rows()[0].request.subject == "Second"
+
+
+def test_a_quote_open_at_the_end_of_the_file_is_a_row_error(tmp_path):
+    path = _csv(
+        tmp_path,
+        "e1,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,First,,\n"
+        'e2,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T10:30:00Z,"Never closed,,\n',
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.total == 2
+    (problem,) = loaded.problems
+    assert (problem.row, problem.line) == (2, 3)
+    assert "never closed" in problem.message and "line 3" in problem.message
+    assert [row.key for row in loaded.good_rows()] == ["e1"]
+
+
+def test_quoted_values_on_one_line_still_read(tmp_path):
+    path = _csv(
+        tmp_path,
+        'ok,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,"Say ""hi"", then go",,\r\n',
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.problems == [] and loaded.total == 1
+    request = loaded.rows[0].request
+    assert request is not None and request.subject == 'Say "hi", then go'
+
+
+def test_bulk_rows_follow_the_meeting_rules(tmp_path):
+    path = tmp_path / "rules.csv"
+    path.write_text(
+        "key,organizer,start,end,subject,allow_past\n"
+        f"long,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,{'x' * 256},\n"  # row 1
+        "ctl,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,bad\x1bsubject,\n"  # row 2
+        "past,ana@contoso.com,2020-09-01T09:00:00Z,2020-09-01T09:30:00Z,Last term,\n"  # row 3
+        "old,ana@contoso.com,2020-09-01T09:00:00Z,2020-09-01T09:30:00Z,Import,true\n"  # row 4
+        "what,ana@contoso.com,2030-09-01T09:00:00Z,2030-09-01T09:30:00Z,Maybe,perhaps\n"  # row 5
+    )
+    loaded = load_rows(path, "create")
+    by_row = {p.row: p for p in loaded.problems}
+    assert sorted(by_row) == [1, 2, 3, 5]
+    assert by_row[1].field == "subject" and "256 characters" in by_row[1].message
+    assert by_row[2].field == "subject" and "U+001B" in by_row[2].message
+    assert by_row[3].field == "start" and "in the past" in by_row[3].message
+    assert "allow_past column" in by_row[3].remedy and "--allow-past" not in by_row[3].remedy
+    assert by_row[5].field == "allow_past"
+    (old,) = loaded.good_rows()
+    assert old.key == "old" and old.allow_past is True
 
 
 def test_file_level_errors(tmp_path):
@@ -178,8 +246,8 @@ def test_journal_resumes_and_survives_a_torn_line(tmp_path):
 def test_results_file_lists_outcomes_and_invalid_rows(tmp_path):
     path = _csv(
         tmp_path,
-        "k1,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,bad,,\n"
-        "k2,ana@contoso.com,2026-09-01T10:00:00Z,2026-09-01T11:00:00Z,good,,\n",
+        "k1,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T09:00:00Z,bad,,\n"
+        "k2,ana@contoso.com,2030-09-01T10:00:00Z,2030-09-01T11:00:00Z,good,,\n",
     )
     loaded = load_rows(path, "create")
     report = BulkReport("create", 2, problems=loaded.problems)
@@ -196,7 +264,7 @@ def test_results_file_lists_outcomes_and_invalid_rows(tmp_path):
 
 
 def test_results_file_has_one_line_per_row_even_with_several_problems(tmp_path):
-    path = _csv(tmp_path, "bad key,ana,2026-09-01T10:00:00Z,2026-09-01T09:00:00Z,bad,,\n")
+    path = _csv(tmp_path, "bad key,ana,2030-09-01T10:00:00Z,2030-09-01T09:00:00Z,bad,,\n")
     loaded = load_rows(path, "create")
     assert len(loaded.problems) >= 2  # key, end
     out = tmp_path / "results.csv"

@@ -23,7 +23,7 @@ def test_meetings_help_lists_every_command():
 def test_times_need_a_timezone(tmp_path):
     result = runner.invoke(
         app,
-        ["meetings", "create", "-o", "a@b.c", "--start", "2026-06-11T10:00", "--end", "2026-06-11T11:00Z"],
+        ["meetings", "create", "-o", "a@b.c", "--start", "2030-06-11T10:00", "--end", "2030-06-11T11:00Z"],
         env=_env(tmp_path),
     )
     assert result.exit_code == 2
@@ -41,9 +41,31 @@ def test_bad_time_and_bad_attendee(tmp_path):
 
 def test_update_rules_are_checked_before_connecting(tmp_path):
     result = runner.invoke(
-        app, ["meetings", "update", "m1", "-o", "a@b.c", "--end", "2026-06-11T11:00Z"], env=_env(tmp_path)
+        app, ["meetings", "update", "m1", "-o", "a@b.c", "--end", "2030-06-11T11:00Z"], env=_env(tmp_path)
     )
     assert result.exit_code == 2 and "--end needs --start" in result.output
+
+
+def test_meeting_rules_are_checked_before_connecting(tmp_path):
+    """The library's rules, before the profile is read: the gateway refuses these too."""
+    create = ["meetings", "create", "-o", "a@b.c"]
+    result = runner.invoke(app, [*create, "--subject", "x" * 100_000], env=_env(tmp_path))
+    assert result.exit_code == 2 and "--subject: subject has 100,000 characters" in result.output
+    result = runner.invoke(app, [*create, "--subject", "bell\x07"], env=_env(tmp_path))
+    assert result.exit_code == 2 and "U+0007" in result.output
+    past = ["--start", "2020-06-11T10:00:00Z", "--end", "2020-06-11T11:00:00Z"]
+    result = runner.invoke(app, [*create, *past], env=_env(tmp_path))
+    assert result.exit_code == 2 and "--start: start 2020-06-11T10:00:00Z is in the past" in result.output
+    assert "--allow-past" in " ".join(result.output.split())
+    result = runner.invoke(
+        app,
+        ["meetings", "update", "m1", "-o", "a@b.c", "--start", "2020-06-11T10:00:00Z"],
+        env=_env(tmp_path),
+    )
+    assert result.exit_code == 2 and "in the past" in result.output
+    # allowed: the rules pass, and it gets as far as the (missing) profile
+    result = runner.invoke(app, [*create, *past, "--allow-past"], env=_env(tmp_path))
+    assert result.exit_code == 2 and "in the past" not in result.output
 
 
 def test_cancel_mode_and_find_arguments(tmp_path):

@@ -18,7 +18,7 @@ from meetgate.graph.errors import (
 from meetgate.graph.models import MeetingRequest, MeetingUpdate
 from meetgate.graph.retry import RetryPolicy, no_jitter
 
-START = dt.datetime(2026, 6, 11, 10, 0, tzinfo=dt.UTC)
+START = dt.datetime(2030, 6, 11, 10, 0, tzinfo=dt.UTC)
 END = START + dt.timedelta(minutes=45)
 ORGANIZER = "alice@contoso.test"
 
@@ -62,7 +62,7 @@ def test_create_uses_create_or_get_with_generated_external_id_and_upn_attendees(
     assert len(posts) == 1 and posts[0].url.path.endswith("/onlineMeetings/createOrGet")
     body = json.loads(posts[0].content)
     assert body["participants"]["attendees"] == [{"upn": "bob@fabrikam.test", "role": "attendee"}]
-    assert body["startDateTime"] == "2026-06-11T10:00:00Z"
+    assert body["startDateTime"] == "2030-06-11T10:00:00Z"
     assert posts[0].headers["Prefer"] == "include-unknown-enum-members"
 
 

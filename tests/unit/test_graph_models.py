@@ -122,6 +122,22 @@ def test_invitation_ics():
     assert "UID:booking-42@meetgate" in cancel
 
 
+def test_invitation_ics_never_carries_a_control_character():
+    """RFC 5545 allows no control character but tab in a content line; a meeting changed outside
+    meetgate (in Teams, by another app) can have them in its subject or attendee names."""
+    meeting = OnlineMeeting.from_graph(
+        {**GRAPH_JSON, "subject": "Interview\x00 with\x1b[31m red\x07\x7f, line\nbreak\ttab"}
+    )
+    for text in (
+        meeting_invitation_ics(meeting, "alice@contoso.com", organizer_name="Al\x00ice\x1b"),
+        meeting_cancellation_ics(meeting, "alice@contoso.com"),
+    ):
+        raw = text.replace("\r\n", "")
+        assert not [ch for ch in raw if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F]
+        unfolded = text.replace("\r\n ", "")
+        assert "SUMMARY:Interview with[31m red\\, line\\nbreak\ttab" in unfolded
+
+
 def test_fold_never_splits_a_multibyte_character():
     line = "SUMMARY:" + "é" * 100
     folded = fold(line)

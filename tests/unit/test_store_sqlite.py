@@ -14,7 +14,7 @@ from meetgate.store.tables import meetings
 
 SNAPSHOT = {
     "subject": "Interview — ünïcode",
-    "start": "2026-12-01T09:00:00+00:00",
+    "start": "2030-12-01T09:00:00+00:00",
     "end": None,
     "attendees": [{"upn": "c@example.org", "role": "attendee"}],
     "allow_meeting_chat": None,

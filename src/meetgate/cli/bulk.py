@@ -292,14 +292,20 @@ def _bulk(
         fail(str(exc), exc.remedy, code=EXIT_FAILED)
     if not dry_run:
         write_results(results_path, report)
-    _summary(report, operation, dry_run, results_path, json_out, limiter)
+    _summary(report, operation, file, dry_run, results_path, json_out, limiter)
     if report.problems or report.failed or report.unknown:
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
 
 
 def _summary(
-    report: BulkReport, operation: str, dry_run: bool, results_path: Path, json_out: bool, limiter: Any
+    report: BulkReport,
+    operation: str,
+    file: Path,
+    dry_run: bool,
+    results_path: Path,
+    json_out: bool,
+    limiter: Any,
 ) -> None:
     stats = limiter.snapshot().stats
     if json_out:
@@ -308,6 +314,7 @@ def _summary(
             {
                 "operation": operation,
                 "dryRun": dry_run,
+                "file": str(file),
                 "rows": report.total,
                 "invalid": len({p.row for p in report.problems}),
                 "done": report.done,
@@ -338,7 +345,10 @@ def _summary(
         verdict = (
             "[green]all rows are valid[/]" if not bad else f"[red]{bad} of {report.total} row(s) invalid[/]"
         )
-        out.print(f"dry run: {verdict}; nothing was changed")
+        # the count says at once when rows went missing (e.g. swallowed by a quote left open)
+        out.print(
+            f"dry run: read {report.total} row(s) from {escape(str(file))}: {verdict}; nothing was changed"
+        )
         return
     progress = report.progress
     extra = ""

@@ -58,24 +58,52 @@ Attendees = Annotated[
 ]
 
 
+AllowPast = Annotated[
+    bool,
+    typer.Option(
+        "--allow-past",
+        help="Accept a start in the past (refused otherwise: it is usually a wrong date or timezone).",
+    ),
+]
+_PAST_REMEDY = (
+    "Give a start in the future (check the year, the date and the timezone), or add --allow-past "
+    "to schedule it in the past anyway."
+)
+
+
+def _refuse(exc: Any) -> NoReturn:
+    """A meeting rule's refusal (``meetgate.graph.meeting_rules``), naming the option; exit 2."""
+    from meetgate.graph.meeting_rules import PAST_REMEDY
+
+    option = f"--{exc.field}" if exc.field else "the request"
+    remedy = _PAST_REMEDY if exc.remedy == PAST_REMEDY else exc.remedy  # the one naming this option
+    fail(f"{option}: {exc.message}", remedy, code=EXIT_USAGE)
+
+
 def _parse_time(value: str | None, name: str) -> dt.datetime | None:
-    import datetime as dt
+    from meetgate.graph.meeting_rules import MeetingRuleError, parse_time
 
     if value is None:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        fail(
-            f"--{name} {value!r} is not an ISO 8601 time",
-            "Use e.g. 2026-06-11T10:00:00Z or 2026-06-11T12:00+02:00.",
-        )
-    if parsed.tzinfo is None:
-        fail(
-            f"--{name} {value!r} has no timezone",
-            "Add Z (UTC) or an offset such as +02:00, so the meeting lands where you mean.",
-        )
-    return parsed
+        return parse_time(value, name)
+    except MeetingRuleError as exc:
+        _refuse(exc)
+
+
+def _check(
+    subject: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    allow_past: bool,
+) -> None:
+    """The meeting rules, before the profile is read or anything is sent."""
+    from meetgate.graph.meeting_rules import MeetingRuleError, check_meeting
+
+    try:
+        check_meeting(subject=subject, start=start, end=end, allow_past=allow_past)
+    except MeetingRuleError as exc:
+        _refuse(exc)
 
 
 def _run(ctx: typer.Context, json_out: bool, action: Callable[[GraphClient], T]) -> T:
@@ -163,7 +191,8 @@ def create(
     organizer: Organizer,
     subject: Annotated[str | None, typer.Option("--subject", "-s", help="Meeting subject.")] = None,
     start: Annotated[
-        str | None, typer.Option("--start", help="Start, ISO 8601 with timezone (default: now).")
+        str | None,
+        typer.Option("--start", help="Start, ISO 8601 with timezone, not in the past (default: now)."),
     ] = None,
     end: Annotated[
         str | None, typer.Option("--end", help="End, ISO 8601 with timezone (default: start + 1 h).")
@@ -180,18 +209,20 @@ def create(
             "key returns the same meeting instead of creating a second one. Generated when omitted.",
         ),
     ] = None,
+    allow_past: AllowPast = False,
     json_out: JsonOut = False,
 ) -> None:
     """Create a meeting (createOrGet keyed by --external-id, so a retry never makes a second one)."""
     from meetgate.graph.models import MeetingRequest
 
     request = _request(MeetingRequest, subject, start, end, attendee, lobby, presenters, chat)
+    _check(request.subject, request.start, request.end, allow_past)
 
     def action(client: GraphClient) -> None:
         from meetgate.graph.meetings import new_external_id
 
         key = external_id or new_external_id()
-        result = client.meetings.create_or_get(organizer, key, request)
+        result = client.meetings.create_or_get(organizer, key, request, allow_past=allow_past)
         title = "meeting created" if result.created else "meeting already existed for this external id"
         _show(result.meeting, json_out, title, {"newlyCreated": result.created} if json_out else None)
 
@@ -295,6 +326,7 @@ def update(
     ] = None,
     presenters: Presenters = None,
     chat: Chat = None,
+    allow_past: AllowPast = False,
     json_out: JsonOut = False,
 ) -> None:
     """Reschedule a meeting or change its subject, attendees (replaced as a whole) or options."""
@@ -311,13 +343,16 @@ def update(
         changes.dial_in_bypass = dial_in_bypass
     new_start = _parse_time(start, "start")
     new_end = _parse_time(end, "end")
+    _check(changes.subject, new_start, new_end, allow_past)  # --start alone keeps the duration
 
     def action(client: GraphClient) -> None:
         meeting = None
         if new_start is not None:
-            meeting = client.meetings.reschedule(organizer, meeting_id, new_start, new_end)
+            meeting = client.meetings.reschedule(
+                organizer, meeting_id, new_start, new_end, allow_past=allow_past
+            )
         if not changes.is_empty() or meeting is None:
-            meeting = client.meetings.update(organizer, meeting_id, changes)
+            meeting = client.meetings.update(organizer, meeting_id, changes, allow_past=allow_past)
         _show(meeting, json_out, "meeting updated")
 
     _run(ctx, json_out, action)

@@ -181,9 +181,17 @@ def create_app(
         ]
         first = cleaned[0] if cleaned else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"][1:]) or "request"
+        # a meeting rule says what to do (meetgate.graph.meeting_rules): that is the problem's remedy
+        ctx = errors[0].get("ctx") if errors else None
+        remedy = (
+            ctx.get("remedy") if isinstance(ctx, dict) and errors[0].get("type") == "meeting_rule" else None
+        )
         return problem_response(
             Problem(
-                "invalid-request", f"{where}: {first['msg']}", extra={"errors": jsonable_encoder(cleaned)}
+                "invalid-request",
+                f"{where}: {first['msg']}",
+                remedy=str(remedy) if remedy else None,
+                extra={"errors": jsonable_encoder(cleaned)},
             ),
             request,
         )

@@ -29,6 +29,7 @@ from meetgate.graph.errors import (
     MeetingNotFound,
     OrganizerNotFound,
 )
+from meetgate.graph.meeting_rules import check_meeting
 
 
 def _ids() -> dict[str, Any]:
@@ -82,8 +83,16 @@ class InMemoryMeetings:
         return found[1]
 
     async def create_or_get(
-        self, organizer: str, external_id: str, request: MeetingRequest
+        self, organizer: str, external_id: str, request: MeetingRequest, *, allow_past: bool = False
     ) -> CreateOrGetResult:
+        # the library checks the meeting rules before anything is sent: so does its stand-in
+        check_meeting(
+            subject=request.subject,
+            start=request.start,
+            end=request.end,
+            allow_past=allow_past,
+            now=self.clock(),
+        )
         org = await self._enter("create_or_get", organizer)
         existing = self.by_external.get((org, external_id))
         if existing is not None:
@@ -120,7 +129,17 @@ class InMemoryMeetings:
         org = await self._enter("get", organizer)
         return self._find(org, meeting_id)
 
-    async def update(self, organizer: str, meeting_id: str, changes: MeetingUpdate) -> OnlineMeeting:
+    async def update(
+        self, organizer: str, meeting_id: str, changes: MeetingUpdate, *, allow_past: bool = False
+    ) -> OnlineMeeting:
+        check_meeting(
+            subject=changes.subject,
+            start=changes.start,
+            end=changes.end,
+            update=True,
+            allow_past=allow_past,
+            now=self.clock(),
+        )
         org = await self._enter("update", organizer)
         meeting = self._find(org, meeting_id)
         patch = {k: v for k, v in changes.model_dump(exclude_none=True).items()}

@@ -28,12 +28,14 @@ class MeetingsPort(Protocol):
     """The subset of ``AsyncMeetingsService`` the gateway calls. ``organizer``: object id or UPN."""
 
     async def create_or_get(
-        self, organizer: str, external_id: str, request: MeetingRequest
+        self, organizer: str, external_id: str, request: MeetingRequest, *, allow_past: bool = False
     ) -> CreateOrGetResult: ...
 
     async def get(self, organizer: str, meeting_id: str) -> OnlineMeeting: ...
 
-    async def update(self, organizer: str, meeting_id: str, changes: MeetingUpdate) -> OnlineMeeting: ...
+    async def update(
+        self, organizer: str, meeting_id: str, changes: MeetingUpdate, *, allow_past: bool = False
+    ) -> OnlineMeeting: ...
 
     async def cancel(
         self, organizer: str, meeting_id: str, *, mode: Literal["delete", "lock"] = "delete"

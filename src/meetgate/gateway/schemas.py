@@ -1,11 +1,19 @@
-"""The REST API's input and output documents (separate from the Graph models and the store rows)."""
+"""The REST API's input and output documents (separate from the Graph models and the store rows).
+
+Meeting fields are checked by the library's meeting rules (``meetgate.graph.meeting_rules``), field
+by field, so a refusal's ``errors[].loc`` names the field and its ``msg`` says what to do.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from meetgate.graph import meeting_rules
+from meetgate.graph.errors import MeetingRuleError
 
 Upn = Annotated[
     str,
@@ -22,7 +30,14 @@ Organizer = Annotated[
         pattern=r"^([^@\s/\\]+@[^@\s/\\]+\.[^@\s/\\]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$",
     ),
 ]
-Subject = Annotated[str, StringConstraints(max_length=255)]
+#: the length is checked by the meeting rules (one message everywhere), shown in the schema here
+Subject = Annotated[
+    str,
+    Field(
+        description="At most 255 characters, no control characters (tab allowed)",
+        json_schema_extra={"maxLength": meeting_rules.SUBJECT_MAX_LENGTH},
+    ),
+]
 Role = Literal["attendee", "presenter", "producer", "coorganizer"]
 LobbyBypass = Literal[
     "organizer",
@@ -34,10 +49,27 @@ LobbyBypass = Literal[
 ]
 Presenters = Literal["everyone", "organization", "roleIsPresenter", "organizer"]
 Chat = Literal["enabled", "disabled", "limited"]
-Time = Annotated[AwareDatetime, Field(description="ISO 8601 with a UTC offset")]
+Time = Annotated[
+    dt.datetime,
+    Field(description="ISO 8601 with a timezone: Z (UTC) or an offset such as +02:00"),
+]
 
 _MIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+_PAST_REMEDY = (
+    "Give a start in the future (check the year, the date and the timezone), or send "
+    '"allowPast": true to schedule it in the past anyway.'
+)
+
+
+def _refusal(exc: MeetingRuleError) -> PydanticCustomError:
+    """A meeting rule's refusal as a validation error: message and what to do, in ``msg``."""
+    remedy = _PAST_REMEDY if exc.remedy == meeting_rules.PAST_REMEDY else exc.remedy
+    return PydanticCustomError(
+        "meeting_rule", "{message}. {remedy}", {"message": exc.message, "remedy": remedy}
+    )
 
 
 class AttendeeIn(BaseModel):
@@ -47,20 +79,76 @@ class AttendeeIn(BaseModel):
 
 
 class _Times(BaseModel):
-    start: Time | None = None
-    end: Time | None = None
+    """Start and end, checked by the meeting rules; ``allowPast`` comes first so that the start's
+    check can read it."""
 
-    @model_validator(mode="after")
-    def _check_times(self) -> Any:
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if value is not None and not (_MIN <= value <= _MAX):
-                raise ValueError(f"{name} must lie between 2000 and 2100")
-        if self.end is not None and self.start is None:
-            raise ValueError("an end needs a start")
-        if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
+    model_config = ConfigDict(populate_by_name=True)
+    allow_past: bool = Field(
+        default=False,
+        alias="allowPast",
+        description="Accept a start in the past (refused otherwise: usually a wrong date or timezone)",
+    )
+    start: Time | None = None
+    end: Annotated[Time | None, Field(validate_default=True)] = None
+
+    #: a change of times (PATCH) gives both start and end
+    time_change: ClassVar[bool] = False
+
+    @field_validator("subject", check_fields=False)
+    @classmethod
+    def _check_subject(cls, value: str | None) -> str | None:
+        try:
+            return meeting_rules.check_subject(value)
+        except MeetingRuleError as exc:
+            raise _refusal(exc) from None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _parse(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return meeting_rules.parse_time(value, str(info.field_name))
+        except MeetingRuleError as exc:
+            raise _refusal(exc) from None
+
+    @field_validator("start")
+    @classmethod
+    def _check_start(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        if value is None:
+            return None
+        try:
+            meeting_rules.check_time(value, "start")
+            if not _MIN <= value <= _MAX:
+                raise MeetingRuleError(
+                    f"start {value.isoformat()} is not between 2000 and 2100",
+                    field="start",
+                    remedy="Check the year.",
+                )
+            meeting_rules.check_times(value, None, allow_past=bool(info.data.get("allow_past")))
+        except MeetingRuleError as exc:
+            raise _refusal(exc) from None
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _check_end(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        if "start" not in info.data:
+            return value  # the start was refused already: a second error about it says nothing new
+        start = info.data["start"]
+        try:
+            meeting_rules.check_time(value, "end")
+            if value is not None and not _MIN <= value <= _MAX:
+                raise MeetingRuleError(
+                    f"end {value.isoformat()} is not between 2000 and 2100",
+                    field="end",
+                    remedy="Check the year.",
+                )
+            # the start was checked above (past included): here only the pair
+            meeting_rules.check_times(start, value, update=cls.time_change, allow_past=True)
+        except MeetingRuleError as exc:
+            raise _refusal(exc) from None
+        return value
 
 
 class MeetingCreate(_Times):
@@ -73,8 +161,8 @@ class MeetingCreate(_Times):
                 {
                     "organizer": "advisor1@contoso.com",
                     "subject": "Admissions interview",
-                    "start": "2026-12-01T09:00:00Z",
-                    "end": "2026-12-01T09:30:00Z",
+                    "start": "2030-12-01T09:00:00Z",
+                    "end": "2030-12-01T09:30:00Z",
                     "attendees": [{"upn": "candidate@example.org"}],
                     "lobby_bypass_scope": "organization",
                 }
@@ -101,11 +189,7 @@ class MeetingPatch(_Times):
     allowed_presenters: Presenters | None = None
     allow_meeting_chat: Chat | None = None
 
-    @model_validator(mode="after")
-    def _both_times(self) -> Any:
-        if (self.start is None) != (self.end is None):
-            raise ValueError("a reschedule needs both start and end")
-        return self
+    time_change: ClassVar[bool] = True
 
 
 class AttendeeOut(BaseModel):

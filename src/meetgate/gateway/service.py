@@ -19,7 +19,6 @@ from typing import Any, Literal, TypeVar
 from anyio import to_thread
 
 from meetgate.gateway import graph_ids, keys
-from meetgate.gateway.ics import invitation_ics
 from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
@@ -34,6 +33,8 @@ from meetgate.gateway.problems import Problem, from_graph_error, is_graph_error
 from meetgate.gateway.schemas import AttendeeOut, MeetingCreate, MeetingOut, MeetingPatch
 from meetgate.gateway.scope import CachedPolicyScope
 from meetgate.gateway.settings import GatewaySettings
+from meetgate.graph.errors import MeetingRuleError
+from meetgate.graph.ics import meeting_cancellation_ics, meeting_invitation_ics
 from meetgate.store import ConsumerRecord, MeetingRecord, Store
 
 T = TypeVar("T")
@@ -76,13 +77,17 @@ def external_id_for(consumer_id: str, idempotency_key: str) -> str:
 
 
 def request_hash(body: MeetingCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """What the request asks for (``allowPast`` is a permission, not part of the meeting: a replay with
+    or without it is the same request, and hashes of requests made before it existed stay valid)."""
+    content = body.model_dump(mode="json", exclude={"allow_past"})
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _snapshot(meeting: OnlineMeeting) -> dict[str, Any]:
     return {
         "subject": meeting.subject,
+        "organizer_upn": meeting.organizer_upn,  # the invitation's ORGANIZER when given by object id
         "start": meeting.start.isoformat() if meeting.start else None,
         "end": meeting.end.isoformat() if meeting.end else None,
         "join_meeting_id": meeting.join_meeting_id,
@@ -359,7 +364,9 @@ class GatewayService:
             allow_meeting_chat=body.allow_meeting_chat,
         )
         result = await self._graph(
-            "create_or_get", ctx, lambda: self.meetings.create_or_get(org, external_id, request)
+            "create_or_get",
+            ctx,
+            lambda: self.meetings.create_or_get(org, external_id, request, allow_past=body.allow_past),
         )
         saved = await self._db(
             self.store.save_meeting,
@@ -465,7 +472,11 @@ class GatewayService:
             allow_meeting_chat=patch.allow_meeting_chat,
         )
         graph_id = record.graph_meeting_id
-        meeting = await self._graph("update", ctx, lambda: self.meetings.update(org, graph_id, changes))
+        meeting = await self._graph(
+            "update",
+            ctx,
+            lambda: self.meetings.update(org, graph_id, changes, allow_past=patch.allow_past),
+        )
         saved = await self._db(
             self.store.save_meeting,
             meeting_id=record.id,
@@ -510,16 +521,26 @@ class GatewayService:
         ctx.action = "meeting.invite"
         record = await self._refresh(consumer, await self._owned(consumer, meeting_id, ctx), ctx)
         meeting = meeting_out(record)
-        return invitation_ics(
-            uid=f"{meeting.id}@meetgate",
+        if meeting.start is None or meeting.end is None:
+            raise Problem(
+                "not-found",
+                "the meeting has no times yet (still being created)",
+                remedy="retry its creation with the same Idempotency-Key first, then ask for the invitation",
+            )
+        organizer = str((record.snapshot or {}).get("organizer_upn") or meeting.organizer)
+        invitation = OnlineMeeting(
+            id=meeting.graph_meeting_id or meeting.id,
+            join_web_url=meeting.join_url,
             subject=meeting.subject,
             start=meeting.start,
             end=meeting.end,
-            join_url=meeting.join_url,
-            organizer=meeting.organizer,
-            attendees=[a.upn for a in meeting.attendees],
             join_meeting_id=meeting.join_meeting_id,
             passcode=meeting.passcode,
-            cancelled=meeting.state == "cancelled",
-            sequence=record.revision,
+            attendees=[Attendee(upn=a.upn, role=a.role) for a in meeting.attendees],
         )
+        write = meeting_cancellation_ics if meeting.state == "cancelled" else meeting_invitation_ics
+        try:
+            # the UID is the gateway's meeting id, the same in every version sent (and as before)
+            return write(invitation, organizer, sequence=record.revision, uid=f"{meeting.id}@meetgate")
+        except MeetingRuleError as exc:  # an organizer known only by object id has no address
+            raise from_graph_error(exc) from None

@@ -345,9 +345,19 @@ class TransportError(GraphError):
 
 
 class MeetingRuleError(GraphError, ValueError):
-    """A meeting request broke one of Graph's rules and was not sent."""
+    """A meeting request broke one of the meeting rules (``graph/meeting_rules.py``) and was not sent.
+    ``field`` names the part to fix (``subject``, ``start``, ``end`` …) when there is one."""
 
     default_remedy = "Fix the request as the message says."
+
+    def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["field"] = self.field
+        return data
 
 
 #: What to do about the token endpoint's AADSTS errors (graph-facts.md, "Tokens").

@@ -5,11 +5,17 @@ attendees learn of them only from the calling application. :func:`meeting_invita
 application a ready ``.ics`` (METHOD:REQUEST) with organizer, attendees, join URL, meeting ID and
 passcode, and dial-in when present; :func:`meeting_cancellation_ics` the matching METHOD:CANCEL (same
 UID, higher SEQUENCE), so calendars drop the event when the meeting is cancelled.
+
+This is meetgate's only iCalendar writer (the gateway's ``invite.ics`` comes from here too). Text is
+escaped as RFC 5545 says (backslash, ``;``, ``,`` and line breaks), and no control character but tab
+ever reaches the file: RFC 5545 forbids them in content lines, and a meeting changed outside meetgate
+(in Teams, or by another app) can carry them in its subject.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 from meetgate.graph.errors import MeetingRuleError
@@ -18,9 +24,20 @@ from meetgate.graph.models import Attendee, OnlineMeeting
 PRODID = "-//meetgate//Teams online meetings//EN"
 
 
+#: control characters RFC 5545 allows in no content line: C0 but tab (line breaks are escaped first
+#: where text may have them), and DEL
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def strip_controls(value: str) -> str:
+    """``value`` without the control characters RFC 5545 forbids (tab is kept)."""
+    return _CONTROL.sub("", value)
+
+
 def escape_text(value: str) -> str:
-    """RFC 5545 TEXT escaping."""
-    return (
+    """RFC 5545 TEXT: backslash, ``;`` and ``,`` escaped, line breaks as ``\\n``, other control
+    characters (C0 but tab, and DEL) removed."""
+    escaped = (
         value.replace("\\", "\\\\")
         .replace(";", "\\;")
         .replace(",", "\\,")
@@ -28,6 +45,7 @@ def escape_text(value: str) -> str:
         .replace("\n", "\\n")
         .replace("\r", "\\n")
     )
+    return strip_controls(escaped)
 
 
 def fold(line: str) -> str:
@@ -53,7 +71,7 @@ def _utc(value: dt.datetime) -> str:
 
 def _param(value: str) -> str:
     """A parameter value (CN=...): quoted, without characters that cannot be quoted."""
-    return '"' + value.replace('"', "'").replace("\r", " ").replace("\n", " ") + '"'
+    return '"' + strip_controls(value.replace('"', "'").replace("\r", " ").replace("\n", " ")) + '"'
 
 
 def format_meeting_id(digits: str) -> str:
@@ -105,6 +123,7 @@ def _calendar(
     organizer_name: str | None,
     description: str | None,
     now: dt.datetime | None,
+    uid: str | None,
 ) -> str:
     if meeting.start is None or meeting.end is None:
         raise MeetingRuleError(
@@ -129,7 +148,7 @@ def _calendar(
         "CALSCALE:GREGORIAN",
         f"METHOD:{method}",
         "BEGIN:VEVENT",
-        f"UID:{escape_text(meeting.external_id or meeting.id)}@meetgate",
+        f"UID:{escape_text(uid or f'{meeting.external_id or meeting.id}@meetgate')}",
         f"SEQUENCE:{sequence}",
         f"DTSTAMP:{_utc(stamp)}",
         f"DTSTART:{_utc(meeting.start)}",
@@ -147,7 +166,9 @@ def _calendar(
         lines.append(f"URL:{meeting.join_web_url}")
         lines.append(f"X-MICROSOFT-SKYPETEAMSMEETINGURL:{meeting.join_web_url}")
     lines += ["TRANSP:OPAQUE", "END:VEVENT", "END:VCALENDAR"]
-    return "\r\n".join(fold(line) for line in lines) + "\r\n"
+    # every value above is escaped or quoted; addresses and URLs are not TEXT, and lose here any
+    # control character they came with (none may reach the file)
+    return "\r\n".join(fold(strip_controls(line)) for line in lines) + "\r\n"
 
 
 def meeting_invitation_ics(
@@ -159,9 +180,11 @@ def meeting_invitation_ics(
     description: str | None = None,
     sequence: int = 0,
     now: dt.datetime | None = None,
+    uid: str | None = None,
 ) -> str:
     """A METHOD:REQUEST invitation; ``attendees`` defaults to the meeting's own attendees.
-    Send it again with a higher ``sequence`` after a reschedule."""
+    Send it again with a higher ``sequence`` after a reschedule. ``uid`` (default
+    ``<externalId or id>@meetgate``) must stay the same for every version of the invitation."""
     return _calendar(
         meeting,
         organizer_email,
@@ -172,6 +195,7 @@ def meeting_invitation_ics(
         organizer_name=organizer_name,
         description=description,
         now=now,
+        uid=uid,
     )
 
 
@@ -183,6 +207,7 @@ def meeting_cancellation_ics(
     organizer_name: str | None = None,
     sequence: int = 1,
     now: dt.datetime | None = None,
+    uid: str | None = None,
 ) -> str:
     """A METHOD:CANCEL for an invitation sent earlier (same UID, higher SEQUENCE)."""
     return _calendar(
@@ -195,4 +220,5 @@ def meeting_cancellation_ics(
         organizer_name=organizer_name,
         description=None,
         now=now,
+        uid=uid,
     )

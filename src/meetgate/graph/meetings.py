@@ -6,8 +6,9 @@ Rules this service keeps so callers cannot get them wrong:
   generated one), so a retry after a lost response returns the same meeting instead of a second one.
   Settings createOrGet cannot carry (lobby, presenters, chat) are applied by a PATCH right after, on
   a new or a replayed meeting alike, so a retried create ends in the requested state.
-- Graph's PATCH rules are checked before anything is sent (:class:`MeetingRuleError`): a time change
-  needs both start and end, end after start, times with a timezone, attendees replace the whole list.
+- The meeting rules (``meeting_rules.py``: subject, times with a timezone, end after start, no start in
+  the past unless ``allow_past=True``) and Graph's PATCH rules (a time change needs both start and
+  end) are checked before anything is sent (:class:`MeetingRuleError`, naming the field).
 - Organizers may be UPNs: they are resolved to object ids once through ``/users`` and cached.
 - ``cancel`` either deletes the meeting, or locks it (lobby for the organizer only, no dial-in bypass,
   chat off, organizer-only presenting) so a stale link cannot revive it.
@@ -27,6 +28,7 @@ from meetgate.graph.auth import MEETINGS_ROLES
 from meetgate.graph.directory import UserIdCache, resolve_user_id_op
 from meetgate.graph.errors import MeetingRuleError, OrganizerNotFound
 from meetgate.graph.http import CallContext, GraphResponse
+from meetgate.graph.meeting_rules import check_meeting, check_time, check_times
 from meetgate.graph.models import (
     AttendanceReport,
     Attendee,
@@ -64,33 +66,6 @@ def graph_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _check_time(value: dt.datetime | None, name: str) -> None:
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise MeetingRuleError(
-            f"{name} {value.isoformat()} has no timezone",
-            remedy=f"Give {name} with an offset, e.g. 2026-06-11T10:00:00Z or 2026-06-11T12:00:00+02:00.",
-        )
-
-
-def check_times(start: dt.datetime | None, end: dt.datetime | None, *, update: bool) -> None:
-    _check_time(start, "start")
-    _check_time(end, "end")
-    if update and (start is None) != (end is None):
-        raise MeetingRuleError(
-            "a time change needs both start and end (Graph rejects a PATCH with only one)",
-            remedy="Give both start and end, or use reschedule(), which keeps the duration.",
-        )
-    if start is None and end is not None:
-        raise MeetingRuleError(
-            "an end without a start is not allowed", remedy="Give a start too (or neither)."
-        )
-    if start is not None and end is not None and end <= start:
-        raise MeetingRuleError(
-            f"end {graph_time(end)} is not after start {graph_time(start)}",
-            remedy="Give an end later than the start.",
-        )
-
-
 def check_external_id(external_id: str) -> str:
     if not isinstance(external_id, str) or not _EXTERNAL_ID.match(external_id):
         raise MeetingRuleError(
@@ -108,9 +83,17 @@ def _attendees_body(attendees: Sequence[Attendee]) -> dict[str, Any]:
     return {"attendees": [attendee.to_graph() for attendee in attendees]}
 
 
-def create_body(request: MeetingRequest, external_id: str) -> dict[str, Any]:
-    """The createOrGet body (Graph accepts only these fields there)."""
-    check_times(request.start, request.end, update=False)
+def create_body(
+    request: MeetingRequest,
+    external_id: str,
+    *,
+    allow_past: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The createOrGet body (Graph accepts only these fields there), after checking the meeting rules."""
+    check_meeting(
+        subject=request.subject, start=request.start, end=request.end, allow_past=allow_past, now=now
+    )
     body: dict[str, Any] = {"externalId": external_id}
     if request.subject is not None:
         body["subject"] = request.subject
@@ -159,11 +142,24 @@ def settings_body(request: MeetingRequest, current: OnlineMeeting | None = None)
     return body
 
 
-def update_body(changes: MeetingUpdate, current: OnlineMeeting | None = None) -> dict[str, Any]:
-    """The PATCH body for ``changes`` after checking Graph's rules."""
+def update_body(
+    changes: MeetingUpdate,
+    current: OnlineMeeting | None = None,
+    *,
+    allow_past: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The PATCH body for ``changes`` after checking the meeting rules and Graph's."""
     if changes.is_empty():
         raise MeetingRuleError("nothing to change", remedy="Give at least one field to update.")
-    check_times(changes.start, changes.end, update=True)
+    check_meeting(
+        subject=changes.subject,
+        start=changes.start,
+        end=changes.end,
+        update=True,
+        allow_past=allow_past,
+        now=now,
+    )
     body: dict[str, Any] = {}
     if changes.subject is not None:
         body["subject"] = changes.subject
@@ -240,10 +236,10 @@ class MeetingOps:
         )
 
     def create_or_get(
-        self, organizer: str, external_id: str, request: MeetingRequest
+        self, organizer: str, external_id: str, request: MeetingRequest, allow_past: bool = False
     ) -> Operation[CreateOrGetResult]:
         check_external_id(external_id)
-        body = create_body(request, external_id)
+        body = create_body(request, external_id, allow_past=allow_past)
         organizer_id = yield from self._organizer_id(organizer)
         response: GraphResponse = yield from self._call(
             organizer,
@@ -273,9 +269,11 @@ class MeetingOps:
         return CreateOrGetResult(meeting=meeting, created=response.status == 201)
 
     def create(
-        self, organizer: str, request: MeetingRequest, external_id: str | None
+        self, organizer: str, request: MeetingRequest, external_id: str | None, allow_past: bool = False
     ) -> Operation[OnlineMeeting]:
-        result = yield from self.create_or_get(organizer, external_id or new_external_id(), request)
+        result = yield from self.create_or_get(
+            organizer, external_id or new_external_id(), request, allow_past
+        )
         return result.meeting
 
     def get(self, organizer: str, meeting_id: str) -> Operation[OnlineMeeting]:
@@ -320,13 +318,16 @@ class MeetingOps:
             )
         )
 
-    def update(self, organizer: str, meeting_id: str, changes: MeetingUpdate) -> Operation[OnlineMeeting]:
-        update_body(changes)  # rules first: nothing is sent for a request Graph would refuse
+    def update(
+        self, organizer: str, meeting_id: str, changes: MeetingUpdate, allow_past: bool = False
+    ) -> Operation[OnlineMeeting]:
+        # rules first: nothing is sent for a request Graph (or the meeting rules) would refuse
+        update_body(changes, allow_past=allow_past)
         organizer_id = yield from self._organizer_id(organizer)
         current = None
         if lobby_needs_current(changes):
             current = yield from self.get(organizer, meeting_id)
-        body = update_body(changes, current)
+        body = update_body(changes, current, allow_past=True)  # checked above, clock unread again
         if not body:
             assert current is not None
             return current
@@ -352,9 +353,15 @@ class MeetingOps:
         return (yield from self.get(organizer, meeting_id))
 
     def reschedule(
-        self, organizer: str, meeting_id: str, start: dt.datetime, end: dt.datetime | None
+        self,
+        organizer: str,
+        meeting_id: str,
+        start: dt.datetime,
+        end: dt.datetime | None,
+        allow_past: bool = False,
     ) -> Operation[OnlineMeeting]:
-        _check_time(start, "start")
+        check_time(start, "start")
+        check_times(start, None, allow_past=allow_past)  # before the read of the current times
         if end is None:
             current = yield from self.get(organizer, meeting_id)
             if current.start is None or current.end is None:
@@ -362,7 +369,8 @@ class MeetingOps:
                     "the meeting has no stored times to keep the duration of", remedy="Give an end too."
                 )
             end = start + (current.end - current.start)
-        return (yield from self.update(organizer, meeting_id, MeetingUpdate(start=start, end=end)))
+        changes = MeetingUpdate(start=start, end=end)
+        return (yield from self.update(organizer, meeting_id, changes, allow_past))
 
     def delete(self, organizer: str, meeting_id: str) -> Operation[None]:
         organizer_id = yield from self._organizer_id(organizer)
@@ -422,13 +430,22 @@ class MeetingsService:
         self._ops = MeetingOps(cache if cache is not None else UserIdCache())
 
     def create(
-        self, organizer: str, request: MeetingRequest, *, external_id: str | None = None
+        self,
+        organizer: str,
+        request: MeetingRequest,
+        *,
+        external_id: str | None = None,
+        allow_past: bool = False,
     ) -> OnlineMeeting:
-        """Create a meeting, safely: createOrGet keyed by ``external_id`` (generated when None)."""
-        return run_sync(self._http, self._ops.create(organizer, request, external_id))
+        """Create a meeting, safely: createOrGet keyed by ``external_id`` (generated when None).
+        A start in the past is refused (:class:`MeetingRuleError`) unless ``allow_past``."""
+        return run_sync(self._http, self._ops.create(organizer, request, external_id, allow_past))
 
-    def create_or_get(self, organizer: str, external_id: str, request: MeetingRequest) -> CreateOrGetResult:
-        return run_sync(self._http, self._ops.create_or_get(organizer, external_id, request))
+    def create_or_get(
+        self, organizer: str, external_id: str, request: MeetingRequest, *, allow_past: bool = False
+    ) -> CreateOrGetResult:
+        """The meeting keyed by ``external_id``: created (``created=True``) or the one made before."""
+        return run_sync(self._http, self._ops.create_or_get(organizer, external_id, request, allow_past))
 
     def get(self, organizer: str, meeting_id: str) -> OnlineMeeting:
         return run_sync(self._http, self._ops.get(organizer, meeting_id))
@@ -439,14 +456,23 @@ class MeetingsService:
     def find_by_meeting_id(self, organizer: str, join_meeting_id: str) -> OnlineMeeting | None:
         return run_sync(self._http, self._ops.find_by_meeting_id(organizer, join_meeting_id))
 
-    def update(self, organizer: str, meeting_id: str, changes: MeetingUpdate) -> OnlineMeeting:
-        return run_sync(self._http, self._ops.update(organizer, meeting_id, changes))
+    def update(
+        self, organizer: str, meeting_id: str, changes: MeetingUpdate, *, allow_past: bool = False
+    ) -> OnlineMeeting:
+        """Change a meeting; a new start in the past is refused unless ``allow_past``."""
+        return run_sync(self._http, self._ops.update(organizer, meeting_id, changes, allow_past))
 
     def reschedule(
-        self, organizer: str, meeting_id: str, start: dt.datetime, end: dt.datetime | None = None
+        self,
+        organizer: str,
+        meeting_id: str,
+        start: dt.datetime,
+        end: dt.datetime | None = None,
+        *,
+        allow_past: bool = False,
     ) -> OnlineMeeting:
         """Move a meeting; without ``end`` the current duration is kept."""
-        return run_sync(self._http, self._ops.reschedule(organizer, meeting_id, start, end))
+        return run_sync(self._http, self._ops.reschedule(organizer, meeting_id, start, end, allow_past))
 
     def delete(self, organizer: str, meeting_id: str) -> None:
         run_sync(self._http, self._ops.delete(organizer, meeting_id))
@@ -469,14 +495,21 @@ class AsyncMeetingsService:
         self._ops = MeetingOps(cache if cache is not None else UserIdCache())
 
     async def create(
-        self, organizer: str, request: MeetingRequest, *, external_id: str | None = None
+        self,
+        organizer: str,
+        request: MeetingRequest,
+        *,
+        external_id: str | None = None,
+        allow_past: bool = False,
     ) -> OnlineMeeting:
-        return await run_async(self._http, self._ops.create(organizer, request, external_id))
+        return await run_async(self._http, self._ops.create(organizer, request, external_id, allow_past))
 
     async def create_or_get(
-        self, organizer: str, external_id: str, request: MeetingRequest
+        self, organizer: str, external_id: str, request: MeetingRequest, *, allow_past: bool = False
     ) -> CreateOrGetResult:
-        return await run_async(self._http, self._ops.create_or_get(organizer, external_id, request))
+        return await run_async(
+            self._http, self._ops.create_or_get(organizer, external_id, request, allow_past)
+        )
 
     async def get(self, organizer: str, meeting_id: str) -> OnlineMeeting:
         return await run_async(self._http, self._ops.get(organizer, meeting_id))
@@ -487,13 +520,23 @@ class AsyncMeetingsService:
     async def find_by_meeting_id(self, organizer: str, join_meeting_id: str) -> OnlineMeeting | None:
         return await run_async(self._http, self._ops.find_by_meeting_id(organizer, join_meeting_id))
 
-    async def update(self, organizer: str, meeting_id: str, changes: MeetingUpdate) -> OnlineMeeting:
-        return await run_async(self._http, self._ops.update(organizer, meeting_id, changes))
+    async def update(
+        self, organizer: str, meeting_id: str, changes: MeetingUpdate, *, allow_past: bool = False
+    ) -> OnlineMeeting:
+        return await run_async(self._http, self._ops.update(organizer, meeting_id, changes, allow_past))
 
     async def reschedule(
-        self, organizer: str, meeting_id: str, start: dt.datetime, end: dt.datetime | None = None
+        self,
+        organizer: str,
+        meeting_id: str,
+        start: dt.datetime,
+        end: dt.datetime | None = None,
+        *,
+        allow_past: bool = False,
     ) -> OnlineMeeting:
-        return await run_async(self._http, self._ops.reschedule(organizer, meeting_id, start, end))
+        return await run_async(
+            self._http, self._ops.reschedule(organizer, meeting_id, start, end, allow_past)
+        )
 
     async def delete(self, organizer: str, meeting_id: str) -> None:
         await run_async(self._http, self._ops.delete(organizer, meeting_id))

@@ -127,8 +127,8 @@ class GatewayHandle:
             json={
                 "organizer": organizer,
                 "subject": "Consultation",
-                "start": "2026-12-01T09:00:00Z",
-                "end": "2026-12-01T09:30:00Z",
+                "start": "2030-12-01T09:00:00Z",
+                "end": "2030-12-01T09:30:00Z",
             },
             headers={"Authorization": f"Bearer {self.keys[consumer]}", "Idempotency-Key": f"k-{next(_keys)}"},
         )

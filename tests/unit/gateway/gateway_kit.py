@@ -49,8 +49,8 @@ def make_gateway(tmp_path, settings: GatewaySettings | None = None, scope_users=
 MEETING = {
     "organizer": "alice@contoso.test",
     "subject": "Interview",
-    "start": "2026-12-01T09:00:00Z",
-    "end": "2026-12-01T09:30:00Z",
+    "start": "2030-12-01T09:00:00Z",
+    "end": "2030-12-01T09:30:00Z",
     "attendees": [{"upn": "candidate@example.org"}],
     "lobby_bypass_scope": "organization",
 }

@@ -65,18 +65,18 @@ def test_create_is_idempotent_and_get_find_patch_invite_delete(gw):
 
     patched = gw.client.patch(
         f"/v1/meetings/{meeting['id']}",
-        json={"subject": "Second interview", "start": "2026-12-02T09:00:00Z", "end": "2026-12-02T10:00:00Z"},
+        json={"subject": "Second interview", "start": "2030-12-02T09:00:00Z", "end": "2030-12-02T10:00:00Z"},
         headers=gw.headers(gw.booking_key),
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["subject"] == "Second interview"
-    assert patched.json()["start"].startswith("2026-12-02T09:00:00")
+    assert patched.json()["start"].startswith("2030-12-02T09:00:00")
 
     ics = gw.client.get(f"/v1/meetings/{meeting['id']}/invite.ics", headers=gw.headers(gw.booking_key))
     assert ics.status_code == 200
     assert ics.headers["content-type"].startswith("text/calendar")
     assert "BEGIN:VEVENT" in ics.text and "SUMMARY:Second interview" in ics.text
-    assert "DTSTART:20261202T090000Z" in ics.text
+    assert "DTSTART:20301202T090000Z" in ics.text
 
     locked = gw.client.delete(f"/v1/meetings/{meeting['id']}?mode=lock", headers=gw.headers(gw.booking_key))
     assert locked.json()["state"] == "locked"
@@ -113,7 +113,7 @@ def test_invitation_sequence_rises_with_every_change(gw):
     gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "seq"))  # a replay
     gw.client.get(f"/v1/meetings/{meeting['id']}", headers=h)  # a read refreshes from Graph
     assert _sequence(gw, meeting["id"]) == ("REQUEST", 0)
-    moved = {"start": "2026-12-02T09:00:00Z", "end": "2026-12-02T10:00:00Z"}
+    moved = {"start": "2030-12-02T09:00:00Z", "end": "2030-12-02T10:00:00Z"}
     assert gw.client.patch(f"/v1/meetings/{meeting['id']}", json=moved, headers=h).status_code == 200
     assert _sequence(gw, meeting["id"]) == ("REQUEST", 1)
     assert gw.client.delete(f"/v1/meetings/{meeting['id']}?mode=lock", headers=h).status_code == 200
@@ -157,13 +157,14 @@ def test_missing_idempotency_key_and_invalid_bodies(gw):
     )
     h = gw.headers(gw.booking_key, "order-3")
     body = _problem(
-        gw.client.post("/v1/meetings", json={**MEETING, "end": "2026-12-01T08:00:00Z"}, headers=h),
+        gw.client.post("/v1/meetings", json={**MEETING, "end": "2030-12-01T08:00:00Z"}, headers=h),
         "invalid-request",
         422,
     )
-    assert "end must be after start" in body["detail"]
+    assert body["errors"][0]["loc"] == ["body", "end"]
+    assert body["detail"].startswith("end: end 2030-12-01T08:00:00Z is not after start")
     body = _problem(
-        gw.client.post("/v1/meetings", json={**MEETING, "start": "2026-12-01T09:00:00"}, headers=h),
+        gw.client.post("/v1/meetings", json={**MEETING, "start": "2030-12-01T09:00:00"}, headers=h),
         "invalid-request",
         422,
     )
@@ -184,11 +185,78 @@ def test_missing_idempotency_key_and_invalid_bodies(gw):
         422,
     )
     _problem(
-        gw.client.patch("/v1/meetings/mtg_" + "0" * 32, json={"start": "2026-12-01T09:00:00Z"}, headers=h),
+        gw.client.patch("/v1/meetings/mtg_" + "0" * 32, json={"start": "2030-12-01T09:00:00Z"}, headers=h),
         "invalid-request",
         422,
     )
     assert gw.graph.calls == []
+
+
+def test_meeting_rules_name_the_field_and_say_what_to_do(gw):
+    """The library's meeting rules, field by field: ``loc`` names the field, ``msg`` carries the advice."""
+    h = gw.headers(gw.booking_key, "rules-1")
+
+    def refused(body, path="/v1/meetings", method="post"):
+        answer = getattr(gw.client, method)(path, json=body, headers=h)
+        problem = _problem(answer, "invalid-request", 422)
+        return problem, {tuple(e["loc"]): e["msg"] for e in problem["errors"]}
+
+    problem, errors = refused({**MEETING, "start": "2030-12-01T09:00:00"})
+    assert "add z (utc) or an offset such as +02:00" in errors[("body", "start")].lower()
+    assert "+02:00" in problem["remedy"]  # the rule's remedy, not only "fix the fields"
+    _, errors = refused({**MEETING, "end": "2030-12-01T08:00:00Z"})
+    assert list(errors) == [("body", "end")] and "not after start" in errors[("body", "end")]
+    _, errors = refused({**MEETING, "subject": "x" * 256})
+    assert "256 characters, more than 255" in errors[("body", "subject")]
+    _, errors = refused({**MEETING, "subject": "Interview\x00\x1b[31m"})
+    assert "U+0000, U+001B" in errors[("body", "subject")]
+    _, errors = refused({**MEETING, "start": "2020-12-01T09:00:00Z", "end": "2020-12-01T09:30:00Z"})
+    assert "in the past" in errors[("body", "start")] and '"allowPast": true' in errors[("body", "start")]
+    _, errors = refused({"start": "2030-12-01T09:00:00Z"}, "/v1/meetings/mtg_" + "0" * 32, "patch")
+    assert "needs both start and end" in errors[("body", "end")]
+    assert gw.graph.calls == []
+
+
+def test_allow_past_creates_and_moves_a_meeting_into_the_past(gw):
+    past = {"start": "2020-12-01T09:00:00Z", "end": "2020-12-01T09:30:00Z"}
+    h = gw.headers(gw.booking_key, "past-1")
+    created = gw.client.post("/v1/meetings", json={**MEETING, **past, "allowPast": True}, headers=h)
+    assert created.status_code == 201, created.text
+    assert created.json()["start"].startswith("2020-12-01T09:00")
+    # allowPast is a permission, not part of the request: a replay without it is the same request
+    # (it is refused by the rules before the idempotency key is looked at, as any past start is)
+    again = gw.client.post("/v1/meetings", json={**MEETING, **past, "allowPast": True}, headers=h)
+    assert again.status_code == 200 and again.json()["id"] == created.json()["id"]
+    meeting_id = created.json()["id"]
+    patch = gw.client.patch(f"/v1/meetings/{meeting_id}", json=past, headers=gw.headers(gw.booking_key))
+    _problem(patch, "invalid-request", 422)
+    moved = gw.client.patch(
+        f"/v1/meetings/{meeting_id}",
+        json={"start": "2021-01-01T09:00:00Z", "end": "2021-01-01T10:00:00Z", "allowPast": True},
+        headers=gw.headers(gw.booking_key),
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["start"].startswith("2021-01-01T09:00")
+
+
+def test_invite_ics_comes_from_the_one_writer_and_has_no_control_characters(gw):
+    """A subject changed outside meetgate (here: in the stand-in for Graph) with NUL and ESC is refreshed
+    into the invitation: the library's writer escapes it and drops what RFC 5545 forbids."""
+    created = gw.client.post("/v1/meetings", json=MEETING, headers=gw.headers(gw.booking_key, "ctl-1"))
+    assert created.status_code == 201, created.text
+    meeting = created.json()
+    organizer, stored = gw.graph.meetings[meeting["graph_meeting_id"]]
+    gw.graph.meetings[meeting["graph_meeting_id"]] = (
+        organizer,
+        stored.model_copy(update={"subject": "Inter\x00view\x1b[2J; moved"}),
+    )
+    ics = gw.client.get(f"/v1/meetings/{meeting['id']}/invite.ics", headers=gw.headers(gw.booking_key))
+    assert ics.status_code == 200, ics.text
+    assert "\x00" not in ics.text and "\x1b" not in ics.text
+    assert "SUMMARY:Interview[2J\\; moved" in ics.text.replace("\r\n ", "")
+    assert f"UID:{meeting['id']}@meetgate" in ics.text  # the UID invitations sent before carry
+    assert "PRODID:-//meetgate//Teams online meetings//EN" in ics.text  # graph/ics.py's
+    assert "X-MICROSOFT-SKYPETEAMSMEETINGURL:" in ics.text
 
 
 def test_authentication(gw):

@@ -6,13 +6,17 @@ Columns (CSV header names; the same keys in JSON Lines objects):
 |---|---|---|---|---|
 | ``key`` | required | optional | optional | the row's own id; on create it becomes the meeting's ``externalId`` (createOrGet), so a rerun never duplicates; the journal and the results file are keyed by it |
 | ``organizer`` | required | required | required | UPN or object id of an approved organizer |
-| ``start``, ``end`` | optional | optional (both or neither) | – | ISO 8601 with a timezone, e.g. ``2026-09-01T09:00:00+02:00`` |
-| ``subject`` | optional | optional | – | meeting subject |
+| ``start``, ``end`` | optional | optional (both or neither) | – | ISO 8601 with a timezone, e.g. ``2030-09-01T09:00:00+02:00``; a start in the past is refused |
+| ``subject`` | optional | optional | – | meeting subject (at most 255 characters, no control characters) |
 | ``attendees`` | optional | optional (replaces the list) | – | UPNs separated by ``;`` (CSV) or a list (JSON); ``upn:presenter`` gives a role |
 | ``options`` | optional | optional | – | ``lobby=organization;presenters=organizer;chat=disabled;dialInBypass=false`` (CSV) or an object (JSON) |
 | ``meeting_id`` | – | one of | one of | the meeting to change |
 | ``join_url`` | – | these | these | ... or its join URL (looked up) |
 | ``mode`` | – | – | optional | ``delete`` (default) or ``lock`` |
+| ``allow_past`` | optional | optional | – | ``true``: a start in the past is accepted (imports of past meetings) |
+
+The rules of a meeting (subject, times, past starts) are ``meetgate.graph.meeting_rules``, the ones
+the library, the CLI and the gateway check too.
 
 Row numbers in messages are 1-based data rows (the CSV header is not counted); ``line`` is the line
 of the file, for editors.
@@ -33,7 +37,8 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from meetgate.graph.errors import MeetingRuleError
-from meetgate.graph.meetings import check_external_id, check_join_url, check_times
+from meetgate.graph.meeting_rules import PAST_REMEDY, check_subject, check_times, parse_time
+from meetgate.graph.meetings import check_external_id, check_join_url
 from meetgate.graph.models import (
     Attendee,
     LobbyBypassScope,
@@ -57,8 +62,10 @@ COLUMNS = (
     "meeting_id",
     "join_url",
     "mode",
+    "allow_past",
 )
 _ALIASES = {
+    "allowpast": "allow_past",
     "externalid": "key",
     "external_id": "key",
     "id": "key",
@@ -90,6 +97,10 @@ _KEY_REMEDY = (
     "Use 1–256 printable ASCII characters without spaces, e.g. your booking's own id (booking-4711)."
 )
 _START_ONLY_REMEDY = "Fill in both the start and end columns: an update changes the time only as a pair."
+_PAST_REMEDY = (
+    "Give a start in the future (check the year, the date and the timezone), or set the row's "
+    "allow_past column to true to schedule it in the past anyway."
+)
 _ROLES = tuple(v.value for v in OnlineMeetingRole if v.value != "unknownFutureValue")
 MAX_ROWS = 100_000
 
@@ -143,6 +154,8 @@ class BulkRow:
     meeting_id: str | None = None
     join_url: str | None = None
     mode: Literal["delete", "lock"] = "delete"
+    #: the row's allow_past column: a start in the past is sent (not part of the fingerprint)
+    allow_past: bool = False
 
     def fingerprint(self) -> str:
         """A digest of what the row asks for: a rerun skips a journaled row only while it is unchanged."""
@@ -175,8 +188,23 @@ class LoadedRows:
         return [row for row in self.rows if row.row not in bad]
 
 
-def _read_records(path: Path) -> Iterable[tuple[int, Mapping[str, Any] | str]]:
-    """(line, record) pairs; a record that cannot be parsed is given as the error text."""
+@dataclass(frozen=True)
+class _Unreadable:
+    """A record that could not be read as a row: which column (or ``row``), why, and what to do."""
+
+    field: str
+    message: str
+    remedy: str
+
+
+_JSON_REMEDY = "Fix the line so it is one JSON object."
+_QUOTE_REMEDY = (
+    'Close the quote, or remove it; a quote inside a value is written twice (""). No column may span lines.'
+)
+
+
+def _read_records(path: Path) -> Iterable[tuple[int, Mapping[str | None, Any] | _Unreadable]]:
+    """(line, record) pairs; a record that cannot be read is given as an :class:`_Unreadable`."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -187,34 +215,116 @@ def _read_records(path: Path) -> Iterable[tuple[int, Mapping[str, Any] | str]]:
         ) from None
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        out: list[tuple[int, Mapping[str, Any] | str]] = []
+        out: list[tuple[int, Mapping[str | None, Any] | _Unreadable]] = []
         for number, raw in enumerate(text.splitlines(), start=1):
             if not raw.strip():
                 continue
             try:
                 data = json.loads(raw)
             except json.JSONDecodeError as exc:
-                out.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+                message = f"not valid JSON ({exc.msg} at column {exc.colno})"
+                out.append((number, _Unreadable("row", message, _JSON_REMEDY)))
                 continue
-            out.append((number, data if isinstance(data, dict) else "a row must be a JSON object"))
+            if isinstance(data, dict):
+                out.append((number, data))
+            else:
+                out.append((number, _Unreadable("row", "a row must be a JSON object", _JSON_REMEDY)))
         return out
     if suffix not in (".csv", ".txt"):
         raise BulkFileError(
             f"{path.name}: unknown file type {suffix or '(none)'}",
             "Use a .csv file with a header row, or a .jsonl file with one JSON object per line.",
         )
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        raise BulkFileError(f"{path} is empty", "Add a header row: key,organizer,start,end,subject,attendees")
-    out = []
-    for record in reader:
-        if not any((value or "").strip() for value in record.values() if isinstance(value, str)):
+    return _csv_records(path, text)
+
+
+class _Lines:
+    """The file's lines for ``csv.reader``, remembering how far it has read (to resume after a
+    broken record without reading the file again)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.pos = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _open_column(line: str, header: list[str] | None) -> str:
+    """The column whose quote is left open on ``line``: the last one the line starts."""
+    cells = next(csv.reader([line]), [])
+    index = len(cells) - 1
+    if header is None or index < 0:
+        return "row"
+    if index >= len(header):
+        return f"cell {index + 1}"
+    key = header[index].strip()
+    return _ALIASES.get(key.lower().replace("-", "_").replace(" ", "_"), key.lower()) or "row"
+
+
+def _csv_records(path: Path, text: str) -> list[tuple[int, Mapping[str | None, Any] | _Unreadable]]:
+    """CSV records, strictly: no value may span lines, and every quote must close where its value
+    ends. A record that breaks this is reported at the line it starts on, and reading resumes on the
+    next line, so an open quote cannot swallow the rows after it."""
+    source = _Lines(list(io.StringIO(text, newline="")))  # split as csv does: \n, \r\n or \r
+    reader = csv.reader(source, strict=True)
+    header: list[str] | None = None
+    out: list[tuple[int, Mapping[str | None, Any] | _Unreadable]] = []
+    while True:
+        start = source.pos + 1  # 1-based line the record starts on
+        problem: _Unreadable | None = None
+        cells: list[str] = []
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "end of data" in str(exc):
+                message = f"a quote opened on line {start} is never closed (the file ends inside it)"
+            elif source.pos > start:
+                message = f"a quoted value runs from line {start} to line {source.pos}: a quote is left open"
+            else:
+                message = f"a quote closes in the middle of a value ({exc})"
+            column = _open_column(source.lines[start - 1], header) if source.pos > start else "row"
+            problem = _Unreadable(column, message, _QUOTE_REMEDY)
+        end = source.pos
+        if problem is None and end > start:
+            problem = _Unreadable(
+                _open_column(source.lines[start - 1], header),
+                f"a quoted value runs from line {start} to line {end}: a quote is left open",
+                _QUOTE_REMEDY,
+            )
+        if problem is not None:
+            if header is None:
+                raise BulkFileError(f"{path.name} line {start}: {problem.message}", problem.remedy)
+            out.append((start, problem))
+            # resume on the line after the record's first: the rows an open quote swallowed are read
+            source.pos = start
+            reader = csv.reader(source, strict=True)
             continue
-        out.append((reader.line_num, record))
+        if header is None:
+            if cells:
+                header = cells
+            continue
+        if not any(value.strip() for value in cells):
+            continue  # a blank line, or one of empty cells only
+        record: dict[str | None, Any] = dict.fromkeys(header)
+        record.update(zip(header, cells, strict=False))
+        if len(cells) > len(header):
+            record[None] = cells[len(header) :]
+        out.append((start, record))
+    if header is None:
+        raise BulkFileError(f"{path} is empty", "Add a header row: key,organizer,start,end,subject,attendees")
     return out
 
 
-def _normalise(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _normalise(record: Mapping[str | None, Any]) -> tuple[dict[str, Any], list[str]]:
     data: dict[str, Any] = {}
     unknown: list[str] = []
     for raw_key, value in record.items():
@@ -234,26 +344,6 @@ def _normalise(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             continue
         data[name] = value
     return data, unknown
-
-
-def parse_time(value: Any, name: str) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        text = str(value).strip()
-        try:
-            parsed = dt.datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise MeetingRuleError(
-                f"{text!r} is not an ISO 8601 date and time",
-                remedy=f"Write {name} like 2026-09-01T09:00:00+02:00 or 2026-09-01T07:00:00Z.",
-            ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise MeetingRuleError(
-            f"{value!r} has no timezone",
-            remedy=f"Add Z (UTC) or an offset such as +02:00 to {name}, so the meeting lands where you mean.",
-        )
-    return parsed
 
 
 def parse_attendees(value: Any) -> list[Attendee]:
@@ -331,9 +421,10 @@ def parse_options(value: Any) -> dict[str, Any]:
 
 
 class _RowChecker:
-    def __init__(self, operation: Operation, default_mode: str) -> None:
+    def __init__(self, operation: Operation, default_mode: str, now: dt.datetime | None = None) -> None:
         self.operation = operation
         self.default_mode = default_mode
+        self.now = now
         self.problems: list[RowProblem] = []
 
     def problem(
@@ -365,6 +456,33 @@ class _RowChecker:
                 check_external_id(key)
             except MeetingRuleError as exc:
                 self.problem(row, line, key, "key", str(exc), _KEY_REMEDY)
+        allow_past = False
+        if "allow_past" in data:
+            try:
+                allow_past = _bool(data["allow_past"], "allow_past")
+            except ValueError:
+                self.problem(
+                    row,
+                    line,
+                    key,
+                    "allow_past",
+                    f"must be true or false, got {data['allow_past']!r}",
+                    "Write true to allow a start in the past, false (or nothing) to refuse one.",
+                )
+            if op == "cancel":
+                self.problem(
+                    row,
+                    line,
+                    key,
+                    "allow_past",
+                    "only create and update jobs take allow_past",
+                    "Remove the allow_past column.",
+                )
+        if "subject" in data:
+            try:
+                check_subject(str(data["subject"]))
+            except MeetingRuleError as exc:
+                self.problem(row, line, key, "subject", str(exc), exc.remedy or "")
         start = end = None
         before_times = len(self.problems)
         for name in ("start", "end"):
@@ -381,12 +499,14 @@ class _RowChecker:
         times_parsed = len(self.problems) == before_times
         if times_parsed and (start is not None or end is not None):
             try:
-                check_times(start, end, update=op == "update")
+                check_times(start, end, update=op == "update", allow_past=allow_past, now=self.now)
             except MeetingRuleError as exc:
                 remedy = exc.remedy or ""
                 if op == "update" and (start is None) != (end is None):
                     remedy = _START_ONLY_REMEDY  # the library's remedy names reschedule(), not a column
-                self.problem(row, line, key, "end" if start is not None else "start", str(exc), remedy)
+                elif exc.remedy == PAST_REMEDY:
+                    remedy = _PAST_REMEDY  # the library's names every surface; this one the column
+                self.problem(row, line, key, exc.field or "start", str(exc), remedy)
         attendees: list[Attendee] | None = None
         if "attendees" in data:
             try:
@@ -450,7 +570,7 @@ class _RowChecker:
             fields["end"] = end
         if op == "create":
             request = MeetingRequest(**fields, attendees=attendees or [])
-            return BulkRow(row, line, key, organizer, op, request=request)
+            return BulkRow(row, line, key, organizer, op, request=request, allow_past=allow_past)
         if op == "update":
             changes = MeetingUpdate(**fields, attendees=attendees)
             if changes.is_empty():
@@ -465,6 +585,7 @@ class _RowChecker:
                 changes=changes,
                 meeting_id=str(meeting_id) if meeting_id else None,
                 join_url=str(join_url) if join_url else None,
+                allow_past=allow_past,
             )
         return BulkRow(
             row,
@@ -488,8 +609,15 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "delete") -> LoadedRows:
-    """Read and check every row of ``path`` (offline checks: shapes, dates, duplicates).
+def load_rows(
+    path: Path | str,
+    operation: Operation,
+    *,
+    default_mode: str = "delete",
+    now: dt.datetime | None = None,
+) -> LoadedRows:
+    """Read and check every row of ``path`` (offline checks: shapes, the meeting rules, duplicates);
+    ``now`` (default: the clock) is what a start in the past is measured against.
 
     Raises :class:`BulkFileError` only when the file as a whole is unusable; row problems are
     collected in :attr:`LoadedRows.problems`, all of them.
@@ -497,7 +625,7 @@ def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "de
     if operation not in OPERATIONS:
         raise BulkFileError(f"unknown operation {operation!r}", "Use create, update or cancel.")
     path = Path(path)
-    checker = _RowChecker(operation, default_mode)
+    checker = _RowChecker(operation, default_mode, now)
     result = LoadedRows(operation)
     rows_by_key: dict[str, list[tuple[int, int]]] = {}
     for index, (line, record) in enumerate(_read_records(path), start=1):
@@ -507,8 +635,8 @@ def load_rows(path: Path | str, operation: Operation, *, default_mode: str = "de
                 f"{path.name} has more than {MAX_ROWS} rows",
                 "Split the job into files of at most 100,000 rows.",
             )
-        if isinstance(record, str):
-            checker.problem(index, line, None, "row", record, "Fix the line so it is one JSON object.")
+        if isinstance(record, _Unreadable):
+            checker.problem(index, line, None, record.field, record.message, record.remedy)
             continue
         data, unknown = _normalise(record)
         if unknown:

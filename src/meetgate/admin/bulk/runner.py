@@ -232,7 +232,9 @@ class BulkRunner:
         try:
             if row.operation == "create":
                 assert row.request is not None
-                result = await self.meetings.create_or_get(row.organizer, row.key, row.request)
+                result = await self.meetings.create_or_get(
+                    row.organizer, row.key, row.request, allow_past=row.allow_past
+                )
                 meeting = result.meeting
                 return RowOutcome(
                     row.key, row.row, "done", meeting.id, meeting.join_web_url, created=result.created
@@ -255,7 +257,9 @@ class BulkRunner:
                 meeting_id = found.id
             if row.operation == "update":
                 assert row.changes is not None
-                updated = await self.meetings.update(row.organizer, meeting_id, row.changes)
+                updated = await self.meetings.update(
+                    row.organizer, meeting_id, row.changes, allow_past=row.allow_past
+                )
                 return RowOutcome(row.key, row.row, "done", updated.id, updated.join_web_url)
             try:
                 locked = await self.meetings.cancel(row.organizer, meeting_id, mode=row.mode)
