@@ -27,6 +27,9 @@ class AuditWriter:
         self.max_batch = max_batch
         self._pending: list[AuditEntry] = []
         self._lock = threading.Lock()
+        #: held while a batch is taken and written: a drain returns only once what was taken before it
+        #: (by the background task, on another thread) is in the store too
+        self._writing = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -42,9 +45,10 @@ class AuditWriter:
     def drain(self) -> int:
         """Write everything pending now, on this thread; returns how many entries were written."""
         written = 0
-        while batch := self._take():
-            self._write(batch)
-            written += len(batch)
+        with self._writing:
+            while batch := self._take():
+                self._write(batch)
+                written += len(batch)
         return written
 
     def _write(self, batch: list[AuditEntry]) -> None:
