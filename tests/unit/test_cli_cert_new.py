@@ -58,3 +58,17 @@ def test_unset_passphrase_variable_is_an_error(tmp_path):
 def test_bad_key_size_is_an_error(tmp_path):
     result = CliRunner().invoke(app, ["cert", "new", "-o", str(tmp_path), "--key-size", "1024"])
     assert result.exit_code == 2 and "2048, 3072, 4096" in result.output
+
+
+def test_a_named_certificate_takes_its_name_as_subject_and_says_where_to_upload_it(tmp_path):
+    result = CliRunner().invoke(app, ["cert", "new", "--out", str(tmp_path), "--name", "MonitoringReader"])
+    assert result.exit_code == 0, result.output
+    cert = certs.load_certificate(tmp_path / "MonitoringReader.cer")
+    assert cert.subject.rfc4514_string() == "CN=MonitoringReader"
+    # no profile was changed, so the hint cannot assume the integration app's profile
+    assert "meetgate --profile PROFILE cert upload --certificate" in result.output
+    assert "MonitoringReader.pem" in result.output
+    explicit = CliRunner().invoke(
+        app, ["cert", "new", "--out", str(tmp_path / "x"), "--name", "R", "--subject", "CN=Reader", "--json"]
+    )
+    assert json.loads(explicit.stdout)["subject"] == "CN=Reader"

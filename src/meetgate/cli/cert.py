@@ -38,9 +38,9 @@ def new(
     name: Annotated[
         str, typer.Option("--name", help="File name stem: NAME.key.pem, NAME.pem, NAME.cer, NAME.pfx.")
     ] = "TeamsMeetingsIntegration",
-    subject: Annotated[str, typer.Option("--subject", help="Subject common name.")] = (
-        "CN=TeamsMeetingsIntegration"
-    ),
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="Subject common name (default: CN=NAME).")
+    ] = None,
     key_size: Annotated[int, typer.Option("--key-size", help="RSA key size: 2048, 3072 or 4096.")] = 2048,
     years: Annotated[float, typer.Option("--years", help="Validity in years.")] = 2.0,
     days: Annotated[int | None, typer.Option("--days", help="Validity in days (instead of --years).")] = None,
@@ -68,7 +68,7 @@ def new(
         result = create_certificate(
             out,
             name=name,
-            subject=subject,
+            subject=subject or f"CN={name}",
             key_size=key_size,
             valid_days=valid_days,
             passphrase=passphrase,
@@ -109,7 +109,13 @@ def new(
         c.print(f"  pfx              {f.pfx_path}  mode 600")
     if profile_name:
         c.print(f"  profile '{profile_name}' now signs in with this certificate")
-    c.print("next: `meetgate cert upload`", style="dim")
+        c.print(f"next: `meetgate --profile {profile_name} cert upload` (to that profile's app)", style="dim")
+    else:
+        c.print(
+            f"next: `meetgate --profile PROFILE cert upload --certificate {f.certificate_path}` "
+            "(PROFILE: the profile of the app this certificate is for)",
+            style="dim",
+        )
 
 
 # --- commands that talk to the directory -------------------------------------------------------
