@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meetgate.gateway.audit import AuditWriter
 from meetgate.gateway.dashboard import AdminAuthError, dashboard_router
+from meetgate.gateway.forwarded import TrustedProxies
 from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
@@ -158,7 +159,9 @@ def create_app(
         metrics=metrics,
         audit=audit,
         log=log,
-        trust_forwarded_for=settings.trust_forwarded_for,
+        trusted_proxies=TrustedProxies(settings.forwarded_allow_ips)
+        if settings.trust_forwarded_for
+        else None,
     )
 
     @app.exception_handler(Problem)
