@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import sqlite3
 import threading
 import uuid
@@ -146,12 +147,55 @@ def _meeting(m: Mapping[Any, Any]) -> MeetingRecord:
     )
 
 
+#: the SQLite store holds join URLs, passcodes, the audit log and key hashes: its owner's only
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_FOLDER_MODE = 0o700
+#: the files SQLite keeps beside the database in WAL mode (created with the database file's mode)
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def prepare_private_sqlite_file(database: str) -> None:
+    """Create the SQLite file ``database`` with mode 0600 before SQLite opens it, in a folder of
+    mode 0700 when the folder is new, and narrow an existing store file (and its ``-wal``, ``-shm``,
+    ``-journal``) that others may read to 0600. SQLite gives the files it adds beside the database
+    the database file's own mode, so they are private too. An existing folder keeps its mode."""
+    path = Path(database)
+    folder = path.parent
+    if not folder.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=PRIVATE_FOLDER_MODE)
+            folder.chmod(PRIVATE_FOLDER_MODE)  # whatever the umask
+        except FileExistsError:  # another process made it meanwhile: its mode stands
+            pass
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+        finally:
+            os.close(fd)
+    for suffix in _SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        try:
+            status = companion.stat()
+            if status.st_mode & 0o077 and status.st_uid == os.getuid():
+                companion.chmod(PRIVATE_FILE_MODE)
+        except OSError:  # absent, or not ours to change (a read-only mount): left as it is
+            continue
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL, a busy timeout and their folder created."""
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and their folder created, both
+    private to their owner (see :func:`prepare_private_sqlite_file`)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+        if not in_memory and not database.startswith("file:"):
+            prepare_private_sqlite_file(database)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
         )
