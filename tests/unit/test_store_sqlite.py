@@ -207,6 +207,43 @@ def test_meetings_stored_before_revisions_start_at_zero(tmp_path):
         store.close()
 
 
+def test_consumers_stored_before_key_expiry_keep_keys_that_never_expire(tmp_path):
+    import datetime as dt
+
+    from alembic import command
+    from alembic.config import Config
+
+    from meetgate.store.repository import MIGRATIONS, make_engine
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.execute(
+            sa.text(
+                "INSERT INTO consumers (id, name, key_id, key_hash, organizers, organizers_from_policy, "
+                "created_at) VALUES ('c1', 'booking', 'bbbbbbbbbbbbbbbb', 'h', '[]', 0, '2026-01-01')"
+            )
+        )
+    engine.dispose()
+    store = Store.open(url)  # migrates to 0005
+    try:
+        old = store.consumer_by_key_id(key_id="b" * 16)
+        assert old is not None and old.key_expires_at is None
+        expiry = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
+        new = store.replace_key(name_or_id="booking", key_id="c" * 16, key_hash="h2", key_expires_at=expiry)
+        assert new.key_expires_at == expiry and store.consumer_by_key_id(key_id="c" * 16) == new
+        retired = store.retired_key(key_id="b" * 16)
+        assert retired is not None and (retired.consumer_id, retired.key_hash) == ("c1", "h")
+        assert retired.retired_at == new.key_rotated_at and retired.retired_at.tzinfo is not None
+        assert store.retired_key(key_id="c" * 16) is None
+    finally:
+        store.close()
+
+
 def _mode(path) -> int:
     import stat
 

@@ -48,7 +48,7 @@ _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemOut, "content": {MEDIA_TYPE: {}}, "description": text}
     for status, text in {
         400: "Idempotency-Key missing",
-        401: "API key missing, unknown or revoked",
+        401: "API key missing, unknown, revoked, rotated or expired",
         403: "Organizer not allowed, or outside the application access policy",
         404: "No such meeting for this consumer",
         409: "Idempotency-Key reused with another request, or meeting cancelled",

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from meetgate.store.tables import audit_log, consumers, meetings
+from meetgate.store.tables import audit_log, consumers, meetings, retired_keys
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6D656574  # "meet": serialises migrations of replicas starting together
@@ -69,13 +69,32 @@ class ConsumerRecord:
     created_at: dt.datetime
     key_rotated_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    #: when the current key stops working (None: never)
+    key_expires_at: dt.datetime | None = None
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
 
+    def key_expired(self, now: dt.datetime) -> bool:
+        """True when the current key has expired at ``now``."""
+        return self.key_expires_at is not None and now >= self.key_expires_at
+
     def __repr__(self) -> str:  # the key hash stays out of reprs and logs
         return f"ConsumerRecord(id={self.id!r}, name={self.name!r}, active={self.active})"
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """A key a rotation replaced: its hash (to tell its holder from a guesser) and when."""
+
+    key_id: str
+    consumer_id: str
+    key_hash: str
+    retired_at: dt.datetime
+
+    def __repr__(self) -> str:  # the key hash stays out of reprs and logs
+        return f"RetiredKey(key_id={self.key_id!r}, consumer_id={self.consumer_id!r})"
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,7 @@ def _consumer(m: Mapping[Any, Any]) -> ConsumerRecord:
         created_at=_aware(m["created_at"]) or utcnow(),
         key_rotated_at=_aware(m["key_rotated_at"]),
         revoked_at=_aware(m["revoked_at"]),
+        key_expires_at=_aware(m["key_expires_at"]),
     )
 
 
@@ -394,6 +414,7 @@ class Store:
         organizers_from_policy: bool = False,
         rate_per_minute: int | None = None,
         daily_quota: int | None = None,
+        key_expires_at: dt.datetime | None = None,
     ) -> ConsumerRecord:
         values = {
             "id": str(uuid.uuid4()),
@@ -405,6 +426,7 @@ class Store:
             "rate_per_minute": rate_per_minute,
             "daily_quota": daily_quota,
             "created_at": utcnow(),
+            "key_expires_at": key_expires_at,
         }
         try:
             with self._tx() as conn:
@@ -448,15 +470,40 @@ class Store:
             )
         return self.consumer(name_or_id=record.id)
 
-    def replace_key(self, *, name_or_id: str, key_id: str, key_hash: str) -> ConsumerRecord:
+    def replace_key(
+        self, *, name_or_id: str, key_id: str, key_hash: str, key_expires_at: dt.datetime | None = None
+    ) -> ConsumerRecord:
+        """Give the consumer a new key (expiring at ``key_expires_at``, or never) and re-enable it;
+        the old key is kept in ``retired_keys`` so that its holder is told it was rotated."""
         record = self.consumer(name_or_id=name_or_id)
+        now = utcnow()
         with self._tx() as conn:
+            conn.execute(
+                retired_keys.insert().values(
+                    key_id=record.key_id, consumer_id=record.id, key_hash=record.key_hash, retired_at=now
+                )
+            )
             conn.execute(
                 consumers.update()
                 .where(consumers.c.id == record.id)
-                .values(key_id=key_id, key_hash=key_hash, key_rotated_at=utcnow(), revoked_at=None)
+                .values(
+                    key_id=key_id,
+                    key_hash=key_hash,
+                    key_rotated_at=now,
+                    revoked_at=None,
+                    key_expires_at=key_expires_at,
+                )
             )
         return self.consumer(name_or_id=record.id)
+
+    def retired_key(self, *, key_id: str) -> RetiredKey | None:
+        """The key a rotation replaced under ``key_id``, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(retired_keys.select().where(retired_keys.c.key_id == key_id)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return RetiredKey(m["key_id"], m["consumer_id"], m["key_hash"], _aware(m["retired_at"]) or utcnow())
 
     def set_organizers(self, *, name_or_id: str, organizers: Sequence[str]) -> ConsumerRecord:
         record = self.consumer(name_or_id=name_or_id)
