@@ -129,3 +129,47 @@ def test_access_tokens_are_shared_between_replicas_through_redis(redis_url):
         a._redis.delete(key)
         a.close()
         b.close()
+
+
+def test_postgres_migration_0005_keeps_old_consumers_and_records_rotations(pg_store_url):
+    import datetime as dt
+
+    from alembic import command
+    from alembic.config import Config
+
+    from meetgate.store.repository import MIGRATIONS, make_engine
+
+    engine = make_engine(pg_store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.execute(
+            sa.text(
+                "INSERT INTO consumers (id, name, key_id, key_hash, organizers, organizers_from_policy, "
+                "created_at) VALUES ('c1', 'booking', 'bbbbbbbbbbbbbbbb', 'h', '[]', false, now())"
+            )
+        )
+    engine.dispose()
+    store = Store.open(pg_store_url)  # migrates to 0005
+    try:
+        old = store.consumer_by_key_id(key_id="b" * 16)
+        assert old is not None and old.key_expires_at is None
+        expiry = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
+        new = store.replace_key(name_or_id="booking", key_id="c" * 16, key_hash="h2", key_expires_at=expiry)
+        assert new.key_expires_at == expiry and store.consumer_by_key_id(key_id="c" * 16) == new
+        retired = store.retired_key(key_id="b" * 16)
+        assert retired is not None and (retired.consumer_id, retired.key_hash) == ("c1", "h")
+        assert retired.retired_at == new.key_rotated_at
+        added = store.add_consumer(
+            name="partner", key_id="d" * 16, key_hash="h3", organizers=["a@b.c"], key_expires_at=expiry
+        )
+        assert store.consumer(name_or_id="partner").key_expires_at == expiry == added.key_expires_at
+    finally:
+        store.close()
+    with sa.create_engine(pg_store_url).begin() as conn:  # downgrade works too (0005 -> 0004)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("consumers")}
+        assert "key_expires_at" not in columns and not sa.inspect(conn).has_table("retired_keys")

@@ -205,3 +205,87 @@ def test_meetings_stored_before_revisions_start_at_zero(tmp_path):
         assert saved.revision == 1
     finally:
         store.close()
+
+
+def test_consumers_stored_before_key_expiry_keep_keys_that_never_expire(tmp_path):
+    import datetime as dt
+
+    from alembic import command
+    from alembic.config import Config
+
+    from meetgate.store.repository import MIGRATIONS, make_engine
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.execute(
+            sa.text(
+                "INSERT INTO consumers (id, name, key_id, key_hash, organizers, organizers_from_policy, "
+                "created_at) VALUES ('c1', 'booking', 'bbbbbbbbbbbbbbbb', 'h', '[]', 0, '2026-01-01')"
+            )
+        )
+    engine.dispose()
+    store = Store.open(url)  # migrates to 0005
+    try:
+        old = store.consumer_by_key_id(key_id="b" * 16)
+        assert old is not None and old.key_expires_at is None
+        expiry = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
+        new = store.replace_key(name_or_id="booking", key_id="c" * 16, key_hash="h2", key_expires_at=expiry)
+        assert new.key_expires_at == expiry and store.consumer_by_key_id(key_id="c" * 16) == new
+        retired = store.retired_key(key_id="b" * 16)
+        assert retired is not None and (retired.consumer_id, retired.key_hash) == ("c1", "h")
+        assert retired.retired_at == new.key_rotated_at and retired.retired_at.tzinfo is not None
+        assert store.retired_key(key_id="c" * 16) is None
+    finally:
+        store.close()
+
+
+def _mode(path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _write_something(store: Store) -> None:
+    from meetgate.store import AuditEntry
+
+    consumer = _consumer(store)
+    _reserve(store, consumer.id, "k1")
+    store.append_audit(AuditEntry(request_id="r", action="a", outcome="ok", http_status=200, latency_ms=1.0))
+
+
+def test_a_new_store_and_its_wal_files_are_private_in_a_private_folder(tmp_path):
+    import os
+
+    folder = tmp_path / "state" / ".meetgate"
+    previous = os.umask(0o022)  # the usual umask, which made the store 0644 in a 0755 folder
+    try:
+        store = Store.open(f"sqlite:///{folder}/meetgate.db")
+        try:
+            _write_something(store)
+            files = [folder / name for name in ("meetgate.db", "meetgate.db-wal", "meetgate.db-shm")]
+            assert all(f.exists() for f in files)  # WAL mode: written and not yet checkpointed away
+            assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+            assert _mode(folder) == 0o700
+        finally:
+            store.close()
+    finally:
+        os.umask(previous)
+
+
+def test_an_existing_store_readable_by_others_is_narrowed_to_its_owner(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o755)
+    Store.open(f"sqlite:///{folder}/s.db").close()
+    (folder / "s.db").chmod(0o644)  # as older versions left it
+    store = Store.open(f"sqlite:///{folder}/s.db")
+    try:
+        _write_something(store)
+        assert _mode(folder / "s.db") == 0o600 and _mode(folder / "s.db-wal") == 0o600
+        assert _mode(folder) == 0o755  # a folder the operator made keeps its mode
+    finally:
+        store.close()

@@ -36,9 +36,25 @@ def _show_key(issued, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     if as_json:
         print_json({**consumer_summary(issued.consumer), "apiKey": issued.api_key})
         return
+    from meetgate.gateway.consumers import format_instant
+
     out = console()
     out.print(f"consumer [bold]{issued.consumer.name}[/] — API key (shown once, store it now):")
     out.print(issued.api_key, markup=False, highlight=False, soft_wrap=True)
+    expires = issued.consumer.key_expires_at
+    out.print(f"the key expires on {format_instant(expires)}" if expires else "the key does not expire")
+
+
+def _expiry(value: str | None):  # type: ignore[no-untyped-def]
+    """``--expires`` parsed (None: the key does not expire); a bad date is a usage error."""
+    from meetgate.gateway.consumers import ConsumerError, parse_expiry
+
+    if value is None:
+        return None
+    try:
+        return parse_expiry(value)
+    except ConsumerError as exc:
+        fail(str(exc), exc.remedy, code=EXIT_USAGE)
 
 
 SandboxOpt = Annotated[
@@ -48,6 +64,15 @@ SandboxOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ExpiresOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expires",
+        metavar="DATE",
+        help="The key stops working then: a date (2026-12-31: at 00:00 UTC that day) or a time with "
+        "an offset (2026-12-31T17:00:00+01:00). Without it the key does not expire.",
+    ),
+]
 
 
 @app.command("add")
@@ -63,6 +88,7 @@ def add(
     ] = False,
     rate: Annotated[str | None, typer.Option(help="Requests per minute, e.g. 60/min.")] = None,
     daily_quota: Annotated[int | None, typer.Option(help="Meetings created per UTC day.")] = None,
+    expires: ExpiresOpt = None,
     sandbox_control: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -71,6 +97,7 @@ def add(
     from meetgate.store import StoreError
 
     wanted = [o.strip() for item in organizers or [] for o in item.split(",") if o.strip()]
+    expires_at = _expiry(expires)
     admin = _admin(ctx, sandbox_control, need_scope=True)
     try:
         issued = admin.add(
@@ -79,6 +106,7 @@ def add(
             from_policy=organizers_from_policy,
             rate_per_minute=_parse_rate(rate),
             daily_quota=daily_quota,
+            expires_at=expires_at,
         )
     except (ConsumerError, StoreError) as exc:
         fail(str(exc), exc.remedy, code=EXIT_USAGE)
@@ -96,7 +124,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "status", "organizers", "rate/min", "daily quota", "key id")
+    table = Table("name", "status", "organizers", "rate/min", "daily quota", "key id", "key expires")
     for r in records:
         organizers = "policy scope" if r["organizersFromPolicy"] else ", ".join(r["organizers"])  # type: ignore[arg-type]
         table.add_row(
@@ -106,6 +134,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             str(r["ratePerMinute"] or "-"),
             str(r["dailyQuota"] or "-"),
             str(r["keyId"]),
+            str(r["keyExpiresAt"] or "never")[:16].replace("T", " "),
         )
     console().print(table)
 
@@ -146,12 +175,17 @@ def revoke(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
 
 
 @app.command("rotate-key")
-def rotate_key(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
-    """Issue a new API key (the old one stops working at once); prints it once."""
+def rotate_key(ctx: typer.Context, name: str, expires: ExpiresOpt = None, as_json: JsonOpt = False) -> None:
+    """Issue a new API key (the old one stops working at once, and its 401 says it was rotated);
+    prints it once. The new key expires at --expires, or never."""
+    from meetgate.gateway.consumers import ConsumerError
     from meetgate.store import StoreError
 
+    expires_at = _expiry(expires)
     try:
-        issued = _admin(ctx, None).rotate_key(name)
+        issued = _admin(ctx, None).rotate_key(name, expires_at=expires_at)
+    except ConsumerError as exc:
+        fail(str(exc), exc.remedy, code=EXIT_USAGE)
     except StoreError as exc:
         fail(str(exc), exc.remedy)
     _show_key(issued, as_json)

@@ -2,8 +2,9 @@
 
 Routes: ``/v1/meetings`` (create with Idempotency-Key, find by join URL), ``/v1/meetings/{id}``
 (get, patch, delete), ``/v1/meetings/{id}/invite.ics``, ``/healthz``, ``/readyz``, ``/metrics``,
-``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key).
-Every ``/v1`` request is authenticated by API key, audited, logged and measured.
+``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key), ``/docs`` (Swagger UI).
+Every ``/v1`` request is authenticated by API key, audited, logged and measured; every answer carries
+the security headers of :mod:`meetgate.gateway.security_headers`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meetgate.gateway.audit import AuditWriter
 from meetgate.gateway.dashboard import AdminAuthError, dashboard_router
+from meetgate.gateway.forwarded import TrustedProxies
 from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
@@ -33,16 +36,19 @@ from meetgate.gateway.ports import MeetingsPort, PolicyScope, TokenCheck
 from meetgate.gateway.problems import MEDIA_TYPE, Problem
 from meetgate.gateway.schemas import Health, MeetingCreate, MeetingList, MeetingOut, MeetingPatch, ProblemOut
 from meetgate.gateway.scope import CachedPolicyScope
+from meetgate.gateway.security_headers import SecurityHeaders, page_policy
 from meetgate.gateway.service import CallContext, GatewayService
 from meetgate.gateway.settings import GatewaySettings
 from meetgate.store import ConsumerRecord, Store, StoreError
 
+#: where FastAPI's Swagger UI page loads its script and style from
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemOut, "content": {MEDIA_TYPE: {}}, "description": text}
     for status, text in {
         400: "Idempotency-Key missing",
-        401: "API key missing, unknown or revoked",
+        401: "API key missing, unknown, revoked, rotated or expired",
         403: "Organizer not allowed, or outside the application access policy",
         404: "No such meeting for this consumer",
         409: "Idempotency-Key reused with another request, or meeting cancelled",
@@ -145,6 +151,10 @@ def create_app(
         ),
         lifespan=lifespan,
         responses={422: _PROBLEM_RESPONSES[422]},
+        # /docs is served below with a policy of its own; ReDoc would need inline styles and
+        # third-party fonts, so it is not served
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     app.state.store = store
@@ -158,8 +168,12 @@ def create_app(
         metrics=metrics,
         audit=audit,
         log=log,
-        trust_forwarded_for=settings.trust_forwarded_for,
+        trusted_proxies=TrustedProxies(settings.forwarded_allow_ips)
+        if settings.trust_forwarded_for
+        else None,
     )
+    # outermost: every answer, the observer's own 500 included, gets the security headers
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
@@ -292,6 +306,23 @@ def create_app(
         )
 
     app.include_router(meetings_router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url=request.scope.get("root_path", "") + (app.openapi_url or "/openapi.json"),
+            title=f"{settings.title} - Swagger UI",
+            oauth2_redirect_url=None,  # API keys only: no OAuth flow to come back from
+        )
+        html = bytes(page.body).decode()
+        policy = page_policy(
+            html,
+            script_src=[SWAGGER_CDN],
+            style_src=[SWAGGER_CDN],
+            img_src=["'self'", "data:", "https://fastapi.tiangolo.com"],
+            connect_src=["'self'"],
+        )
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
     # ---- operations
     @app.get("/healthz", response_model=Health, tags=["operations"], summary="The process is up")

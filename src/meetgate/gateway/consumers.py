@@ -6,7 +6,8 @@ are given, and again by the gateway on every request (the policy can shrink late
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from meetgate.gateway import keys
@@ -50,10 +51,56 @@ def _check_organizer_format(values: Sequence[str]) -> list[str]:
     return sorted(set(cleaned))
 
 
+def parse_expiry(text: str) -> dt.datetime:
+    """``--expires`` as an aware UTC datetime: a date (``2026-12-31``: the key stops working at
+    00:00 UTC that day) or a date and time with an offset (``2026-12-31T17:00:00+01:00``)."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConsumerError(
+            f"--expires {text!r} is not a date",
+            "give a date such as 2026-12-31 (the key stops working at 00:00 UTC that day), "
+            "or a time with an offset such as 2026-12-31T17:00:00+01:00",
+        ) from None
+    if moment.tzinfo is None:
+        raise ConsumerError(
+            f"--expires {text!r} has a time but no time zone",
+            "add Z (UTC) or an offset such as +02:00, or give the date alone",
+        )
+    return moment.astimezone(dt.UTC)
+
+
+def format_instant(moment: dt.datetime) -> str:
+    """``2026-12-31 00:00 UTC``: how keys' expiry and rotation times are shown and reported."""
+    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
 class ConsumerAdmin:
-    def __init__(self, store: Store, scope: PolicyScope) -> None:
+    """Add, list, show, revoke consumers and rotate their keys. ``clock`` (UTC now) decides whether
+    an expiry lies in the future."""
+
+    def __init__(
+        self, store: Store, scope: PolicyScope, clock: Callable[[], dt.datetime] | None = None
+    ) -> None:
         self.store = store
         self.scope = scope
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def _future(self, expires_at: dt.datetime | None) -> dt.datetime | None:
+        if expires_at is None:
+            return None
+        if expires_at.tzinfo is None:
+            raise ConsumerError("the key's expiry has no time zone", "give it in UTC or with an offset")
+        if expires_at <= self.clock():
+            raise ConsumerError(
+                f"--expires {format_instant(expires_at)} is not in the future",
+                "give a later date, or leave --expires out for a key that does not expire",
+            )
+        return expires_at.astimezone(dt.UTC)
 
     def add(
         self,
@@ -63,7 +110,9 @@ class ConsumerAdmin:
         from_policy: bool = False,
         rate_per_minute: int | None = None,
         daily_quota: int | None = None,
+        expires_at: dt.datetime | None = None,
     ) -> IssuedKey:
+        """Register an app; its key expires at ``expires_at`` (None: never)."""
         if not name or len(name) > 100 or set(name) - _NAME_CHARS:
             raise ConsumerError(
                 f"invalid consumer name {name!r}", "use 1-100 letters, digits, '-', '_' or '.'"
@@ -83,6 +132,7 @@ class ConsumerAdmin:
                 f"the daily quota must be positive, got {daily_quota}",
                 "give a positive --daily-quota (meetings per UTC day), or leave it out for no daily quota",
             )
+        expiry = self._future(expires_at)
         if from_policy:
             chosen = sorted(self.scope.organizers())
             if not chosen:
@@ -107,6 +157,7 @@ class ConsumerAdmin:
             organizers_from_policy=from_policy,
             rate_per_minute=rate_per_minute,
             daily_quota=daily_quota,
+            key_expires_at=expiry,
         )
         return IssuedKey(record, key.api_key)
 
@@ -119,18 +170,27 @@ class ConsumerAdmin:
     def revoke(self, name: str) -> ConsumerRecord:
         return self.store.revoke_consumer(name_or_id=name)
 
-    def rotate_key(self, name: str) -> IssuedKey:
+    def rotate_key(self, name: str, *, expires_at: dt.datetime | None = None) -> IssuedKey:
+        """A new key (expiring at ``expires_at``, or never); the old one stops working at once, and
+        its holder is told it was rotated."""
+        expiry = self._future(expires_at)
         key = keys.new_key()
-        record = self.store.replace_key(name_or_id=name, key_id=key.key_id, key_hash=key.key_hash)
+        record = self.store.replace_key(
+            name_or_id=name, key_id=key.key_id, key_hash=key.key_hash, key_expires_at=expiry
+        )
         return IssuedKey(record, key.api_key)
 
 
-def consumer_summary(record: ConsumerRecord) -> dict[str, object]:
-    """What `consumers list/show` print: never the key hash."""
+def consumer_summary(record: ConsumerRecord, now: dt.datetime | None = None) -> dict[str, object]:
+    """What `consumers list/show` print: never the key hash. ``status``: active, revoked, or
+    expired (the key's expiry has passed at ``now``)."""
+    status = "active" if record.active else "revoked"
+    if record.active and record.key_expired(now or dt.datetime.now(dt.UTC)):
+        status = "expired"
     return {
         "id": record.id,
         "name": record.name,
-        "status": "active" if record.active else "revoked",
+        "status": status,
         "organizers": list(record.organizers),
         "organizersFromPolicy": record.organizers_from_policy,
         "ratePerMinute": record.rate_per_minute,
@@ -138,5 +198,6 @@ def consumer_summary(record: ConsumerRecord) -> dict[str, object]:
         "keyId": record.key_id,
         "createdAt": record.created_at.isoformat(),
         "keyRotatedAt": record.key_rotated_at.isoformat() if record.key_rotated_at else None,
+        "keyExpiresAt": record.key_expires_at.isoformat() if record.key_expires_at else None,
         "revokedAt": record.revoked_at.isoformat() if record.revoked_at else None,
     }

@@ -2,7 +2,8 @@
 
 Admin key required (``X-Admin-Key``, ``Authorization: Bearer``, or HTTP Basic with the key as the
 password, so a browser prompts). Charts are inline SVG drawn on the server: the page needs no
-script and no CDN, and works offline. Data: the gateway's audit log (meetings over time, failures by
+script and no CDN, and works offline; its one stylesheet is allowed by its hash in the page's
+``Content-Security-Policy`` (no inline ``style`` attributes, no ``'unsafe-inline'``). Data: the gateway's audit log (meetings over time, failures by
 class, top organizers and consumers) and what ``meetgate monitor`` stored (open alerts, certificate
 expiry, policy coverage).
 """
@@ -20,6 +21,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from meetgate.gateway.security_headers import page_policy
 from meetgate.store import Store
 from meetgate.store.monitoring import FAILURE_CLASSES, MonitorRepository, activity_figures
 
@@ -143,6 +145,27 @@ def svg_hbars(items: list[tuple[str, int, str]], *, title: str, width: int = 560
     )
 
 
+def _severity_class(severity: object) -> str:
+    """The class colouring a severity (the page's one stylesheet has them: no inline styles)."""
+    return f"sev-{severity}" if severity in SEVERITY_COLOURS else "sev-other"
+
+
+#: the page's whole stylesheet, allowed by its hash in the page's Content-Security-Policy
+STYLESHEET = (
+    """
+body{font-family:system-ui,sans-serif;margin:16px;background:#fafafa;color:#222}
+h1{font-size:20px} h2{font-size:15px;margin:4px 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(580px,1fr));gap:12px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px}
+.kpi{display:inline-block;margin-right:24px;font-size:13px} .kpi b{font-size:22px;display:block}
+table{border-collapse:collapse;font-size:12px;width:100%} td,th{border-bottom:1px solid #eee;padding:4px;text-align:left}
+.bad{color:#b71c1c;font-weight:bold} .ok{color:#2e7d32} .hyper{color:#6a1b9a;font-weight:bold}
+"""
+    + "".join(f".sev-{name}{{color:{colour}}}\n" for name, colour in SEVERITY_COLOURS.items())
+    + ".sev-other{color:#000}\n"
+)
+
+
 def _time_label(iso: str) -> str:
     return iso[11:16]
 
@@ -165,7 +188,7 @@ def dashboard_html(data: dict[str, Any], *, title: str = "meetgate dashboard") -
     )
     alert_rows = (
         "".join(
-            f'<tr class="alert"><td style="color:{SEVERITY_COLOURS.get(a.get("severity", ""), "#000")}">'
+            f'<tr class="alert"><td class="{_severity_class(a.get("severity"))}">'
             f"<b>{escape(str(a.get('severity', '')).upper())}</b></td><td>{escape(str(a.get('title', '')))}</td>"
             f"<td>{escape(str(a.get('check', '')))}</td><td>{escape(str(a.get('lastSeen', ''))[:19])}</td></tr>"
             for a in data["alerts"]
@@ -203,15 +226,7 @@ def dashboard_html(data: dict[str, Any], *, title: str = "meetgate dashboard") -
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <meta http-equiv="refresh" content="60">
-<style>
-body{{font-family:system-ui,sans-serif;margin:16px;background:#fafafa;color:#222}}
-h1{{font-size:20px}} h2{{font-size:15px;margin:4px 0}}
-.grid{{display:grid;grid-template-columns:repeat(auto-fit,minmax(580px,1fr));gap:12px}}
-.card{{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px}}
-.kpi{{display:inline-block;margin-right:24px;font-size:13px}} .kpi b{{font-size:22px;display:block}}
-table{{border-collapse:collapse;font-size:12px;width:100%}} td,th{{border-bottom:1px solid #eee;padding:4px;text-align:left}}
-.bad{{color:#b71c1c;font-weight:bold}} .ok{{color:#2e7d32}} .hyper{{color:#6a1b9a;font-weight:bold}}
-</style></head><body>
+<style>{STYLESHEET}</style></head><body>
 <h1>{escape(title)}</h1>
 <p>{escape(gw["since"][:16])} – {escape(gw["until"][:16])} UTC · monitor last run {escape(str(data.get("monitorLastRun") or "never"))}</p>
 {hyper}
@@ -254,6 +269,7 @@ def dashboard_router(store: Store, admin_key_sha256: str | None) -> APIRouter:
     @router.get("/dashboard", response_class=HTMLResponse, summary="Monitoring dashboard (admin key)")
     async def page(hours: Hours = 24.0) -> HTMLResponse:
         content = await to_thread.run_sync(lambda: dashboard_data(store, hours=hours))
-        return HTMLResponse(dashboard_html(content))
+        html = dashboard_html(content)
+        return HTMLResponse(html, headers={"Content-Security-Policy": page_policy(html)})
 
     return router

@@ -27,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetgate.gateway.audit import AuditWriter
+from meetgate.gateway.forwarded import TrustedProxies, client_address
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.problems import MEDIA_TYPE, Problem
 from meetgate.gateway.service import CallContext
@@ -46,27 +47,29 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
 
 
-def request_context(scope: Scope, trust_forwarded_for: bool) -> CallContext:
-    """A new context for the request in ``scope``: its request id and client address."""
-    incoming = forwarded = None
+def request_context(scope: Scope, trusted_proxies: TrustedProxies | None) -> CallContext:
+    """A new context for the request in ``scope``: its request id and client address (the socket
+    peer, or with ``trusted_proxies`` what :func:`~meetgate.gateway.forwarded.client_address` finds)."""
+    incoming = None
+    forwarded: list[str] = []
     for name, value in scope["headers"]:
         if name == b"x-request-id" and incoming is None:
             incoming = value.decode("latin-1")
-        elif name == b"x-forwarded-for" and forwarded is None:
-            forwarded = value.decode("latin-1")
-    client_ip = None
-    if trust_forwarded_for and forwarded:
-        client_ip = forwarded.split(",")[0].strip()[:64]
-    elif scope.get("client"):
-        client_ip = scope["client"][0]
+        elif name == b"x-forwarded-for":
+            forwarded.append(value.decode("latin-1"))
+    client = scope.get("client")
+    client_ip = client_address(client[0] if client else None, forwarded, trusted_proxies)
     return CallContext(
         request_id=incoming if incoming and _REQUEST_ID.match(incoming) else str(uuid.uuid4()),
-        client_ip=client_ip,
+        client_ip=client_ip[:64] if client_ip else None,
     )
 
 
 class RequestObserver:
-    """Pure ASGI middleware: request context, metrics, audit, log line, 500 problems."""
+    """Pure ASGI middleware: request context, metrics, audit, log line, 500 problems.
+
+    ``trusted_proxies``: believe ``X-Forwarded-For`` from these proxies (None: the socket peer is
+    the client)."""
 
     def __init__(
         self,
@@ -75,20 +78,20 @@ class RequestObserver:
         metrics: GatewayMetrics,
         audit: AuditWriter,
         log: logging.Logger,
-        trust_forwarded_for: bool = False,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.audit = audit
         self.log = log
-        self.trust_forwarded_for = trust_forwarded_for
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        ctx = request_context(scope, self.trust_forwarded_for)
+        ctx = request_context(scope, self.trusted_proxies)
         scope.setdefault("state", {})["ctx"] = ctx
         status = 0
 

@@ -40,8 +40,9 @@ CATALOGUE: dict[str, ProblemKind] = _kinds(
     ProblemKind(
         "unauthenticated",
         401,
-        "API key missing, unknown or revoked",
-        "send `Authorization: Bearer <api key>`; ask the gateway operator for a new key if it was revoked",
+        "API key missing, unknown, revoked, rotated or expired",
+        "send `Authorization: Bearer <api key>`; ask the gateway operator for a new key if it was revoked, "
+        "rotated or has expired",
     ),
     ProblemKind(
         "organizer-not-allowed",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import math
@@ -19,6 +20,7 @@ from typing import Any, Literal, TypeVar
 from anyio import to_thread
 
 from meetgate.gateway import graph_ids, keys
+from meetgate.gateway.consumers import format_instant
 from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
@@ -35,7 +37,7 @@ from meetgate.gateway.scope import CachedPolicyScope
 from meetgate.gateway.settings import GatewaySettings
 from meetgate.graph.errors import MeetingRuleError
 from meetgate.graph.ics import meeting_cancellation_ics, meeting_invitation_ics
-from meetgate.store import ConsumerRecord, MeetingRecord, Store
+from meetgate.store import ConsumerNotFound, ConsumerRecord, MeetingRecord, Store
 
 T = TypeVar("T")
 
@@ -53,9 +55,17 @@ class CallContext:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def _unauthenticated(detail: str) -> Problem:
+def _unauthenticated(
+    detail: str, *, remedy: str | None = None, extra: dict[str, Any] | None = None
+) -> Problem:
     """A 401 names the scheme to authenticate with (RFC 9110: a 401 carries WWW-Authenticate)."""
-    return Problem("unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer realm="meetgate"'})
+    return Problem(
+        "unauthenticated",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer realm="meetgate"'},
+        remedy=remedy,
+        extra=extra or {},
+    )
 
 
 def _call_status(problem: Problem) -> str:
@@ -145,8 +155,11 @@ class GatewayService:
         metrics: GatewayMetrics,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         graph_pause: Callable[[], float] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.settings = settings
+        #: UTC now, for keys' expiry
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         #: seconds Graph has asked this app to stop calling (a 429's Retry-After, over all replicas)
         self.graph_pause = graph_pause
         self.store = store
@@ -175,15 +188,24 @@ class GatewayService:
         parsed = keys.parse(api_key) if api_key else None
         if parsed is None:
             raise _unauthenticated("no API key, or not a meetgate API key")
-        record = await self._db(self.store.consumer_by_key_id, key_id=parsed[0])
-        if not keys.verify(parsed[0], parsed[1], record.key_hash if record else None) or record is None:
+        key_id, secret = parsed
+        record = await self._db(self.store.consumer_by_key_id, key_id=key_id)
+        if record is None:
+            await self._refuse_retired(key_id, secret, ctx)
+        if not keys.verify(key_id, secret, record.key_hash if record else None) or record is None:
             raise _unauthenticated("the API key is not known")
-        if not record.active:
-            # the key is genuine: name its consumer in the audit row, so a revoked app that keeps
-            # calling can be found (an unknown key names nobody)
-            ctx.consumer = record
-            raise _unauthenticated("the API key was revoked")
+        # the key is genuine from here on: a refusal names its consumer in the audit row, so an
+        # app that keeps calling with a revoked or expired key can be found (an unknown key names nobody)
         ctx.consumer = record
+        if not record.active:
+            raise _unauthenticated("the API key was revoked")
+        if record.key_expires_at is not None and record.key_expired(self.clock()):
+            raise _unauthenticated(
+                f"the API key expired on {format_instant(record.key_expires_at)}",
+                remedy="ask the gateway operator for a new key (they issue it with "
+                "`meetgate consumers rotate-key`)",
+                extra={"keyExpiredAt": record.key_expires_at.isoformat()},
+            )
         rate = record.rate_per_minute or self.settings.default_consumer_rate_per_minute
         slot = await self.limiter.acquire(f"c:{record.id}", per_second=rate / 60.0, burst=rate)
         if not slot.allowed:
@@ -194,6 +216,20 @@ class GatewayService:
                 headers={"Retry-After": str(max(1, round(slot.wait + 0.5)))},
             )
         return record
+
+    async def _refuse_retired(self, key_id: str, secret: str, ctx: CallContext) -> None:
+        """Refuse a key that a rotation replaced, saying so and when (only to its holder: the
+        secret must match the retired key's hash); return when it is no such key."""
+        retired = await self._db(self.store.retired_key, key_id=key_id)
+        if retired is None or not keys.verify(key_id, secret, retired.key_hash):
+            return
+        with contextlib.suppress(ConsumerNotFound):
+            ctx.consumer = await self._db(self.store.consumer, name_or_id=retired.consumer_id)
+        raise _unauthenticated(
+            f"the API key was rotated on {format_instant(retired.retired_at)}: a new key replaced it",
+            remedy="use the new key the gateway operator issued at the rotation; ask them for it",
+            extra={"keyRotatedAt": retired.retired_at.isoformat()},
+        )
 
     async def _organizer(self, consumer: ConsumerRecord, organizer: str, ctx: CallContext) -> str:
         org = organizer.strip().lower()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meetgate.gateway.forwarded import DEFAULT_TRUSTED
+
 
 @dataclass(frozen=True)
 class GatewaySettings:
@@ -32,8 +34,11 @@ class GatewaySettings:
     pending_wait_seconds: float = 5.0
     #: How long answers about the policy scope are reused, seconds.
     policy_cache_seconds: float = 60.0
-    #: Use the first X-Forwarded-For address as the client IP (only behind a trusted proxy).
+    #: Take the client IP from X-Forwarded-For: the right-most address that is not one of
+    #: ``forwarded_allow_ips`` (only behind a trusted proxy). Off: the socket peer.
     trust_forwarded_for: bool = False
+    #: The trusted proxies (IP addresses and CIDR networks) whose X-Forwarded-For entries are believed.
+    forwarded_allow_ips: tuple[str, ...] = DEFAULT_TRUSTED
     #: SHA-256 (hex) of the admin key that opens /admin/dashboard; the dashboard is off when None.
     admin_key_sha256: str | None = None
     #: Public title of the OpenAPI document.

@@ -9,6 +9,7 @@ from meetgate.store.repository import (
     ConsumerNotFound,
     ConsumerRecord,
     MeetingRecord,
+    RetiredKey,
     Store,
     StoreError,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "ConsumerNotFound",
     "ConsumerRecord",
     "MeetingRecord",
+    "RetiredKey",
     "Store",
     "StoreError",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import sqlite3
 import threading
 import uuid
@@ -23,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from meetgate.store.tables import audit_log, consumers, meetings
+from meetgate.store.tables import audit_log, consumers, meetings, retired_keys
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6D656574  # "meet": serialises migrations of replicas starting together
@@ -68,13 +69,32 @@ class ConsumerRecord:
     created_at: dt.datetime
     key_rotated_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    #: when the current key stops working (None: never)
+    key_expires_at: dt.datetime | None = None
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
 
+    def key_expired(self, now: dt.datetime) -> bool:
+        """True when the current key has expired at ``now``."""
+        return self.key_expires_at is not None and now >= self.key_expires_at
+
     def __repr__(self) -> str:  # the key hash stays out of reprs and logs
         return f"ConsumerRecord(id={self.id!r}, name={self.name!r}, active={self.active})"
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """A key a rotation replaced: its hash (to tell its holder from a guesser) and when."""
+
+    key_id: str
+    consumer_id: str
+    key_hash: str
+    retired_at: dt.datetime
+
+    def __repr__(self) -> str:  # the key hash stays out of reprs and logs
+        return f"RetiredKey(key_id={self.key_id!r}, consumer_id={self.consumer_id!r})"
 
 
 @dataclass(frozen=True)
@@ -125,6 +145,7 @@ def _consumer(m: Mapping[Any, Any]) -> ConsumerRecord:
         created_at=_aware(m["created_at"]) or utcnow(),
         key_rotated_at=_aware(m["key_rotated_at"]),
         revoked_at=_aware(m["revoked_at"]),
+        key_expires_at=_aware(m["key_expires_at"]),
     )
 
 
@@ -146,12 +167,55 @@ def _meeting(m: Mapping[Any, Any]) -> MeetingRecord:
     )
 
 
+#: the SQLite store holds join URLs, passcodes, the audit log and key hashes: its owner's only
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_FOLDER_MODE = 0o700
+#: the files SQLite keeps beside the database in WAL mode (created with the database file's mode)
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def prepare_private_sqlite_file(database: str) -> None:
+    """Create the SQLite file ``database`` with mode 0600 before SQLite opens it, in a folder of
+    mode 0700 when the folder is new, and narrow an existing store file (and its ``-wal``, ``-shm``,
+    ``-journal``) that others may read to 0600. SQLite gives the files it adds beside the database
+    the database file's own mode, so they are private too. An existing folder keeps its mode."""
+    path = Path(database)
+    folder = path.parent
+    if not folder.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=PRIVATE_FOLDER_MODE)
+            folder.chmod(PRIVATE_FOLDER_MODE)  # whatever the umask
+        except FileExistsError:  # another process made it meanwhile: its mode stands
+            pass
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+        finally:
+            os.close(fd)
+    for suffix in _SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        try:
+            status = companion.stat()
+            if status.st_mode & 0o077 and status.st_uid == os.getuid():
+                companion.chmod(PRIVATE_FILE_MODE)
+        except OSError:  # absent, or not ours to change (a read-only mount): left as it is
+            continue
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL, a busy timeout and their folder created."""
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and their folder created, both
+    private to their owner (see :func:`prepare_private_sqlite_file`)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+        if not in_memory and not database.startswith("file:"):
+            prepare_private_sqlite_file(database)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
         )
@@ -350,6 +414,7 @@ class Store:
         organizers_from_policy: bool = False,
         rate_per_minute: int | None = None,
         daily_quota: int | None = None,
+        key_expires_at: dt.datetime | None = None,
     ) -> ConsumerRecord:
         values = {
             "id": str(uuid.uuid4()),
@@ -361,6 +426,7 @@ class Store:
             "rate_per_minute": rate_per_minute,
             "daily_quota": daily_quota,
             "created_at": utcnow(),
+            "key_expires_at": key_expires_at,
         }
         try:
             with self._tx() as conn:
@@ -404,15 +470,40 @@ class Store:
             )
         return self.consumer(name_or_id=record.id)
 
-    def replace_key(self, *, name_or_id: str, key_id: str, key_hash: str) -> ConsumerRecord:
+    def replace_key(
+        self, *, name_or_id: str, key_id: str, key_hash: str, key_expires_at: dt.datetime | None = None
+    ) -> ConsumerRecord:
+        """Give the consumer a new key (expiring at ``key_expires_at``, or never) and re-enable it;
+        the old key is kept in ``retired_keys`` so that its holder is told it was rotated."""
         record = self.consumer(name_or_id=name_or_id)
+        now = utcnow()
         with self._tx() as conn:
+            conn.execute(
+                retired_keys.insert().values(
+                    key_id=record.key_id, consumer_id=record.id, key_hash=record.key_hash, retired_at=now
+                )
+            )
             conn.execute(
                 consumers.update()
                 .where(consumers.c.id == record.id)
-                .values(key_id=key_id, key_hash=key_hash, key_rotated_at=utcnow(), revoked_at=None)
+                .values(
+                    key_id=key_id,
+                    key_hash=key_hash,
+                    key_rotated_at=now,
+                    revoked_at=None,
+                    key_expires_at=key_expires_at,
+                )
             )
         return self.consumer(name_or_id=record.id)
+
+    def retired_key(self, *, key_id: str) -> RetiredKey | None:
+        """The key a rotation replaced under ``key_id``, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(retired_keys.select().where(retired_keys.c.key_id == key_id)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return RetiredKey(m["key_id"], m["consumer_id"], m["key_hash"], _aware(m["retired_at"]) or utcnow())
 
     def set_organizers(self, *, name_or_id: str, organizers: Sequence[str]) -> ConsumerRecord:
         record = self.consumer(name_or_id=name_or_id)

@@ -1,6 +1,8 @@
 """The store's tables (SQLAlchemy Core). The Alembic migrations in ``migrations/`` create them.
 
-- ``consumers``: the third-party apps allowed to call the gateway; the API key is kept only as a hash.
+- ``consumers``: the third-party apps allowed to call the gateway; the API key is kept only as a hash,
+  with its optional expiry.
+- ``retired_keys``: the key ids and hashes rotation replaced, with when (for the 401 they get).
 - ``meetings``: consumer + Idempotency-Key → Graph meeting (ids, join URL, state, last snapshot, and
   the revision its invitation carries as SEQUENCE).
 - ``audit_log``: one row per request, append-only (triggers refuse UPDATE and DELETE).
@@ -26,6 +28,18 @@ consumers = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("key_rotated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    #: when the current key stops working (None: never)
+    sa.Column("key_expires_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+#: keys a rotation replaced: kept (as hashes) only so that their 401 can say "rotated, and when"
+retired_keys = sa.Table(
+    "retired_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("consumer_id", sa.String(36), sa.ForeignKey("consumers.id"), nullable=False),
+    sa.Column("key_hash", sa.String(128), nullable=False),
+    sa.Column("retired_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 meetings = sa.Table(

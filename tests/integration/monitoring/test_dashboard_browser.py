@@ -100,8 +100,20 @@ def test_dashboard_renders_the_seeded_run(deployment, world):
             page = browser.new_page(
                 extra_http_headers={"X-Admin-Key": KEY}, viewport={"width": 1280, "height": 1100}
             )
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             response = page.goto(f"{base}/admin/dashboard")
             assert response is not None and response.status == 200
+            assert response.headers["content-security-policy"].startswith("default-src 'none'")
+            # the strict policy blocks nothing the page uses: its stylesheet (by hash) is applied
+            assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(250, 250, 250)"
+            from meetgate.gateway.dashboard import SEVERITY_COLOURS
+
+            colour = SEVERITY_COLOURS[deployment.monitor.repo.alerts()[0]["severity"]]
+            rgb = "rgb({}, {}, {})".format(*(int(colour[i : i + 2], 16) for i in (1, 3, 5)))
+            severity = page.locator("#alerts tr.alert td").first
+            assert severity.evaluate("td => getComputedStyle(td).color") == rgb  # a class, not style=
+            assert not [m for m in console if "Content Security Policy" in m], console
             assert page.locator("#kpi-meetings b").inner_text() == "3"
             heights = page.locator("#meetings svg rect.bar").evaluate_all(
                 "bars => bars.map(b => b.getBoundingClientRect().height)"

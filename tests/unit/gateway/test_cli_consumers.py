@@ -95,3 +95,33 @@ def test_a_daily_quota_that_is_not_positive_is_refused_with_what_to_do(cli_env, 
     assert f"the daily quota must be positive, got {quota}" in output
     assert "what to do:" in output and "leave it out for no daily quota" in output
     assert run(cli_env, "list", "--json").output.strip() == "[]"
+
+
+def test_add_and_rotate_key_take_an_expiry_date(cli_env):
+    added = run(cli_env, "add", "partner", "--organizers", "alice@contoso.test", "--expires", "2099-12-31")
+    assert added.exit_code == 0, added.output
+    assert "the key expires on 2099-12-31 00:00 UTC" in added.output
+    shown = json.loads(run(cli_env, "show", "partner", "--json").output)
+    assert (shown["keyExpiresAt"], shown["status"]) == ("2099-12-31T00:00:00+00:00", "active")
+    assert "2099-12-31" in run(cli_env, "list").output
+
+    rotated = run(cli_env, "rotate-key", "partner", "--expires", "2099-06-30T12:00:00+02:00", "--json")
+    assert rotated.exit_code == 0, rotated.output
+    assert json.loads(rotated.output)["keyExpiresAt"] == "2099-06-30T10:00:00+00:00"
+    plain = run(cli_env, "rotate-key", "partner")
+    assert plain.exit_code == 0 and "the key does not expire" in plain.output
+
+
+def test_a_bad_or_past_expiry_is_a_usage_error_naming_the_option(cli_env):
+    for value, says in (
+        ("31/12/2099", "is not a date"),
+        ("2099-12-31T10:00", "no time zone"),
+        ("2001-01-01", "is not in the future"),
+    ):
+        result = run(cli_env, "add", "partner", "--organizers", "alice@contoso.test", "--expires", value)
+        assert result.exit_code == 2, result.output
+        assert "--expires" in result.output and says in result.output and "what to do" in result.output
+        assert "Traceback" not in result.output
+    assert run(cli_env, "add", "partner", "--organizers", "alice@contoso.test").exit_code == 0
+    past = run(cli_env, "rotate-key", "partner", "--expires", "2001-01-01")
+    assert past.exit_code == 2 and "is not in the future" in past.output

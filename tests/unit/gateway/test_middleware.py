@@ -77,19 +77,61 @@ def test_metrics_count_by_route_template(gw):
     )
 
 
-def test_client_address_from_forwarded_for_only_when_trusted(tmp_path):
-    for trusted, expected in ((False, "testclient"), (True, "203.0.113.7")):
-        gw = make_gateway(
-            tmp_path / str(trusted),
-            GatewaySettings(store_url=f"sqlite:///{tmp_path}/{trusted}.db", trust_forwarded_for=trusted),
-        )
-        with gw.client:
-            gw.client.get(
-                "/v1/meetings/mtg_" + "0" * 32,
-                headers={**gw.headers(gw.booking_key), "X-Forwarded-For": "203.0.113.7, 10.0.0.1"},
-            )
-            assert [a.client_ip for a in _audit(gw)] == [expected]
-        gw.store.close()
+def _client_ips(tmp_path, settings_kw, peer, forwarded):
+    """The audited client IP of one request from ``peer`` with these X-Forwarded-For headers."""
+    from fastapi.testclient import TestClient
+
+    settings = GatewaySettings(store_url=f"sqlite:///{tmp_path}/gw.db", **settings_kw)
+    gw = make_gateway(tmp_path, settings)
+    client = TestClient(gw.client.app, client=(peer, 50000))
+    headers = [("authorization", f"Bearer {gw.booking_key}")] + [("x-forwarded-for", v) for v in forwarded]
+    with client:
+        client.get("/v1/meetings/mtg_" + "0" * 32, headers=headers)
+        client.app.state.audit.drain()
+        ips = [a.client_ip for a in gw.store.audit()]
+    gw.store.close()
+    return ips
+
+
+def test_forwarded_for_off_is_the_socket_peer_even_from_a_local_proxy(tmp_path):
+    assert _client_ips(tmp_path, {}, "127.0.0.1", ["203.0.113.7"]) == ["127.0.0.1"]
+
+
+def test_forwarded_for_takes_the_right_most_address_that_is_not_a_trusted_proxy(tmp_path):
+    # the client wrote "198.51.100.66" itself; the local proxy appended the address it saw
+    ips = _client_ips(tmp_path, {"trust_forwarded_for": True}, "127.0.0.1", ["198.51.100.66, 203.0.113.7"])
+    assert ips == ["203.0.113.7"]
+
+
+def test_a_forged_left_most_entry_is_never_the_client(tmp_path):
+    trusted = {"trust_forwarded_for": True, "forwarded_allow_ips": ("127.0.0.1", "10.0.0.0/8")}
+    # two proxies (an edge at 10.1.2.3, then the local one): both skipped, the forged entries never reached
+    two_hops = ["1.1.1.1, 8.8.8.8, 203.0.113.9, 10.1.2.3"]
+    assert _client_ips(tmp_path / "a", trusted, "127.0.0.1", two_hops) == ["203.0.113.9"]
+    # a second header is the same list continued (RFC 9110): the client's own header comes first
+    split = ["1.1.1.1", "203.0.113.9"]
+    assert _client_ips(tmp_path / "b", trusted, "127.0.0.1", split) == ["203.0.113.9"]
+    # a peer that is not a trusted proxy is the client, whatever it claims
+    assert _client_ips(tmp_path / "c", trusted, "192.0.2.44", ["203.0.113.9"]) == ["192.0.2.44"]
+    # garbage right of the trusted hops ends the walk at the last address a trusted proxy vouched for
+    assert _client_ips(tmp_path / "d", trusted, "127.0.0.1", ["203.0.113.9, unknown"]) == ["127.0.0.1"]
+
+
+def test_client_address_reads_ports_brackets_and_mapped_addresses():
+    from meetgate.gateway.forwarded import TrustedProxies, client_address
+
+    trusted = TrustedProxies.parse("127.0.0.1, ::1, 10.0.0.0/8")
+    assert client_address("::1", ["[2001:db8::5]:443"], trusted) == "2001:db8::5"
+    assert client_address("::ffff:127.0.0.1", ["203.0.113.7:5100"], trusted) == "203.0.113.7"
+    assert client_address("127.0.0.1", ["10.0.0.1, 10.0.0.2"], trusted) == "10.0.0.1"  # all trusted
+    assert client_address("127.0.0.1", [], trusted) == "127.0.0.1"
+    assert client_address("127.0.0.1", ["203.0.113.7"], None) == "127.0.0.1"
+    import re
+
+    import pytest
+
+    with pytest.raises(ValueError, match=re.escape("'10.0.0.0/33' is neither an IP address nor a network")):
+        TrustedProxies.parse("127.0.0.1,10.0.0.0/33")
 
 
 class _BrokenMeetings(InMemoryMeetings):

@@ -15,3 +15,12 @@ def test_serve_refuses_a_port_out_of_range():
     result = CliRunner().invoke(app, ["serve", "--port", "99999"])
     assert result.exit_code == 2
     assert "--port" in result.output
+
+
+def test_serve_refuses_a_trusted_proxy_that_is_not_an_address():
+    result = CliRunner().invoke(
+        app, ["serve", "--trust-forwarded-for", "--forwarded-allow-ips", "10.0.0.0/8,proxy"]
+    )
+    assert result.exit_code == 2
+    assert "--forwarded-allow-ips" in result.output and "'proxy'" in result.output
+    assert "Traceback" not in result.output
