@@ -48,7 +48,8 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path) -> None:
     raise AssertionError(f"meetgate serve not ready: {log_path.read_text()[-3000:]}")
 
 
-def test_serve_audits_the_peer_unless_told_to_trust_proxies(env, sandbox, tmp_path):
+def test_serve_audits_the_peer_unless_told_to_trust_proxies(sandbox_cli_env, sandbox, tmp_path):
+    env = sandbox_cli_env
     store_url = f"sqlite:///{tmp_path}/gw.db"
     store = Store.open(store_url)
     key = ConsumerAdmin(store, StaticPolicyScope(["a@contoso.test"])).add(

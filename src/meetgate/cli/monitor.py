@@ -60,7 +60,12 @@ PolicyOpt = Annotated[
         "--policy-backend", help="Snapshot the policy through powershell or graph; none to skip (default)."
     ),
 ]
-PwshOpt = Annotated[str, typer.Option("--pwsh", help="PowerShell command for --policy-backend powershell.")]
+PwshOpt = Annotated[
+    str,
+    typer.Option(
+        "--pwsh", envvar="MEETGATE_PWSH", help="PowerShell command for --policy-backend powershell."
+    ),
+]
 CollectOpt = Annotated[
     bool, typer.Option("--collect/--no-collect", help="Read Entra's logs first (needs AuditLog.Read.All).")
 ]
