@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,22 +198,82 @@ def load_profile(
 def save_profile_values(path: Path, profile: str, values: Mapping[str, Any]) -> None:
     """Merge ``values`` into ``[profiles.<profile>]`` of the file, creating it when missing.
 
-    Comments in the file are not preserved (TOML writers do not keep them).
+    The file is edited in place: comments, key order, blank lines and quoting of everything not
+    named in ``values`` stay as they were; a changed key keeps its place and its end-of-line
+    comment; a new key goes at the end of the profile's table; ``None`` removes a key. The new text
+    is written to a temporary file and renamed over the old one, so a crash leaves either version.
     """
-    import tomli_w
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
 
-    data = read_config_file(path)
-    profiles = data.setdefault("profiles", {})
-    section = profiles.setdefault(profile, {})
-    for key, value in values.items():
+    for key in values:
         if key not in SETTING_KEYS:
             raise ConfigError(f"unknown setting {key!r}")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}; fix it, then run the command again") from exc
+    profiles = document.get("profiles")
+    if profiles is None:
+        profiles = tomlkit.table(is_super_table=True)
+        document["profiles"] = profiles
+    elif not isinstance(profiles, MutableMapping):
+        raise ConfigError(f"{path}: [profiles] must be a table of profiles")
+    section = profiles.get(profile)
+    if section is None:
+        section = tomlkit.table()
+        profiles[profile] = section
+    elif not isinstance(section, MutableMapping):
+        raise ConfigError(f"{path}: [profiles.{profile}] must be a table of settings")
+    for key, value in values.items():
         if value is None:
-            section.pop(key, None)
+            if key in section:
+                del section[key]
+        elif key in section:
+            section[key] = str(value) if isinstance(value, Path) else value  # keeps its place and comment
         else:
-            section[key] = str(value) if isinstance(value, Path) else value
-    data.setdefault("default_profile", profile)
+            _append_setting(section, key, str(value) if isinstance(value, Path) else value)
+    if "default_profile" not in document:
+        _set_default_profile(document, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(tomli_w.dumps(data).encode())
+    tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
+    if path.exists():
+        os.chmod(tmp, path.stat().st_mode & 0o777)
     tmp.replace(path)
+
+
+def _append_setting(section: Any, key: str, value: Any) -> None:
+    """Add a key after the table's last key, not after the comments and blank lines that follow it
+    (in a TOML file those belong to the next table, e.g. ``# the reader profile`` above
+    ``[profiles.reader]``)."""
+    import tomlkit.items
+
+    if not isinstance(section, tomlkit.items.Table):
+        section[key] = value
+        return
+    body = section.value.body
+    last = max((i for i, (name, _) in enumerate(body) if name is not None), default=-1)
+    if last == len(body) - 1:
+        section[key] = value
+    else:
+        section.value._insert_at(last + 1, key, value)
+
+
+def _set_default_profile(document: Any, profile: str) -> None:
+    """Add ``default_profile`` above the first table, and above the comment lines that introduce it."""
+    import tomlkit
+    import tomlkit.items
+
+    body = document.body
+    first_table = next((i for i, (name, _) in enumerate(body) if name is not None), len(body))
+    at = first_table
+    while at > 0 and isinstance(body[at - 1][1], tomlkit.items.Comment):
+        at -= 1
+    if at == len(body):
+        document["default_profile"] = profile
+        return
+    item = tomlkit.item(profile)
+    item.trivia.trail = "\n\n"  # a blank line between it and what follows
+    document._insert_at(at, "default_profile", item)

@@ -91,3 +91,54 @@ def test_a_missing_profile_or_file_is_named_when_keys_are_missing(tmp_path):
     with pytest.raises(ConfigError, match=r"there is no settings file .*meetgat\.toml"):
         missing_file.require("tenant_id")
     load_profile(path, environ={"MEETGATE_PROFILE": "prod"}).require("tenant_id", "client_id")
+
+
+COMMENTED = """\
+# meetgate settings for the Contoso rollout (kept by every command that writes this file)
+
+[profiles.contoso]
+tenant_id = "contoso.onmicrosoft.com"      # the tenant GUID or a verified domain
+policy_file = "policy.toml"                # written in step 4
+timeout_seconds = 30.0
+
+# the monitoring reader, registered by hand
+[profiles.reader]
+tenant_id = 'contoso.onmicrosoft.com'
+"""
+
+
+def test_save_keeps_comments_order_quoting_and_other_profiles(tmp_path):
+    path = tmp_path / "meetgate.toml"
+    path.write_text(COMMENTED)
+    save_profile_values(
+        path,
+        "contoso",
+        {"tenant_id": "00000000-0000-0000-0000-000000000000", "client_id": "c", "policy_file": None},
+    )
+    text = path.read_text()
+    assert text == (
+        "# meetgate settings for the Contoso rollout (kept by every command that writes this file)\n"
+        "\n"
+        'default_profile = "contoso"\n'
+        "\n"
+        "[profiles.contoso]\n"
+        'tenant_id = "00000000-0000-0000-0000-000000000000"      # the tenant GUID or a verified domain\n'
+        "timeout_seconds = 30.0\n"
+        'client_id = "c"\n'
+        "\n"
+        "# the monitoring reader, registered by hand\n"
+        "[profiles.reader]\n"
+        "tenant_id = 'contoso.onmicrosoft.com'\n"
+    )
+    # a second write changes only what it names
+    save_profile_values(path, "reader", {"client_id": "r"})
+    assert path.read_text() == text + 'client_id = "r"\n'
+    assert load_profile(path, "reader", environ={}).client_id == "r"
+
+
+def test_save_refuses_a_broken_file_and_leaves_it_alone(tmp_path):
+    path = tmp_path / "meetgate.toml"
+    path.write_text("[profiles.demo\ntenant_id = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        save_profile_values(path, "demo", {"client_id": "c"})
+    assert path.read_text() == "[profiles.demo\ntenant_id = 1\n"
