@@ -149,6 +149,12 @@ def _coerce(key: str, value: Any, base: Path) -> Any:
         return number
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a string, got {value!r}")
+    if key == "tenant_id":
+        from meetgate.graph.identifiers import tenant_problem
+
+        problem = tenant_problem(value)
+        if problem:
+            raise ConfigError(f"tenant_id {problem}")
     if (
         key.endswith("_url")
         and value
@@ -156,6 +162,25 @@ def _coerce(key: str, value: Any, base: Path) -> Any:
     ):
         raise ConfigError(f"{key} must be a URL, got {value!r}")
     return value
+
+
+def _line_of(path: Path, profile: str, key: str) -> int | None:
+    """The line of ``key`` in ``[profiles.<profile>]`` of the file, for error messages (best effort)."""
+    import re
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    header = re.compile(r"^\s*\[\s*profiles\s*\.\s*(\"?)" + re.escape(profile) + r"\1\s*\]\s*(#.*)?$")
+    assignment = re.compile(r"^\s*(\"?)" + re.escape(key) + r"\1\s*=")
+    inside = False
+    for number, text in enumerate(lines, start=1):
+        if text.lstrip().startswith("["):
+            inside = bool(header.match(text))
+        elif inside and assignment.match(text):
+            return number
+    return None
 
 
 def load_profile(
@@ -186,11 +211,18 @@ def load_profile(
     for key in SETTING_KEYS:
         raw = section.get(key)
         env_value = env.get(f"{ENV_PREFIX}{key.upper()}")
-        if env_value is not None:
-            raw = env_value
-            values[key] = _coerce(key, raw, Path.cwd())
-        elif raw is not None:
-            values[key] = _coerce(key, raw, base)
+        try:
+            if env_value is not None:
+                values[key] = _coerce(key, env_value, Path.cwd())
+            elif raw is not None:
+                values[key] = _coerce(key, raw, base)
+        except ConfigError as exc:  # say where the bad value came from
+            if env_value is not None:
+                where = f"{ENV_PREFIX}{key.upper()}"
+            else:
+                line = _line_of(path, name, key)
+                where = f"{path} [profiles.{name}]" + (f" line {line}" if line else "")
+            raise ConfigError(f"{where}: {exc}") from None
     values = {k: v for k, v in values.items() if v is not None}
     return Profile(name=name, unknown_keys=unknown, not_found=not_found, **values)
 

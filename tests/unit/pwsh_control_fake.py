@@ -6,7 +6,7 @@ from typing import Any
 
 from meetgate.sandbox.pwsh import PSError
 
-TENANT = "tttttttt-0000-4000-8000-000000000000"
+TENANT = "7d1e2c3b-0000-4000-8000-0000000000aa"
 
 
 class InMemoryControl:

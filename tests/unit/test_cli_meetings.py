@@ -10,6 +10,8 @@ runner = CliRunner()
 
 
 def _env(tmp_path):
+    """A settings file with no profile in it (a missing file is refused before the profile is read)."""
+    (tmp_path / "none.toml").touch()
     return {"MEETGATE_CONFIG": str(tmp_path / "none.toml"), "MEETGATE_CLIENT_SECRET": ""}
 
 
@@ -97,7 +99,7 @@ def test_unknown_option_values_are_refused_before_anything_is_sent(tmp_path):
 
 def test_unknown_settings_in_the_profile_are_warned_about(tmp_path):
     config = tmp_path / "meetgate.toml"
-    config.write_text('[profiles.default]\ntenant_id = "t"\ncabundle = "ca.pem"\n')
+    config.write_text('[profiles.default]\ntenant_id = "t.example"\ncabundle = "ca.pem"\n')
     env = {"MEETGATE_CONFIG": str(config), "MEETGATE_CLIENT_SECRET": ""}
     result = runner.invoke(app, ["meetings", "get", "m1", "-o", "a@b.c"], env=env)
     assert result.exit_code == 2

@@ -21,24 +21,24 @@ def test_missing_file_gives_defaults(tmp_path):
 def test_profile_selection_and_relative_paths(tmp_path):
     path = write(
         tmp_path,
-        'default_profile = "a"\n[profiles.a]\ntenant_id = "t-a"\nprivate_key_path = "keys/k.pem"\n'
-        '[profiles.b]\ntenant_id = "t-b"\n',
+        'default_profile = "a"\n[profiles.a]\ntenant_id = "a.example"\nprivate_key_path = "keys/k.pem"\n'
+        '[profiles.b]\ntenant_id = "b.example"\n',
     )
-    assert load_profile(path, environ={}).tenant_id == "t-a"
+    assert load_profile(path, environ={}).tenant_id == "a.example"
     assert load_profile(path, environ={}).private_key_path == tmp_path / "keys" / "k.pem"
-    assert load_profile(path, "b", environ={}).tenant_id == "t-b"
-    assert load_profile(path, environ={"MEETGATE_PROFILE": "b"}).tenant_id == "t-b"
+    assert load_profile(path, "b", environ={}).tenant_id == "b.example"
+    assert load_profile(path, environ={"MEETGATE_PROFILE": "b"}).tenant_id == "b.example"
 
 
 def test_environment_overrides_file(tmp_path):
-    path = write(tmp_path, '[profiles.default]\ntenant_id = "file"\ntimeout_seconds = 5\n')
-    profile = load_profile(path, environ={"MEETGATE_TENANT_ID": "env", "MEETGATE_TIMEOUT_SECONDS": "2.5"})
-    assert profile.tenant_id == "env"
+    path = write(tmp_path, '[profiles.default]\ntenant_id = "file.example"\ntimeout_seconds = 5\n')
+    profile = load_profile(path, environ={"MEETGATE_TENANT_ID": "env.example", "MEETGATE_TIMEOUT_SECONDS": "2.5"})
+    assert profile.tenant_id == "env.example"
     assert profile.timeout_seconds == 2.5
 
 
 def test_unknown_profile_is_refused_with_the_known_ones(tmp_path):
-    path = write(tmp_path, '[profiles.a]\ntenant_id = "x"\n')
+    path = write(tmp_path, '[profiles.a]\ntenant_id = "x.example"\n')
     with pytest.raises(ConfigError, match=r"profile 'zzz' is not in .* \(profiles: a\)"):
         load_profile(path, "zzz", environ={})
 
@@ -65,10 +65,10 @@ def test_require_names_missing_keys_and_env_vars(tmp_path):
 
 def test_save_merges_values(tmp_path):
     path = tmp_path / "meetgate.toml"
-    save_profile_values(path, "demo", {"tenant_id": "t", "client_id": "c"})
+    save_profile_values(path, "demo", {"tenant_id": "t.example", "client_id": "c"})
     save_profile_values(path, "demo", {"client_id": "c2", "ca_bundle": Path("/x/ca.pem")})
     profile = load_profile(path, environ={})
-    assert (profile.name, profile.tenant_id, profile.client_id) == ("demo", "t", "c2")
+    assert (profile.name, profile.tenant_id, profile.client_id) == ("demo", "t.example", "c2")
     assert profile.ca_bundle == Path("/x/ca.pem")
     with pytest.raises(ConfigError):
         save_profile_values(path, "demo", {"private_key": "nope"})
@@ -83,7 +83,7 @@ def test_secrets_come_from_environment_only():
 
 def test_a_missing_profile_or_file_is_named_when_keys_are_missing(tmp_path):
     # a typo in $MEETGATE_PROFILE or --config must not read as "this profile needs `setup app`"
-    path = write(tmp_path, '[profiles.prod]\ntenant_id = "t"\nclient_id = "c"\n')
+    path = write(tmp_path, '[profiles.prod]\ntenant_id = "t.example"\nclient_id = "c"\n')
     profile = load_profile(path, environ={"MEETGATE_PROFILE": "prd"})
     with pytest.raises(ConfigError, match=r"has no profile 'prd' \(profiles: prod\)"):
         profile.require("tenant_id", "client_id")

@@ -29,7 +29,6 @@ fakes in unit tests, the sandbox in integration tests).
 from __future__ import annotations
 
 import datetime as dt
-import re
 import statistics
 import time
 import uuid
@@ -52,6 +51,7 @@ from meetgate.graph.errors import (
     TransportError,
     UserNotFound,
 )
+from meetgate.graph.identifiers import GUID, tenant_problem
 from meetgate.graph.models import CreateOrGetResult, MeetingRequest, OnlineMeeting, User
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -80,7 +80,6 @@ FEATURE_ROLES = {"auditlog.read.all": "monitoring reads service principal sign-i
 TEST_EXTERNAL_ID_PREFIX = "meetgate-validate-"
 TEST_SUBJECT = "meetgate validation test meeting (deleted automatically)"
 SLOW_MEDIAN_MS = 1500.0
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 DELEGATED_EXPLANATION = (
     "Configure app-only authentication: client credentials with the app's certificate "
@@ -500,8 +499,8 @@ def check_configuration(run: _Run) -> CheckResult:
     if not c.tenant_id:
         problems.append("tenant_id is missing")
         fixes.append("set tenant_id (Directory (tenant) ID) in meetgate.toml or MEETGATE_TENANT_ID")
-    elif not GUID.match(c.tenant_id) and "." not in c.tenant_id:
-        problems.append(f"tenant_id {c.tenant_id!r} is neither a GUID nor a domain")
+    elif tenant_problem(c.tenant_id):
+        problems.append(f"tenant_id {tenant_problem(c.tenant_id)}")
         fixes.append("copy the Directory (tenant) ID from the app registration's overview")
     if not c.client_id:
         problems.append("client_id is missing")

@@ -41,13 +41,26 @@ def state(ctx: typer.Context) -> CliState:
 _warned_unknown: set[str] = set()
 
 
-def load_active_profile(ctx: typer.Context) -> Profile:
+def load_active_profile(ctx: typer.Context, *, may_create: bool = False) -> Profile:
     """The profile of --config/--profile (or their environment variables); warns once about keys
-    the profile holds that no setting has (a typo would otherwise be ignored in silence)."""
-    from meetgate.config import config_path, load_profile
+    the profile holds that no setting has (a typo would otherwise be ignored in silence).
+
+    A settings file named by ``--config`` or ``$MEETGATE_CONFIG`` that does not exist is refused
+    (most likely a typo) unless the command creates it (``may_create``: `setup app`, `cert new --use`).
+    """
+    import os
+
+    from meetgate.config import ENV_PREFIX, ConfigError, config_path, load_profile
 
     st = state(ctx)
     _report_weak_credentials_here(ctx)
+    named = st.config is not None or bool(os.environ.get(f"{ENV_PREFIX}CONFIG"))
+    if named and not may_create and not config_path(st.config).exists():
+        where = "--config" if st.config is not None else f"${ENV_PREFIX}CONFIG"
+        raise ConfigError(
+            f"there is no settings file {config_path(st.config)} (from {where}): check the path, or run "
+            "`meetgate setup app` to create it"
+        )
     profile = load_profile(st.config, st.profile)
     if profile.unknown_keys and profile.name not in _warned_unknown:
         from rich.markup import escape

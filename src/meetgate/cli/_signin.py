@@ -52,6 +52,12 @@ def open_session(
 
     if as_app and as_self:
         raise ConfigError("use either --as-app PROFILE or --self, not both")
+    if tenant is not None:
+        from meetgate.graph.identifiers import tenant_problem
+
+        problem = tenant_problem(tenant)
+        if problem:
+            raise ConfigError(f"--tenant {problem}")
     if as_app or as_self:
         acting = load_profile(config, as_app) if as_app else profile
         if tenant and acting.tenant_id and tenant.lower() != acting.tenant_id.lower():
@@ -70,9 +76,12 @@ def open_session(
         return _session(client, rights, claims.tid or str(acting.tenant_id))
 
     from meetgate.graph.admin_signin import GRAPH_COMMAND_LINE_TOOLS, admin_graph_client
+    from meetgate.graph.signin_cache import SigninCache, cache_folder
 
     target = tenant or profile.tenant_id
     if not target:
+        if profile.not_found:
+            raise ConfigError(f"{profile.not_found}: check --config and --profile, or pass --tenant")
         raise ConfigError(
             f"profile '{profile.name}' has no tenant_id: pass --tenant (the directory id or a verified domain)"
         )
@@ -84,6 +93,7 @@ def open_session(
         timeout_seconds=profile.timeout_seconds,
         client_id=admin_client_id or GRAPH_COMMAND_LINE_TOOLS,
         prompt=prompt or print,
+        cache=SigninCache(cache_folder(config_path(config)), profile.name, target),
     )
     try:
         claims = client.token_claims()

@@ -84,7 +84,7 @@ def new(
         from meetgate.config import save_profile_values
 
         config_file = settings_file(state(ctx).config)
-        profile_name = load_active_profile(ctx).name
+        profile_name = load_active_profile(ctx, may_create=True).name
         values: dict[str, object] = {
             "private_key_path": relative_to_config(result.files.key_path, config_file),
             "certificate_path": relative_to_config(result.files.certificate_path, config_file),

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from meetgate import __version__
-from meetgate.cli import cert, consumers, demo, meetings, monitor, policy, serve, setup, validate
+from meetgate.cli import cert, consumers, demo, meetings, monitor, policy, serve, setup, signout, validate
 from meetgate.cli import sandbox as sandbox_cli
 from meetgate.cli._common import EXIT_USAGE, fail, state
 from meetgate.cli._help import RunbookOrderGroup, configure_help
@@ -42,6 +42,7 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(setup.app, name="setup")
 app.command("validate")(validate.validate)
 app.command("golive")(validate.golive)
+app.command("signout")(signout.signout)
 
 
 def _version(value: bool) -> None:

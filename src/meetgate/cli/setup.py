@@ -100,7 +100,7 @@ def setup_app_command(
     st = state(ctx)
     session = None
     try:
-        profile = load_active_profile(ctx)
+        profile = load_active_profile(ctx, may_create=True)
         spec = RegistrationSpec(
             display_name=name or profile.app_display_name,
             permissions=required_permissions(user_read),

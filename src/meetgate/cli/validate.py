@@ -154,7 +154,11 @@ def validate(
     try:
         profile = load_active_profile(ctx)
     except ConfigError as exc:
-        fail(str(exc), "fix meetgate.toml (docs/configuration.md)")
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        fail(problem, "fix meetgate.toml (docs/configuration.md)")
     external_token = None
     if access_token_env:
         external_token = os.environ.get(access_token_env)

@@ -3,7 +3,9 @@
 Runbook steps 1–3 need directory rights the integration app must never hold. The administrator
 (Global Administrator, Application Administrator...) signs in with a public client — by default
 Microsoft Graph Command Line Tools, a first-party app present in every tenant — and meetgate acts
-with the resulting *delegated* token (``scp``). The token is kept in memory only.
+with the resulting *delegated* token (``scp``). Given a :class:`~meetgate.graph.signin_cache.SigninCache`
+the sign-in is kept between commands (MSAL's refresh token renews it silently); without one it is
+kept in memory only.
 
 :class:`DeviceCodeTokenSource` implements the client's ``TokenSource`` port, so the ordinary
 :class:`~meetgate.graph.client.GraphClient` (retry, error mapping) carries the admin's calls:
@@ -13,6 +15,7 @@ with the resulting *delegated* token (``scp``). The token is kept in memory only
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +27,9 @@ import httpx
 from meetgate.graph.auth import AccessToken, build_ssl_context
 from meetgate.graph.errors import AuthenticationError, TransportError
 from meetgate.graph.settings import DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL, GraphSettings
+from meetgate.graph.signin_cache import SigninCache
+
+log = logging.getLogger(__name__)
 
 #: Microsoft Graph Command Line Tools (first-party public client, in every tenant)
 GRAPH_COMMAND_LINE_TOOLS = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
@@ -55,7 +61,8 @@ class DeviceCodeTokenSource:
     """Delegated Graph tokens from the device code flow (``TokenSource`` port of the client).
 
     ``prompt`` receives Entra's instruction ("To sign in, use a web browser to open … and enter the
-    code …"). The flow runs on first use and again when the token is about to expire.
+    code …"). The flow runs on first use and again when the token is about to expire — unless
+    ``cache`` holds a sign-in MSAL can use or renew silently; then ``prompt`` hears "signed in as …".
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class DeviceCodeTokenSource:
         timeout_seconds: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        cache: SigninCache | None = None,
     ) -> None:
         self.tenant = tenant
         self.authority = f"{authority_url.rstrip('/')}/{tenant}"
@@ -80,6 +88,7 @@ class DeviceCodeTokenSource:
         self._timeout = timeout_seconds
         self._transport = transport
         self._clock = clock
+        self._cache = cache
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
         self._app: Any = None
@@ -101,7 +110,7 @@ class DeviceCodeTokenSource:
                 return token
             if token is not None and rejected is not None and token.token != rejected:
                 return token
-            self._token = self._sign_in()
+            self._token = self._silent(force_refresh or rejected is not None) or self._sign_in()
             return self._token
 
     def close(self) -> None:
@@ -130,7 +139,7 @@ class DeviceCodeTokenSource:
                     http_client=MsalHttpxAdapter(self._http),
                     instance_discovery=False,
                     validate_authority=False,
-                    token_cache=msal.TokenCache(),
+                    token_cache=self._cache.cache if self._cache is not None else msal.TokenCache(),
                 )
             except ValueError as exc:
                 raise AuthenticationError(
@@ -144,6 +153,47 @@ class DeviceCodeTokenSource:
                     remedy="check authority_url, the network and ca_bundle",
                 ) from None
         return self._app
+
+    def _silent(self, force_refresh: bool) -> AccessToken | None:
+        """The kept sign-in's token (renewed with its refresh token when due), or None."""
+        if self._cache is None:
+            return None
+        app = self._client()
+        accounts = app.get_accounts()
+        if not accounts:
+            return None
+        try:
+            result = app.acquire_token_silent_with_error(
+                self.scopes, account=accounts[0], force_refresh=force_refresh
+            )
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"cannot reach the sign-in endpoint {self.authority}: {type(exc).__name__}",
+                remedy="check authority_url, the network and ca_bundle",
+            ) from None
+        if not result or "access_token" not in result:
+            reason = (result or {}).get("error") or "no usable token"
+            log.info("the kept sign-in could not be renewed (%s); signing in again", reason)
+            return None
+        self._prompt(
+            f"Signed in as {accounts[0].get('username') or 'the administrator'} "
+            "(kept sign-in; `meetgate signout` forgets it)."
+        )
+        return self._keep(result, "signin_cache")
+
+    def _keep(self, result: dict[str, Any], source: str) -> AccessToken:
+        expires_in = float(result.get("expires_in") or 3599)
+        if self._cache is not None:
+            tid = (result.get("id_token_claims") or {}).get("tid")
+            if isinstance(tid, str) and tid:
+                self._cache.remember_tenant_id(tid)
+            self._cache.save()
+        return AccessToken(
+            token=str(result["access_token"]),
+            expires_at=dt.datetime.fromtimestamp(self._clock() + expires_in, dt.UTC),
+            lifetime=expires_in,
+            source=source,
+        )
 
     def _sign_in(self) -> AccessToken:
         app = self._client()
@@ -166,13 +216,7 @@ class DeviceCodeTokenSource:
             ) from None
         if "access_token" not in result:
             raise _token_error("the administrator sign-in failed", result)
-        expires_in = float(result.get("expires_in") or 3599)
-        return AccessToken(
-            token=str(result["access_token"]),
-            expires_at=dt.datetime.fromtimestamp(self._clock() + expires_in, dt.UTC),
-            lifetime=expires_in,
-            source="device_code",
-        )
+        return self._keep(result, "device_code")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -229,6 +273,7 @@ def admin_graph_client(
     client_id: str = GRAPH_COMMAND_LINE_TOOLS,
     prompt: Callable[[str], None] = print,
     transport: httpx.BaseTransport | None = None,
+    cache: SigninCache | None = None,
 ) -> Any:
     """A :class:`GraphClient` acting as the administrator who signs in with the device code flow."""
     from meetgate.graph.client import GraphClient
@@ -249,5 +294,6 @@ def admin_graph_client(
         prompt=prompt,
         timeout_seconds=timeout_seconds,
         transport=transport,
+        cache=cache,
     )
     return GraphClient(settings, transport=transport, tokens=tokens)

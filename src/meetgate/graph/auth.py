@@ -431,6 +431,9 @@ class TokenProvider:
                 description = str(body.get("error_description", "")).splitlines()[0]
             except (ValueError, AttributeError, IndexError):
                 description = ""
+        # Entra's paragraph ("Check to make sure… subscription administrator…"): its first sentence
+        # says what happened; the remedy says what to do
+        description = description.split(". ", 1)[0].rstrip(".") + "." if description else ""
         return AuthenticationError(
             f"tenant discovery failed for {self.settings.authority}"
             + (f": {description}" if description else ""),

@@ -5,11 +5,15 @@
 - the token endpoint's ``grant_type=urn:ietf:params:oauth:grant-type:device_code`` answers
   ``authorization_pending`` (AADSTS70016) until the code is approved, then a delegated token with
   ``scp`` (never ``roles``); ``expired_token`` (AADSTS70020) after ``expires_in``;
-  ``authorization_declined`` when declined.
+  ``authorization_declined`` when declined. The token answer carries an ``id_token`` when
+  ``openid`` was asked for, ``client_info`` when ``client_info=1`` was sent, and a ``refresh_token``
+  when ``offline_access`` was asked for — what MSAL needs to keep the sign-in in its token cache;
+- ``grant_type=refresh_token`` redeems such a refresh token (held in memory: a restarted sandbox
+  forgets them, and the client signs in again) for a new access token and a new refresh token.
 
 Nobody opens a browser in the sandbox: each tenant's device login setting decides. ``auto`` (the
 default) approves at once as ``approveAs`` — the tenant's seeded admin when unset — so the demo needs
-no human; ``manual`` waits for ``POST /_sandbox/tenants/{tid}/device-codes/{userCode}/approve``;
+no human (its ``message`` then says so instead of asking anyone to open a browser); ``manual`` waits for ``POST /_sandbox/tenants/{tid}/device-codes/{userCode}/approve``;
 ``deny`` declines. Control routes:
 
 - ``GET|PUT /_sandbox/tenants/{tid}/device-login`` ``{"mode": "auto|manual|deny", "approveAs": upn|id|null}``
@@ -20,6 +24,8 @@ no human; ``manual`` waits for ``POST /_sandbox/tenants/{tid}/device-codes/{user
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -75,13 +81,33 @@ class PendingCode:
     expires_at: dt.datetime
     status: str = "pending"  # pending | approved | declined | redeemed
     user_id: str | None = None
+    #: the OpenID scopes asked for besides Graph's (``openid``, ``offline_access``...)
+    oidc_scopes: tuple[str, ...] = ()
+
+
+@dataclass
+class RefreshGrant:
+    """What a refresh token stands for: a user's consent to a client for some scopes."""
+
+    tenant_id: str
+    user_id: str
+    client_id: str
+    client_name: str
+    scopes: tuple[str, ...]
+    oidc_scopes: tuple[str, ...]
+    expires_at: dt.datetime
+
+
+#: refresh tokens live this long without use (Entra's default is 90 days; inactivity revokes them)
+REFRESH_TOKEN_LIFETIME = dt.timedelta(days=90)
 
 
 @dataclass
 class DeviceCodes:
-    """Outstanding device codes, server-wide (short-lived, not persisted)."""
+    """Outstanding device codes and refresh tokens, server-wide (in memory, not persisted)."""
 
     by_device_code: dict[str, PendingCode] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
 
     def by_user_code(self, tenant_id: str, user_code: str) -> PendingCode | None:
         wanted = user_code.replace("-", "").upper()
@@ -205,16 +231,24 @@ async def devicecode(request: Request) -> Response:
         client_name=name,
         scopes=tuple(scopes),
         expires_at=now + dt.timedelta(seconds=EXPIRES_IN),
+        oidc_scopes=tuple(s for s in form.get("scope", "").split() if s in OIDC_SCOPES),
+    )
+    uri = f"{authority_base(request)}/devicelogin"
+    message = (
+        f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."
     )
     setting = extension(tenant).device_login
     if setting.mode == "auto":
         user_id = _find_user(tenant, setting.approve_as)
         if user_id is not None:
             pending.status, pending.user_id = "approved", user_id
+            message = (
+                f"The sandbox approved this sign-in as {tenant.users[user_id].user_principal_name} "
+                "(device login mode auto): there is nothing to open or enter."
+            )
     elif setting.mode == "deny":
         pending.status = "declined"
     codes.by_device_code[pending.device_code] = pending
-    uri = f"{authority_base(request)}/devicelogin"
     return JSONResponse(
         {
             "user_code": user_code,
@@ -222,8 +256,7 @@ async def devicecode(request: Request) -> Response:
             "verification_uri": uri,
             "expires_in": EXPIRES_IN,
             "interval": INTERVAL,
-            "message": f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
-            "to authenticate.",
+            "message": message,
         }
     )
 
@@ -305,29 +338,162 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
     if user is None or not user.account_enabled:
         return fail(TokenFailure(400, "invalid_grant", 50057, "The user account is disabled.", client_id))
     pending.status = "redeemed"
+    grant = RefreshGrant(
+        tenant_id=tenant.id,
+        user_id=user.id,
+        client_id=pending.client_id,
+        client_name=pending.client_name,
+        scopes=pending.scopes,
+        oidc_scopes=pending.oidc_scopes,
+        expires_at=now + REFRESH_TOKEN_LIFETIME,
+    )
+    tenant.log.tokens.append(TokenRecord(**record, success=True, error_code=None, error=None))
+    runtime.state.changed()
+    return _delegated_answer(runtime, tenant, grant, client_info=form.get("client_info") == "1")
+
+
+def _delegated_answer(
+    runtime: SandboxRuntime, tenant: Tenant, grant: RefreshGrant, *, client_info: bool
+) -> Response:
+    """Entra's token answer for a user: access token, and what the OpenID scopes asked for."""
+    user = tenant.users[grant.user_id]
     issued = issue_user_token(
         runtime,
         tenant,
         user,
-        app_id=pending.client_id,
-        app_name=pending.client_name,
-        scopes=list(pending.scopes),
+        app_id=grant.client_id,
+        app_name=grant.client_name,
+        scopes=list(grant.scopes),
     )
-    tenant.log.tokens.append(TokenRecord(**record, success=True, error_code=None, error=None))
-    runtime.state.changed()
-    return Response(
-        json.dumps(
-            {
-                "token_type": "Bearer",
-                "scope": " ".join(f"{GRAPH_RESOURCE}/{s}" for s in pending.scopes),
-                "expires_in": issued.expires_in,
-                "ext_expires_in": issued.expires_in,
-                "access_token": issued.access_token,
-            }
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "scope": " ".join(
+            [f"{GRAPH_RESOURCE}/{s}" for s in grant.scopes]
+            + [s for s in grant.oidc_scopes if s in ("openid", "profile", "email", "offline_access")]
         ),
+        "expires_in": issued.expires_in,
+        "ext_expires_in": issued.expires_in,
+        "access_token": issued.access_token,
+    }
+    if "openid" in grant.oidc_scopes:
+        body["id_token"] = runtime.issuer.issue_id_token(
+            tenant_id=tenant.id,
+            client_id=grant.client_id,
+            user_id=user.id,
+            upn=user.user_principal_name,
+            name=user.display_name,
+        )
+    if client_info:
+        info = json.dumps({"uid": user.id, "utid": tenant.id}, separators=(",", ":")).encode()
+        body["client_info"] = base64.urlsafe_b64encode(info).decode().rstrip("=")
+    if "offline_access" in grant.oidc_scopes:
+        refresh_token = secrets.token_urlsafe(48)
+        device_codes(runtime).refresh_tokens[refresh_token] = grant
+        body["refresh_token"] = refresh_token
+    return Response(
+        json.dumps(body),
         media_type="application/json; charset=utf-8",
         headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},
     )
+
+
+async def refresh_token_grant(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    """``grant_type=refresh_token``: a new access token (and refresh token) for a kept sign-in."""
+    runtime = runtime_of(request)
+    request_id, _ = REQUEST_IDS.get()
+    client_id = form.get("client_id", "").strip() or None
+    record: dict[str, Any] = {
+        "time": utc_stamp(),
+        "tenant_id": tenant.id,
+        "grant_type": "refresh_token",
+        "client_ip": request.client.host if request.client else "",
+        "request_id": request_id,
+        "correlation_id": request.headers.get("client-request-id") or request_id,
+        "app_id": client_id,
+        "credential_type": "delegated",
+        "key_id": None,
+        "thumbprint": None,
+    }
+
+    def fail(failure: TokenFailure) -> Response:
+        tenant.log.tokens.append(
+            TokenRecord(**record, success=False, error_code=failure.code, error=failure.error)
+        )
+        runtime.state.changed()
+        return _failure_response(request, failure)
+
+    codes = device_codes(runtime)
+    token = form.get("refresh_token", "")
+    if not token:
+        return fail(
+            TokenFailure(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'refresh_token'.",
+            )
+        )
+    grant = codes.refresh_tokens.get(token)
+    now = dt.datetime.now(dt.UTC)
+    if grant is None or grant.tenant_id != tenant.id:
+        return fail(
+            TokenFailure(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+        )
+    if client_id is None or client_id.lower() != grant.client_id.lower():
+        return fail(
+            TokenFailure(
+                400,
+                "invalid_grant",
+                70000,
+                "Provided grant is invalid or malformed. The refresh token was issued to another client.",
+                client_id,
+            )
+        )
+    if now > grant.expires_at:
+        del codes.refresh_tokens[token]
+        return fail(
+            TokenFailure(
+                400,
+                "invalid_grant",
+                700082,
+                "The refresh token has expired due to inactivity.",
+                client_id,
+            )
+        )
+    try:
+        wanted = delegated_scopes(form.get("scope", ""))
+    except ValueError as exc:
+        return fail(
+            TokenFailure(
+                400,
+                "invalid_scope",
+                70011,
+                f"The provided value for the input parameter 'scope' is not valid. The scope {exc} is not valid.",
+                client_id,
+            )
+        )
+    missing = [s for s in wanted if s not in grant.scopes and s != "User.Read"]
+    if missing:
+        return fail(
+            TokenFailure(
+                400,
+                "invalid_grant",
+                65001,
+                "The user or administrator has not consented to use the application with ID "
+                f"'{grant.client_id}' named '{grant.client_name}'. Send an interactive authorization "
+                f"request for this user and resource (missing: {', '.join(missing)}).",
+                client_id,
+            )
+        )
+    user = tenant.users.get(grant.user_id)
+    if user is None or not user.account_enabled:
+        del codes.refresh_tokens[token]
+        return fail(TokenFailure(400, "invalid_grant", 50057, "The user account is disabled.", client_id))
+    del codes.refresh_tokens[token]  # rotated: the answer carries its successor
+    renewed = dataclasses.replace(grant, expires_at=now + REFRESH_TOKEN_LIFETIME)
+    tenant.log.tokens.append(TokenRecord(**record, success=True, error_code=None, error=None))
+    runtime.state.changed()
+    return _delegated_answer(runtime, tenant, renewed, client_info=form.get("client_info") == "1")
 
 
 # --- control API -------------------------------------------------------------------------------

@@ -478,6 +478,10 @@ async def token(request: Request) -> Response:
         from meetgate.sandbox.devicecode import device_code_token
 
         return await device_code_token(request, tenant, form)
+    if grant_type == "refresh_token":
+        from meetgate.sandbox.devicecode import refresh_token_grant
+
+        return await refresh_token_grant(request, tenant, form)
     try:
         if not grant_type:
             raise _missing("grant_type")

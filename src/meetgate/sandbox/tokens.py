@@ -183,6 +183,21 @@ class TokenIssuer:
         }
         return IssuedToken(self._sign(claims), lifetime)
 
+    def issue_id_token(self, *, tenant_id: str, client_id: str, user_id: str, upn: str, name: str) -> str:
+        """An OpenID Connect v2.0 ID token for ``client_id`` (who signed in; not for calling APIs)."""
+        claims: dict[str, Any] = {
+            "aud": client_id,
+            "iss": f"https://login.microsoftonline.com/{tenant_id}/v2.0",
+            **self._times(3600),
+            "name": name,
+            "oid": user_id,
+            "preferred_username": upn,
+            "sub": certificates.b64url(hashlib.sha256(f"{user_id}:{client_id}:id".encode()).digest()),
+            "tid": tenant_id,
+            "ver": "2.0",
+        }
+        return self._sign(claims)
+
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a token this server issued, or :class:`AccessTokenError` with Graph's text.
 

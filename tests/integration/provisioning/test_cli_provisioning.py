@@ -349,3 +349,61 @@ def test_plan_for_an_existing_app_missing_a_consent_lists_it_and_exits_0(tenant)
     assert "User.Read.All: not granted yet (the plan grants it)" in " ".join(text.split())
     assert "error" not in text
     assert len(tenant.audits()) == audits  # nothing changed
+
+
+def _device_code_grants(tenant) -> list[str]:
+    return [
+        t["grantType"]
+        for t in tenant.control.token_log(tenant.tenant_id)
+        if t.get("credentialType") == "delegated" and t.get("success")
+    ]
+
+
+def test_the_admin_signs_in_once_for_the_runbook_and_signout_forgets_it(tenant):
+    import stat
+
+    first = tenant.run("setup", "app")
+    # the sandbox approves automatically: it says so, and asks nobody to open a browser
+    assert "approved this sign-in" in first.output and "use a web browser" not in first.output
+    second = tenant.run("cert", "status", "--json", code=None)
+    assert "Signed in as" in second.stderr and "approved this sign-in" not in second.stderr
+    grants = _device_code_grants(tenant)
+    assert grants.count("urn:ietf:params:oauth:grant-type:device_code") == 1
+
+    folder = tenant.dir / ".meetgate" / "signin"
+    files = sorted(folder.iterdir())
+    # kept under the domain the profile named and under the directory id setup wrote into it
+    assert {p.name for p in files} == {
+        f"t--{tenant.domain.lower()}.signin.json",
+        f"t--{tenant.tenant_id.lower()}.signin.json",
+    }
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+
+    out = tenant.json("signout")
+    assert len(out["removed"]) == 2 and not any(folder.iterdir())
+    tenant.run("cert", "status", "--json", code=None)
+    assert _device_code_grants(tenant).count("urn:ietf:params:oauth:grant-type:device_code") == 2
+
+
+def test_an_expired_access_token_is_renewed_with_the_refresh_token_silently(tenant, sandbox_control):
+    tenant.run("setup", "app")
+    sandbox_control.set_settings(clock_offset_seconds=2 * 3600)  # the kept access token has expired
+    try:
+        again = tenant.run("cert", "status", "--json", code=None)
+    finally:
+        sandbox_control.set_settings(clock_offset_seconds=0)
+    assert "Signed in as" in again.stderr
+    grants = _device_code_grants(tenant)
+    assert grants.count("urn:ietf:params:oauth:grant-type:device_code") == 1
+    assert "refresh_token" in grants
+
+
+def test_a_kept_sign_in_readable_by_others_is_not_used(tenant):
+    tenant.run("setup", "app")
+    for path in (tenant.dir / ".meetgate" / "signin").iterdir():
+        path.chmod(0o644)
+    again = tenant.run("cert", "status", "--json", code=None)
+    assert "Signed in as" not in again.stderr
+    assert _device_code_grants(tenant).count("urn:ietf:params:oauth:grant-type:device_code") == 2
+
