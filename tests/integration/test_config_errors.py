@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -43,12 +46,8 @@ def test_setup_app_may_create_the_file_it_is_given(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("value", ["not a tenant!", "contoso", "common"])
 def test_a_tenant_id_that_is_neither_a_guid_nor_a_domain_is_refused_locally(sandbox_cli_env, value, sandbox):
-    config = sandbox_cli_env["MEETGATE_CONFIG"]
-    text = open(config).read()
-    import re
-
-    text = re.sub(r'tenant_id = "[^"]*"', f'tenant_id = "{value}"', text)
-    open(config, "w").write(text)
+    config = Path(sandbox_cli_env["MEETGATE_CONFIG"])
+    config.write_text(re.sub(r'tenant_id = "[^"]*"', f'tenant_id = "{value}"', config.read_text()))
     result = run(sandbox_cli_env, "meetings", "create", *MEETING)
     assert result.exit_code == 2, result.output
     assert "[profiles.sandbox]" in result.output and f"tenant_id '{value}'" in result.output

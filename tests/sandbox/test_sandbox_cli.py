@@ -59,6 +59,64 @@ def test_serve_runs_until_interrupted_and_info_reads_it(tmp_path):
     assert (state / "state.json").exists()
 
 
+def test_ctrl_c_lets_the_request_in_flight_finish_before_the_process_exits(tmp_path):
+    """SIGINT while a request is being served: the server shuts down gracefully, then the process ends.
+
+    (Raising KeyboardInterrupt in the main thread's Thread.join made Python 3.11 report the server
+    thread as stopped while it ran: the process went on to exit under the request, or hung.)"""
+    import threading
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meetgate", "sandbox", "serve", "--port", "0", "--state", str(tmp_path),
+         "--users", "1", "--latency-ms", "1500", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    answers: list[object] = []
+    try:
+        info = _read_json_document(process.stdout)
+        started = threading.Event()
+
+        def call() -> None:
+            with httpx.Client(verify=ssl_context(info["ca_bundle"]), timeout=30) as client:
+                started.set()
+                try:
+                    answers.append(client.get(f"{info['graph_url']}/v1.0/users").status_code)
+                except httpx.HTTPError as exc:
+                    answers.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        started.wait(10)
+        _wait_until_requested(info, tmp_path)
+        process.send_signal(signal.SIGINT)
+        caller.join(30)
+    finally:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert answers == [401]  # answered (no token), not cut off by the exit
+    assert process.returncode == 0
+    assert not (tmp_path / "sandbox.json").exists() and (tmp_path / "state.json").exists()
+
+
+def _wait_until_requested(info: dict, state) -> None:
+    """Until the sandbox has the request in hand (its connection count says so)."""
+    import time
+
+    deadline = time.monotonic() + 20
+    with httpx.Client(verify=ssl_context(info["ca_bundle"])) as client:
+        while time.monotonic() < deadline:
+            stats = client.get(f"{info['control_url']}/health").json()
+            if stats.get("inFlight", 0) >= 1:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the request never reached the sandbox")
+
+
 def test_info_without_a_running_sandbox_says_what_to_do(tmp_path):
     result = CliRunner().invoke(app, ["sandbox", "info", "--state", str(tmp_path)])
     assert result.exit_code == 2

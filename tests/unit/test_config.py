@@ -32,7 +32,9 @@ def test_profile_selection_and_relative_paths(tmp_path):
 
 def test_environment_overrides_file(tmp_path):
     path = write(tmp_path, '[profiles.default]\ntenant_id = "file.example"\ntimeout_seconds = 5\n')
-    profile = load_profile(path, environ={"MEETGATE_TENANT_ID": "env.example", "MEETGATE_TIMEOUT_SECONDS": "2.5"})
+    profile = load_profile(
+        path, environ={"MEETGATE_TENANT_ID": "env.example", "MEETGATE_TIMEOUT_SECONDS": "2.5"}
+    )
     assert profile.tenant_id == "env.example"
     assert profile.timeout_seconds == 2.5
 

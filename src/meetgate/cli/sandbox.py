@@ -65,6 +65,7 @@ def serve(
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C."""
     import signal
+    import threading
 
     from meetgate.sandbox.server import SandboxOptions, SandboxServer, SandboxStartError
     from meetgate.sandbox.state import StateError
@@ -97,9 +98,16 @@ def serve(
     gc.collect()
     gc.freeze()  # the loaded tenants live as long as the server: keep full collections short
 
-    def _stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    # Ctrl-C and SIGTERM only set a flag. Raising KeyboardInterrupt instead would interrupt the
+    # main thread's Thread.join, and Python 3.11 then marks the still-running server thread as
+    # stopped (bpo-45274's fix): stop() would not wait for the server's graceful shutdown and the
+    # process would exit, or hang, with the server thread mid-shutdown.
+    stop_requested = threading.Event()
 
+    def _stop(signum: int, frame: object) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     if as_json:
         print_json(info.to_dict())
@@ -115,10 +123,8 @@ def serve(
         out(f"state          {state}/sandbox.json")
         out(f"ready: {info.authority_url} (Ctrl-C to stop)")
     try:
-        while not server.wait(0.5):
+        while not stop_requested.wait(0.5) and not server.wait(0):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         server.stop()
     if not as_json:

@@ -12,7 +12,8 @@ from meetgate.cli._common import console, print_json, state
 def signout(
     ctx: typer.Context,
     all_profiles: Annotated[
-        bool, typer.Option("--all-profiles", help="Forget the sign-ins of every profile of the settings file.")
+        bool,
+        typer.Option("--all-profiles", help="Forget the sign-ins of every profile of the settings file."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:

@@ -109,6 +109,7 @@ async def health(request: Request) -> Response:
             "tenants": len(state.tenants),
             "defaultTenantId": state.default_tenant_id,
             "features": sorted(state.extension_names),
+            "inFlight": runtime_of(request).in_flight,
         }
     )
 

@@ -234,9 +234,7 @@ async def devicecode(request: Request) -> Response:
         oidc_scopes=tuple(s for s in form.get("scope", "").split() if s in OIDC_SCOPES),
     )
     uri = f"{authority_base(request)}/devicelogin"
-    message = (
-        f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."
-    )
+    message = f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."
     setting = extension(tenant).device_login
     if setting.mode == "auto":
         user_id = _find_user(tenant, setting.approve_as)

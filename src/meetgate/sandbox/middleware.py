@@ -144,8 +144,20 @@ class FaultMiddleware:
             return
         kind = request_kind(str(scope.get("path", "")))
         runtime = _runtime(scope)
+        if kind not in ("graph", "token"):
+            await self.app(scope, receive, send)
+            return
+        runtime.in_flight += 1
+        try:
+            await self._serve(scope, receive, send, kind, runtime)
+        finally:
+            runtime.in_flight -= 1
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, kind: str, runtime: SandboxRuntime
+    ) -> None:
         faults = runtime.state.faults
-        if kind not in ("graph", "token") or not faults.applies_to(kind):
+        if not faults.applies_to(kind):
             await self.app(scope, receive, send)
             return
         if faults.latency_ms:

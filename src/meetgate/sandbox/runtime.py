@@ -24,6 +24,8 @@ class SandboxRuntime:
     dice: FaultDice | None = None
     #: free slots for route modules that need server-wide helpers of their own
     services: dict[str, Any] = field(default_factory=dict)
+    #: Graph and token requests being served right now (``GET /_sandbox/health`` shows it)
+    in_flight: int = 0
 
     def __post_init__(self) -> None:
         self.issuer.clock = self.now

@@ -156,6 +156,8 @@ class SandboxServer:
         self.options = options or SandboxOptions()
         self._info: SandboxInfo | None = None
         self._thread: threading.Thread | None = None
+        #: set when the server thread has ended (whatever interrupted the caller meanwhile)
+        self._finished = threading.Event()
         self._server: Any = None
         self._temp_dir: Path | None = None
         self._saver: DebouncedSaver | None = None
@@ -248,17 +250,22 @@ class SandboxServer:
         server = uvicorn.Server(config)
         self._server = server
 
+        finished = threading.Event()
+        self._finished = finished
+
         def run() -> None:
             try:
                 server.run(sockets=[sock])
             except BaseException as exc:  # reported by start()
                 self._error = exc
+            finally:
+                finished.set()
 
         self._thread = threading.Thread(target=run, name="meetgate-sandbox", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
         while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if finished.is_set() or time.monotonic() > deadline:
                 sock.close()
                 raise SandboxStartError(f"the sandbox server did not start: {self._error or 'timed out'}")
             time.sleep(0.02)
@@ -311,11 +318,12 @@ class SandboxServer:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-            if self._thread.is_alive():
-                logging.getLogger("meetgate.sandbox").warning("the sandbox server did not stop in 15 s")
-        if self._saver is not None and (self._thread is None or not self._thread.is_alive()):
+        # an Event, not Thread.join/is_alive: a KeyboardInterrupt during join makes Python 3.11
+        # report a running thread as stopped (bpo-45274), and we would not wait for the shutdown
+        stopped = self._finished.wait(timeout=15) if self._thread is not None else True
+        if not stopped:
+            logging.getLogger("meetgate.sandbox").warning("the sandbox server did not stop in 15 s")
+        if self._saver is not None and stopped:
             self._saver.flush()
         if self.options.state_dir is not None and self._info is not None:
             (self.options.state_dir / INFO_FILE).unlink(missing_ok=True)
@@ -331,8 +339,7 @@ class SandboxServer:
         """Block until the server thread ends (or ``timeout``); True when it ended."""
         if self._thread is None:
             return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._finished.wait(timeout)
 
     def __enter__(self) -> SandboxServer:
         self.start()

@@ -406,4 +406,3 @@ def test_a_kept_sign_in_readable_by_others_is_not_used(tenant):
     again = tenant.run("cert", "status", "--json", code=None)
     assert "Signed in as" not in again.stderr
     assert _device_code_grants(tenant).count("urn:ietf:params:oauth:grant-type:device_code") == 2
-
