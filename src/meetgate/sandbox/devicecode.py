@@ -259,15 +259,13 @@ async def devicecode(request: Request) -> Response:
     )
 
 
-async def device_code_token(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    """The token endpoint's answer to ``grant_type=…device_code`` (called by the token route)."""
-    runtime = runtime_of(request)
+def _token_record(request: Request, tenant: Tenant, grant_type: str, client_id: str | None) -> dict[str, Any]:
+    """The sign-in log fields of a delegated token request (outcome added by the caller)."""
     request_id, _ = REQUEST_IDS.get()
-    client_id = form.get("client_id", "").strip() or None
-    record: dict[str, Any] = {
+    return {
         "time": utc_stamp(),
         "tenant_id": tenant.id,
-        "grant_type": GRANT_TYPE,
+        "grant_type": grant_type,
         "client_ip": request.client.host if request.client else "",
         "request_id": request_id,
         "correlation_id": request.headers.get("client-request-id") or request_id,
@@ -276,6 +274,13 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
         "key_id": None,
         "thumbprint": None,
     }
+
+
+async def device_code_token(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    """The token endpoint's answer to ``grant_type=…device_code`` (called by the token route)."""
+    runtime = runtime_of(request)
+    client_id = form.get("client_id", "").strip() or None
+    record = _token_record(request, tenant, GRANT_TYPE, client_id)
 
     def fail(failure: TokenFailure) -> Response:
         if failure.error != "authorization_pending":
@@ -398,20 +403,8 @@ def _delegated_answer(
 async def refresh_token_grant(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """``grant_type=refresh_token``: a new access token (and refresh token) for a kept sign-in."""
     runtime = runtime_of(request)
-    request_id, _ = REQUEST_IDS.get()
     client_id = form.get("client_id", "").strip() or None
-    record: dict[str, Any] = {
-        "time": utc_stamp(),
-        "tenant_id": tenant.id,
-        "grant_type": "refresh_token",
-        "client_ip": request.client.host if request.client else "",
-        "request_id": request_id,
-        "correlation_id": request.headers.get("client-request-id") or request_id,
-        "app_id": client_id,
-        "credential_type": "delegated",
-        "key_id": None,
-        "thumbprint": None,
-    }
+    record = _token_record(request, tenant, "refresh_token", client_id)
 
     def fail(failure: TokenFailure) -> Response:
         tenant.log.tokens.append(
