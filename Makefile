@@ -4,6 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.meetgate-installed
 PYTHON ?= python3
+# newman runs the exported Postman collection (tests, demo); installed from the npm registry when npm exists
+NEWMAN := tools/newman/node_modules/.bin/newman
+TOOLS  := $(if $(shell command -v npm),$(NEWMAN))
 
 .PHONY: demo test lint types pytest bench clean help
 
@@ -17,7 +20,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(NEWMAN): tools/newman/package.json tools/newman/package-lock.json
+	npm ci --prefix tools/newman --no-audit --no-fund --loglevel=error
+	@touch $(NEWMAN)
+
+demo: $(STAMP) $(TOOLS)
 	$(VENV)/bin/meetgate demo
 
 lint: $(STAMP)
@@ -27,7 +34,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(TOOLS)
 	$(VENV)/bin/pytest
 
 test: lint types pytest
@@ -36,4 +43,4 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .meetgate .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tools/newman/node_modules .meetgate .pytest_cache .mypy_cache .ruff_cache

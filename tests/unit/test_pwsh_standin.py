@@ -214,3 +214,31 @@ def test_locates_the_sandbox_from_env_or_sandbox_json(tmp_path):
         SandboxTenant.locate({"MEETGATE_SANDBOX_JSON": str(tmp_path / "missing.json")}, cwd=tmp_path)
     (tmp_path / "sandbox.json").write_text(info.read_text())  # ./sandbox.json is the last resort
     assert SandboxTenant.locate({}, cwd=tmp_path).control_url == "https://127.0.0.1:8"
+
+
+def test_like_matches_across_lines_as_powershell_does():
+    # Graph PowerShell errors span lines ("message\r\n\r\nStatus: 403 (Forbidden)"): '*403*' must match
+    code, out, _ = run(
+        "$m = \"denied`r`n`r`nStatus: 403 (Forbidden)\"\n$m -like '*403*'\n$m -like '403*'", InMemoryControl()
+    )
+    assert code == 0
+    assert out.split() == ["True", "False"]
+
+
+def test_graph_cmdlets_need_connect_mggraph_and_a_certificate_in_the_store(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEETGATE_PWSH_CERT_STORE", str(tmp_path))
+    code, out, _ = run(
+        "$ErrorActionPreference = 'Stop'\n"
+        "try { New-MgUserOnlineMeeting -UserId u -BodyParameter @{ subject = 's' } } catch { $_.Exception.Message }\n"
+        "try { Connect-MgGraph -TenantId t -ClientId c -CertificateThumbprint 'AB CD' -NoWelcome } "
+        "catch { $_.Exception.Message }\n"
+        "try { Connect-MgGraph -Scopes 'OnlineMeetings.ReadWrite' } catch { $_.FullyQualifiedErrorId }\n"
+        "Get-MgContext\n",
+        InMemoryControl(),
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Authentication needed. Please call Connect-MgGraph."
+    assert lines[1].startswith("no certificate with thumbprint ABCD and a private key was found in Cert:")
+    assert lines[2] == "InteractiveUnavailable"
+    assert len(lines) == 3  # not connected: Get-MgContext prints nothing

@@ -137,11 +137,31 @@ def validate(
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML to FILE (for CI).")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report to FILE.")] = None,
     keep: Annotated[bool, typer.Option("--keep/--no-keep", help="Keep the result in the store.")] = True,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            metavar="DIR",
+            help="Run no checks: write step 6's manual tests for this tenant into DIR — a Postman "
+            "collection + environment (for Postman or newman), a PowerShell script and a README.",
+        ),
+    ] = None,
+    assertion_minutes: Annotated[
+        int,
+        typer.Option(
+            "--assertion-minutes",
+            min=1,
+            max=60,
+            help="With --export: how long the signed client assertion in the environment stays valid.",
+        ),
+    ] = 15,
+    force: Annotated[bool, typer.Option("--force", help="With --export: replace an earlier export.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Runbook step 6: app-only token, roles, policy positive and negative tests, with evidence.
 
-    Exit code 1 when any check fails. Test meetings are deleted, also on Ctrl-C.
+    Exit code 1 when any check fails. Test meetings are deleted, also on Ctrl-C. With --export DIR,
+    writes the same tests for people to repeat by hand (Postman, newman, PowerShell) instead.
     """
     import shlex
     import shutil
@@ -159,6 +179,9 @@ def validate(
         problem = ""
     if problem:
         fail(problem, "fix meetgate.toml (docs/configuration.md)")
+    if export is not None:
+        _export(profile, export, file, pilot, negative, assertion_minutes, force, as_json)
+        return
     external_token = None
     if access_token_env:
         external_token = os.environ.get(access_token_env)
@@ -237,6 +260,43 @@ def validate(
                 console().print(f"[dim]{label} report: {path}[/]")
     if not run.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _export(
+    profile: Profile,
+    directory: Path,
+    file: Path | None,
+    pilot: list[str] | None,
+    negative: list[str] | None,
+    assertion_minutes: int,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """--export: the test users default as for the checks (policy file; first user outside it)."""
+    from meetgate.cli.validate_export import export_manual_tests
+    from meetgate.composition import graph_client_from_profile
+    from meetgate.config import ConfigError
+    from meetgate.graph.errors import GraphError
+
+    pilots, negatives = _split(pilot), _split(negative)
+    try:
+        client = graph_client_from_profile(profile)
+    except (ConfigError, GraphError) as exc:
+        fail(f"cannot sign in as the app: {exc}", "`meetgate validate` says what is wrong")
+    try:
+        _default_users(profile, file, client, pilots, negatives, pilot is None, negative is None)
+        export_manual_tests(
+            profile,
+            client,
+            directory,
+            pilots=pilots,
+            negatives=negatives,
+            assertion_minutes=assertion_minutes,
+            force=force,
+            as_json=as_json,
+        )
+    finally:
+        client.close()
 
 
 def _progress(result: CheckResult) -> None:

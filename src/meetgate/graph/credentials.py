@@ -192,6 +192,32 @@ class CertificateCredential:
         """MSAL's ``client_credential``: with ``public_certificate`` MSAL signs PS256 + ``x5t#S256``."""
         return {"private_key": self.__key_pem, "public_certificate": self.certificate_pem}
 
+    def client_assertion(self, audience: str, client_id: str, *, lifetime_seconds: int, now: float) -> str:
+        """A signed client assertion (PS256, ``x5t#S256``) for ``audience`` (the token endpoint URL),
+        valid from ``now`` for ``lifetime_seconds``: what MSAL sends, for a tool that cannot sign one
+        (Postman). The assertion is a bearer credential until it expires: keep it as private as a key."""
+        import base64
+        import uuid
+
+        import jwt
+        from cryptography.hazmat.primitives import hashes
+
+        if not 0 < lifetime_seconds <= 3600:
+            raise CredentialError("an assertion must be valid for between 1 second and 1 hour")
+        issued = int(now)
+        claims = {
+            "aud": audience,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": str(uuid.uuid4()),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + lifetime_seconds,
+        }
+        digest = self.certificate.fingerprint(hashes.SHA256())
+        header = {"x5t#S256": base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")}
+        return jwt.encode(claims, self.__key_pem, algorithm="PS256", headers=header)
+
     def __repr__(self) -> str:
         return f"CertificateCredential(thumbprint_sha1={self.thumbprint_sha1!r}, not_after={self.not_after:%Y-%m-%d})"
 

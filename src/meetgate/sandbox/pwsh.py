@@ -7,7 +7,8 @@ understands a small language subset — ``param``, variables, ``'..'``/``".."`` 
 ``@{}``, ``[pscustomobject]``, member access, ``+``, ``-eq -ne -gt -lt -replace -not -and -or``,
 ``if/elseif/else``, ``foreach``, ``try/catch/finally``, ``exit``, pipelines — and these commands:
 
-    Connect-MicrosoftTeams  (-TenantId, with -ApplicationId -Certificate <X509Certificate2>,
+    Connect-MicrosoftTeams  (-TenantId, with -ApplicationId -Certificate <X509Certificate2> or
+                             -CertificateThumbprint (see the certificate store below),
                              -AccessTokens @(graph, teams), or interactively as the tenant admin)
     New-/Set-/Get-/Remove-CsApplicationAccessPolicy
     Grant-CsApplicationAccessPolicy  -Identity u | -Group g -Rank n | -Global,  -PolicyName n|$null
@@ -17,6 +18,12 @@ understands a small language subset — ``param``, variables, ``'..'``/``".."`` 
     ConvertTo-Json, Select-Object, Out-Null, Write-Host, Write-Output, Write-Warning,
     Start-Transcript, Stop-Transcript,
     [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile(cert, key)
+    Microsoft Graph PowerShell (module :mod:`meetgate.sandbox.pwsh_graph`): Connect-MgGraph,
+    Get-MgContext, Disconnect-MgGraph, New-/Get-/Remove-MgUserOnlineMeeting
+
+``-CertificateThumbprint`` reads ``Cert:\\CurrentUser\\My`` on Windows; here the store is the folder
+``MEETGATE_PWSH_CERT_STORE`` names: PEM certificates and their unencrypted PEM keys, matched by
+thumbprint and public key.
 
 Anything else is refused with PowerShell's own error text. Invocation mirrors pwsh:
 ``-Command <text>``, ``-Command -`` or no argument (script on stdin), ``-File x.ps1 [-Param value]``;
@@ -663,6 +670,7 @@ class _Http:
         *,
         json_body: Any = None,
         form: dict[str, str] | None = None,
+        bearer: str | None = None,
     ) -> _Response:
         import http.client
         import urllib.parse
@@ -673,6 +681,8 @@ class _Http:
                 f"The sandbox must be reached over https, not {url!r}.", "InvalidUri", "InvalidArgument"
             )
         headers = {"Accept": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
         payload: bytes | None = None
         if json_body is not None:
             payload = json.dumps(json_body).encode()
@@ -706,13 +716,20 @@ class _Http:
 class SandboxTenant:
     """The control API of a sandbox server, as the Teams cmdlets need it."""
 
-    def __init__(self, control_url: str, ca_bundle: str | None, authority_url: str | None) -> None:
+    def __init__(
+        self,
+        control_url: str,
+        ca_bundle: str | None,
+        authority_url: str | None,
+        graph_url: str | None = None,
+    ) -> None:
         ctx = ssl.create_default_context()
         if ca_bundle:
             ctx.load_verify_locations(ca_bundle)
         base = control_url.rstrip("/")
         self.control_url = base.removesuffix("/_sandbox")  # sandbox.json names the control API root
         self.authority_url = (authority_url or self.control_url).rstrip("/")
+        self.graph_url = (graph_url or self.control_url).rstrip("/")
         self.ca_bundle = ca_bundle
         self.http = _Http(ctx)
 
@@ -721,7 +738,12 @@ class SandboxTenant:
         env = dict(os.environ if environ is None else environ)
         url = env.get("MEETGATE_SANDBOX_CONTROL_URL")
         if url:
-            return cls(url, env.get("MEETGATE_SANDBOX_CA_BUNDLE"), env.get("MEETGATE_SANDBOX_AUTHORITY_URL"))
+            return cls(
+                url,
+                env.get("MEETGATE_SANDBOX_CA_BUNDLE"),
+                env.get("MEETGATE_SANDBOX_AUTHORITY_URL"),
+                env.get("MEETGATE_SANDBOX_GRAPH_URL"),
+            )
         candidates = [Path(env["MEETGATE_SANDBOX_JSON"])] if env.get("MEETGATE_SANDBOX_JSON") else []
         here = cwd or Path.cwd()
         candidates += [here / "sandbox.json", here / ".meetgate/sandbox/sandbox.json"]
@@ -732,7 +754,12 @@ class SandboxTenant:
                 ca = info.get("ca_bundle") or info.get("caBundle")
                 if ca and not Path(ca).is_absolute():
                     ca = str(path.parent / ca)
-                return cls(control, ca, info.get("authority_url") or info.get("authorityUrl"))
+                return cls(
+                    control,
+                    ca,
+                    info.get("authority_url") or info.get("authorityUrl"),
+                    info.get("graph_url") or info.get("graphUrl"),
+                )
         raise PSError(
             "No sandbox tenant to connect to: set MEETGATE_SANDBOX_CONTROL_URL (and MEETGATE_SANDBOX_CA_BUNDLE) "
             "or MEETGATE_SANDBOX_JSON, or run where sandbox.json is.",
@@ -813,6 +840,8 @@ class Interpreter:
         self.tenant_factory = tenant_factory
         self._tenant: SandboxTenant | None = None
         self.conn: Connection | None = None
+        #: the Microsoft Graph PowerShell connection (Connect-MgGraph), see pwsh_graph
+        self.graph: Any = None
         self.had_error = False
 
     # host output
@@ -1153,7 +1182,7 @@ class Interpreter:
             return not _eq(a, b)
         if op in {"like", "notlike"}:
             pattern = "^" + re.escape(_to_str(b)).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-            hit = bool(re.match(pattern, _to_str(a), re.IGNORECASE))
+            hit = bool(re.match(pattern, _to_str(a), re.IGNORECASE | re.DOTALL))
             return hit if op == "like" else not hit
         left, right = (a, b) if not isinstance(a, str) else (a.lower(), _to_str(b).lower())
         try:
@@ -1356,13 +1385,11 @@ def _connect(it: Interpreter, named: dict[str, Any], pos: list[Any], inp: list[A
         account = str(claims[0].get("appid") or claims[0].get("azp") or "app")
     elif "certificate" in named or "certificatethumbprint" in named:
         if "certificatethumbprint" in named:
-            raise PSError(
-                "Connect-MicrosoftTeams: -CertificateThumbprint reads the Windows certificate store, which this "
-                "platform does not have; pass -Certificate with an X509Certificate2 instead.",
-                "CertificateStoreUnavailable",
-                "NotImplemented",
-            )
-        cert = named["certificate"]
+            from meetgate.sandbox.pwsh_graph import certificate_from_store
+
+            cert = certificate_from_store(_to_str(named["certificatethumbprint"]))
+        else:
+            cert = named["certificate"]
         if not isinstance(cert, PSObject) or not cert.get("_key_path") or not tenant_id or not app_id:
             raise PSError(
                 "Connect-MicrosoftTeams: -Certificate needs an X509Certificate2, -TenantId and -ApplicationId.",
@@ -1390,8 +1417,14 @@ def _connect(it: Interpreter, named: dict[str, Any], pos: list[Any], inp: list[A
     ]
 
 
-def _certificate_sign_in(tenant: SandboxTenant, tenant_id: str, app_id: str, cert: PSObject) -> None:
-    """Acquire an app-only token with a client assertion, as the module does; fail as Entra fails."""
+def _certificate_sign_in(
+    tenant: SandboxTenant,
+    tenant_id: str,
+    app_id: str,
+    cert: PSObject,
+    command: str = "Connect-MicrosoftTeams",
+) -> dict[str, Any]:
+    """Acquire an app-only token with a client assertion, as the modules do; fail as Entra fails."""
     import jwt
 
     from meetgate.certificates import load_certificate, load_private_key, x5t_s256
@@ -1430,10 +1463,12 @@ def _certificate_sign_in(tenant: SandboxTenant, tenant_id: str, app_id: str, cer
         except ValueError:
             detail = response.text
         raise PSError(
-            f"Connect-MicrosoftTeams: {str(detail).splitlines()[0]}",
+            f"{command}: {str(detail).splitlines()[0]}" if command else str(detail).splitlines()[0],
             "AuthenticationFailed",
             "AuthenticationError",
         )
+    token: dict[str, Any] = response.json()
+    return token
 
 
 def _policy_obj(p: dict[str, Any]) -> PSObject:
@@ -1765,5 +1800,10 @@ def run() -> None:  # console script
     raise SystemExit(main())
 
 
-if __name__ == "__main__":
-    run()
+# The Microsoft Graph PowerShell cmdlets (Connect-MgGraph, New-MgUserOnlineMeeting, ...) register themselves.
+from meetgate.sandbox import pwsh_graph as _pwsh_graph  # noqa: E402,F401
+
+if __name__ == "__main__":  # `python -m`: run the imported module, where the Graph cmdlets registered
+    from meetgate.sandbox.pwsh import run as _run_imported
+
+    _run_imported()
