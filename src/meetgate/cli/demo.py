@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from meetgate.cli._common import console, print_json
+from meetgate.cli.demo_manual import step_6_by_hand
 
 if TYPE_CHECKING:
     from meetgate.sandbox.server import SandboxInfo
@@ -248,6 +249,7 @@ def _step_6_meetings(run: DemoRun) -> None:
         "--html",
         str(reports / "validate.html"),
     )
+    step_6_by_hand(run)
     out.print("[bold]Same refusal on the command line:[/]")
     run.meetgate("meetings", "create", "--organizer", run.outsider, "--subject", "Not allowed", expect=None)
 

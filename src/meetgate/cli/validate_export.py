@@ -82,8 +82,9 @@ def export_manual_tests(
         out.print(f"the client assertion in the environment is valid until {expires:%Y-%m-%d %H:%M:%S} UTC")
     else:
         out.print("[yellow]the environment holds the client secret itself: delete it after the test[/]")
+    extra_ca = f" --ssl-extra-ca-certs {profile.ca_bundle}" if profile.ca_bundle else ""
     out.print(
-        f"run it: npx newman run {directory / files[0].name} -e {directory / files[1].name}  "
+        f"run it: npx newman run {directory / files[0].name} -e {directory / files[1].name}{extra_ca}  "
         f"(how-to: {directory / 'README.md'})",
         soft_wrap=True,
     )
