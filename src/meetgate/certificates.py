@@ -23,13 +23,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from meetgate.errors import MeetgateError
+
 DEFAULT_SUBJECT = "TeamsMeetingsIntegration"
 DEFAULT_KEY_SIZE = 2048
 ALLOWED_KEY_SIZES = (2048, 3072, 4096)
 DEFAULT_VALIDITY_DAYS = 730
 
 
-class CertificateError(ValueError):
+class CertificateError(MeetgateError, ValueError):
     """A key or certificate could not be read, generated or written; the message says what to do."""
 
 

@@ -30,11 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meetgate.errors import MeetgateError
+
 DEFAULT_CONFIG_FILE = "meetgate.toml"
 ENV_PREFIX = "MEETGATE_"
 
 
-class ConfigError(ValueError):
+class ConfigError(MeetgateError, ValueError):
     """The configuration is missing, unreadable or invalid; the message says which key and what to do."""
 
 

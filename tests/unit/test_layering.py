@@ -43,6 +43,35 @@ def test_layers_import_only_what_they_may():
     assert not problems, problems
 
 
+def test_every_error_of_ours_derives_from_the_one_root():
+    """Exception classes of the product outside the sandbox derive from MeetgateError (the CLI catches
+    that root); the private ones that never leave their module are listed."""
+    import importlib
+    import inspect
+
+    from meetgate.errors import MeetgateError
+
+    private = {"_CsvSyntaxError", "AdminAuthError", "TokenServiceHttpError", "Problem"}
+    stray = []
+    for path in SRC.rglob("*.py"):
+        relative = path.relative_to(SRC)
+        if relative.parts[0] == "sandbox" or "__main__" in path.name:
+            continue
+        tree = ast.parse(path.read_text())
+        names = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+        if not names:
+            continue
+        module = importlib.import_module(
+            "meetgate." + ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
+        )
+        for name in names:
+            cls = getattr(module, name)
+            ours = inspect.isclass(cls) and issubclass(cls, BaseException) and name not in private
+            if ours and not issubclass(cls, MeetgateError):
+                stray.append(f"{relative}: {name}")
+    assert not stray, stray
+
+
 def test_admin_and_graph_do_no_ui():
     problems = []
     for package in ("admin", "graph"):

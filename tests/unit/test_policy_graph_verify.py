@@ -12,16 +12,16 @@ from meetgate.admin.policy.graph import GraphPolicyBackend
 from meetgate.admin.policy.model import DesiredPolicy, OrganizerSources, PolicyDefinition, PolicyError
 from meetgate.admin.policy.planner import build_plan, resolve_organizers
 from meetgate.admin.policy.verify import ProbeResult, Subject, verify_enforcement
+from meetgate.graph.errors import GraphError
 
 APP = "11111111-2222-3333-4444-555555555555"
 
 
-class FakeGraphError(Exception):
-    __module__ = "meetgate.graph.errors"
+class FakeGraphError(GraphError):
+    """A Graph refusal as the client raises it (status + message)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 class FakeTeamsGraph:

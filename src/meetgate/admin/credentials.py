@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from meetgate import certificates as certs
 from meetgate.admin.findings import Finding, sort_findings
+from meetgate.errors import MeetgateError
 from meetgate.graph.applications import KeyCredential, PasswordCredential
 
 if TYPE_CHECKING:
@@ -32,12 +33,8 @@ SECRET_KEY_MODE = 0o600
 CredentialState = Literal["valid", "expiring", "expired", "not_yet_valid"]
 
 
-class CredentialChangeError(ValueError):
+class CredentialChangeError(MeetgateError, ValueError):
     """A credential change was refused; nothing was changed."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 def _now() -> dt.datetime:

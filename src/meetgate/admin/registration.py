@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from meetgate.admin.findings import Finding, sort_findings
+from meetgate.errors import MeetgateError
 from meetgate.graph.applications import (
     MICROSOFT_GRAPH_APP_ID,
     SINGLE_TENANT,
@@ -48,12 +49,8 @@ ChangeAction = Literal[
 ]
 
 
-class RegistrationError(ValueError):
+class RegistrationError(MeetgateError, ValueError):
     """The registration cannot be ensured as asked; nothing further was changed."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 def required_permissions(user_read: str = "basic") -> tuple[str, ...]:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from meetgate.errors import MeetgateError
+
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 APPLICATION_ADMINISTRATOR = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
 CLOUD_APPLICATION_ADMINISTRATOR = "158c047a-c907-4556-b7ef-446551a6b5f7"
@@ -29,12 +31,8 @@ READ_PERMISSIONS = WRITE_PERMISSIONS | {"application.read.all", "directory.read.
 CONSENT_PERMISSIONS = {"approleassignment.readwrite.all"}
 
 
-class SignInError(PermissionError):
+class SignInError(MeetgateError, PermissionError):
     """The signed-in identity may not do what was asked; nothing was changed."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import typer
 
 from meetgate.cli._common import console, print_json
 from meetgate.cli.demo_manual import step_6_by_hand
+from meetgate.errors import MeetgateError
 
 if TYPE_CHECKING:
     from meetgate.sandbox.server import SandboxInfo
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 PILOT_COUNT = 2
 
 
-class DemoFailed(RuntimeError):
+class DemoFailed(MeetgateError, RuntimeError):
     """A demo step did not behave as the runbook expects."""
 
 

@@ -16,6 +16,7 @@ from meetgate.cli import cert, consumers, demo, meetings, monitor, policy, serve
 from meetgate.cli import sandbox as sandbox_cli
 from meetgate.cli._common import EXIT_USAGE, fail, state
 from meetgate.cli._help import RunbookOrderGroup, configure_help
+from meetgate.errors import MeetgateError
 
 configure_help()
 
@@ -87,12 +88,9 @@ def invoke(args: list[str]) -> int:
         if callable(show):
             show()
         return int(getattr(usage, "exit_code", EXIT_USAGE))
-    except Exception as exc:
-        if not type(exc).__module__.startswith("meetgate."):
-            raise
-        remedy = getattr(exc, "remedy", None)
+    except MeetgateError as exc:
         try:
-            fail(str(exc), remedy if isinstance(remedy, str) else None, code=EXIT_USAGE)
+            fail(str(exc), exc.remedy, code=EXIT_USAGE)
         except typer.Exit as done:
             return int(done.exit_code)
     return result if isinstance(result, int) else 0

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from meetgate.errors import MeetgateError
 from meetgate.gateway import keys
 from meetgate.gateway.ports import PolicyScope
 from meetgate.gateway.schemas import Organizer
@@ -18,10 +19,8 @@ from meetgate.store import ConsumerRecord, Store
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
-class ConsumerError(ValueError):
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
+class ConsumerError(MeetgateError, ValueError):
+    """A consumer (API key) request cannot be carried out; ``remedy`` says what to do."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 ::
 
     GraphError                       status, code, message, request_id, client_request_id, remedy
+                                     (under meetgate.errors.MeetgateError, the root of all of meetgate)
      ├─ CredentialError              a key, certificate or PFX could not be loaded (also ValueError)
      ├─ AuthenticationError          the token endpoint refused us (.aadsts_code)
      ├─ InvalidTokenError            401 from Graph even after one token refresh
@@ -33,13 +34,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from meetgate.errors import MeetgateError
+
 POLICY_PROPAGATION_NOTE = (
     "Policy changes take up to 30 minutes (sometimes longer) to reach Graph: "
     "retry after that before changing anything else."
 )
 
 
-class GraphError(Exception):
+class GraphError(MeetgateError):
     """Base of everything the Graph client raises.
 
     ``status`` is the HTTP status (0 when no response was received), ``code`` Graph's (or Entra's) error

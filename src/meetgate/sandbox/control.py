@@ -17,8 +17,10 @@ from typing import Any
 
 import httpx
 
+from meetgate.errors import MeetgateError
 
-class SandboxControlError(RuntimeError):
+
+class SandboxControlError(MeetgateError, RuntimeError):
     """The control API answered an error."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from meetgate.errors import MeetgateError
 from meetgate.sandbox.meeting_settings import SETTING_KEYS as MEETING_SETTING_KEYS
 from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
 
@@ -17,7 +18,7 @@ from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
 FAULT_PATHS = ("graph", "token", "all")
 
 
-class SettingsError(ValueError):
+class SettingsError(MeetgateError, ValueError):
     """A control-API settings body is invalid; the message names the field."""
 
 

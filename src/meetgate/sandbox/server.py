@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from meetgate.errors import MeetgateError
 from meetgate.sandbox.app import builtin_extensions, create_app
 from meetgate.sandbox.faults import FaultSettings, SandboxSettings
 from meetgate.sandbox.persistence import DebouncedSaver, StateFile
@@ -38,7 +39,7 @@ INFO_FILE = "sandbox.json"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class SandboxStartError(RuntimeError):
+class SandboxStartError(MeetgateError, RuntimeError):
     """The server could not start; the message says why and what to do."""
 
 

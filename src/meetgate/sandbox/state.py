@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from meetgate.errors import MeetgateError
 from meetgate.sandbox import seed
 from meetgate.sandbox.apps import AppRegistry, iso, parse_iso
 from meetgate.sandbox.faults import FaultSettings, SandboxSettings
@@ -63,7 +64,7 @@ DEFAULT_GROUP_PROPERTIES = (
 )
 
 
-class StateError(ValueError):
+class StateError(MeetgateError, ValueError):
     """A control-API request cannot be applied to the state; the message says why."""
 
 

@@ -24,18 +24,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from meetgate.errors import MeetgateError
 from meetgate.store.tables import audit_log, consumers, meetings, retired_keys
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6D656574  # "meet": serialises migrations of replicas starting together
 
 
-class StoreError(RuntimeError):
+class StoreError(MeetgateError, RuntimeError):
     """The store is unreachable or refused an operation."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 class ConsumerExists(StoreError):

@@ -18,16 +18,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from meetgate.errors import MeetgateError
+
 JOURNAL_VERSION = 1
 #: ``unknown``: the call failed after it may have reached Graph (a 500/502/504 or a connection lost
 #: after sending), so the meeting may exist or the change may be in place; a rerun settles it.
 Status = Literal["done", "failed", "unknown"]
 
 
-class JournalError(ValueError):
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
+class JournalError(MeetgateError, ValueError):
+    """A bulk run's journal cannot be read or written; ``remedy`` says what to do."""
 
 
 @dataclass(frozen=True)

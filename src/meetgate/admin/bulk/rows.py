@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from meetgate.errors import MeetgateError
 from meetgate.graph.errors import MeetingRuleError
 from meetgate.graph.meeting_rules import PAST_REMEDY, check_subject, check_times, parse_time
 from meetgate.graph.meetings import check_external_id, check_join_url
@@ -105,12 +106,8 @@ _ROLES = tuple(v.value for v in OnlineMeetingRole if v.value != "unknownFutureVa
 MAX_ROWS = 100_000
 
 
-class BulkFileError(ValueError):
+class BulkFileError(MeetgateError, ValueError):
     """The file as a whole cannot be read (not a row problem)."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 @dataclass(frozen=True)

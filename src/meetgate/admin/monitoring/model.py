@@ -10,16 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from meetgate.errors import MeetgateError
+
 Severity = Literal["critical", "high", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "warning", "info")
 
 
-class MonitorError(ValueError):
+class MonitorError(MeetgateError, ValueError):
     """Invalid monitoring input (thresholds file, sink URL...); ``remedy`` says what to do."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ SEVERITY_COLOURS = {"critical": "attention", "high": "attention", "warning": "wa
 
 
 class SinkError(MonitorError):
-    pass
+    """An alert sink could not deliver; ``remedy`` says what to do."""
 
 
 class AlertSink(Protocol):

@@ -26,6 +26,7 @@ from meetgate.admin.policy.model import (
 )
 from meetgate.admin.policy.ports import OpResult, UserOp
 from meetgate.admin.policy.verify import ProbeResult
+from meetgate.graph.errors import GraphError
 
 POLICY_TYPE = "ApplicationAccessPolicy"
 ASSIGNMENT_TYPE = "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment"
@@ -45,7 +46,7 @@ def _status(exc: Exception) -> int | None:
 
 
 def _is_graph_error(exc: Exception) -> bool:
-    return type(exc).__module__.startswith("meetgate.graph")
+    return isinstance(exc, GraphError)
 
 
 def _user(obj: Any) -> DirectoryUser:

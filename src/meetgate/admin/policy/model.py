@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meetgate.errors import MeetgateError
+
 #: the ``mass-revoke`` warning: a plan revoking more than this share (in percent) of the current
 #: direct holders, and at least :data:`MASS_REVOKE_MIN_USERS` of them, or every holder, needs its own
 #: acknowledgement
@@ -17,12 +19,8 @@ MASS_REVOKE_PERCENT = 20.0
 MASS_REVOKE_MIN_USERS = 2
 
 
-class PolicyError(ValueError):
+class PolicyError(MeetgateError, ValueError):
     """Invalid desired state or an impossible request; ``remedy`` says what to do."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
 def policy_name(identity: str) -> str:
