@@ -33,7 +33,7 @@ README_FILE = "README.md"
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 REQUIRED_ROLE = "OnlineMeetings.ReadWrite.All"
-#: error codes the policy 403 has been seen with (graph-facts: Forbidden, General, Unauthorized)
+#: error codes the policy 403 has been seen with in the field (docs/troubleshooting.md, the policy 403)
 POLICY_403_CODES = ("Forbidden", "General", "Unauthorized")
 TEST_SUBJECT = "Teams Integration Test (meetgate manual test, delete after the run)"
 

@@ -108,7 +108,7 @@ def serve(
     import gc
 
     # start-up's objects (modules, the app, compiled statements) live as long as the process: frozen,
-    # they are no longer walked by every full collection, whose pauses were the p99 at 300/s (111 ms)
+    # they are no longer walked by every full collection, whose pauses set the p99 (docs/benchmarks.md)
     gc.collect()
     gc.freeze()
     # proxy_headers=False: uvicorn's own X-Forwarded-For handling would rewrite the peer address

@@ -5,7 +5,7 @@ The models are tolerant (unknown fields are kept, unknown enum values are plain 
 service is a thin layer over the client's JSON http (``get`` / ``post`` / ``patch`` / ``delete``):
 it builds paths and bodies and parses answers; retry, errors and auth are the http layer's job.
 
-Graph facts used here (see ``reference/graph-facts.md``):
+Graph behaviour this relies on (Microsoft Graph's application and servicePrincipal reference):
 
 - ``POST /applications`` (``signInAudience`` ``AzureADMyOrg`` = single tenant) and
   ``POST /servicePrincipals {"appId"}``;

@@ -363,7 +363,7 @@ class MeetingRuleError(GraphError, ValueError):
         return data
 
 
-#: What to do about the token endpoint's AADSTS errors (graph-facts.md, "Tokens").
+#: What to do about the token endpoint's AADSTS errors (each one explained in docs/troubleshooting.md).
 AADSTS_REMEDIES: dict[int, str] = {
     700027: (
         "Entra did not accept the client assertion: the certificate is not registered on the app, "

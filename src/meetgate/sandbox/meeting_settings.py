@@ -1,4 +1,5 @@
-"""Switches for meeting behaviours graph-facts.md reports in several forms or marks UNCONFIRMED.
+"""Switches for meeting behaviours the real service shows in several forms, or that are unconfirmed
+(docs/sandbox.md, "Switches for behaviours seen in several forms").
 
 Set through ``PUT /_sandbox/settings`` next to ``policyDelaySeconds``.
 """
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: the 403 an app-only call gets without a policy, per variant seen in the field (graph-facts.md)
+#: the 403 an app-only call gets without a policy, per variant seen in the field
 POLICY_ERROR_VARIANTS = ("forbidden", "general", "suffix", "legacy")
 #: what a UPN in ``/users/{userId}/onlineMeetings`` does: 404 NotFound, an empty 403, or resolve it
 UPN_IN_PATH_VARIANTS = ("notFound", "forbiddenEmpty", "resolve")
@@ -23,7 +24,7 @@ SETTING_KEYS = ("policyErrorVariant", "upnInPath", "userConfigurationShape", "at
 
 @dataclass
 class MeetingSandboxSettings:
-    """Switches for behaviours graph-facts.md reports in several forms or marks UNCONFIRMED."""
+    """Switches for behaviours the real service shows in several forms, or that are unconfirmed."""
 
     policy_error_variant: str = "forbidden"
     upn_in_path: str = "notFound"
