@@ -247,7 +247,7 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Every certificate and secret on the app with its expiry, and findings."""
-    from meetgate.admin.credentials import certificate_status
+    from meetgate.admin.credential_status import certificate_status
 
     with _signed_in(ctx, as_app=as_app, as_self=as_self, tenant=tenant) as (profile, session):
         if not as_self:

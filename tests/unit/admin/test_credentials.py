@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from meetgate import certificates as certs
+from meetgate.admin import credential_status as cs
 from meetgate.admin import credentials as cr
 from meetgate.graph.applications import KeyCredential, PasswordCredential
 
@@ -103,9 +104,9 @@ def test_bad_input_is_refused_before_writing(tmp_path, kwargs, message):
 def test_status_of_an_application_the_profile_does_not_sign_in_as_is_an_error(pair):
     valid = _kc(pair.certificate, end_date_time=NOW + dt.timedelta(days=400))
     app_id, other = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
-    same = cr.certificate_status([valid], [], now=NOW, app_id=app_id, profile_client_id=app_id.upper())
+    same = cs.certificate_status([valid], [], now=NOW, app_id=app_id, profile_client_id=app_id.upper())
     assert same.ok and not any(f.code == "profile.client_id_mismatch" for f in same.findings)
-    wrong = cr.certificate_status([valid], [], now=NOW, app_id=app_id, profile_client_id=other)
+    wrong = cs.certificate_status([valid], [], now=NOW, app_id=app_id, profile_client_id=other)
     [finding] = [f for f in wrong.findings if f.code == "profile.client_id_mismatch"]
     assert not wrong.ok and other in finding.message and app_id in finding.message
     assert finding.remedy and "meetgate setup app" in finding.remedy
@@ -142,7 +143,7 @@ def test_status_flags_expired_expiring_and_secrets(pair):
     secret = PasswordCredential(
         key_id="s1", display_name="legacy", end_date_time=NOW + dt.timedelta(days=100)
     )
-    report = cr.certificate_status([valid, soon, later, old], [secret], now=NOW)
+    report = cs.certificate_status([valid, soon, later, old], [secret], now=NOW)
     codes = {(f.code, f.subject) for f in report.findings}
     assert ("certificate.expiring_30d", "01" * 20) in codes
     assert ("certificate.expiring_90d", "AB" * 20) in codes
@@ -156,8 +157,8 @@ def test_status_flags_expired_expiring_and_secrets(pair):
 
 def test_status_without_any_valid_certificate_is_an_error(pair):
     old = _kc(pair.certificate, end_date_time=NOW - dt.timedelta(days=1))
-    assert "certificate.none_valid" in {f.code for f in cr.certificate_status([old], [], now=NOW).findings}
-    report = cr.certificate_status([], [], now=NOW)
+    assert "certificate.none_valid" in {f.code for f in cs.certificate_status([old], [], now=NOW).findings}
+    report = cs.certificate_status([], [], now=NOW)
     assert not report.ok and report.findings[0].code == "certificate.none"
 
 
@@ -170,7 +171,7 @@ def test_local_key_mode_mismatch_and_not_uploaded(tmp_path, pair):
         key_path=made.files.key_path, certificate_path=tmp_path / "other.pem"
     )
     assert local.key_matches is False and local.key_mode == 0o644
-    report = cr.certificate_status([_kc(pair.certificate)], [], local=local, now=NOW)
+    report = cs.certificate_status([_kc(pair.certificate)], [], local=local, now=NOW)
     assert {"local_key.mode", "local_key.mismatch", "local_certificate.not_uploaded"} <= {
         f.code for f in report.findings
     }
@@ -184,7 +185,7 @@ def test_local_certificate_that_is_uploaded_is_fine(tmp_path):
         key_path=made.files.key_path, certificate_path=made.files.certificate_path
     )
     uploaded = cr.key_credential_for(cert)
-    report = cr.certificate_status([uploaded], [], local=local, now=dt.datetime.now(dt.UTC))
+    report = cs.certificate_status([uploaded], [], local=local, now=dt.datetime.now(dt.UTC))
     assert report.findings == () and report.ok
 
 
@@ -194,7 +195,7 @@ def test_wrong_passphrase_is_reported_without_the_passphrase(tmp_path):
         key_path=made.files.key_path, certificate_path=made.files.certificate_path, passphrase=b"wrong-horse"
     )
     assert local.error and "wrong passphrase" in local.error and "horse" not in local.error
-    assert "local_key.unreadable" in {f.code for f in cr.certificate_status([], [], local=local).findings}
+    assert "local_key.unreadable" in {f.code for f in cs.certificate_status([], [], local=local).findings}
 
 
 # --- upload / remove -------------------------------------------------------------------------
