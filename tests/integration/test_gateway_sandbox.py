@@ -8,8 +8,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from meetgate.cli._gateway_wiring import ControlApiPolicyScope
 from meetgate.composition import graph_settings_from_profile
+from meetgate.composition.gateway import ControlApiPolicyScope
 from meetgate.gateway.app import create_app
 from meetgate.gateway.consumers import ConsumerAdmin, ConsumerError
 from meetgate.gateway.graph_transport import ObservedGraphTransport
@@ -184,7 +184,7 @@ def test_a_throttled_call_is_handed_back_within_the_wait_budget(sandbox_app, san
     import asyncio
     import time
 
-    from meetgate.cli._gateway_wiring import graph_backend
+    from meetgate.composition.gateway import graph_backend
     from meetgate.graph.errors import ThrottledError
     from meetgate.graph.models import MeetingRequest
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from gateway_replicas import Cluster, drop_schema, pg_schema_url, write_config
 
-from meetgate.cli._gateway_wiring import ControlApiPolicyScope
+from meetgate.composition.gateway import ControlApiPolicyScope
 from meetgate.gateway.consumers import ConsumerAdmin
 from meetgate.store import Store
 

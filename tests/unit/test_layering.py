@@ -12,6 +12,24 @@ FORBIDDEN = {
     "gateway": {"cli", "sandbox", "admin"},
     "store": {"cli", "sandbox", "admin", "gateway"},
     "sandbox": {"graph", "admin", "gateway", "store", "cli", "config"},
+    "composition": {"cli", "sandbox"},
+}
+#: single-module layers -> meetgate packages they must never import
+FORBIDDEN_MODULES = {
+    # config may use graph's pure validators (graph/identifiers.py), nothing that does I/O
+    "config.py": {"admin", "gateway", "store", "sandbox", "cli", "composition", "certificates"},
+    "errors.py": {
+        "graph",
+        "admin",
+        "gateway",
+        "store",
+        "sandbox",
+        "cli",
+        "composition",
+        "certificates",
+        "config",
+    },
+    "certificates.py": {"graph", "admin", "gateway", "store", "sandbox", "cli", "composition", "config"},
 }
 NO_UI = {"typer", "rich", "fastapi"}
 # (file, module) pairs allowed despite FORBIDDEN: the sandbox's pytest plugin is test support whose
@@ -40,6 +58,32 @@ def test_layers_import_only_what_they_may():
                     continue
                 if parts[0] == "meetgate" and len(parts) > 1 and parts[1] in forbidden:
                     problems.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not problems, problems
+
+
+def test_config_errors_and_certificates_stand_alone():
+    problems = [
+        f"{module} imports {name}"
+        for module, forbidden in FORBIDDEN_MODULES.items()
+        for name in _imports(SRC / module)
+        if name.split(".")[0] == "meetgate" and len(name.split(".")) > 1 and name.split(".")[1] in forbidden
+    ]
+    assert not problems, problems
+
+
+def test_only_the_composition_root_builds_clients_and_stores():
+    """CLI commands get Graph clients, stores and policy backends from meetgate.composition."""
+    builders = (
+        "GraphSettings(",
+        "Store.open(",
+        "PowerShellBackend(",
+        "GraphPolicyBackend(",
+        "RunRepository(Store",
+    )
+    problems = []
+    for path in (SRC / "cli").rglob("*.py"):
+        text = path.read_text()
+        problems += [f"cli/{path.name} calls {b}" for b in builders if b in text and path.name != "demo.py"]
     assert not problems, problems
 
 

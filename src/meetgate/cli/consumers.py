@@ -21,7 +21,8 @@ def _parse_rate(value: str | None) -> int | None:
 
 
 def _admin(ctx: typer.Context, sandbox_control: str | None, need_scope: bool = False):  # type: ignore[no-untyped-def]
-    from meetgate.cli._gateway_wiring import open_store, policy_scope
+    from meetgate.composition.gateway import policy_scope
+    from meetgate.composition.store import open_store
     from meetgate.gateway.consumers import ConsumerAdmin
     from meetgate.gateway.scope import StaticPolicyScope
 

@@ -101,7 +101,7 @@ def _monitor(
     from meetgate.admin.monitoring.collect import Collector
     from meetgate.admin.monitoring.model import MonitorError, MonitorScope, Thresholds
     from meetgate.admin.monitoring.service import Monitor
-    from meetgate.cli._gateway_wiring import open_store
+    from meetgate.composition.store import open_store
     from meetgate.store.monitoring import MonitorRepository
 
     profile = load_active_profile(ctx)

@@ -112,59 +112,20 @@ class PolicySession:
         return self._graph
 
     def _backend(self) -> Any:
-        import shlex
+        from meetgate.composition.policy import policy_backend
+        from meetgate.config import ConfigError
 
-        from meetgate.admin.policy.powershell import PowerShellBackend, PwshConnection, SubprocessPwshRunner
-
-        p = self.profile
-        if self.backend_name == "powershell":
-            p.require("tenant_id", "client_id")
-            conn = PwshConnection(
-                str(p.tenant_id),
-                p.client_id,
-                p.certificate_path,
-                p.private_key_path,
-                tokens=self._token_pair() if self._use_tokens() else None,
+        try:
+            return policy_backend(
+                self.profile,
+                self.backend_name,
+                pwsh=self.pwsh,
+                desired=self.desired,
+                graph_client=self.graph_client,
+                graph_users=_graph_users,
             )
-            return PowerShellBackend(conn, SubprocessPwshRunner(tuple(shlex.split(self.pwsh))))
-        if self.backend_name == "graph":
-            from meetgate.admin.policy.graph import GraphPolicyBackend
-            from meetgate.admin.policy.model import PolicyDefinition
-
-            client = self.graph_client()
-            d = self.desired
-            return GraphPolicyBackend(
-                client.http,
-                PolicyDefinition(d.identity, d.app_ids, d.description),
-                users=lambda: _graph_users(client),
-            )
-        fail(f"unknown backend {self.backend_name!r}", "use --backend powershell or --backend graph")
-
-    def _use_tokens(self) -> bool:
-        """-AccessTokens when asked (MEETGATE_PWSH_CONNECT=tokens) or when CreateFromPemFile cannot load
-        the key (a PFX, or a passphrase-protected key); the certificate otherwise."""
-        import os
-
-        choice = os.environ.get("MEETGATE_PWSH_CONNECT", "").strip().lower()
-        if choice in {"tokens", "certificate"}:
-            return choice == "tokens"
-        if choice:
-            fail(f"MEETGATE_PWSH_CONNECT must be 'tokens' or 'certificate', not {choice!r}")
-        p = self.profile
-        return p.pfx_path is not None or p.private_key_path is None or p.passphrase() is not None
-
-    def _token_pair(self) -> Any:
-        """Graph and Teams tokens acquired by MSAL with the profile's credential."""
-        from dataclasses import replace
-
-        from meetgate.admin.policy.powershell import TEAMS_RESOURCE_SCOPE
-        from meetgate.composition import graph_settings_from_profile
-        from meetgate.graph.auth import TokenProvider
-
-        settings = graph_settings_from_profile(self.profile)
-        graph = TokenProvider(settings)
-        teams = TokenProvider(replace(settings, graph_scope=TEAMS_RESOURCE_SCOPE))
-        return lambda: (graph.get_token().token, teams.get_token().token)
+        except ConfigError as exc:
+            fail(str(exc), exc.remedy or "see `meetgate policy --help`")
 
     def directory(self) -> Any:
         if self.backend_name == "graph" or self.desired.organizers.groups:

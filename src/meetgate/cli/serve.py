@@ -60,7 +60,7 @@ def serve(
 
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level {log_level!r} is not a log level", f"use one of: {', '.join(LOG_LEVELS)}")
-    from meetgate.cli._gateway_wiring import graph_backend, policy_scope
+    from meetgate.composition.gateway import graph_backend, policy_scope
     from meetgate.gateway.forwarded import TrustedProxies
 
     try:

@@ -64,11 +64,11 @@ def _write(path: Path, text: str) -> None:
 
 def _open_runs(profile: Profile) -> Any:
     """The store's validation repository, or None (with a note) when the store cannot be opened."""
-    from meetgate.store import Store, StoreError
-    from meetgate.store.runs import RunRepository
+    from meetgate.composition.store import open_runs
+    from meetgate.store import StoreError
 
     try:
-        return RunRepository(Store.open(profile.store_url))
+        return open_runs(profile)
     except StoreError as exc:
         err_console().print(f"[yellow]note:[/] results are not kept: {exc}")
         return None
@@ -322,33 +322,14 @@ def _registration_http(ctx: typer.Context, as_app: str | None, client: Any) -> A
 
 def _client(profile: Profile, external_token: str | None) -> tuple[Any, str | None]:
     """A Graph client for the profile (or for a handed-over token), or why none could be built."""
-    from meetgate.composition import graph_client_from_profile, graph_settings_from_profile
+    from meetgate.composition import graph_client_from_profile, graph_client_with_token
     from meetgate.config import ConfigError
-    from meetgate.graph.client import GraphClient
     from meetgate.graph.errors import GraphError
 
     try:
         if external_token is None:
             return graph_client_from_profile(profile), None
-        from meetgate.graph.auth import StaticTokenProvider
-        from meetgate.graph.credentials import ClientSecretCredential
-        from meetgate.graph.settings import GraphSettings
-
-        profile.require("tenant_id", "client_id")
-        try:
-            settings = graph_settings_from_profile(profile)
-        except (ConfigError, GraphError):  # no credential needed: the token is handed over
-            assert profile.tenant_id is not None and profile.client_id is not None
-            settings = GraphSettings(
-                tenant_id=profile.tenant_id,
-                client_id=profile.client_id,
-                credential=ClientSecretCredential("unused: an external token is validated"),
-                authority_url=profile.authority_url,
-                graph_url=profile.graph_url,
-                ca_bundle=profile.ca_bundle,
-                policy_name=profile.policy_name,
-            )
-        return GraphClient(settings, tokens=StaticTokenProvider(external_token)), None
+        return graph_client_with_token(profile, external_token), None
     except (ConfigError, GraphError) as exc:
         return None, str(exc)
 
@@ -521,7 +502,7 @@ def _policy_facts(
 ) -> tuple[dict[str, str] | None, tuple[str, ...], Any, str | None]:
     """(approved id → UPN, unresolved refs, tenant policy state, why the state is missing)."""
     from meetgate.admin.policy.model import PolicyError
-    from meetgate.admin.policy.planner import resolve_organizers
+    from meetgate.admin.readiness_facts import policy_facts
     from meetgate.cli.policy import DEFAULT_STATE_DIR, PolicySession
     from meetgate.config import ConfigError
     from meetgate.graph.errors import GraphError
@@ -529,65 +510,52 @@ def _policy_facts(
     if (file or profile.policy_file) is None:
         return None, (), None, "no policy file (set policy_file or pass --file)"
     try:
-        session = PolicySession(ctx, file, backend, pwsh, DEFAULT_STATE_DIR)
-        state = session.read_state()
-        resolved = resolve_organizers(session.desired, session.directory())
+        approved, unknown, state = policy_facts(PolicySession(ctx, file, backend, pwsh, DEFAULT_STATE_DIR))
     except (PolicyError, GraphError, ConfigError) as exc:
         return None, (), None, str(exc)
-    approved = {uid: user.upn for uid, user in resolved.users.items()}
-    return approved, tuple(resolved.unknown), state, None
+    return approved, unknown, state, None
 
 
 def _certificate_facts(profile: Profile) -> tuple[Any, str | None]:
-    from meetgate.admin.credentials import inspect_local_certificate
+    from meetgate.admin.readiness_facts import certificate_facts
 
-    if profile.pfx_path is None and (profile.certificate_path is None or profile.private_key_path is None):
-        return None, None
-    local = inspect_local_certificate(
+    return certificate_facts(
         key_path=profile.private_key_path,
         certificate_path=profile.certificate_path,
         pfx_path=profile.pfx_path,
         passphrase=profile.passphrase(),
     )
-    return local.not_after, local.thumbprint_sha1
 
 
 def _monitoring_status(profile: Profile) -> Any:
-    """The newest `meetgate monitor` run recorded for this tenant and app, from the shared store."""
-    import datetime as dt
-
-    from meetgate.admin.monitoring.collect import STATUS
-    from meetgate.admin.readiness import MonitoringStatus
-    from meetgate.store import Store, StoreError
+    """The newest `meetgate monitor` run for this tenant and app, or None when the store is unreadable."""
+    from meetgate.admin.readiness_facts import monitoring_status
+    from meetgate.composition.store import open_store
+    from meetgate.store import StoreError
     from meetgate.store.monitoring import MonitorRepository
 
     if not profile.tenant_id or not profile.client_id:
-        return MonitoringStatus(configured=False, detail="no tenant or client id in the profile")
+        return monitoring_status(None, profile.tenant_id, profile.client_id)
     try:
-        store = Store.open(profile.store_url)
+        store = open_store(profile)
         try:
-            latest = MonitorRepository(store).latest_record(
-                source=STATUS, tenant_id=profile.tenant_id, app_id=profile.client_id
-            )
+            return monitoring_status(MonitorRepository(store), profile.tenant_id, profile.client_id)
         finally:
             store.close()
     except StoreError:
         return None
-    if latest is None:
-        return MonitoringStatus(configured=False, detail="no `meetgate monitor` run recorded for this app")
-    return MonitoringStatus(configured=True, last_success=dt.datetime.fromisoformat(latest["at"]))
 
 
 def _consumers(profile: Profile) -> list[Any] | None:
-    from meetgate.admin.readiness import ConsumerScope
-    from meetgate.store import Store, StoreError
+    from meetgate.admin.readiness_facts import consumer_scopes
+    from meetgate.composition.store import open_store
+    from meetgate.store import StoreError
 
     try:
-        store = Store.open(profile.store_url)
+        store = open_store(profile)
         try:
-            records = store.list_consumers()
+            return consumer_scopes(store.list_consumers())
         finally:
             store.close()
     except StoreError:
         return None
-    return [ConsumerScope(c.name, c.organizers, c.organizers_from_policy, c.active) for c in records]

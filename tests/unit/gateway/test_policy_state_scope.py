@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meetgate.admin.policy.fakes import FakePolicyTenant
 from meetgate.admin.policy.model import PolicyDefinition
-from meetgate.cli._gateway_wiring import PolicyStateScope
+from meetgate.composition.gateway import PolicyStateScope
 
 APP = "11111111-2222-3333-4444-555555555555"
 

@@ -1,8 +1,5 @@
-"""The composition root: turns a configuration profile into a Graph client.
-
-The only module that knows both ``meetgate.config`` and ``meetgate.graph``; the CLI, the gateway and
-the admin use cases get their clients from here.
-"""
+"""Profile → Graph: settings, sync and async clients, the adaptive limiter, a client for a handed-over
+token."""
 
 from __future__ import annotations
 
@@ -107,3 +104,29 @@ def limiter_from_profile(profile: Profile, **options: float | int | bool | None)
         profile.require("tenant_id", "client_id")
         store = RedisLimiterStore.from_url(profile.redis_url, f"{profile.tenant_id}:{profile.client_id}")
     return AdaptiveLimiter(store=store, **options)  # type: ignore[arg-type]
+
+
+def graph_client_with_token(profile: Profile, access_token: str) -> GraphClient:
+    """A client that uses ``access_token`` (e.g. the one a third-party app was configured with) instead
+    of signing in; the profile's credential is not needed, only its tenant, app and URLs."""
+    from meetgate.graph.auth import StaticTokenProvider
+    from meetgate.graph.client import GraphClient
+    from meetgate.graph.credentials import ClientSecretCredential
+    from meetgate.graph.errors import GraphError
+    from meetgate.graph.settings import GraphSettings
+
+    profile.require("tenant_id", "client_id")
+    try:
+        settings = graph_settings_from_profile(profile)
+    except (ConfigError, GraphError):  # no credential needed: the token is handed over
+        assert profile.tenant_id is not None and profile.client_id is not None
+        settings = GraphSettings(
+            tenant_id=profile.tenant_id,
+            client_id=profile.client_id,
+            credential=ClientSecretCredential("unused: an external token is validated"),
+            authority_url=profile.authority_url,
+            graph_url=profile.graph_url,
+            ca_bundle=profile.ca_bundle,
+            policy_name=profile.policy_name,
+        )
+    return GraphClient(settings, tokens=StaticTokenProvider(access_token))

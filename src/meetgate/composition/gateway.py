@@ -1,4 +1,4 @@
-"""Composition for `meetgate serve` and `meetgate consumers`: profile → store, policy scope, Graph.
+"""Profile → the gateway's parts (`meetgate serve`, `meetgate consumers`): policy scope, Graph backend.
 
 Imported only inside those commands (it pulls in httpx, the gateway and the store).
 """
@@ -33,7 +33,7 @@ def file_policy_scope(profile: Profile) -> StaticPolicyScope:
     except (PolicyError, OSError) as exc:
         raise ConfigError(f"cannot read the policy file {profile.policy_file}: {exc}") from None
     if desired.organizers.groups:
-        from meetgate.composition import graph_client_from_profile
+        from meetgate.composition.graph import graph_client_from_profile
 
         with graph_client_from_profile(profile) as client:
             for group in desired.organizers.groups:
@@ -127,12 +127,6 @@ def policy_scope(profile: Profile, sandbox_control: str | None) -> PolicyScope:
     )
 
 
-def open_store(profile: Profile) -> Any:
-    from meetgate.store import Store
-
-    return Store.open(profile.store_url)
-
-
 @dataclass(frozen=True)
 class GraphBackend:
     """What the gateway takes from its Graph client (``create_app``'s Graph-side arguments)."""
@@ -157,7 +151,7 @@ def graph_backend(
     """
     from anyio import to_thread
 
-    from meetgate.composition import graph_settings_from_profile, limiter_from_profile
+    from meetgate.composition.graph import graph_settings_from_profile, limiter_from_profile
     from meetgate.graph.auth import TokenProvider
     from meetgate.graph.client import AsyncGraphClient
 
