@@ -83,6 +83,25 @@ class Profile:
     redis_url: str | None = None
     #: HTTP timeout for Graph and token calls, seconds.
     timeout_seconds: float = 30.0
+    # --- the gateway (`meetgate serve`; a flag of serve overrides; unset: the gateway's default) ---
+    #: Requests per minute for consumers without a rate of their own (gateway default 600).
+    gateway_default_consumer_rate_per_minute: int | None = None
+    #: Requests per minute per organizer over all consumers; 0: no limit (default 300).
+    gateway_organizer_rate_per_minute: int | None = None
+    #: Meetings per organizer per UTC day over all consumers; 0: no limit (default 2000).
+    gateway_organizer_daily_quota: int | None = None
+    #: Client-side limit of Graph calls per second over all replicas; 0: off (default 300).
+    gateway_graph_rate_per_second: float | None = None
+    #: Graph calls allowed at once before that limit spaces them (default 300).
+    gateway_graph_burst: int | None = None
+    #: Longest a request waits for Graph before it gets 503 + Retry-After, seconds (default 10).
+    gateway_graph_max_wait_seconds: float | None = None
+    #: Prefix of the gateway's Redis keys (default ``meetgate:``).
+    gateway_redis_prefix: str | None = None
+    #: Take the client IP from X-Forwarded-For, right-most untrusted entry (default false).
+    gateway_trust_forwarded_for: bool | None = None
+    #: Trusted proxies for that: comma-separated IP addresses or CIDR networks (default 127.0.0.1).
+    gateway_forwarded_allow_ips: str | None = None
     #: Extra keys found in the file that this version does not know (kept to warn, never used).
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
     #: Why the file gave this profile nothing (no file, or no such profile in it); "" when it did.
@@ -115,6 +134,21 @@ class Profile:
 
 _PATH_KEYS = {f.name for f in dataclasses.fields(Profile) if "Path" in str(f.type)}
 _FLOAT_KEYS = {"timeout_seconds"}
+#: counts and rates where 0 means "no limit" (the gateway's)
+_COUNT_KEYS = {
+    "gateway_default_consumer_rate_per_minute": int,
+    "gateway_organizer_rate_per_minute": int,
+    "gateway_organizer_daily_quota": int,
+    "gateway_graph_rate_per_second": float,
+    "gateway_graph_burst": int,
+    "gateway_graph_max_wait_seconds": float,
+}
+_BOOL_KEYS = {"gateway_trust_forwarded_for"}
+#: the gateway's settings a profile may set: profile key -> GatewaySettings field
+GATEWAY_KEYS = {
+    key: key.removeprefix("gateway_")
+    for key in (*_COUNT_KEYS, *_BOOL_KEYS, "gateway_redis_prefix", "gateway_forwarded_allow_ips")
+}
 SETTING_KEYS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(Profile) if f.name not in {"name", "unknown_keys", "not_found"}
 )
@@ -149,6 +183,14 @@ def _coerce(key: str, value: Any, base: Path) -> Any:
         if number <= 0:
             raise ConfigError(f"{key} must be positive, got {value!r}")
         return number
+    if key in _COUNT_KEYS:
+        return _count(key, value, _COUNT_KEYS[key])
+    if key in _BOOL_KEYS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+            return value.strip().lower() in {"true", "1", "yes"}
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a string, got {value!r}")
     if key == "tenant_id":
@@ -164,6 +206,22 @@ def _coerce(key: str, value: Any, base: Path) -> Any:
     ):
         raise ConfigError(f"{key} must be a URL, got {value!r}")
     return value
+
+
+def _count(key: str, value: Any, kind: type[int] | type[float]) -> int | float:
+    """A non-negative number (TOML number, or the text of an environment variable)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{key} must be {what}, got {value!r}") from None
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    if number < 0:
+        raise ConfigError(f"{key} must be 0 or more, got {value!r}")
+    return number
 
 
 def _line_of(path: Path, profile: str, key: str) -> int | None:

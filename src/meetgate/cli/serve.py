@@ -24,86 +24,85 @@ def serve(
         ),
     ] = None,
     default_rate: Annotated[
-        int, typer.Option(help="Requests per minute for consumers without their own rate.")
-    ] = 600,
-    organizer_rate: Annotated[
-        int, typer.Option(help="Requests per minute per organizer (0: no limit).")
-    ] = 300,
-    organizer_quota: Annotated[
-        int, typer.Option(help="Meetings per organizer per UTC day (0: no limit).")
-    ] = 2000,
-    graph_rps: Annotated[
-        float, typer.Option(help="Client-side limit of Graph calls per second (0: off).")
-    ] = 300.0,
-    redis_prefix: Annotated[str, typer.Option(help="Prefix of the gateway's Redis keys.")] = "meetgate:",
-    trust_forwarded_for: Annotated[
-        bool,
+        int | None,
         typer.Option(
-            help="Take the client IP from X-Forwarded-For: the right-most address that is not a trusted "
-            "proxy (--forwarded-allow-ips). Off: the connection's own address."
+            help="Requests per minute for consumers without their own rate "
+            "[default: gateway_default_consumer_rate_per_minute, else 600]."
         ),
-    ] = False,
+    ] = None,
+    organizer_rate: Annotated[
+        int | None,
+        typer.Option(
+            help="Requests per minute per organizer, 0: no limit [default: gateway_organizer_rate_per_minute, else 300]."
+        ),
+    ] = None,
+    organizer_quota: Annotated[
+        int | None,
+        typer.Option(
+            help="Meetings per organizer per UTC day, 0: no limit [default: gateway_organizer_daily_quota, else 2000]."
+        ),
+    ] = None,
+    graph_rps: Annotated[
+        float | None,
+        typer.Option(
+            help="Client-side limit of Graph calls per second, 0: off [default: gateway_graph_rate_per_second, else 300]."
+        ),
+    ] = None,
+    redis_prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="Prefix of the gateway's Redis keys [default: gateway_redis_prefix, else meetgate:]."
+        ),
+    ] = None,
+    trust_forwarded_for: Annotated[
+        bool | None,
+        typer.Option(
+            "--trust-forwarded-for/--no-trust-forwarded-for",
+            help="Take the client IP from X-Forwarded-For: the right-most address that is not a trusted "
+            "proxy (--forwarded-allow-ips). Off: the connection's own address [default: "
+            "gateway_trust_forwarded_for, else off].",
+        ),
+    ] = None,
     forwarded_allow_ips: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="The trusted proxies for --trust-forwarded-for: comma-separated IP addresses or "
-            "networks (CIDR), e.g. 127.0.0.1,10.0.0.0/8."
+            "networks (CIDR), e.g. 127.0.0.1,10.0.0.0/8 [default: gateway_forwarded_allow_ips, else 127.0.0.1]."
         ),
-    ] = "127.0.0.1",
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the REST API: /v1/meetings, /healthz, /readyz, /metrics, /docs (JSON logs on stderr);
-    /admin/dashboard when MEETGATE_ADMIN_KEY is set."""
+    /admin/dashboard when MEETGATE_ADMIN_KEY is set. Limits come from the flags, else the profile's
+    gateway_* settings (docs/configuration.md). Under another ASGI server:
+    uvicorn --factory meetgate.composition.gateway:create_gateway_app."""
     import os
 
     import uvicorn
 
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level {log_level!r} is not a log level", f"use one of: {', '.join(LOG_LEVELS)}")
-    from meetgate.composition.gateway import graph_backend, policy_scope
-    from meetgate.gateway.forwarded import TrustedProxies
-
-    try:
-        trusted = TrustedProxies.parse(forwarded_allow_ips)
-    except ValueError as exc:
-        fail(
-            f"--forwarded-allow-ips: {exc}",
-            "give IP addresses or networks, comma-separated: 127.0.0.1,10.0.0.0/8",
-        )
-    if trust_forwarded_for and not trusted.networks:
-        fail("--forwarded-allow-ips is empty", "name the proxies in front of the gateway, e.g. 127.0.0.1")
-    from meetgate.gateway.app import create_app
-    from meetgate.gateway.dashboard import hash_admin_key
+    from meetgate.composition.gateway import gateway_app, gateway_settings_from_profile
+    from meetgate.config import ConfigError
     from meetgate.gateway.logs import configure_logging
-    from meetgate.gateway.metrics import GatewayMetrics
-    from meetgate.gateway.settings import GatewaySettings
 
     profile = load_active_profile(ctx)
-    admin_key = os.environ.get("MEETGATE_ADMIN_KEY")
-    settings = GatewaySettings(
-        admin_key_sha256=hash_admin_key(admin_key) if admin_key else None,
-        store_url=profile.store_url,
-        redis_url=profile.redis_url,
-        redis_prefix=redis_prefix,
-        default_consumer_rate_per_minute=default_rate,
-        organizer_rate_per_minute=organizer_rate or None,
-        organizer_daily_quota=organizer_quota or None,
-        graph_rate_per_second=graph_rps or None,
-        trust_forwarded_for=trust_forwarded_for,
-        forwarded_allow_ips=tuple(str(n) for n in trusted.networks),
-    )
+    try:
+        settings = gateway_settings_from_profile(
+            profile,
+            admin_key=os.environ.get("MEETGATE_ADMIN_KEY"),
+            default_consumer_rate_per_minute=default_rate,
+            organizer_rate_per_minute=organizer_rate,
+            organizer_daily_quota=organizer_quota,
+            graph_rate_per_second=graph_rps,
+            redis_prefix=redis_prefix,
+            trust_forwarded_for=trust_forwarded_for,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+    except ConfigError as exc:
+        fail(str(exc), exc.remedy or "see `meetgate serve --help`")
     log = configure_logging(log_level.upper())
-    metrics = GatewayMetrics()
-    graph = graph_backend(profile, metrics, redis_prefix, max_wait_seconds=settings.graph_max_wait_seconds)
-    app = create_app(
-        settings,
-        meetings=graph.meetings,
-        scope=policy_scope(profile, sandbox_control),
-        token_check=graph.token_check,
-        metrics=metrics,
-        on_shutdown=graph.close,
-        graph_pause=graph.graph_pause,
-    )
+    app = gateway_app(profile, settings, sandbox_control=sandbox_control)
     log.info("gateway starting", extra={"host": host, "port": port, "redis": bool(profile.redis_url)})
     import gc
 

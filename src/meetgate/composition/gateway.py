@@ -9,13 +9,16 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from meetgate.config import ConfigError, Profile
 from meetgate.gateway.ports import PolicyScope, TokenCheck
 from meetgate.gateway.scope import StaticPolicyScope
+
+if TYPE_CHECKING:
+    from meetgate.gateway.settings import GatewaySettings
 
 
 def file_policy_scope(profile: Profile) -> StaticPolicyScope:
@@ -184,3 +187,90 @@ def graph_backend(
             await to_thread.run_sync(client.tokens.get_token)
 
     return GraphBackend(client.meetings, token_check, client.aclose, limiter.paused_for)
+
+
+def gateway_settings_from_profile(
+    profile: Profile, *, admin_key: str | None = None, **overrides: Any
+) -> GatewaySettings:
+    """:class:`GatewaySettings` for ``profile``: its ``gateway_*`` keys, then ``overrides`` (the flags of
+    `meetgate serve`, None = not given), else the gateway's defaults. A limit of 0 means none."""
+    from meetgate.config import GATEWAY_KEYS
+    from meetgate.gateway.dashboard import hash_admin_key
+    from meetgate.gateway.forwarded import TrustedProxies
+    from meetgate.gateway.settings import GatewaySettings
+
+    values: dict[str, Any] = {}
+    for key, name in GATEWAY_KEYS.items():
+        value = overrides.pop(name, None)
+        if value is None:
+            value = getattr(profile, key)
+        if value is not None:
+            values[name] = value
+    if overrides:
+        raise TypeError(f"unknown gateway settings: {', '.join(sorted(overrides))}")
+    for name in ("organizer_rate_per_minute", "organizer_daily_quota", "graph_rate_per_second"):
+        if values.get(name) == 0:
+            values[name] = None
+    allowed = values.pop("forwarded_allow_ips", None)
+    if allowed is not None:
+        try:
+            trusted = TrustedProxies.parse(str(allowed))
+        except ValueError as exc:
+            raise ConfigError(
+                f"forwarded_allow_ips (--forwarded-allow-ips / gateway_forwarded_allow_ips): {exc}",
+                "give IP addresses or networks, comma-separated: 127.0.0.1,10.0.0.0/8",
+            ) from None
+        values["forwarded_allow_ips"] = tuple(str(n) for n in trusted.networks)
+    settings = GatewaySettings(
+        admin_key_sha256=hash_admin_key(admin_key) if admin_key else None,
+        store_url=profile.store_url,
+        redis_url=profile.redis_url,
+        **values,
+    )
+    if settings.trust_forwarded_for and not settings.forwarded_allow_ips:
+        raise ConfigError(
+            "--forwarded-allow-ips is empty", "name the proxies in front of the gateway, e.g. 127.0.0.1"
+        )
+    return settings
+
+
+def gateway_app(
+    profile: Profile,
+    settings: GatewaySettings,
+    *,
+    sandbox_control: str | None = None,
+    metrics: Any = None,
+) -> Any:
+    """The gateway's ASGI app for ``profile``: Graph backend, policy scope, store (opened by the app)."""
+    from meetgate.gateway.app import create_app
+    from meetgate.gateway.metrics import GatewayMetrics
+
+    metrics = metrics or GatewayMetrics()
+    graph = graph_backend(
+        profile, metrics, settings.redis_prefix, max_wait_seconds=settings.graph_max_wait_seconds
+    )
+    return create_app(
+        settings,
+        meetings=graph.meetings,
+        scope=policy_scope(profile, sandbox_control),
+        token_check=graph.token_check,
+        metrics=metrics,
+        on_shutdown=graph.close,
+        graph_pause=graph.graph_pause,
+    )
+
+
+def create_gateway_app() -> Any:
+    """ASGI factory: ``uvicorn --factory meetgate.composition.gateway:create_gateway_app`` (or any ASGI
+    server that calls a factory). Reads the profile as every command does — ``MEETGATE_CONFIG``
+    (default ``./meetgate.toml``), ``MEETGATE_PROFILE``, ``MEETGATE_*`` overrides — and the admin key
+    from ``MEETGATE_ADMIN_KEY``; logs JSON like `meetgate serve` (``MEETGATE_LOG_LEVEL``, default info)."""
+    import os
+
+    from meetgate.config import load_profile
+    from meetgate.gateway.logs import configure_logging
+
+    configure_logging(os.environ.get("MEETGATE_LOG_LEVEL", "info").upper())
+    profile = load_profile()
+    settings = gateway_settings_from_profile(profile, admin_key=os.environ.get("MEETGATE_ADMIN_KEY"))
+    return gateway_app(profile, settings)
