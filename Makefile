@@ -15,9 +15,11 @@ help:
 	@echo "make test   lint (ruff), types (mypy strict) and tests (pytest)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 
-$(STAMP): pyproject.toml
+# both distributions: meetgate (the product) and meetgate-sandbox (the local tenant, pwsh stand-in,
+# pytest plugin and demo), editable
+$(STAMP): pyproject.toml sandbox/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[all,dev]'
+	$(PY) -m pip install --quiet -e '.[all,dev]' -e ./sandbox
 	@touch $(STAMP)
 
 $(NEWMAN): tools/newman/package.json tools/newman/package-lock.json

@@ -33,9 +33,9 @@ from meetgate.admin.bulk import BULK_RETRY, run_bulk_job
 from meetgate.composition import async_graph_client_from_profile
 from meetgate.config import Profile
 from meetgate.graph.limiter import AdaptiveLimiter, fixed_concurrency
-from meetgate.sandbox.control import SandboxControl
-from meetgate.sandbox.meetings import Meeting, MeetingStore
-from meetgate.sandbox.server import SandboxInfo, read_info
+from meetgate_sandbox.control import SandboxControl
+from meetgate_sandbox.meetings import Meeting, MeetingStore
+from meetgate_sandbox.server import SandboxInfo, read_info
 
 POLICY = "Tag:TeamsMeetingsIntegration"
 ROLES = ["OnlineMeetings.ReadWrite.All", "User.Read.All"]

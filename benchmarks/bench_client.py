@@ -244,8 +244,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from meetgate import certificates
-    from meetgate.sandbox.control import SandboxControl
-    from meetgate.sandbox.server import SandboxOptions, SandboxServer
+    from meetgate_sandbox.control import SandboxControl
+    from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
     sdk_python = args.sdk_venv / "bin" / "python"
     have_sdk = (

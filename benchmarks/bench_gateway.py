@@ -56,9 +56,9 @@ from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.scope import StaticPolicyScope
 from meetgate.graph.client import AsyncGraphClient
 from meetgate.graph.models import MeetingRequest
-from meetgate.sandbox.control import SandboxControl
-from meetgate.sandbox.server import read_info
 from meetgate.store import Store
+from meetgate_sandbox.control import SandboxControl
+from meetgate_sandbox.server import read_info
 
 POLICY = "Tag:TeamsMeetingsIntegration"
 

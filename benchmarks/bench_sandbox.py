@@ -14,8 +14,8 @@ import httpx
 import jwt
 
 from meetgate import certificates
-from meetgate.sandbox.control import SandboxControl, ssl_context
-from meetgate.sandbox.server import SandboxOptions, SandboxServer
+from meetgate_sandbox.control import SandboxControl, ssl_context
+from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCOPE = "https://graph.microsoft.com/.default"

@@ -45,8 +45,8 @@ def _rss_mb() -> float:
 
 def _server(conn: Connection) -> None:
     """Child process: run the sandbox; answer ``rss``, ``fill`` and ``stop`` commands."""
-    from meetgate.sandbox.meetings import MeetingStore, Organizer
-    from meetgate.sandbox.server import SandboxOptions, SandboxServer
+    from meetgate_sandbox.meetings import MeetingStore, Organizer
+    from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
     with SandboxServer(SandboxOptions(users=20)) as server:
         info = server.info
@@ -94,7 +94,7 @@ def _setup(control_url: str, ca_bundle: str, workdir: Path) -> dict[str, Any]:
 
     from meetgate import certificates
     from meetgate.graph.msal_http import MsalHttpxAdapter
-    from meetgate.sandbox.control import SandboxControl, ssl_context
+    from meetgate_sandbox.control import SandboxControl, ssl_context
 
     control = SandboxControl(control_url, Path(ca_bundle))
     tenant = control.create_tenant(users=20)
@@ -153,7 +153,7 @@ class RawConnection:
 
     @classmethod
     async def open(cls, url: str, ca_bundle: str, token: str) -> RawConnection:
-        from meetgate.sandbox.control import ssl_context
+        from meetgate_sandbox.control import ssl_context
 
         host_port = url.removeprefix("https://")
         host, port = host_port.rsplit(":", 1)
@@ -189,7 +189,7 @@ async def _load(
 ) -> dict[str, Any]:
     import httpx
 
-    from meetgate.sandbox.control import ssl_context
+    from meetgate_sandbox.control import ssl_context
 
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -312,7 +312,7 @@ def main() -> None:
         )
         import httpx
 
-        from meetgate.sandbox.control import ssl_context
+        from meetgate_sandbox.control import ssl_context
 
         results["createOrGet, existing meeting (200), httpx.AsyncClient"] = _measured(
             parent,

@@ -10,8 +10,6 @@ import pytest
 
 from meetgate.config import save_profile_values
 
-pytest_plugins = ["meetgate.sandbox.pytest_plugin"]
-
 POSTGRES_URL = os.environ.get(
     "MEETGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -23,7 +23,7 @@ RuntimeError, PermissionError), so older ``except ValueError`` code still works.
      ├─ JournalError                     meetgate.admin.bulk.journal: a bulk run's journal
      ├─ MonitorError                     meetgate.admin.monitoring.model: monitoring input (step 7)
      │   └─ SinkError                    an alert sink could not deliver
-     └─ DemoFailed                       meetgate.cli.demo: a demo step did not behave as the runbook says
+     └─ DemoFailed                       meetgate_sandbox.demo: a demo step did not behave as the runbook says
 
 The sandbox's errors (``SandboxStartError``, ``SandboxControlError``, ``StateError``,
 ``SettingsError``) sit under the root too, so its CLI commands fail the same way.

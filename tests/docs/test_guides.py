@@ -235,7 +235,7 @@ def guide_env(sandbox, tmp_path, monkeypatch):
     """Environment every guide runs in: the sandbox's pwsh stand-in, a working folder."""
     info = sandbox.info
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MEETGATE_PWSH", f"{shlex.quote(sys.executable)} -m meetgate.sandbox.pwsh")
+    monkeypatch.setenv("MEETGATE_PWSH", f"{shlex.quote(sys.executable)} -m meetgate_sandbox.pwsh")
     monkeypatch.setenv("MEETGATE_SANDBOX_CONTROL_URL", info.control_url)
     monkeypatch.setenv("MEETGATE_SANDBOX_CA_BUNDLE", str(info.ca_bundle))
     monkeypatch.setenv("MEETGATE_SANDBOX_AUTHORITY_URL", info.authority_url)

@@ -18,7 +18,7 @@ from meetgate.admin.policy.planner import PolicyPlan, build_plan, resolve_organi
 from meetgate.admin.policy.powershell import PowerShellBackend, PwshConnection, SubprocessPwshRunner
 from meetgate.admin.policy.script import render_script
 
-STANDIN = (sys.executable, "-m", "meetgate.sandbox.pwsh")
+STANDIN = (sys.executable, "-m", "meetgate_sandbox.pwsh")
 IDENTITY = "Tag:TeamsMeetingsIntegration"
 OTHER_APP = "99999999-8888-7777-6666-555555555555"
 
@@ -218,7 +218,7 @@ def test_cli_plan_apply_verify_end_to_end(tenant: Tenant, sandbox, tmp_path, mon
     )
     for key, value in tenant.env.items():
         monkeypatch.setenv(key, value)
-    pwsh = f"{sys.executable} -m meetgate.sandbox.pwsh"
+    pwsh = f"{sys.executable} -m meetgate_sandbox.pwsh"
     common = ["--file", str(policy), "--pwsh", pwsh]
     runner = CliRunner()
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from meetgate.cli.main import app as cli
 
-STANDIN = f"{sys.executable} -m meetgate.sandbox.pwsh"
+STANDIN = f"{sys.executable} -m meetgate_sandbox.pwsh"
 
 
 @pytest.fixture

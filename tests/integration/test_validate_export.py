@@ -159,7 +159,7 @@ def _run_script(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[s
     command = [
         sys.executable,
         "-m",
-        "meetgate.sandbox.pwsh",
+        "meetgate_sandbox.pwsh",
         "-NoProfile",
         "-File",
         str(out / mt.POWERSHELL_FILE),

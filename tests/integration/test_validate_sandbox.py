@@ -30,7 +30,7 @@ from meetgate.graph.applications import ApplicationsService
 from meetgate.graph.auth import StaticTokenProvider
 from meetgate.graph.client import GraphClient
 
-STANDIN = (sys.executable, "-m", "meetgate.sandbox.pwsh")
+STANDIN = (sys.executable, "-m", "meetgate_sandbox.pwsh")
 ROLES = ("OnlineMeetings.ReadWrite.All", "User.Read.All")
 POLICY = "Tag:TeamsMeetingsIntegration"
 

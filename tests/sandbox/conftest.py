@@ -14,8 +14,8 @@ import pytest
 
 from meetgate import certificates
 from meetgate.graph.msal_http import MsalHttpxAdapter
-from meetgate.sandbox.control import ssl_context
-from meetgate.sandbox.server import SandboxServer
+from meetgate_sandbox.control import ssl_context
+from meetgate_sandbox.server import SandboxServer
 
 GRAPH_SCOPE = ["https://graph.microsoft.com/.default"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -12,7 +12,7 @@ import httpx
 from typer.testing import CliRunner
 
 from meetgate.cli.main import app
-from meetgate.sandbox.control import ssl_context
+from meetgate_sandbox.control import ssl_context
 
 
 def _read_json_document(stream) -> dict:
@@ -165,7 +165,7 @@ def test_info_refuses_a_stale_sandbox_json(tmp_path):
 
 
 def test_sandbox_json_names_absolute_paths_for_a_relative_state_folder(tmp_path, monkeypatch):
-    from meetgate.sandbox.server import SandboxOptions, SandboxServer
+    from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
     monkeypatch.chdir(tmp_path)
     with SandboxServer(SandboxOptions(state_dir=Path(".meetgate/sandbox"), users=2)):

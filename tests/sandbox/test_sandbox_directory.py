@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Credentials, app_token
 
+from conftest import Credentials, app_token
 from meetgate import certificates
 
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import Credentials, app_token
 
+from conftest import Credentials, app_token
 from meetgate import certificates
-from meetgate.sandbox.control import SandboxControl, ssl_context
-from meetgate.sandbox.server import SandboxOptions, SandboxServer
+from meetgate_sandbox.control import SandboxControl, ssl_context
+from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_dropped_connection_gives_the_client_a_transport_error(faulty, client, c
 
 
 def test_fault_settings_are_validated(control):
-    from meetgate.sandbox.control import SandboxControlError
+    from meetgate_sandbox.control import SandboxControlError
 
     with pytest.raises(SandboxControlError, match="errorRate must be between 0 and 1"):
         control.set_faults(error_rate=2.0)

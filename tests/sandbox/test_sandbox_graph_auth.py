@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from conftest import app_token, claims_of
 
+from conftest import app_token, claims_of
 from meetgate import certificates
 
 

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from conftest import app_token, msal_app
 
+from conftest import app_token, msal_app
 from meetgate import certificates
-from meetgate.sandbox.control import SandboxControlError
+from meetgate_sandbox.control import SandboxControlError
 
 POLICY = "TeamsMeetingsIntegration"
 
@@ -382,8 +382,8 @@ def test_graph_policy_assignment_endpoints(sandbox, http, sandbox_app, graph, tm
 
 
 def test_meetings_and_policies_survive_a_restart(tmp_path):
-    from meetgate.sandbox.control import SandboxControl
-    from meetgate.sandbox.server import SandboxOptions, SandboxServer
+    from meetgate_sandbox.control import SandboxControl
+    from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
     options = SandboxOptions(state_dir=tmp_path / "state", users=5)
     with (

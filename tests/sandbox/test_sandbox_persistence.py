@@ -6,11 +6,11 @@ import json
 import time
 
 import httpx
-from conftest import Credentials, app_token
 
+from conftest import Credentials, app_token
 from meetgate import certificates
-from meetgate.sandbox.control import SandboxControl, ssl_context
-from meetgate.sandbox.server import SandboxOptions, SandboxServer, read_info
+from meetgate_sandbox.control import SandboxControl, ssl_context
+from meetgate_sandbox.server import SandboxOptions, SandboxServer, read_info
 
 
 def test_state_survives_a_restart(tmp_path, key_pair):
@@ -74,7 +74,7 @@ def test_same_seed_gives_the_same_directory(sandbox_control):
 def test_control_api_validates_input(sandbox_control, sandbox_tenant):
     import pytest
 
-    from meetgate.sandbox.control import SandboxControlError
+    from meetgate_sandbox.control import SandboxControlError
 
     with pytest.raises(SandboxControlError, match="users must be an integer"):
         sandbox_control.create_tenant(users=-1)
@@ -93,7 +93,7 @@ def test_control_api_validates_input(sandbox_control, sandbox_tenant):
 def test_one_server_per_state_folder(tmp_path):
     import pytest
 
-    from meetgate.sandbox.server import SandboxStartError
+    from meetgate_sandbox.server import SandboxStartError
 
     with (
         SandboxServer(SandboxOptions(state_dir=tmp_path, users=2)),

@@ -6,6 +6,7 @@ import datetime as dt
 
 import jwt
 import pytest
+
 from conftest import (
     ASSERTION_TYPE,
     GRAPH_SCOPE,
@@ -17,7 +18,6 @@ from conftest import (
     post_token,
     token_endpoint,
 )
-
 from meetgate import certificates
 
 
@@ -63,14 +63,14 @@ def test_msal_public_certificate_credential_uses_ps256_and_is_accepted(sandbox, 
 
 
 def sandbox_requests(sandbox, creds):
-    from meetgate.sandbox.control import SandboxControl
+    from meetgate_sandbox.control import SandboxControl
 
     with SandboxControl(sandbox.info.control_url, sandbox.info.ca_bundle) as control:
         return control.request_log(creds.tenant_id)
 
 
 def sandbox_log(sandbox, http, creds):
-    from meetgate.sandbox.control import SandboxControl
+    from meetgate_sandbox.control import SandboxControl
 
     with SandboxControl(sandbox.info.control_url, sandbox.info.ca_bundle) as control:
         return control.token_log(creds.tenant_id, app_id=creds.app_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from meetgate.sandbox import odata
-from meetgate.sandbox.faults import FaultDice, FaultSettings, SettingsError, Throttler, format_retry_after
-from meetgate.sandbox.http import GraphErrorResponse
-from meetgate.sandbox.state import SandboxState, build_tenant
-from meetgate.sandbox.tls import ensure_tls
+from meetgate_sandbox import odata
+from meetgate_sandbox.faults import FaultDice, FaultSettings, SettingsError, Throttler, format_retry_after
+from meetgate_sandbox.http import GraphErrorResponse
+from meetgate_sandbox.state import SandboxState, build_tenant
+from meetgate_sandbox.tls import ensure_tls
 
 PROPS = {p: p for p in ("id", "displayName", "accountEnabled", "mail")}
 ITEMS = [
@@ -163,10 +163,10 @@ def test_unexpected_route_errors_become_graph_500s_with_request_ids():
     from starlette.routing import Route
 
     from meetgate.certificates import generate_private_key
-    from meetgate.sandbox.app import create_app
-    from meetgate.sandbox.http import caller_of
-    from meetgate.sandbox.runtime import SandboxRuntime
-    from meetgate.sandbox.tokens import TokenIssuer
+    from meetgate_sandbox.app import create_app
+    from meetgate_sandbox.http import caller_of
+    from meetgate_sandbox.runtime import SandboxRuntime
+    from meetgate_sandbox.tokens import TokenIssuer
 
     async def boom(request):
         caller_of(request)

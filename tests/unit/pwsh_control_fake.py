@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meetgate.sandbox.pwsh import PSError
+from meetgate_sandbox.pwsh import PSError
 
 TENANT = "7d1e2c3b-0000-4000-8000-0000000000aa"
 

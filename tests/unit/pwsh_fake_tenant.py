@@ -10,7 +10,7 @@ from typing import Any
 
 from pwsh_control_fake import InMemoryControl
 
-from meetgate.sandbox.pwsh import main
+from meetgate_sandbox.pwsh import main
 
 
 class _Response:

@@ -13,17 +13,17 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.testclient import TestClient
 
-from meetgate.sandbox.http import Caller, GraphErrorResponse, graph_error
-from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
-from meetgate.sandbox.meetings import MeetingStore
-from meetgate.sandbox.meetings_api import (
+from meetgate_sandbox.http import Caller, GraphErrorResponse, graph_error
+from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
+from meetgate_sandbox.meetings import MeetingStore
+from meetgate_sandbox.meetings_api import (
     MAX_ASSIGNMENTS_PER_REQUEST,
     DirectoryUser,
     meeting_routes,
     teams_policy_routes,
 )
-from meetgate.sandbox.policy import PolicyEngine
-from meetgate.sandbox.policy_control import policy_control_routes
+from meetgate_sandbox.policy import PolicyEngine
+from meetgate_sandbox.policy_control import policy_control_routes
 
 TENANT = "7d1e2c3b-0000-4000-8000-000000000001"
 APP = "11111111-1111-4111-8111-111111111111"

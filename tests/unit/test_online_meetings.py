@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from meetgate.sandbox.meetings import (
+from meetgate_sandbox.meetings import (
     MeetingError,
     MeetingStore,
     Organizer,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from meetgate.sandbox.policy import PolicyEngine, PolicyError, policy_name
+from meetgate_sandbox.policy import PolicyEngine, PolicyError, policy_name
 
 APP = "11111111-1111-1111-1111-111111111111"
 OTHER_APP = "22222222-2222-2222-2222-222222222222"

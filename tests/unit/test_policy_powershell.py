@@ -21,7 +21,7 @@ from meetgate.admin.policy.powershell import (
     PwshResult,
     SubprocessPwshRunner,
 )
-from meetgate.sandbox.pwsh import Interpreter
+from meetgate_sandbox.pwsh import Interpreter
 
 APP = "11111111-2222-3333-4444-555555555555"
 

@@ -13,7 +13,7 @@ from meetgate.admin.policy.fakes import FakePolicyTenant
 from meetgate.admin.policy.model import DesiredPolicy, OrganizerSources
 from meetgate.admin.policy.planner import build_plan, resolve_organizers
 from meetgate.admin.policy.script import render_script
-from meetgate.sandbox.pwsh import Interpreter, main
+from meetgate_sandbox.pwsh import Interpreter, main
 
 APP = "11111111-2222-3333-4444-555555555555"
 
@@ -194,7 +194,7 @@ def test_main_reads_command_file_and_stdin(tmp_path, monkeypatch):
 
 
 def test_locates_the_sandbox_from_env_or_sandbox_json(tmp_path):
-    from meetgate.sandbox.pwsh import PSError, SandboxTenant
+    from meetgate_sandbox.pwsh import PSError, SandboxTenant
 
     tenant = SandboxTenant.locate({"MEETGATE_SANDBOX_CONTROL_URL": "https://127.0.0.1:9/_sandbox"})
     assert tenant.control_url == "https://127.0.0.1:9" and tenant.authority_url == "https://127.0.0.1:9"

@@ -10,9 +10,9 @@ import pytest
 
 from meetgate import certificates as certs
 from meetgate.graph.applications import key_proof
-from meetgate.sandbox.app_registrations import verify_proof
-from meetgate.sandbox.apps import Application, KeyCredential
-from meetgate.sandbox.http import GraphErrorResponse
+from meetgate_sandbox.app_registrations import verify_proof
+from meetgate_sandbox.apps import Application, KeyCredential
+from meetgate_sandbox.http import GraphErrorResponse
 
 
 @pytest.fixture(scope="module")

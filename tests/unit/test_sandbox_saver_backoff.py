@@ -2,8 +2,8 @@
 
 import asyncio
 
-from meetgate.sandbox.persistence import DebouncedSaver, StateFile
-from meetgate.sandbox.state import SandboxState
+from meetgate_sandbox.persistence import DebouncedSaver, StateFile
+from meetgate_sandbox.state import SandboxState
 
 
 def test_next_save_waits_a_multiple_of_the_last_save(tmp_path):

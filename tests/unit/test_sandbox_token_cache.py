@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from meetgate import certificates
-from meetgate.sandbox.tokens import AccessTokenError, TokenIssuer
+from meetgate_sandbox.tokens import AccessTokenError, TokenIssuer
 
 
 class Clock:

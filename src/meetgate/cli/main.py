@@ -12,8 +12,7 @@ from typing import Annotated
 import typer
 
 from meetgate import __version__
-from meetgate.cli import cert, consumers, demo, meetings, monitor, policy, serve, setup, signout, validate
-from meetgate.cli import sandbox as sandbox_cli
+from meetgate.cli import cert, consumers, meetings, monitor, policy, serve, setup, signout, validate
 from meetgate.cli._common import EXIT_USAGE, fail, state
 from meetgate.cli._help import RunbookOrderGroup, configure_help
 from meetgate.errors import MeetgateError
@@ -25,15 +24,13 @@ app = typer.Typer(
     help=(
         "Create and govern Microsoft Teams online meetings through Microsoft Graph, with app-only "
         "certificate auth restricted to approved organizers by a Teams application access policy.\n\n"
-        "Start with `meetgate demo`: the whole runbook against a built-in sandbox tenant."
+        "Start with `meetgate demo`: the whole runbook against a sandbox tenant (meetgate-sandbox)."
     ),
     cls=RunbookOrderGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("demo")(demo.demo)
-app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(meetings.app, name="meetings")
 app.command("serve")(serve.serve)
 app.add_typer(consumers.app, name="consumers")
@@ -44,6 +41,35 @@ app.add_typer(setup.app, name="setup")
 app.command("validate")(validate.validate)
 app.command("golive")(validate.golive)
 app.command("signout")(signout.signout)
+
+#: what `meetgate --help` says when the sandbox distribution is not installed
+WITHOUT_SANDBOX = (
+    "`meetgate demo` and `meetgate sandbox` (the local tenant to rehearse against) come with the "
+    "meetgate-sandbox distribution: pip install meetgate-sandbox"
+)
+
+
+def _load_plugins(root: typer.Typer) -> list[str]:
+    """Add the commands of installed plugins (entry points ``meetgate.commands``); returns a note for
+    each plugin that could not be loaded."""
+    from importlib.metadata import entry_points
+
+    from meetgate.cli.plugin import COMMANDS_GROUP
+
+    notes = []
+    for point in entry_points(group=COMMANDS_GROUP):
+        try:
+            point.load()(root)
+        except Exception as exc:  # a broken plugin must not take the product's CLI down with it
+            notes.append(f"the command plugin {point.name!r} ({point.value}) could not be loaded: {exc}")
+    return notes
+
+
+_plugin_notes = _load_plugins(app)
+if not any(group.name == "sandbox" for group in app.registered_groups):
+    app.info.epilog = "\n\n".join([*_plugin_notes, WITHOUT_SANDBOX])
+elif _plugin_notes:
+    app.info.epilog = "\n\n".join(_plugin_notes)
 
 
 def _version(value: bool) -> None:

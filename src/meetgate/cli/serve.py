@@ -73,9 +73,10 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the REST API: /v1/meetings, /healthz, /readyz, /metrics, /docs (JSON logs on stderr);
-    /admin/dashboard when MEETGATE_ADMIN_KEY is set. Limits come from the flags, else the profile's
-    gateway_* settings (docs/configuration.md). Under another ASGI server:
-    uvicorn --factory meetgate.composition.gateway:create_gateway_app."""
+    /admin/dashboard when MEETGATE_ADMIN_KEY is set.
+
+    Limits come from the flags, else the profile's gateway_* settings (docs/configuration.md). Under
+    another ASGI server: uvicorn --factory meetgate.composition.gateway:create_gateway_app."""
     import os
 
     import uvicorn

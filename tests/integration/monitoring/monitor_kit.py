@@ -12,7 +12,7 @@ from meetgate import certificates
 from meetgate.composition import graph_client_from_profile
 from meetgate.config import Profile
 from meetgate.graph.client import GraphClient
-from meetgate.sandbox.pytest_plugin import SandboxApp
+from meetgate_sandbox.pytest_plugin import SandboxApp
 
 
 def new_certificate(directory: Path, name: str, valid_days: int = 365) -> tuple[Path, Path, str]:

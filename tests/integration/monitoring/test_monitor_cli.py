@@ -139,7 +139,7 @@ def test_report_with_a_policy_snapshot_through_the_cmdlets(world, tmp_path):
         "MEETGATE_SANDBOX_CA_BUNDLE": str(world.app.ca_bundle),
         "MEETGATE_SANDBOX_AUTHORITY_URL": world.app.authority_url,
     }
-    pwsh = f"{shlex.quote(sys.executable)} -m meetgate.sandbox.pwsh"
+    pwsh = f"{shlex.quote(sys.executable)} -m meetgate_sandbox.pwsh"
     result = runner.invoke(
         app,
         [

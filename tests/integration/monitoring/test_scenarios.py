@@ -18,7 +18,7 @@ from monitor_kit import ALL_DAY, Deployment, new_certificate
 from meetgate.admin.monitoring.model import CertificateStatus, tighten
 from meetgate.graph.errors import AuthenticationError
 
-STANDIN = (sys.executable, "-m", "meetgate.sandbox.pwsh")
+STANDIN = (sys.executable, "-m", "meetgate_sandbox.pwsh")
 
 
 def _since(mark: dt.datetime) -> dt.timedelta:

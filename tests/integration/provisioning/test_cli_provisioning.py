@@ -15,7 +15,7 @@ from meetgate.cli.main import app
 from meetgate.composition import graph_settings_from_profile
 from meetgate.config import load_profile
 from meetgate.graph.auth import TokenProvider
-from meetgate.sandbox.control import SandboxControl
+from meetgate_sandbox.control import SandboxControl
 
 
 class Tenant:

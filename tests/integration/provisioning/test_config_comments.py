@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from meetgate.cli.main import app
 from meetgate.config import load_profile
-from meetgate.sandbox.control import SandboxControl
+from meetgate_sandbox.control import SandboxControl
 
 GUIDE = Path(__file__).parents[3] / "docs" / "admin-guide.md"
 

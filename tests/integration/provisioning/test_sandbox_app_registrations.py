@@ -14,7 +14,7 @@ import pytest
 
 from meetgate import certificates as certs
 from meetgate.graph.msal_http import MsalHttpxAdapter
-from meetgate.sandbox.control import SandboxControl, ssl_context
+from meetgate_sandbox.control import SandboxControl, ssl_context
 
 GRAPH_CLI = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 ADMIN_SCOPES = [

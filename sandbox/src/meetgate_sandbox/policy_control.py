@@ -23,15 +23,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetgate.sandbox.http import GraphErrorResponse
-from meetgate.sandbox.meetings_api import (
+from meetgate_sandbox.http import GraphErrorResponse
+from meetgate_sandbox.meetings_api import (
     BackendResolver,
     DirectoryUser,
     MeetingsBackend,
     backend_resolver,
     bind_handler,
 )
-from meetgate.sandbox.policy import PolicyEngine
+from meetgate_sandbox.policy import PolicyEngine
 
 
 def _json(body: Any, status: int = 200) -> Response:

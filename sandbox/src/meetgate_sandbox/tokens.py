@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from meetgate import certificates
-from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
-from meetgate.sandbox.http import Caller
+from meetgate_sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
+from meetgate_sandbox.http import Caller
 
 #: the directory role template id every app-only Graph token carries in ``wids``
 _APP_WIDS = ["0997a1d0-0d1d-4acb-b408-d5ca73121e90"]

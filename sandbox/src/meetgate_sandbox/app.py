@@ -1,8 +1,8 @@
 """The sandbox's ASGI app: one Starlette app serving Entra, Graph and the control API.
 
 Route modules plug in two ways: their routes (a list of Starlette routes) and, when they keep
-per-tenant state, a tenant extension factory (see :mod:`meetgate.sandbox.state`). Both are listed in
-:func:`builtin_routes` and :func:`builtin_extensions`, which :class:`~meetgate.sandbox.server.SandboxServer`
+per-tenant state, a tenant extension factory (see :mod:`meetgate_sandbox.state`). Both are listed in
+:func:`builtin_routes` and :func:`builtin_extensions`, which :class:`~meetgate_sandbox.server.SandboxServer`
 uses; ``create_app(runtime, routes=[...])`` takes any extra ones (tests use that).
 """
 
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from meetgate.sandbox import (
+from meetgate_sandbox import (
     app_registrations,
     audit_logs,
     control_api,
@@ -27,12 +27,12 @@ from meetgate.sandbox import (
     entra,
     meetings_backend,
 )
-from meetgate.sandbox.directory_audit import EXTENSION as PROVISIONING
-from meetgate.sandbox.directory_audit import ProvisioningExtension
-from meetgate.sandbox.http import GraphErrorResponse, graph_error
-from meetgate.sandbox.middleware import AuthMiddleware, FaultMiddleware, FrontMiddleware, request_kind
-from meetgate.sandbox.runtime import SandboxRuntime
-from meetgate.sandbox.state import ExtensionFactory
+from meetgate_sandbox.directory_audit import EXTENSION as PROVISIONING
+from meetgate_sandbox.directory_audit import ProvisioningExtension
+from meetgate_sandbox.http import GraphErrorResponse, graph_error
+from meetgate_sandbox.middleware import AuthMiddleware, FaultMiddleware, FrontMiddleware, request_kind
+from meetgate_sandbox.runtime import SandboxRuntime
+from meetgate_sandbox.state import ExtensionFactory
 
 
 def builtin_routes() -> list[BaseRoute]:

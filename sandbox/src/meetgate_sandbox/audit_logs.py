@@ -1,13 +1,13 @@
 """Entra's log APIs, generated from what really happened in the sandbox.
 
 - ``GET /beta/auditLogs/signIns``: one ``signIn`` per call to the token endpoint of the tenant
-  (:class:`~meetgate.sandbox.recording.TokenRecord`): successes and AADSTS failures, client IP, a
+  (:class:`~meetgate_sandbox.recording.TokenRecord`): successes and AADSTS failures, client IP, a
   location derived from the IP (see :data:`LOCATIONS`), the credential key id and thumbprint.
   As in Graph, service principal sign-ins are only listed with
   ``signInEventTypes/any(t: t eq 'servicePrincipal')`` in the filter; without it (and on v1.0)
   only user sign-ins are listed.
 - ``GET /v1.0/auditLogs/directoryAudits`` (and beta): the directory audit records the app
-  registration routes write (:mod:`meetgate.sandbox.directory_audit`).
+  registration routes write (:mod:`meetgate_sandbox.directory_audit`).
 
 Both need the application permission AuditLog.Read.All (403 ``Authorization_RequestDenied``
 otherwise), list newest first, page with ``$top`` and ``@odata.nextLink`` (the skip token names the
@@ -38,12 +38,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate.sandbox.directory_audit import EXTENSION as PROVISIONING
-from meetgate.sandbox.directory_audit import ProvisioningExtension
-from meetgate.sandbox.http import GraphErrorResponse
-from meetgate.sandbox.recording import TokenRecord
-from meetgate.sandbox.runtime import caller_tenant, runtime_of
-from meetgate.sandbox.state import Tenant
+from meetgate_sandbox.directory_audit import EXTENSION as PROVISIONING
+from meetgate_sandbox.directory_audit import ProvisioningExtension
+from meetgate_sandbox.http import GraphErrorResponse
+from meetgate_sandbox.recording import TokenRecord
+from meetgate_sandbox.runtime import caller_tenant, runtime_of
+from meetgate_sandbox.state import Tenant
 
 READ_ROLES = frozenset({"AuditLog.Read.All"})
 #: Graph's published limit of the log APIs, per app per tenant

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from meetgate.cli._common import EXIT_USAGE, err_console, fail, print_json
+from meetgate.cli.plugin import EXIT_USAGE, err_console, fail, print_json
 
 DEFAULT_STATE = Path(".meetgate/sandbox")
 
@@ -67,8 +67,8 @@ def serve(
     import signal
     import threading
 
-    from meetgate.sandbox.server import SandboxOptions, SandboxServer, SandboxStartError
-    from meetgate.sandbox.state import StateError
+    from meetgate_sandbox.server import SandboxOptions, SandboxServer, SandboxStartError
+    from meetgate_sandbox.state import StateError
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         err_console().print(
@@ -141,7 +141,7 @@ def info(
     """Show how to reach the sandbox that `meetgate sandbox serve` runs (from its sandbox.json)."""
     import os
 
-    from meetgate.sandbox.server import SandboxStartError, read_info
+    from meetgate_sandbox.server import SandboxStartError, read_info
 
     try:
         data = read_info(state)
@@ -171,3 +171,11 @@ def info(
         out(f"user           {user.upn}  {user.id}  {user.display_name}")
     if len(data.users) > 5:
         out(f"               ... and {len(data.users) - 5} more (--json lists all)")
+
+
+def register(root: typer.Typer) -> None:
+    """Entry point ``meetgate.commands``: add ``meetgate sandbox …`` and ``meetgate demo`` to the CLI."""
+    from meetgate_sandbox import demo
+
+    root.command("demo")(demo.demo)
+    root.add_typer(app, name="sandbox")

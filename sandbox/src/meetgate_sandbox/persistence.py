@@ -9,9 +9,9 @@ import os
 import time
 from pathlib import Path
 
-from meetgate.sandbox.state import SandboxState, StateError
+from meetgate_sandbox.state import SandboxState, StateError
 
-logger = logging.getLogger("meetgate.sandbox")
+logger = logging.getLogger("meetgate_sandbox")
 STATE_FILE = "state.json"
 
 

@@ -1,4 +1,4 @@
-"""Microsoft Graph PowerShell cmdlets for the sandbox's pwsh stand-in (:mod:`meetgate.sandbox.pwsh`).
+"""Microsoft Graph PowerShell cmdlets for the sandbox's pwsh stand-in (:mod:`meetgate_sandbox.pwsh`).
 
 Enough of ``Microsoft.Graph.Authentication`` and ``Microsoft.Graph.CloudCommunications`` to run the
 runbook's step 6 by hand (the script ``meetgate validate --export DIR`` writes):
@@ -25,7 +25,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from meetgate.sandbox.pwsh import (
+from meetgate_sandbox.pwsh import (
     Interpreter,
     PSError,
     PSObject,
@@ -106,7 +106,7 @@ def _graph(it: Interpreter) -> GraphConnection:
 
 
 def _claims(token: str) -> dict[str, Any]:
-    from meetgate.sandbox.pwsh import _b64json
+    from meetgate_sandbox.pwsh import _b64json
 
     parts = token.split(".")
     return _b64json(parts[1]) if len(parts) == 3 else {}

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meetgate.errors import MeetgateError
-from meetgate.sandbox.meeting_settings import SETTING_KEYS as MEETING_SETTING_KEYS
-from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
+from meetgate_sandbox.meeting_settings import SETTING_KEYS as MEETING_SETTING_KEYS
+from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
 
 #: which requests faults apply to
 FAULT_PATHS = ("graph", "token", "all")

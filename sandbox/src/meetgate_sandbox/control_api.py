@@ -15,12 +15,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from meetgate import certificates
-from meetgate.sandbox.apps import KeyCredential, PasswordCredential, UnknownRoleError, parse_iso
-from meetgate.sandbox.faults import FaultSettings, SandboxSettings, SettingsError
-from meetgate.sandbox.http import GraphErrorResponse
-from meetgate.sandbox.runtime import SandboxRuntime, runtime_of
-from meetgate.sandbox.state import StateError, Tenant, User
-from meetgate.sandbox.tokens import IssuedToken
+from meetgate_sandbox.apps import KeyCredential, PasswordCredential, UnknownRoleError, parse_iso
+from meetgate_sandbox.faults import FaultSettings, SandboxSettings, SettingsError
+from meetgate_sandbox.http import GraphErrorResponse
+from meetgate_sandbox.runtime import SandboxRuntime, runtime_of
+from meetgate_sandbox.state import StateError, Tenant, User
+from meetgate_sandbox.tokens import IssuedToken
 
 MAX_LOG_LIMIT = 5000
 

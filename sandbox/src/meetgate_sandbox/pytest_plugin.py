@@ -1,9 +1,9 @@
 """pytest fixtures for a sandbox tenant: for meetgate's own tests and for integrators' CI.
 
-Enable with ``pytest_plugins = ["meetgate.sandbox.pytest_plugin"]`` in a ``conftest.py``.
+Enable with ``pytest_plugins = ["meetgate_sandbox.pytest_plugin"]`` in a ``conftest.py``.
 
-- ``sandbox`` (session): one running :class:`~meetgate.sandbox.server.SandboxServer` on 127.0.0.1.
-- ``sandbox_control`` (session): a :class:`~meetgate.sandbox.control.SandboxControl` for it.
+- ``sandbox`` (session): one running :class:`~meetgate_sandbox.server.SandboxServer` on 127.0.0.1.
+- ``sandbox_control`` (session): a :class:`~meetgate_sandbox.control.SandboxControl` for it.
 - ``sandbox_tenant`` (function): a fresh tenant (:class:`SandboxTenant`).
 - ``sandbox_app`` (function): a fresh tenant plus an app registered with a newly generated
   certificate (key mode 0600 in ``tmp_path``), consented to OnlineMeetings.ReadWrite.All and
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from meetgate import certificates
-from meetgate.sandbox.control import SandboxControl
-from meetgate.sandbox.server import SandboxOptions, SandboxServer
+from meetgate_sandbox.control import SandboxControl
+from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
 if TYPE_CHECKING:
     from meetgate.config import Profile

@@ -1,6 +1,6 @@
 """Graph routes for app registrations: what ``meetgate setup app`` and ``meetgate cert`` call.
 
-Under ``/v1.0`` and ``/beta``, over the tenant's :class:`~meetgate.sandbox.apps.AppRegistry`:
+Under ``/v1.0`` and ``/beta``, over the tenant's :class:`~meetgate_sandbox.apps.AppRegistry`:
 
 - ``/applications`` (GET with ``$filter`` on displayName / appId, POST), ``/applications/{id}`` and
   ``/applications(appId='…')`` (GET with ``$select``, PATCH, DELETE);
@@ -42,8 +42,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from meetgate import certificates
-from meetgate.sandbox import odata
-from meetgate.sandbox.apps import (
+from meetgate_sandbox import odata
+from meetgate_sandbox.apps import (
     GRAPH_APP_ID,
     Application,
     AppRoleAssignment,
@@ -53,15 +53,15 @@ from meetgate.sandbox.apps import (
     iso,
     parse_iso,
 )
-from meetgate.sandbox.directory_audit import (
+from meetgate_sandbox.directory_audit import (
     CERTIFICATES_AND_SECRETS,
     EXTENSION,
     Initiator,
     ProvisioningExtension,
 )
-from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
-from meetgate.sandbox.runtime import runtime_of
-from meetgate.sandbox.state import Tenant
+from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate_sandbox.runtime import runtime_of
+from meetgate_sandbox.state import Tenant
 
 PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"
 PROOF_MAX_LIFETIME = dt.timedelta(minutes=10)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from meetgate.errors import MeetgateError
-from meetgate.sandbox import seed
-from meetgate.sandbox.apps import AppRegistry, iso, parse_iso
-from meetgate.sandbox.faults import FaultSettings, SandboxSettings
-from meetgate.sandbox.recording import ActivityLog
+from meetgate_sandbox import seed
+from meetgate_sandbox.apps import AppRegistry, iso, parse_iso
+from meetgate_sandbox.faults import FaultSettings, SandboxSettings
+from meetgate_sandbox.recording import ActivityLog
 
 DEFAULT_DOMAIN = "contoso-sbx.onmicrosoft.com"
 DEFAULT_USERS = 50

@@ -8,10 +8,10 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from meetgate.sandbox.faults import FaultDice, Throttler
-from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
-from meetgate.sandbox.state import SandboxState, Tenant
-from meetgate.sandbox.tokens import TokenIssuer
+from meetgate_sandbox.faults import FaultDice, Throttler
+from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate_sandbox.state import SandboxState, Tenant
+from meetgate_sandbox.tokens import TokenIssuer
 
 
 @dataclass

@@ -20,18 +20,18 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from meetgate.sandbox.apps import GRAPH_APP_ID
-from meetgate.sandbox.faults import InjectedFault, format_retry_after
-from meetgate.sandbox.http import REQUEST_IDS, Caller, graph_error, new_request_ids
-from meetgate.sandbox.recording import RequestRecord, utc_stamp
-from meetgate.sandbox.runtime import SandboxRuntime
-from meetgate.sandbox.tokens import AccessTokenError, caller_from_claims
+from meetgate_sandbox.apps import GRAPH_APP_ID
+from meetgate_sandbox.faults import InjectedFault, format_retry_after
+from meetgate_sandbox.http import REQUEST_IDS, Caller, graph_error, new_request_ids
+from meetgate_sandbox.recording import RequestRecord, utc_stamp
+from meetgate_sandbox.runtime import SandboxRuntime
+from meetgate_sandbox.tokens import AccessTokenError, caller_from_claims
 
 #: what the request log records for a request whose client disconnected before the answer (nginx's
 #: "client closed request"; no response is sent)
 CLIENT_CLOSED_REQUEST = 499
 
-logger = logging.getLogger("meetgate.sandbox")
+logger = logging.getLogger("meetgate_sandbox")
 
 #: ASGI scope extension a server offers to close the TCP connection without a response
 DROP_EXTENSION = "meetgate.drop_connection"

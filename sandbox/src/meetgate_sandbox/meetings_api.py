@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
-from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
-from meetgate.sandbox.meetings import MeetingError, MeetingStore, Organizer, render_meeting
-from meetgate.sandbox.policy import POLICY_TYPE, PolicyEngine, PolicyError, policy_key
+from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
+from meetgate_sandbox.meetings import MeetingError, MeetingStore, Organizer, render_meeting
+from meetgate_sandbox.policy import POLICY_TYPE, PolicyEngine, PolicyError, policy_key
 
 READ_WRITE_ROLE = "OnlineMeetings.ReadWrite.All"
 READ_ROLES = frozenset({"OnlineMeetings.Read.All", READ_WRITE_ROLE})

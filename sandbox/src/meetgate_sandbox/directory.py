@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate.sandbox import odata
-from meetgate.sandbox.http import Caller, GraphErrorResponse, caller_of
-from meetgate.sandbox.runtime import caller_tenant
-from meetgate.sandbox.state import (
+from meetgate_sandbox import odata
+from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate_sandbox.runtime import caller_tenant
+from meetgate_sandbox.state import (
     BASIC_USER_PROPERTIES,
     DEFAULT_GROUP_PROPERTIES,
     DEFAULT_USER_PROPERTIES,

@@ -16,7 +16,7 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from meetgate.sandbox.middleware import DROP_EXTENSION
+from meetgate_sandbox.middleware import DROP_EXTENSION
 
 
 class _DropConnection:

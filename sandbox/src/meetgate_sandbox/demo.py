@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meetgate.cli._common import console, print_json
-from meetgate.cli.demo_manual import step_6_by_hand
+from meetgate.cli.plugin import console, print_json
 from meetgate.errors import MeetgateError
+from meetgate_sandbox.demo_manual import step_6_by_hand
 
 if TYPE_CHECKING:
-    from meetgate.sandbox.server import SandboxInfo
+    from meetgate_sandbox.server import SandboxInfo
 
 PILOT_COUNT = 2
 
@@ -66,7 +66,7 @@ class DemoRun:
     @property
     def pwsh(self) -> list[str]:
         """``--pwsh`` naming the sandbox's stand-in for PowerShell 7 + MicrosoftTeams."""
-        return ["--pwsh", f"{shlex.quote(sys.executable)} -m meetgate.sandbox.pwsh"]
+        return ["--pwsh", f"{shlex.quote(sys.executable)} -m meetgate_sandbox.pwsh"]
 
     def check(self, label: str, ok: bool) -> None:
         self.outcomes.append((label, ok))
@@ -438,7 +438,7 @@ def _step_7_monitoring(run: DemoRun, client_id: str) -> None:
     from meetgate.config import load_profile, save_profile_values
     from meetgate.graph.credentials import CertificateCredential
     from meetgate.graph.errors import AuthenticationError
-    from meetgate.sandbox.control import SandboxControl
+    from meetgate_sandbox.control import SandboxControl
 
     _step(
         "7",
@@ -538,7 +538,7 @@ def _step_7_monitoring(run: DemoRun, client_id: str) -> None:
 
 
 def _step_8_golive(run: DemoRun) -> None:
-    from meetgate.sandbox.control import SandboxControl
+    from meetgate_sandbox.control import SandboxControl
 
     _step("8", "Enforcement / go-live", "the pre-production checklist, by hand, without evidence")
     reports = str(run.workdir / "reports" / "golive.md")
@@ -599,7 +599,7 @@ def _keep_running(run: DemoRun) -> None:
 
 
 def _run_demo(workdir: Path, keep_running: bool, runs: list[DemoRun] | None = None) -> DemoRun:
-    from meetgate.sandbox.server import SandboxOptions, SandboxServer
+    from meetgate_sandbox.server import SandboxOptions, SandboxServer
 
     started = time.monotonic()
     out = console()

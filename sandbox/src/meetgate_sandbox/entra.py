@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE, Application, KeyCredential, ServicePrincipal
-from meetgate.sandbox.http import REQUEST_IDS
-from meetgate.sandbox.recording import TokenRecord, utc_stamp
-from meetgate.sandbox.runtime import runtime_of
-from meetgate.sandbox.state import Tenant
+from meetgate_sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE, Application, KeyCredential, ServicePrincipal
+from meetgate_sandbox.http import REQUEST_IDS
+from meetgate_sandbox.recording import TokenRecord, utc_stamp
+from meetgate_sandbox.runtime import runtime_of
+from meetgate_sandbox.state import Tenant
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: clock skew Entra tolerates on client assertion times
@@ -475,11 +475,11 @@ async def token(request: Request) -> Response:
         "correlation_id": correlation_id,
     }
     if grant_type == "urn:ietf:params:oauth:grant-type:device_code":
-        from meetgate.sandbox.devicecode import device_code_token
+        from meetgate_sandbox.devicecode import device_code_token
 
         return await device_code_token(request, tenant, form)
     if grant_type == "refresh_token":
-        from meetgate.sandbox.devicecode import refresh_token_grant
+        from meetgate_sandbox.devicecode import refresh_token_grant
 
         return await refresh_token_grant(request, tenant, form)
     try:

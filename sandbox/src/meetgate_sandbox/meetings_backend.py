@@ -2,8 +2,8 @@
 
 Each tenant carries two extensions (persisted with it): ``policy`` — its :class:`PolicyEngine` — and
 ``meetings`` — its :class:`MeetingStore`. :class:`RuntimeMeetingsBackend` implements the routes'
-:class:`~meetgate.sandbox.meetings_api.MeetingsBackend` port over the server's
-:class:`~meetgate.sandbox.runtime.SandboxRuntime` (directory lookups, settings, persistence).
+:class:`~meetgate_sandbox.meetings_api.MeetingsBackend` port over the server's
+:class:`~meetgate_sandbox.runtime.SandboxRuntime` (directory lookups, settings, persistence).
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
-from meetgate.sandbox.meeting_settings import MeetingSandboxSettings
-from meetgate.sandbox.meetings import MeetingStore
-from meetgate.sandbox.meetings_api import (
+from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
+from meetgate_sandbox.meetings import MeetingStore
+from meetgate_sandbox.meetings_api import (
     DirectoryUser,
     MeetingsBackend,
     meeting_routes,
     teams_policy_routes,
 )
-from meetgate.sandbox.policy import PolicyEngine
-from meetgate.sandbox.policy_control import policy_control_routes
-from meetgate.sandbox.runtime import SandboxRuntime, runtime_of
-from meetgate.sandbox.state import Tenant
+from meetgate_sandbox.policy import PolicyEngine
+from meetgate_sandbox.policy_control import policy_control_routes
+from meetgate_sandbox.runtime import SandboxRuntime, runtime_of
+from meetgate_sandbox.state import Tenant
 
 POLICY_EXTENSION = "policy"
 MEETINGS_EXTENSION = "meetings"

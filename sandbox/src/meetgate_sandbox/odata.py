@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meetgate.sandbox.http import GraphErrorResponse
+from meetgate_sandbox.http import GraphErrorResponse
 
 MAX_TOP = 999
 _SAFE = "$,()':@"

@@ -38,21 +38,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate.sandbox.app_registrations import DIRECTORY_ROLES, extension
-from meetgate.sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
-from meetgate.sandbox.control_api import issue_user_token, json_body, tenant_of
-from meetgate.sandbox.directory_audit import DeviceLoginSettings
-from meetgate.sandbox.entra import (
+from meetgate_sandbox.app_registrations import DIRECTORY_ROLES, extension
+from meetgate_sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
+from meetgate_sandbox.control_api import issue_user_token, json_body, tenant_of
+from meetgate_sandbox.directory_audit import DeviceLoginSettings
+from meetgate_sandbox.entra import (
     TokenFailure,
     _aadsts_body,
     authority_base,
     parse_form,
     tenant_not_found,
 )
-from meetgate.sandbox.http import REQUEST_IDS, GraphErrorResponse
-from meetgate.sandbox.recording import TokenRecord, utc_stamp
-from meetgate.sandbox.runtime import SandboxRuntime, runtime_of
-from meetgate.sandbox.state import Tenant
+from meetgate_sandbox.http import REQUEST_IDS, GraphErrorResponse
+from meetgate_sandbox.recording import TokenRecord, utc_stamp
+from meetgate_sandbox.runtime import SandboxRuntime, runtime_of
+from meetgate_sandbox.state import Tenant
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 EXPIRES_IN = 900

@@ -18,7 +18,7 @@ understands a small language subset — ``param``, variables, ``'..'``/``".."`` 
     ConvertTo-Json, Select-Object, Out-Null, Write-Host, Write-Output, Write-Warning,
     Start-Transcript, Stop-Transcript,
     [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile(cert, key)
-    Microsoft Graph PowerShell (module :mod:`meetgate.sandbox.pwsh_graph`): Connect-MgGraph,
+    Microsoft Graph PowerShell (module :mod:`meetgate_sandbox.pwsh_graph`): Connect-MgGraph,
     Get-MgContext, Disconnect-MgGraph, New-/Get-/Remove-MgUserOnlineMeeting
 
 ``-CertificateThumbprint`` reads ``Cert:\\CurrentUser\\My`` on Windows; here the store is the folder
@@ -1385,7 +1385,7 @@ def _connect(it: Interpreter, named: dict[str, Any], pos: list[Any], inp: list[A
         account = str(claims[0].get("appid") or claims[0].get("azp") or "app")
     elif "certificate" in named or "certificatethumbprint" in named:
         if "certificatethumbprint" in named:
-            from meetgate.sandbox.pwsh_graph import certificate_from_store
+            from meetgate_sandbox.pwsh_graph import certificate_from_store
 
             cert = certificate_from_store(_to_str(named["certificatethumbprint"]))
         else:
@@ -1801,9 +1801,9 @@ def run() -> None:  # console script
 
 
 # The Microsoft Graph PowerShell cmdlets (Connect-MgGraph, New-MgUserOnlineMeeting, ...) register themselves.
-from meetgate.sandbox import pwsh_graph as _pwsh_graph  # noqa: E402,F401
+from meetgate_sandbox import pwsh_graph as _pwsh_graph  # noqa: E402,F401
 
 if __name__ == "__main__":  # `python -m`: run the imported module, where the Graph cmdlets registered
-    from meetgate.sandbox.pwsh import run as _run_imported
+    from meetgate_sandbox.pwsh import run as _run_imported
 
     _run_imported()

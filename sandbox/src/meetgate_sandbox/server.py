@@ -27,13 +27,13 @@ from types import TracebackType
 from typing import Any
 
 from meetgate.errors import MeetgateError
-from meetgate.sandbox.app import builtin_extensions, create_app
-from meetgate.sandbox.faults import FaultSettings, SandboxSettings
-from meetgate.sandbox.persistence import DebouncedSaver, StateFile
-from meetgate.sandbox.runtime import SandboxRuntime
-from meetgate.sandbox.state import DEFAULT_USERS, SandboxState
-from meetgate.sandbox.tls import ensure_tls
-from meetgate.sandbox.tokens import TokenIssuer
+from meetgate_sandbox.app import builtin_extensions, create_app
+from meetgate_sandbox.faults import FaultSettings, SandboxSettings
+from meetgate_sandbox.persistence import DebouncedSaver, StateFile
+from meetgate_sandbox.runtime import SandboxRuntime
+from meetgate_sandbox.state import DEFAULT_USERS, SandboxState
+from meetgate_sandbox.tls import ensure_tls
+from meetgate_sandbox.tokens import TokenIssuer
 
 INFO_FILE = "sandbox.json"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -217,7 +217,7 @@ class SandboxServer:
     def _start(self) -> SandboxInfo:
         import uvicorn
 
-        from meetgate.sandbox.protocol import DroppingHttpToolsProtocol
+        from meetgate_sandbox.protocol import DroppingHttpToolsProtocol
 
         opts = self.options
         # absolute: sandbox.json's paths (ca_bundle) are read by processes started in other folders
@@ -323,7 +323,7 @@ class SandboxServer:
         # report a running thread as stopped (bpo-45274), and we would not wait for the shutdown
         stopped = self._finished.wait(timeout=15) if self._thread is not None else True
         if not stopped:
-            logging.getLogger("meetgate.sandbox").warning("the sandbox server did not stop in 15 s")
+            logging.getLogger("meetgate_sandbox").warning("the sandbox server did not stop in 15 s")
         if self._saver is not None and stopped:
             self._saver.flush()
         if self.options.state_dir is not None and self._info is not None:

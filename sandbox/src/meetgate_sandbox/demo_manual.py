@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meetgate.cli._common import console
+from meetgate.cli.plugin import console
 
 if TYPE_CHECKING:
-    from meetgate.cli.demo import DemoRun
+    from meetgate_sandbox.demo import DemoRun
 
 #: where `make demo` / `make test` install newman (tools/newman/package.json)
 REPO_NEWMAN = Path("tools/newman/node_modules/.bin/newman")
@@ -76,7 +76,7 @@ def step_6_by_hand(run: DemoRun) -> None:
     script = [
         sys.executable,
         "-m",
-        "meetgate.sandbox.pwsh",
+        "meetgate_sandbox.pwsh",
         "-NoProfile",
         "-File",
         str(kit / mt.POWERSHELL_FILE),
