@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import time
 
-from meetgate.admin.policy.fakes import FakePolicyTenant
 from meetgate.admin.policy.model import DesiredPolicy, OrganizerSources, PolicyDefinition
 from meetgate.admin.policy.planner import build_plan, resolve_organizers
+from meetgate_sandbox.fakes.policy_tenant import FakePolicyTenant
 
 APP = "11111111-2222-3333-4444-555555555555"
 OTHER = "99999999-8888-7777-6666-555555555555"

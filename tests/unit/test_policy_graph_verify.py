@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from meetgate.admin.policy.apply import ApplyJournal, apply_plan
-from meetgate.admin.policy.fakes import FakePolicyTenant
 from meetgate.admin.policy.graph import GraphPolicyBackend
 from meetgate.admin.policy.model import DesiredPolicy, OrganizerSources, PolicyDefinition, PolicyError
 from meetgate.admin.policy.planner import build_plan, resolve_organizers
 from meetgate.admin.policy.verify import ProbeResult, Subject, verify_enforcement
 from meetgate.graph.errors import GraphError
+from meetgate_sandbox.fakes.policy_tenant import FakePolicyTenant
 
 APP = "11111111-2222-3333-4444-555555555555"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from meetgate.admin.policy.apply import ApplyJournal, apply_plan
-from meetgate.admin.policy.fakes import FakePolicyTenant
 from meetgate.admin.policy.loader import load_desired_state
 from meetgate.admin.policy.model import (
     DesiredPolicy,
@@ -25,6 +24,7 @@ from meetgate.admin.policy.planner import (
     unacknowledged,
 )
 from meetgate.admin.policy.ports import UserOp
+from meetgate_sandbox.fakes.policy_tenant import FakePolicyTenant
 
 APP = "11111111-2222-3333-4444-555555555555"
 OTHER_APP = "99999999-8888-7777-6666-555555555555"

@@ -9,10 +9,10 @@ import json
 import pytest
 from pwsh_control_fake import TENANT, InMemoryControl
 
-from meetgate.admin.policy.fakes import FakePolicyTenant
 from meetgate.admin.policy.model import DesiredPolicy, OrganizerSources
 from meetgate.admin.policy.planner import build_plan, resolve_organizers
 from meetgate.admin.policy.script import render_script
+from meetgate_sandbox.fakes.policy_tenant import FakePolicyTenant
 from meetgate_sandbox.pwsh import Interpreter, main
 
 APP = "11111111-2222-3333-4444-555555555555"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meetgate.admin.policy.fakes import FakePolicyTenant
 from meetgate.admin.policy.model import PolicyDefinition
 from meetgate.composition.gateway import PolicyStateScope
+from meetgate_sandbox.fakes.policy_tenant import FakePolicyTenant
 
 APP = "11111111-2222-3333-4444-555555555555"
 

@@ -1,4 +1,4 @@
-"""An in-memory tenant implementing every policy port (unit tests, benchmarks, dry runs)."""
+"""An in-memory tenant implementing every policy port of meetgate.admin.policy (unit tests, benchmarks)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,8 @@
+"""In-memory test doubles of meetgate's ports, for unit tests and benchmarks that need no server.
+
+They implement the product's own interfaces (hence import its public modules), unlike the emulator,
+which speaks HTTP like Microsoft and borrows nothing from the client it tests.
+
+- :class:`~meetgate_sandbox.fakes.policy_tenant.FakePolicyTenant`: every policy port of
+  ``meetgate.admin.policy`` (policies, grants, users, groups) over dictionaries.
+"""
