@@ -18,7 +18,7 @@ from meetgate.graph.errors import (
     ThrottledError,
     TransportError,
 )
-from meetgate.graph.http import CallContext
+from meetgate.graph.http import GraphCallContext
 from meetgate.graph.retry import RetryPolicy, no_jitter
 
 FAST = RetryPolicy(max_attempts=4, max_total_seconds=30, jitter=no_jitter)
@@ -170,7 +170,7 @@ def test_policy_403_names_app_and_organizer_and_shows_the_grant_line():
     organizer = cloud.add_user("dave@contoso.test", allowed=False)
     with client(cloud) as graph, pytest.raises(AccessPolicyMissing) as caught:
         graph.http.get(
-            f"/users/{organizer}/onlineMeetings/abc", context=CallContext(organizer="dave@contoso.test")
+            f"/users/{organizer}/onlineMeetings/abc", context=GraphCallContext(organizer="dave@contoso.test")
         )
     err = caught.value
     assert err.status == 403 and err.app_id == CLIENT_ID and err.organizer == "dave@contoso.test"

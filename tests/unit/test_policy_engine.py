@@ -2,7 +2,7 @@
 
 import pytest
 
-from meetgate_sandbox.policy import PolicyEngine, PolicyError, policy_name
+from meetgate_sandbox.policy import PolicyEngine, PolicyEngineError, policy_name
 
 APP = "11111111-1111-1111-1111-111111111111"
 OTHER_APP = "22222222-2222-2222-2222-222222222222"
@@ -50,7 +50,7 @@ def test_policy_names_accept_tag_prefix_and_compare_case_insensitively(engine):
     assert created.identity == "Tag:TeamsMeetingsIntegration"
     assert created.app_ids == [APP]  # normalised to lower case
     assert engine.policy("teamsmeetingsintegration").name == "TeamsMeetingsIntegration"
-    with pytest.raises(PolicyError) as error:
+    with pytest.raises(PolicyEngineError) as error:
         engine.create_policy("TEAMSMEETINGSINTEGRATION", [APP])
     assert error.value.status == 409
     assert policy_name("tag:X") == "X"
@@ -64,11 +64,11 @@ def test_policy_id_is_opaque_and_stable(engine):
 
 
 def test_invalid_names_and_app_ids_are_refused(engine):
-    with pytest.raises(PolicyError):
+    with pytest.raises(PolicyEngineError):
         engine.create_policy("Tag:", [APP])
-    with pytest.raises(PolicyError):
+    with pytest.raises(PolicyEngineError):
         engine.create_policy("a/b", [APP])
-    with pytest.raises(PolicyError):
+    with pytest.raises(PolicyEngineError):
         engine.create_policy("P", [42])
 
 
@@ -136,14 +136,14 @@ def test_lowest_group_rank_wins_and_ranks_shift_on_insert(engine):
 
 def test_group_grant_needs_a_valid_rank(engine):
     engine.create_policy("A", [APP])
-    with pytest.raises(PolicyError):
+    with pytest.raises(PolicyEngineError):
         engine.grant_group(GROUP_A, "A")
-    with pytest.raises(PolicyError):
+    with pytest.raises(PolicyEngineError):
         engine.grant_group(GROUP_A, "A", rank=0)
 
 
 def test_granting_an_unknown_policy_is_404(engine):
-    with pytest.raises(PolicyError) as error:
+    with pytest.raises(PolicyEngineError) as error:
         engine.grant_user(ALICE, "Missing")
     assert error.value.status == 404
 

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
 from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
 from meetgate_sandbox.meetings import MeetingError, MeetingStore, Organizer, render_meeting
-from meetgate_sandbox.policy import POLICY_TYPE, PolicyEngine, PolicyError, policy_key
+from meetgate_sandbox.policy import POLICY_TYPE, PolicyEngine, PolicyEngineError, policy_key
 
 READ_WRITE_ROLE = "OnlineMeetings.ReadWrite.All"
 READ_ROLES = frozenset({"OnlineMeetings.Read.All", READ_WRITE_ROLE})
@@ -393,7 +393,7 @@ def bind_handler(
             return await handler(request)
         except MeetingError as error:
             raise GraphErrorResponse(error.status, error.code, error.message) from None
-        except PolicyError as error:
+        except PolicyEngineError as error:
             raise GraphErrorResponse(error.status, error.code, error.message) from None
 
     endpoint.__name__ = name

@@ -40,7 +40,7 @@ POLICY_TYPE = "ApplicationAccessPolicy"
 TAG_PREFIX = "Tag:"
 
 
-class PolicyError(ValueError):
+class PolicyEngineError(ValueError):
     """A policy operation was refused; ``status`` is the HTTP status the control API answers with."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -66,9 +66,11 @@ def policy_key(identity: str) -> str:
 def validate_policy_name(identity: str) -> str:
     name = policy_name(identity)
     if not name:
-        raise PolicyError(400, "BadRequest", "A policy identity needs a name, like 'Tag:TeamsMeetings'.")
+        raise PolicyEngineError(
+            400, "BadRequest", "A policy identity needs a name, like 'Tag:TeamsMeetings'."
+        )
     if len(name) > 256 or any(ch in name for ch in "\\/:*?\"<>|'"):
-        raise PolicyError(
+        raise PolicyEngineError(
             400,
             "BadRequest",
             f"Invalid policy name {name!r}: use at most 256 characters and none of \\ / : * ? \" < > | '.",
@@ -139,7 +141,9 @@ def _normalise_app_ids(app_ids: Iterable[object]) -> list[str]:
     seen: set[str] = set()
     for app_id in app_ids:
         if not isinstance(app_id, str) or not app_id.strip():
-            raise PolicyError(400, "BadRequest", "appIds must be a list of application (client) id strings.")
+            raise PolicyEngineError(
+                400, "BadRequest", "appIds must be a list of application (client) id strings."
+            )
         value = app_id.strip().lower()
         if value not in seen:
             seen.add(value)
@@ -269,7 +273,7 @@ class PolicyEngine:
     def _policy(self, identity: str) -> Policy:
         policy = self.admin.policies.get(policy_key(identity))
         if policy is None:
-            raise PolicyError(
+            raise PolicyEngineError(
                 404,
                 "NotFound",
                 f"Cannot find policy {TAG_PREFIX}{policy_name(identity)} of type {POLICY_TYPE}: "
@@ -280,13 +284,13 @@ class PolicyEngine:
     def create_policy(self, identity: str, app_ids: Iterable[object], description: str = "") -> Policy:
         name = validate_policy_name(identity)
         if name.casefold() == "global":
-            raise PolicyError(
+            raise PolicyEngineError(
                 409, "Conflict", "The Global policy instance always exists; grant with global=true."
             )
         with self._lock:
             if name.casefold() in self.admin.policies:
                 existing = self.admin.policies[name.casefold()]
-                raise PolicyError(
+                raise PolicyEngineError(
                     409,
                     "Conflict",
                     f"A policy with identity {existing.identity} already exists: change it with PATCH "
@@ -338,11 +342,13 @@ class PolicyEngine:
 
     def grant_group(self, group_id: str, identity: str | None, rank: int | None = None) -> Policy | None:
         if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
-            raise PolicyError(400, "BadRequest", "rank must be a whole number of at least 1 (1 wins).")
+            raise PolicyEngineError(400, "BadRequest", "rank must be a whole number of at least 1 (1 wins).")
         with self._lock:
             policy = None if identity is None else self._policy(identity)
             if policy is not None and rank is None:
-                raise PolicyError(400, "BadRequest", "A group grant needs a rank (1 = highest priority).")
+                raise PolicyEngineError(
+                    400, "BadRequest", "A group grant needs a rank (1 = highest priority)."
+                )
             key = None if policy is None else policy.name.casefold()
             self._apply(_op_grant_group(group_id.lower(), key, rank))
             return copy.deepcopy(policy)

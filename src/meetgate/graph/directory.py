@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from meetgate.graph.auth import USER_READ_ROLES
 from meetgate.graph.errors import MeetingRuleError
-from meetgate.graph.http import CallContext
+from meetgate.graph.http import GraphCallContext
 from meetgate.graph.models import User
 from meetgate.graph.ops import Op, Operation, run_async, run_sync
 
@@ -86,7 +86,7 @@ def user_path(id_or_upn: str) -> str:
 
 def get_user_op(id_or_upn: str, *, as_organizer: bool = False) -> Operation[User]:
     ref = check_user_ref(id_or_upn, "organizer" if as_organizer else "user")
-    context = CallContext(
+    context = GraphCallContext(
         operation=f"look up {'organizer' if as_organizer else 'user'} {ref}",
         organizer=ref if as_organizer else None,
         user=ref,
@@ -139,13 +139,15 @@ class DirectoryService:
     def list_users(
         self, filter: str | None = None, select: str | None = None, top: int | None = None
     ) -> Iterator[User]:
-        context = CallContext(operation="list users", required_roles=USER_READ_ROLES)
+        context = GraphCallContext(operation="list users", required_roles=USER_READ_ROLES)
         for item in self._http.iterate("/users", params=_list_params(filter, select, top), context=context):
             yield User.model_validate(item)
 
     def group_members(self, group_id: str, transitive: bool = True) -> Iterator[User]:
         relation = "transitiveMembers" if transitive else "members"
-        context = CallContext(operation=f"list members of group {group_id}", required_roles=USER_READ_ROLES)
+        context = GraphCallContext(
+            operation=f"list members of group {group_id}", required_roles=USER_READ_ROLES
+        )
         path = f"/groups/{quote(group_id, safe='')}/{relation}"
         for item in self._http.iterate(path, params={"$select": USER_SELECT}, context=context):
             if _is_user(item) and item.get("id"):
@@ -170,7 +172,7 @@ class AsyncDirectoryService:
     async def list_users(
         self, filter: str | None = None, select: str | None = None, top: int | None = None
     ) -> AsyncIterator[User]:
-        context = CallContext(operation="list users", required_roles=USER_READ_ROLES)
+        context = GraphCallContext(operation="list users", required_roles=USER_READ_ROLES)
         async for item in self._http.iterate(
             "/users", params=_list_params(filter, select, top), context=context
         ):
@@ -178,7 +180,9 @@ class AsyncDirectoryService:
 
     async def group_members(self, group_id: str, transitive: bool = True) -> AsyncIterator[User]:
         relation = "transitiveMembers" if transitive else "members"
-        context = CallContext(operation=f"list members of group {group_id}", required_roles=USER_READ_ROLES)
+        context = GraphCallContext(
+            operation=f"list members of group {group_id}", required_roles=USER_READ_ROLES
+        )
         path = f"/groups/{quote(group_id, safe='')}/{relation}"
         async for item in self._http.iterate(path, params={"$select": USER_SELECT}, context=context):
             if _is_user(item) and item.get("id"):

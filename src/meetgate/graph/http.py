@@ -61,7 +61,7 @@ _USER_PATH = re.compile(r"/users/([^/?]+)(?:\?|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class CallContext:
+class GraphCallContext:
     """What a logical call is about, so errors can name it and say what to do."""
 
     #: short verb phrase for messages, e.g. "create a meeting"
@@ -108,7 +108,7 @@ class CallPlan:
     json: Any = None
     headers: Mapping[str, str] | None = None
     safe: bool = True
-    context: CallContext = field(default_factory=CallContext)
+    context: GraphCallContext = field(default_factory=GraphCallContext)
     #: return a GraphResponse (status, headers, body) instead of the body
     full: bool = False
     client_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -386,7 +386,7 @@ class _GraphHttpBase:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         safe: bool | None = None,
-        context: CallContext | None = None,
+        context: GraphCallContext | None = None,
         full: bool = False,
     ) -> CallPlan:
         method = method.upper()
@@ -399,7 +399,7 @@ class _GraphHttpBase:
             json=json,
             headers=headers,
             safe=(method in SAFE_METHODS) if safe is None else safe,
-            context=context or CallContext(),
+            context=context or GraphCallContext(),
             full=full,
         )
 
@@ -445,7 +445,7 @@ class GraphHttp(_GraphHttpBase):
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         safe: bool | None = None,
-        context: CallContext | None = None,
+        context: GraphCallContext | None = None,
         full: bool = False,
     ) -> Any:
         plan = self.plan(
@@ -508,7 +508,7 @@ class GraphHttp(_GraphHttpBase):
         *,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        context: CallContext | None = None,
+        context: GraphCallContext | None = None,
         max_pages: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Items of ``value`` across pages, following ``@odata.nextLink``."""
@@ -571,7 +571,7 @@ class AsyncGraphHttp(_GraphHttpBase):
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         safe: bool | None = None,
-        context: CallContext | None = None,
+        context: GraphCallContext | None = None,
         full: bool = False,
     ) -> Any:
         plan = self.plan(
@@ -622,7 +622,7 @@ class AsyncGraphHttp(_GraphHttpBase):
         *,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        context: CallContext | None = None,
+        context: GraphCallContext | None = None,
         max_pages: int | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         url: str | None = path

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from meetgate.graph.auth import MEETINGS_ROLES
 from meetgate.graph.directory import UserIdCache, resolve_user_id_op
 from meetgate.graph.errors import MeetingRuleError, OrganizerNotFound
-from meetgate.graph.http import CallContext, GraphResponse
+from meetgate.graph.http import GraphCallContext, GraphResponse
 from meetgate.graph.meeting_rules import check_meeting, check_time, check_times
 from meetgate.graph.models import (
     AttendanceReport,
@@ -227,8 +227,8 @@ class MeetingOps:
 
     def _ctx(
         self, operation: str, organizer: str, meeting_id: str | None = None, write: bool = True
-    ) -> CallContext:
-        return CallContext(
+    ) -> GraphCallContext:
+        return GraphCallContext(
             operation=operation,
             organizer=organizer,
             meeting_id=meeting_id,

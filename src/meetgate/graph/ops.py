@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from meetgate.graph.errors import GraphError
-from meetgate.graph.http import CallContext
+from meetgate.graph.http import GraphCallContext
 
 if TYPE_CHECKING:
     from meetgate.graph.http import AsyncGraphHttp, GraphHttp
@@ -32,7 +32,7 @@ class Op:
     json: Any = None
     headers: Mapping[str, str] | None = None
     safe: bool | None = None
-    context: CallContext | None = None
+    context: GraphCallContext | None = None
     full: bool = False
 
 
