@@ -6,6 +6,8 @@ script and no CDN, and works offline; its one stylesheet is allowed by its hash 
 ``Content-Security-Policy`` (no inline ``style`` attributes, no ``'unsafe-inline'``). Data: the gateway's audit log (meetings over time, failures by
 class, top organizers and consumers) and what ``meetgate monitor`` stored (open alerts, certificate
 expiry, policy coverage).
+
+The routes are in :mod:`meetgate.gateway.routers.admin`; this module reads the data and draws the page.
 """
 
 from __future__ import annotations
@@ -13,15 +15,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import hmac
 from html import escape
 from typing import Annotated, Any
 
-from anyio import to_thread
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import Query, Request
 
-from meetgate.gateway.security_headers import page_policy
 from meetgate.store import Store
 from meetgate.store.monitoring import FAILURE_CLASSES, MonitorRepository, activity_figures
 
@@ -36,18 +34,23 @@ COLOURS = {
 SEVERITY_COLOURS = {"critical": "#b71c1c", "high": "#e53935", "warning": "#f9a825", "info": "#1e88e5"}
 
 
+#: the dashboard's ``?hours=`` query parameter
 Hours = Annotated[float, Query(gt=0, le=24 * 31, description="Hours back from now")]
 
 
 class AdminAuthError(Exception):
-    pass
+    """The request to ``/admin/...`` came without the gateway's admin key (answered with the
+    ``about:blank`` 401 of :func:`meetgate.gateway.problems.admin_key_problem`)."""
 
 
 def hash_admin_key(key: str) -> str:
+    """SHA-256 (hex) of an admin key: what ``GatewaySettings.admin_key_sha256`` holds."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def presented_key(request: Request) -> str | None:
+    """The admin key the request presents: ``X-Admin-Key``, ``Authorization: Bearer``, or the
+    password of HTTP Basic (None: none)."""
     header = request.headers.get("x-admin-key")
     if header:
         return header
@@ -65,6 +68,8 @@ def presented_key(request: Request) -> str | None:
 
 
 def dashboard_data(store: Store, *, hours: float, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The dashboard's figures for the last ``hours``: the audit log's activity and what
+    ``meetgate monitor`` stored (alerts, certificates, policy coverage)."""
     repo = MonitorRepository(store)
     now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(hours=hours)
@@ -171,6 +176,7 @@ def _time_label(iso: str) -> str:
 
 
 def dashboard_html(data: dict[str, Any], *, title: str = "meetgate dashboard") -> str:
+    """The dashboard page for ``data`` (:func:`dashboard_data`): no script, one stylesheet."""
     gw = data["gateway"]
     created = svg_bars(
         [(_time_label(p["start"]), int(p["count"])) for p in gw["meetingsOverTime"]],
@@ -245,31 +251,3 @@ def dashboard_html(data: dict[str, Any], *, title: str = "meetgate dashboard") -
 <div class="card" id="alerts"><h2>Open alerts</h2><table><tr><th>severity</th><th>what happened</th><th>check first</th><th>last seen</th></tr>{alert_rows}</table></div>
 <p><a href="dashboard.json">data as JSON</a></p>
 </body></html>"""
-
-
-def dashboard_router(store: Store, admin_key_sha256: str | None) -> APIRouter:
-    async def require_admin(request: Request) -> None:
-        key = presented_key(request)
-        if (
-            admin_key_sha256 is None
-            or key is None
-            or not hmac.compare_digest(hash_admin_key(key), admin_key_sha256)
-        ):
-            raise AdminAuthError
-
-    # not in /openapi.json: that document is for the third-party apps, the dashboard is the administrator's
-    router = APIRouter(
-        prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)], include_in_schema=False
-    )
-
-    @router.get("/dashboard.json", summary="Dashboard data (admin key)")
-    async def data(hours: Hours = 24.0) -> JSONResponse:
-        return JSONResponse(await to_thread.run_sync(lambda: dashboard_data(store, hours=hours)))
-
-    @router.get("/dashboard", response_class=HTMLResponse, summary="Monitoring dashboard (admin key)")
-    async def page(hours: Hours = 24.0) -> HTMLResponse:
-        content = await to_thread.run_sync(lambda: dashboard_data(store, hours=hours))
-        html = dashboard_html(content)
-        return HTMLResponse(html, headers={"Content-Security-Policy": page_policy(html)})
-
-    return router

@@ -37,10 +37,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
-    """The problem+json answer to ``problem``; notes it on the request's context for the audit."""
+    """The problem+json answer to ``problem``; notes it on the request's context for the audit
+    (a plain HTTP error is not noted: its audit outcome stays ``error``)."""
     ctx: CallContext | None = getattr(request.state, "ctx", None)
     body = problem.body(instance=request.url.path, request_id=ctx.request_id if ctx else None)
-    if ctx is not None:
+    if ctx is not None and not problem.kind.plain:
         ctx.notes["problem"] = problem.slug
         ctx.graph_status = ctx.graph_status or problem.graph_status
         ctx.graph_request_id = ctx.graph_request_id or problem.graph_request_id

@@ -2,6 +2,10 @@
 
 Problems never carry secrets, stack traces or another consumer's data. Graph failures keep Graph's
 request id (``graphRequestId``) so an administrator can follow them up with Microsoft.
+
+Every error answer of the gateway is a :class:`Problem`: the gateway's own types (:data:`CATALOGUE`),
+and plain HTTP errors with ``type`` ``about:blank`` (an unknown path or method:
+:func:`http_problem`; the dashboard's admin key: :data:`ADMIN_KEY_REQUIRED`).
 """
 
 from __future__ import annotations
@@ -11,18 +15,30 @@ from typing import Any
 
 TYPE_BASE = "urn:meetgate:problem:"
 MEDIA_TYPE = "application/problem+json"
+#: the ``type`` of a plain HTTP error (RFC 9457 section 4.2.1)
+ABOUT_BLANK = "about:blank"
+#: what a plain HTTP error of the router (unknown path or method) tells the caller to do
+HTTP_ERROR_REMEDY = "check the method and path against /openapi.json"
 
 
 @dataclass(frozen=True)
 class ProblemKind:
+    """One class of error: its slug, HTTP status, title and default remedy.
+
+    ``plain``: a plain HTTP error rather than one of the gateway's problem types: its ``type`` is
+    ``about:blank``, its body has no ``instance`` and always a ``requestId``, and the request's audit
+    entry keeps the outcome ``error`` (no problem slug is noted)."""
+
     slug: str
     status: int
     title: str
     remedy: str
+    plain: bool = False
 
     @property
     def type(self) -> str:
-        return TYPE_BASE + self.slug
+        """The problem's ``type`` URI."""
+        return ABOUT_BLANK if self.plain else TYPE_BASE + self.slug
 
 
 def _kinds(*kinds: ProblemKind) -> dict[str, ProblemKind]:
@@ -138,19 +154,24 @@ class Problem(Exception):
     remedy: str | None = None
     graph_status: int | None = None
     graph_request_id: str | None = None
+    #: a kind that is not in :data:`CATALOGUE` (plain HTTP errors); ``slug`` names it
+    custom_kind: ProblemKind | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.detail or self.kind.title)
 
     @property
     def kind(self) -> ProblemKind:
-        return CATALOGUE[self.slug]
+        """The problem's class: ``custom_kind``, else the catalogue's entry for ``slug``."""
+        return self.custom_kind or CATALOGUE[self.slug]
 
     @property
     def status(self) -> int:
+        """The HTTP status of the answer."""
         return self.kind.status
 
     def body(self, *, instance: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+        """The problem+json document (``instance``: the request's path; left out for plain errors)."""
         kind = self.kind
         body: dict[str, Any] = {
             "type": kind.type,
@@ -159,14 +180,42 @@ class Problem(Exception):
             "detail": self.detail or kind.title,
             "remedy": self.remedy or kind.remedy,
         }
-        if instance:
+        if instance and not kind.plain:
             body["instance"] = instance
-        if request_id:
+        if request_id or kind.plain:
             body["requestId"] = request_id
         if self.graph_request_id:
             body["graphRequestId"] = self.graph_request_id
         body.update(self.extra)
         return body
+
+
+#: the dashboard refused: no admin key, or the wrong one (``/admin/...``)
+ADMIN_KEY_REQUIRED = ProblemKind(
+    "admin-key-required",
+    401,
+    "Admin key required",
+    "send X-Admin-Key (or HTTP Basic with the key as password); set MEETGATE_ADMIN_KEY "
+    "when starting `meetgate serve`",
+    plain=True,
+)
+
+
+def admin_key_problem() -> Problem:
+    """The answer when ``/admin/...`` comes without the gateway's admin key (a browser then prompts)."""
+    return Problem(
+        ADMIN_KEY_REQUIRED.slug,
+        "the dashboard needs the gateway's admin key",
+        headers={"WWW-Authenticate": 'Basic realm="meetgate dashboard"'},
+        custom_kind=ADMIN_KEY_REQUIRED,
+    )
+
+
+def http_problem(status: int, title: str, headers: dict[str, str] | None = None) -> Problem:
+    """A plain HTTP error of the router (404 unknown path, 405 method, ...): ``about:blank``, with
+    ``title`` (Starlette's reason phrase or detail) as its title and detail."""
+    kind = ProblemKind(f"http-{status}", status, title, HTTP_ERROR_REMEDY, plain=True)
+    return Problem(kind.slug, title, headers=dict(headers or {}), custom_kind=kind)
 
 
 def is_graph_error(exc: BaseException) -> bool:

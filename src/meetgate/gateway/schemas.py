@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from meetgate.gateway.problems import MEDIA_TYPE
 from meetgate.graph import meeting_rules
 from meetgate.graph.errors import MeetingRuleError
 
@@ -237,3 +238,20 @@ class ProblemOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+#: the problem answers the ``/v1/meetings`` operations document in OpenAPI (``responses=``)
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemOut, "content": {MEDIA_TYPE: {}}, "description": text}
+    for status, text in {
+        400: "Idempotency-Key missing",
+        401: "API key missing, unknown, revoked, rotated or expired",
+        403: "Organizer not allowed, or outside the application access policy",
+        404: "No such meeting for this consumer",
+        409: "Idempotency-Key reused with another request, or meeting cancelled",
+        422: "Invalid request",
+        429: "Rate limit or daily quota reached",
+        502: "Microsoft Graph failed",
+        503: "Microsoft Graph throttling, or the store unavailable",
+    }.items()
+}
