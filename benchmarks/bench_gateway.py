@@ -131,8 +131,8 @@ def serve_fake(db: str, port: int, latency_ms: float, organizers: list[str]) -> 
     import uvicorn
 
     from meetgate.gateway.app import create_app
-    from meetgate.gateway.fakes import InMemoryMeetings
     from meetgate.gateway.settings import GatewaySettings
+    from meetgate_sandbox.fakes.meetings import InMemoryMeetings
 
     logging.disable(logging.INFO)
     settings = GatewaySettings(

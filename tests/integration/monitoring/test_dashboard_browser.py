@@ -73,9 +73,9 @@ def test_dashboard_renders_the_seeded_run(deployment, world):
 
     from meetgate.gateway.app import create_app
     from meetgate.gateway.dashboard import hash_admin_key
-    from meetgate.gateway.fakes import InMemoryMeetings
     from meetgate.gateway.scope import StaticPolicyScope
     from meetgate.gateway.settings import GatewaySettings
+    from meetgate_sandbox.fakes.meetings import InMemoryMeetings
 
     # the seeded run: meetings through the gateway against the sandbox, a refusal, a monitor pass
     with deployment.gateway() as gw:

@@ -8,11 +8,11 @@ from fastapi.testclient import TestClient
 
 from meetgate.gateway.app import create_app
 from meetgate.gateway.consumers import ConsumerAdmin
-from meetgate.gateway.fakes import InMemoryMeetings
 from meetgate.gateway.limits import InMemoryLimiter
 from meetgate.gateway.scope import StaticPolicyScope
 from meetgate.gateway.settings import GatewaySettings
 from meetgate.store import Store
+from meetgate_sandbox.fakes.meetings import InMemoryMeetings
 
 IN_SCOPE = ["alice@contoso.test", "bob@contoso.test", "carol@contoso.test", "dave@contoso.test"]
 

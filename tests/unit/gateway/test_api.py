@@ -11,7 +11,6 @@ from gateway_kit import MEETING, make_gateway
 from meetgate.gateway import keys
 from meetgate.gateway.app import create_app
 from meetgate.gateway.consumers import ConsumerAdmin
-from meetgate.gateway.fakes import InMemoryMeetings
 from meetgate.gateway.limits import InMemoryLimiter
 from meetgate.gateway.problems import CATALOGUE, TYPE_BASE
 from meetgate.gateway.scope import StaticPolicyScope
@@ -26,6 +25,7 @@ from meetgate.graph.errors import (
     TransportError,
 )
 from meetgate.store import Store
+from meetgate_sandbox.fakes.meetings import InMemoryMeetings
 
 
 def _problem(resp, slug: str, status: int) -> dict:

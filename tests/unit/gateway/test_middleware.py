@@ -8,9 +8,9 @@ import uuid
 
 from gateway_kit import MEETING, make_gateway
 
-from meetgate.gateway.fakes import InMemoryMeetings
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.settings import GatewaySettings
+from meetgate_sandbox.fakes.meetings import InMemoryMeetings
 
 
 def _audit(gw):

@@ -11,8 +11,8 @@ import pytest
 from gateway_kit import MEETING, make_gateway
 
 from meetgate.gateway.dashboard import hash_admin_key
-from meetgate.gateway.fakes import InMemoryMeetings
 from meetgate.gateway.settings import GatewaySettings
+from meetgate_sandbox.fakes.meetings import InMemoryMeetings
 
 ADMIN = "admin-key-for-tests"
 FIXED = {"x-frame-options": "DENY", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}

@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the gateway's ports (unit tests, the fuzz run, offline demos).
+"""An in-memory stand-in for the gateway's meetings port (unit tests, the fuzz run, benchmarks).
 
 :class:`InMemoryMeetings` behaves like Graph's onlineMeetings for one tenant: createOrGet keyed by
 (organizer, externalId), organizers must be in the policy scope, ids are opaque. It raises the Graph
