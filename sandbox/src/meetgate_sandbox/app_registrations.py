@@ -22,387 +22,83 @@ Global or Privileged Role Administrator to grant Microsoft Graph app roles. Anyt
 ``keyCredentials[].key`` is rendered only by a single-object GET with ``$select`` naming
 keyCredentials, as Graph does; ``customKeyIdentifier`` is the base64 SHA-1 digest. Every change is
 recorded as a ``directoryAudit`` in the tenant's provisioning extension.
+
+The application, service principal and directory role routes are here; what they share (the
+permission rules, the caller's tenant, audits, rendering) is in ``app_registrations_common``, the
+key and password credentials (proof of possession, addKey...) in ``app_registrations_keys``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
-import hashlib
-import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate import certificates
-from meetgate_sandbox import odata
+from meetgate_sandbox.app_registrations_common import (
+    APPLICATION_ADMINISTRATOR,
+    CLOUD_APPLICATION_ADMINISTRATOR,
+    CONSENT_PERMISSIONS,
+    DIRECTORY_ROLES,
+    GLOBAL_ADMINISTRATOR,
+    GRAPH_CONSENT_ADMINS,
+    PRIVILEGED_ROLE_ADMINISTRATOR,
+    READ_PERMISSIONS,
+    REGISTRATION_ADMINS,
+    WRITE_PERMISSIONS,
+    _application,
+    _authorized,
+    _bad,
+    _collection,
+    _context,
+    _initiator,
+    _json,
+    _matching,
+    _no_content,
+    _not_found,
+    _project,
+    _record_credential_change,
+    _require,
+    _select,
+    _service_principal,
+    _tenant,
+    directory_roles_of,
+    extension,
+    render_application,
+)
+from meetgate_sandbox.app_registrations_keys import (
+    PROOF_AUDIENCE,
+    PROOF_MAX_LIFETIME,
+    PROOF_SKEW,
+    _set_key_credentials,
+    add_key,
+    add_password,
+    remove_key,
+    remove_password,
+    verify_proof,
+)
 from meetgate_sandbox.apps import (
     GRAPH_APP_ID,
     Application,
     AppRoleAssignment,
     KeyCredential,
-    PasswordCredential,
     ServicePrincipal,
     iso,
-    parse_iso,
 )
-from meetgate_sandbox.directory_audit import (
-    CERTIFICATES_AND_SECRETS,
-    EXTENSION,
-    Initiator,
-    ProvisioningExtension,
-)
-from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
-from meetgate_sandbox.runtime import runtime_of
+from meetgate_sandbox.http import GraphErrorResponse, caller_of, json_object_body
 from meetgate_sandbox.state import Tenant
 
-PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"
-PROOF_MAX_LIFETIME = dt.timedelta(minutes=10)
-PROOF_SKEW = dt.timedelta(minutes=5)
 SIGN_IN_AUDIENCES = (
     "AzureADMyOrg",
     "AzureADMultipleOrgs",
     "AzureADandPersonalMicrosoftAccount",
     "PersonalMicrosoftAccount",
 )
-
-#: directory role template ids (stable across tenants)
-GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
-APPLICATION_ADMINISTRATOR = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
-CLOUD_APPLICATION_ADMINISTRATOR = "158c047a-c907-4556-b7ef-446551a6b5f7"
-PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
-DIRECTORY_ROLES = {
-    "Global Administrator": GLOBAL_ADMINISTRATOR,
-    "Application Administrator": APPLICATION_ADMINISTRATOR,
-    "Cloud Application Administrator": CLOUD_APPLICATION_ADMINISTRATOR,
-    "Privileged Role Administrator": PRIVILEGED_ROLE_ADMINISTRATOR,
-}
-REGISTRATION_ADMINS = frozenset(
-    {"Global Administrator", "Application Administrator", "Cloud Application Administrator"}
-)
-GRAPH_CONSENT_ADMINS = frozenset({"Global Administrator", "Privileged Role Administrator"})
-
-READ_PERMISSIONS = frozenset(
-    {"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-)
-WRITE_PERMISSIONS = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
-CONSENT_PERMISSIONS = frozenset({"AppRoleAssignment.ReadWrite.All"})
-
-_FILTERABLE = {"displayName": "displayName", "appId": "appId", "id": "id"}
-_SELECT_ALWAYS = ("id",)
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json"
-    )
-
-
-def _no_content() -> Response:
-    return Response(status_code=204)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise GraphErrorResponse(
-            400,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set.",
-        ) from None
-    if not isinstance(data, dict):
-        raise GraphErrorResponse(400, "BadRequest", "The request body must be a JSON object.")
-    return data
-
-
-def _bad(message: str) -> GraphErrorResponse:
-    return GraphErrorResponse(400, "Request_BadRequest", message)
-
-
-def _denied() -> GraphErrorResponse:
-    return GraphErrorResponse(
-        403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
-    )
-
-
-def _not_found(key: str) -> GraphErrorResponse:
-    return GraphErrorResponse(
-        404,
-        "Request_ResourceNotFound",
-        f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
-    )
-
-
-def _context(request: Request, what: str) -> str:
-    version = request.url.path.split("/")[1]
-    return f"https://graph.microsoft.com/{version}/$metadata#{what}"
-
-
-def _tenant(request: Request, caller: Caller) -> Tenant:
-    tenant = runtime_of(request).state.tenants.get(caller.tenant_id)
-    if tenant is None:
-        raise GraphErrorResponse(401, "InvalidAuthenticationToken", "Access token validation failure.")
-    return tenant
-
-
-def extension(tenant: Tenant) -> ProvisioningExtension:
-    ext = tenant.extensions.get(EXTENSION)
-    if not isinstance(ext, ProvisioningExtension):
-        ext = ProvisioningExtension()
-        tenant.extensions[EXTENSION] = ext
-    return ext
-
-
-def directory_roles_of(tenant: Tenant, user_id: str) -> set[str]:
-    """Directory role names of a user: the tenant's admin is a Global Administrator."""
-    roles = set(extension(tenant).directory_roles.get(user_id, []))
-    if tenant.admin_id and user_id == tenant.admin_id:
-        roles.add("Global Administrator")
-    return roles
-
-
-def _require(
-    tenant: Tenant, caller: Caller, permissions: frozenset[str], admin_roles: frozenset[str] | None = None
-) -> None:
-    if caller.is_app_only:
-        if not caller.roles & permissions:
-            raise _denied()
-        return
-    if not caller.scopes & (permissions | {"Directory.AccessAsUser.All"}):
-        raise _denied()
-    if (
-        admin_roles is not None
-        and not directory_roles_of(tenant, caller.delegated_user_id or "") & admin_roles
-    ):
-        raise _denied()
-
-
-def _authorized(
-    request: Request, permissions: frozenset[str], admin_roles: frozenset[str] | None = None
-) -> tuple[Caller, Tenant]:
-    """The caller and its tenant, once the caller holds one of ``permissions`` (see :func:`_require`)."""
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    _require(tenant, caller, permissions, admin_roles)
-    return caller, tenant
-
-
-def _initiator(tenant: Tenant, caller: Caller) -> Initiator:
-    if caller.delegated_user_id:
-        user = tenant.users.get(caller.delegated_user_id)
-        return Initiator(
-            user_id=caller.delegated_user_id,
-            user_principal_name=user.user_principal_name if user else None,
-            display_name=user.display_name if user else None,
-        )
-    app = tenant.apps.application_by_app_id(caller.app_id)
-    return Initiator(
-        app_id=caller.app_id,
-        service_principal_id=caller.service_principal_id,
-        display_name=app.display_name if app else None,
-    )
-
-
-def _record_credential_change(
-    tenant: Tenant, caller: Caller, app: Application, key_description: tuple[Any, Any]
-) -> None:
-    """Audit one change to an application's certificates or secrets (``KeyDescription`` before, after)."""
-    extension(tenant).record(
-        CERTIFICATES_AND_SECRETS,
-        _initiator(tenant, caller),
-        target_id=app.id,
-        target_name=app.display_name,
-        target_type="Application",
-        operation="Update",
-        modified={"KeyDescription": key_description},
-    )
-
-
-def _matching(request: Request, items: Iterable[dict[str, Any]], resource: str) -> list[dict[str, Any]]:
-    predicate = odata.parse_filter(request.query_params.get("$filter"), _FILTERABLE, resource)
-    return [item for item in items if predicate is None or predicate(item)]
-
-
-def _select(request: Request) -> list[str] | None:
-    raw = request.query_params.get("$select")
-    if raw is None:
-        return None
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _project(item: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
-    if not select:
-        return item
-    wanted = {s.lower() for s in select} | set(_SELECT_ALWAYS)
-    return {k: v for k, v in item.items() if k.lower() in wanted}
-
-
-def _collection(request: Request, what: str, items: list[dict[str, Any]]) -> Response:
-    """A list answer: the items projected to the request's ``$select``, under Graph's envelope."""
-    select = _select(request)
-    return _json({"@odata.context": _context(request, what), "value": [_project(i, select) for i in items]})
-
-
-def _guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-
-def _key_graph(key: KeyCredential, *, with_key: bool) -> dict[str, Any]:
-    data = key.to_graph()
-    data["customKeyIdentifier"] = base64.b64encode(
-        hashlib.sha1(key.der, usedforsecurity=False).digest()
-    ).decode()
-    if not with_key:
-        data["key"] = None
-    return data
-
-
-def render_application(tenant: Tenant, app: Application, *, with_keys: bool = False) -> dict[str, Any]:
-    data = app.to_graph(tenant.domain)
-    data["keyCredentials"] = [_key_graph(k, with_key=with_keys) for k in app.key_credentials]
-    return data
-
-
-def _application(tenant: Tenant, key: str, *, by_app_id: bool = False) -> Application:
-    app = tenant.apps.application_by_app_id(key) if by_app_id else tenant.apps.applications.get(key.lower())
-    if app is None and not by_app_id:
-        app = tenant.apps.applications.get(key)
-    if app is None:
-        raise _not_found(key)
-    return app
-
-
-def _service_principal(tenant: Tenant, key: str, *, by_app_id: bool = False) -> ServicePrincipal:
-    sp = (
-        tenant.apps.service_principal_by_app_id(key)
-        if by_app_id
-        else tenant.apps.service_principals.get(key.lower()) or tenant.apps.service_principals.get(key)
-    )
-    if sp is None:
-        raise _not_found(key)
-    return sp
-
-
-# --- key credentials -------------------------------------------------------------------------
-
-
-def _parse_key_credential(data: Any, existing: dict[str, KeyCredential]) -> KeyCredential:
-    if not isinstance(data, dict):
-        raise _bad("Invalid value specified for property 'keyCredentials' of resource 'Application'.")
-    key_id = data.get("keyId")
-    raw = data.get("key")
-    if raw in (None, "") and isinstance(key_id, str) and key_id in existing:
-        return existing[key_id]  # an existing credential sent back without its key: kept as it is
-    if (
-        data.get("type", "AsymmetricX509Cert") != "AsymmetricX509Cert"
-        or data.get("usage", "Verify") != "Verify"
-    ):
-        raise _bad("Only key credentials of type 'AsymmetricX509Cert' with usage 'Verify' are supported.")
-    if not isinstance(raw, str) or not raw:
-        raise _bad("Key credential property 'key' is required (the base64 DER certificate).")
-    try:
-        cert = certificates.load_certificate_bytes(base64.b64decode(raw, validate=True))
-    except (binascii.Error, ValueError, certificates.CertificateError):
-        raise _bad("Invalid certificate: the key value must be a base64 encoded X.509 certificate.") from None
-    try:
-        start = parse_iso(data["startDateTime"]) if data.get("startDateTime") else None
-        end = parse_iso(data["endDateTime"]) if data.get("endDateTime") else None
-    except (TypeError, ValueError):
-        raise _bad("Invalid value specified for property 'startDateTime' or 'endDateTime'.") from None
-    if end is not None and end > cert.not_valid_after_utc + dt.timedelta(seconds=1):
-        raise _bad("Key credential end date is invalid: it is later than the certificate's expiry.")
-    if start is not None and start < cert.not_valid_before_utc - dt.timedelta(seconds=1):
-        raise _bad("Key credential start date is invalid: it is earlier than the certificate's start.")
-    if isinstance(key_id, str) and key_id and not _guid(key_id):
-        raise _bad("Invalid value specified for property 'keyId'.")
-    credential = KeyCredential.from_certificate(cert, start=start, end=end, key_id=key_id or None)
-    if data.get("displayName"):
-        credential.display_name = str(data["displayName"])
-    return credential
-
-
-def _set_key_credentials(app: Application, items: Any) -> tuple[list[str], list[str]]:
-    if not isinstance(items, list):
-        raise _bad("Invalid value specified for property 'keyCredentials' of resource 'Application'.")
-    existing = {k.key_id: k for k in app.key_credentials}
-    parsed = [_parse_key_credential(item, existing) for item in items]
-    ids = [k.key_id for k in parsed]
-    if len(set(ids)) != len(ids):
-        raise _bad("Key credentials contain duplicate keyId values.")
-    before = [k.thumbprint_sha1 for k in app.key_credentials]
-    app.key_credentials = parsed
-    return before, [k.thumbprint_sha1 for k in parsed]
-
-
-def verify_proof(app: Application, proof: Any, now: dt.datetime | None = None) -> KeyCredential:
-    """The current certificate of ``app`` that signed ``proof``; else 400 (UNCONFIRMED wording)."""
-    when = now or dt.datetime.now(dt.UTC)
-    if not isinstance(proof, str) or proof.count(".") != 2:
-        raise _bad(
-            "Proof of possession is required: a JWT signed by a current certificate of the application."
-        )
-    try:
-        header = jwt.get_unverified_header(proof)
-    except jwt.InvalidTokenError:
-        raise _bad("Proof of possession is not a valid JWT.") from None
-    valid = [k for k in app.key_credentials if k.valid_at(when)]
-    if not valid:
-        raise _bad(
-            "The application has no valid certificate to verify the proof of possession; "
-            "use Update application (PATCH keyCredentials) instead."
-        )
-    candidates = valid
-    if isinstance(header.get("x5t"), str):
-        try:
-            thumb = base64.urlsafe_b64decode(header["x5t"] + "=" * (-len(header["x5t"]) % 4)).hex().upper()
-        except (binascii.Error, ValueError):
-            raise _bad("Proof of possession has an invalid x5t header.") from None
-        candidates = [k for k in valid if k.thumbprint_sha1 == thumb]
-    for key in candidates:
-        public = key.certificate.public_key()
-        if not isinstance(public, rsa.RSAPublicKey):
-            continue
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                proof,
-                public,
-                algorithms=["RS256", "PS256"],
-                audience=PROOF_AUDIENCE,
-                issuer=app.id,
-                leeway=PROOF_SKEW,
-                options={"require": ["aud", "iss", "nbf", "exp"]},
-            )
-        except jwt.InvalidSignatureError:
-            continue
-        except jwt.InvalidTokenError as exc:
-            raise _bad(f"Proof of possession is invalid: {exc}.") from None
-        if float(claims["exp"]) - float(claims["nbf"]) > PROOF_MAX_LIFETIME.total_seconds() + 1:
-            raise _bad("Proof of possession is invalid: its lifetime must not exceed 10 minutes.")
-        return key
-    raise _bad(
-        "Proof of possession is invalid: it is not signed by a current certificate of the application."
-    )
 
 
 # --- applications ----------------------------------------------------------------------------
@@ -448,7 +144,7 @@ async def list_applications(request: Request) -> Response:
 
 async def create_application(request: Request) -> Response:
     caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
-    body = await _body(request)
+    body = await json_object_body(request)
     name = body.get("displayName")
     if not isinstance(name, str) or not name.strip():
         raise _bad("Property 'displayName' is required and must be a non-empty string.")
@@ -503,7 +199,7 @@ async def get_application(request: Request) -> Response:
 async def update_application(request: Request) -> Response:
     caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     app = _application_from_path(request, tenant)
-    body = await _body(request)
+    body = await json_object_body(request)
     allowed = {"displayName", "signInAudience", "requiredResourceAccess", "keyCredentials"}
     for key in body:
         if key == "passwordCredentials":
@@ -584,97 +280,6 @@ async def delete_application(request: Request) -> Response:
     return _no_content()
 
 
-def _may_roll_own_keys(caller: Caller, app: Application) -> bool:
-    return caller.is_app_only and caller.app_id.lower() == app.app_id.lower()
-
-
-def _key_roll_target(request: Request, tenant: Tenant, caller: Caller) -> Application:
-    """The application of an addKey / removeKey call, once the caller may change its keys.
-
-    An app may roll its own keys (the proof of possession is its authority); anyone else needs
-    write permission and, signed in as a user, a registration admin role.
-    """
-    app = _application(tenant, request.path_params["object_id"])
-    if not _may_roll_own_keys(caller, app):
-        _require(tenant, caller, WRITE_PERMISSIONS | {"Application.ReadWrite.OwnedBy"}, REGISTRATION_ADMINS)
-    return app
-
-
-async def add_key(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    app = _key_roll_target(request, tenant, caller)
-    body = await _body(request)
-    if body.get("passwordCredential") not in (None, {}):
-        raise _bad("Only key credentials of type 'AsymmetricX509Cert' are supported by the sandbox's addKey.")
-    verify_proof(app, body.get("proof"))
-    new = _parse_key_credential(body.get("keyCredential"), {})
-    if any(k.thumbprint_sha1 == new.thumbprint_sha1 for k in app.key_credentials):
-        raise _bad("A key credential with the same certificate already exists on the application.")
-    before = [k.thumbprint_sha1 for k in app.key_credentials]
-    app.key_credentials = [*app.key_credentials, new]
-    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
-    return _json(
-        {
-            "@odata.context": _context(request, "microsoft.graph.keyCredential"),
-            **_key_graph(new, with_key=False),
-        }
-    )
-
-
-async def remove_key(request: Request) -> Response:
-    caller = caller_of(request)
-    tenant = _tenant(request, caller)
-    app = _key_roll_target(request, tenant, caller)
-    body = await _body(request)
-    key_id = body.get("keyId")
-    if not isinstance(key_id, str) or not key_id:
-        raise _bad("Property 'keyId' is required.")
-    verify_proof(app, body.get("proof"))
-    if key_id not in {k.key_id for k in app.key_credentials}:
-        raise _not_found(key_id)
-    before = [k.thumbprint_sha1 for k in app.key_credentials]
-    app.key_credentials = [k for k in app.key_credentials if k.key_id != key_id]
-    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
-    return _no_content()
-
-
-async def add_password(request: Request) -> Response:
-    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
-    app = _application(tenant, request.path_params["object_id"])
-    body = await _body(request)
-    spec = body.get("passwordCredential") or {}
-    if not isinstance(spec, dict):
-        raise _bad("Invalid value specified for property 'passwordCredential'.")
-    try:
-        end = parse_iso(spec["endDateTime"]) if spec.get("endDateTime") else None
-        start = parse_iso(spec["startDateTime"]) if spec.get("startDateTime") else None
-    except (TypeError, ValueError):
-        raise _bad("Invalid value specified for property 'endDateTime' or 'startDateTime'.") from None
-    credential, secret = PasswordCredential.generate(
-        display_name=str(spec.get("displayName") or ""), start=start, end=end
-    )
-    app.password_credentials = [*app.password_credentials, credential]
-    _record_credential_change(
-        tenant, caller, app, (None, f"[KeyIdentifier={credential.key_id},KeyType=Password]")
-    )
-    data = credential.to_graph()
-    data["secretText"] = secret
-    return _json({"@odata.context": _context(request, "microsoft.graph.passwordCredential"), **data})
-
-
-async def remove_password(request: Request) -> Response:
-    caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
-    app = _application(tenant, request.path_params["object_id"])
-    body = await _body(request)
-    key_id = body.get("keyId")
-    if key_id not in {p.key_id for p in app.password_credentials}:
-        raise _not_found(str(key_id))
-    app.password_credentials = [p for p in app.password_credentials if p.key_id != key_id]
-    _record_credential_change(tenant, caller, app, (f"[KeyIdentifier={key_id},KeyType=Password]", None))
-    return _no_content()
-
-
 # --- service principals ----------------------------------------------------------------------
 
 
@@ -688,7 +293,7 @@ async def list_service_principals(request: Request) -> Response:
 
 async def create_service_principal(request: Request) -> Response:
     caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
-    body = await _body(request)
+    body = await json_object_body(request)
     app_id = body.get("appId")
     if not isinstance(app_id, str) or not app_id:
         raise _bad("Property 'appId' is required.")
@@ -756,7 +361,7 @@ async def grant_app_role(request: Request) -> Response:
     resource = _sp_from_path(request, tenant)
     admins = GRAPH_CONSENT_ADMINS if resource.app_id == GRAPH_APP_ID else REGISTRATION_ADMINS
     _require(tenant, caller, CONSENT_PERMISSIONS, admins)
-    body = await _body(request)
+    body = await json_object_body(request)
     principal_id, resource_id, role_id = (
         body.get("principalId"),
         body.get("resourceId"),
@@ -913,4 +518,28 @@ def routes() -> list[BaseRoute]:
     return out
 
 
-__all__ = ["iso", "render_application", "routes", "verify_proof"]
+__all__ = [
+    "APPLICATION_ADMINISTRATOR",
+    "CLOUD_APPLICATION_ADMINISTRATOR",
+    "CONSENT_PERMISSIONS",
+    "DIRECTORY_ROLES",
+    "GLOBAL_ADMINISTRATOR",
+    "GRAPH_CONSENT_ADMINS",
+    "PRIVILEGED_ROLE_ADMINISTRATOR",
+    "PROOF_AUDIENCE",
+    "PROOF_MAX_LIFETIME",
+    "PROOF_SKEW",
+    "READ_PERMISSIONS",
+    "REGISTRATION_ADMINS",
+    "WRITE_PERMISSIONS",
+    "add_key",
+    "add_password",
+    "directory_roles_of",
+    "extension",
+    "iso",
+    "remove_key",
+    "remove_password",
+    "render_application",
+    "routes",
+    "verify_proof",
+]

@@ -7,7 +7,6 @@ faults, settings and the activity logs. Errors use Graph's envelope so one parse
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from meetgate import certificates
 from meetgate_sandbox.apps import KeyCredential, PasswordCredential, UnknownRoleError, parse_iso
 from meetgate_sandbox.faults import FaultSettings, SandboxSettings, SettingsError
-from meetgate_sandbox.http import GraphErrorResponse
+from meetgate_sandbox.http import GraphErrorResponse, json_object_body
 from meetgate_sandbox.runtime import SandboxRuntime, runtime_of
 from meetgate_sandbox.state import StateError, Tenant, User
 from meetgate_sandbox.tokens import IssuedToken
@@ -30,16 +29,10 @@ def bad_request(message: str) -> GraphErrorResponse:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise bad_request("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise bad_request("the body must be a JSON object")
-    return data
+    """The control API's JSON object body (its own wording of the 400s)."""
+    return await json_object_body(
+        request, invalid_json="the body is not valid JSON", not_an_object="the body must be a JSON object"
+    )
 
 
 def tenant_of(request: Request) -> Tenant:

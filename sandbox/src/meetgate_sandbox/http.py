@@ -7,7 +7,7 @@ Routes raise :class:`GraphErrorResponse`; the app's exception handler renders it
                               "client-request-id": "<guid>"}}}
 
 The auth middleware verifies the bearer token and stores a :class:`Caller` in ``request.state.caller``;
-routes read it with :func:`caller_of`.
+routes read it with :func:`caller_of`. Routes that take a JSON object read it with :func:`json_object_body`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+#: Graph's 400 ``BadRequest`` messages for a request body that is not JSON, or JSON but not an object
+INVALID_JSON_MESSAGE = "Unable to read JSON request payload. Please ensure Content-Type header is set."
+NOT_AN_OBJECT_MESSAGE = "The request body must be a JSON object."
 
 #: request-id / client-request-id of the request being served (set by the app's middleware).
 REQUEST_IDS: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
@@ -102,3 +107,28 @@ def caller_of(request: Request) -> Caller:
             headers={"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'},
         )
     return caller
+
+
+async def json_object_body(
+    request: Request,
+    *,
+    invalid_json: str = INVALID_JSON_MESSAGE,
+    not_an_object: str = NOT_AN_OBJECT_MESSAGE,
+    blank_is_empty: bool = True,
+) -> dict[str, Any]:
+    """The request body as a JSON object; no body is ``{}``.
+
+    A body that is not JSON is a 400 ``BadRequest`` with ``invalid_json``, JSON that is not an object a
+    400 ``BadRequest`` with ``not_an_object`` (Graph's messages by default; the control APIs word their
+    own). ``blank_is_empty``: a body of only whitespace counts as no body; else it is not JSON.
+    """
+    raw = await request.body()
+    if not (raw.strip() if blank_is_empty else raw):
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise GraphErrorResponse(400, "BadRequest", invalid_json) from None
+    if not isinstance(data, dict):
+        raise GraphErrorResponse(400, "BadRequest", not_an_object)
+    return data

@@ -13,251 +13,57 @@ Shapes follow what the real service returns (see ``graph-facts.md``):
 - ``joinMeetingIdSettings.joinMeetingId`` a numeric string unique in the tenant, a generated passcode;
 - ``audioConferencing`` with a toll number, conference id and dial-in URL;
 - times in UTC with ``Z`` and seven fractional digits.
+
+Here the body validation and the store; what a meeting is (enums, errors, times, ids, the stored
+:class:`Meeting`) is in :mod:`meetgate_sandbox.meetings_model`, the JSON in
+:mod:`meetgate_sandbox.meetings_render`. Every public name of both is importable from here too.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import random
-import re
 import string
 import threading
-import urllib.parse
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-# ---- enums (graph-facts.md "Online meetings") -------------------------------------------------------
-
-UNKNOWN = "unknownFutureValue"
-PRESENTERS = ("everyone", "organization", "roleIsPresenter", "organizer")
-CHAT_MODES = ("enabled", "disabled", "limited")
-CHAT_HISTORY = ("all", "none")
-LOBBY_SCOPES = ("organizer", "organization", "organizationAndFederated", "everyone")
-#: members after ``unknownFutureValue``: read back as it unless ``Prefer: include-unknown-enum-members``
-LOBBY_SCOPES_EVOLVED = ("invited", "organizationExcludingGuests")
-LOBBY_ADMITTERS = ("organizerAndCoOrganizersAndPresenters", "organizerAndCoOrganizers")
-LIVE_SHARE = ("enabled", "disabled")
-ROLES = ("attendee", "presenter", "producer", "coorganizer")
-ANONYMIZE_ROLES = ("attendee",)
-
-TOLL_NUMBER = "+1 323-555-0147"
-DIALIN_HOST = "https://dialin.teams.microsoft.com"
-
-BOOL_PROPERTIES = (
-    "allowAttendeeToEnableCamera",
-    "allowAttendeeToEnableMic",
-    "allowParticipantsToChangeName",
-    "allowTeamworkReactions",
-    "allowRecording",
-    "allowTranscription",
-    "allowBreakoutRooms",
-    "allowPowerPointSharing",
-    "allowWhiteboard",
-    "isEntryExitAnnounced",
-    "recordAutomatically",
+from meetgate_sandbox.meetings_model import (
+    ANONYMIZE_ROLES,
+    BOOL_PROPERTIES,
+    CHAT_HISTORY,
+    CHAT_MODES,
+    DEFAULTS,
+    DIALIN_HOST,
+    LIVE_SHARE,
+    LOBBY_ADMITTERS,
+    LOBBY_SCOPES,
+    LOBBY_SCOPES_EVOLVED,
+    PRESENTERS,
+    READ_ONLY,
+    ROLES,
+    TOLL_NUMBER,
+    UNKNOWN,
+    WRITABLE,
+    Attendee,
+    Meeting,
+    MeetingError,
+    Organizer,
+    _meeting_from_row,
+    _meeting_row,
+    bad_request,
+    format_datetime,
+    join_web_url,
+    meeting_id_of,
+    not_found,
+    parse_datetime,
+    thread_id_of,
+    thread_key_from_join_url,
+    utcnow,
 )
-DEFAULTS: dict[str, Any] = {
-    "allowAttendeeToEnableCamera": True,
-    "allowAttendeeToEnableMic": True,
-    "allowParticipantsToChangeName": False,
-    "allowTeamworkReactions": True,
-    "allowRecording": True,
-    "allowTranscription": True,
-    "allowBreakoutRooms": True,
-    "allowLiveShare": "enabled",
-    "allowPowerPointSharing": True,
-    "allowWhiteboard": True,
-    "isEntryExitAnnounced": False,
-    "recordAutomatically": False,
-    "allowedPresenters": "everyone",
-    "allowMeetingChat": "enabled",
-    "allowedLobbyAdmitters": "organizerAndCoOrganizersAndPresenters",
-    "shareMeetingChatHistoryDefault": "none",
-}
-#: properties a client may send; the rest of the resource is read-only
-WRITABLE = {
-    *BOOL_PROPERTIES,
-    "subject",
-    "startDateTime",
-    "endDateTime",
-    "participants",
-    "lobbyBypassSettings",
-    "allowedPresenters",
-    "allowMeetingChat",
-    "allowLiveShare",
-    "allowedLobbyAdmitters",
-    "shareMeetingChatHistoryDefault",
-    "joinMeetingIdSettings",
-    "anonymizeIdentityForRoles",
-    "watermarkProtection",
-    "chatRestrictions",
-    "externalId",
-    "isBroadcast",
-}
-#: read-only properties: accepted (and ignored) so a client may send back what it read
-READ_ONLY = {
-    "id",
-    "creationDateTime",
-    "joinWebUrl",
-    "joinUrl",
-    "joinInformation",
-    "audioConferencing",
-    "chatInfo",
-    "videoTeleconferenceId",
-    "meetingInfo",
-    "meetingTemplateId",
-    "broadcastSettings",
-    "attendeeReport",
-}
-
-
-class MeetingError(Exception):
-    """Graph's answer to a bad request: status, service code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def bad_request(message: str) -> MeetingError:
-    return MeetingError(400, "BadRequest", message)
-
-
-def not_found(message: str = "The specified online meeting was not found.") -> MeetingError:
-    return MeetingError(404, "NotFound", message)
-
-
-# ---- time -------------------------------------------------------------------------------------------
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def parse_datetime(name: str, value: object) -> dt.datetime:
-    """ISO 8601 with any offset (or none: UTC) → aware UTC datetime; Graph's 400 otherwise."""
-    if not isinstance(value, str):
-        raise bad_request(
-            f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset' ({name})."
-        )
-    text = value.strip()
-    # Python accepts at most 6 fractional digits reliably; Graph sends 7
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise bad_request(
-            f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset' ({name})."
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
-def format_datetime(value: dt.datetime) -> str:
-    """``2026-06-11T10:00:00.1234560Z``: UTC, seven fractional digits, like Graph."""
-    if value.tzinfo is not dt.UTC:
-        value = value.astimezone(dt.UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "0Z"
-
-
-# ---- ids and URLs -----------------------------------------------------------------------------------
-
-
-def thread_id_of(thread_key: str) -> str:
-    return f"19:meeting_{thread_key}@thread.v2"
-
-
-def meeting_id_of(organizer_id: str, thread_key: str) -> str:
-    raw = f"1*{organizer_id}*0**{thread_id_of(thread_key)}"
-    return base64.b64encode(raw.encode()).decode()
-
-
-def join_web_url(tenant_id: str, organizer_id: str, thread_key: str) -> str:
-    # Teams writes the escapes in lower case (%3a, %7b), the GUIDs are lower case already
-    context = f"%7b%22Tid%22%3a%22{tenant_id}%22%2c%22Oid%22%3a%22{organizer_id}%22%7d"
-    return (
-        f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{thread_key}%40thread.v2/0?context={context}"
-    )
-
-
-_THREAD_IN_URL = re.compile(r"19:meeting_([A-Za-z0-9+/=_-]+)@thread\.v2")
-
-
-def thread_key_from_join_url(url: str) -> str | None:
-    """The ``{b64}`` of ``19:meeting_{b64}@thread.v2`` in a join URL, however often it was encoded."""
-    text = url
-    for _ in range(4):
-        match = _THREAD_IN_URL.search(text)
-        if match:
-            return match.group(1)
-        decoded = urllib.parse.unquote(text)
-        if decoded == text:
-            break
-        text = decoded
-    return None
-
-
-# ---- the stored meeting -----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Attendee:
-    upn: str
-    user_id: str | None
-    role: str | None
-    display_name: str | None = None
-
-    def to_json(self, tenant_id: str) -> dict[str, Any]:
-        identity: dict[str, Any] = {
-            "user": {
-                "id": self.user_id,
-                "displayName": self.display_name,
-                "tenantId": tenant_id if self.user_id else None,
-                "identityProvider": "AAD",
-            }
-        }
-        return {"upn": self.upn, "role": self.role or "attendee", "identity": identity}
-
-
-@dataclass(slots=True)
-class Meeting:
-    id: str
-    organizer_id: str
-    organizer_upn: str
-    organizer_name: str | None
-    thread_key: str
-    created: dt.datetime
-    start: dt.datetime
-    end: dt.datetime
-    subject: str | None
-    join_meeting_id: str
-    passcode: str | None
-    conference_id: str
-    vtc_id: str
-    external_id: str | None = None
-    attendees: list[Attendee] = field(default_factory=list)
-    #: writable settings that differ from :data:`DEFAULTS` (kept sparse to save memory)
-    options: dict[str, Any] | None = None
-
-    def option(self, name: str) -> Any:
-        if self.options and name in self.options:
-            return self.options[name]
-        return DEFAULTS.get(name)
-
-
-@dataclass(frozen=True)
-class Organizer:
-    id: str
-    user_principal_name: str
-    display_name: str | None = None
-
+from meetgate_sandbox.meetings_render import attendance_report, render_meeting
 
 # ---- validation -------------------------------------------------------------------------------------
 
@@ -713,207 +519,37 @@ class MeetingStore:
                 self._store(_meeting_from_row(row))
 
 
-def _meeting_row(m: Meeting) -> list[Any]:
-    return [
-        m.id,
-        m.organizer_id,
-        m.organizer_upn,
-        m.organizer_name,
-        m.thread_key,
-        m.created.timestamp(),
-        m.start.timestamp(),
-        m.end.timestamp(),
-        m.subject,
-        m.join_meeting_id,
-        m.passcode,
-        m.conference_id,
-        m.vtc_id,
-        m.external_id,
-        [[a.upn, a.user_id, a.role, a.display_name] for a in m.attendees],
-        m.options,
-    ]
-
-
-def _meeting_from_row(row: list[Any]) -> Meeting:
-    def when(value: float) -> dt.datetime:
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-
-    (mid, organizer_id, upn, name, thread_key, created, start, end, subject) = row[:9]
-    (join_id, passcode, conference_id, vtc_id, external_id, attendees, options) = row[9:16]
-    return Meeting(
-        id=mid,
-        organizer_id=organizer_id,
-        organizer_upn=upn,
-        organizer_name=name,
-        thread_key=thread_key,
-        created=when(created),
-        start=when(start),
-        end=when(end),
-        subject=subject,
-        join_meeting_id=join_id,
-        passcode=passcode,
-        conference_id=conference_id,
-        vtc_id=vtc_id,
-        external_id=external_id,
-        attendees=[Attendee(*a) for a in attendees],
-        options=options,
-    )
-
-
-# ---- rendering --------------------------------------------------------------------------------------
-
-
-#: ``urllib.parse.quote`` as a translation table (C speed; the invitation is rendered on every read)
-_PERCENT_ENCODE = {
-    i: f"%{i:02X}" for i in range(128) if chr(i) not in string.ascii_letters + string.digits + "_.-~/"
-}
-
-
-def _join_information(meeting: Meeting, url: str) -> dict[str, str]:
-    lines = [
-        "<div>Microsoft Teams meeting</div>",
-        f'<div><a href="{url}">Join the meeting now</a></div>',
-        f"<div>Meeting ID: {' '.join(meeting.join_meeting_id[i : i + 3] for i in range(0, 12, 3))}</div>",
-    ]
-    if meeting.passcode:
-        lines.append(f"<div>Passcode: {meeting.passcode}</div>")
-    lines.append(f"<div>Dial in by phone: {TOLL_NUMBER},,{meeting.conference_id}#</div>")
-    lines.append(f"<div>Phone conference ID: {meeting.conference_id}#</div>")
-    return {"content": "data:text/html," + "".join(lines).translate(_PERCENT_ENCODE), "contentType": "html"}
-
-
-def render_meeting(
-    meeting: Meeting, tenant_id: str, *, context_url: str | None = None, include_unknown_enums: bool = False
-) -> dict[str, Any]:
-    """The ``onlineMeeting`` JSON Graph returns for ``meeting``."""
-    url = join_web_url(tenant_id, meeting.organizer_id, meeting.thread_key)
-    lobby = dict(
-        meeting.option("lobbyBypassSettings") or {"scope": "organization", "isDialInBypassEnabled": False}
-    )
-    if lobby.get("scope") in LOBBY_SCOPES_EVOLVED and not include_unknown_enums:
-        lobby["scope"] = UNKNOWN
-    body: dict[str, Any] = {}
-    if context_url:
-        body["@odata.context"] = context_url
-    body.update(
-        {
-            "id": meeting.id,
-            "creationDateTime": format_datetime(meeting.created),
-            "startDateTime": format_datetime(meeting.start),
-            "endDateTime": format_datetime(meeting.end),
-            "joinUrl": url,
-            "joinWebUrl": url,
-            "subject": meeting.subject,
-            "isBroadcast": False,
-            "isEntryExitAnnounced": meeting.option("isEntryExitAnnounced"),
-            "allowedPresenters": meeting.option("allowedPresenters"),
-            "allowMeetingChat": meeting.option("allowMeetingChat"),
-            "shareMeetingChatHistoryDefault": meeting.option("shareMeetingChatHistoryDefault"),
-            "allowTeamworkReactions": meeting.option("allowTeamworkReactions"),
-            "allowAttendeeToEnableMic": meeting.option("allowAttendeeToEnableMic"),
-            "allowAttendeeToEnableCamera": meeting.option("allowAttendeeToEnableCamera"),
-            "allowParticipantsToChangeName": meeting.option("allowParticipantsToChangeName"),
-            "allowRecording": meeting.option("allowRecording"),
-            "allowTranscription": meeting.option("allowTranscription"),
-            "allowBreakoutRooms": meeting.option("allowBreakoutRooms"),
-            "allowLiveShare": meeting.option("allowLiveShare"),
-            "allowPowerPointSharing": meeting.option("allowPowerPointSharing"),
-            "allowWhiteboard": meeting.option("allowWhiteboard"),
-            "allowedLobbyAdmitters": meeting.option("allowedLobbyAdmitters"),
-            "recordAutomatically": meeting.option("recordAutomatically"),
-            "anonymizeIdentityForRoles": list(meeting.option("anonymizeIdentityForRoles") or []),
-            "watermarkProtection": meeting.option("watermarkProtection"),
-            "chatRestrictions": meeting.option("chatRestrictions"),
-            "videoTeleconferenceId": meeting.vtc_id,
-            "externalId": meeting.external_id,
-            "broadcastSettings": None,
-            "meetingInfo": None,
-            "meetingTemplateId": None,
-            "joinMeetingIdSettings": {
-                "isPasscodeRequired": meeting.passcode is not None,
-                "joinMeetingId": meeting.join_meeting_id,
-                "passcode": meeting.passcode,
-            },
-            "lobbyBypassSettings": lobby,
-            "audioConferencing": {
-                "conferenceId": meeting.conference_id,
-                "tollNumber": TOLL_NUMBER,
-                "tollFreeNumber": None,
-                "tollNumbers": [TOLL_NUMBER],
-                "tollFreeNumbers": [],
-                "dialinUrl": f"{DIALIN_HOST}/{tenant_id}?id={meeting.conference_id}",
-            },
-            "chatInfo": {
-                "threadId": thread_id_of(meeting.thread_key),
-                "messageId": "0",
-                "replyChainMessageId": None,
-            },
-            "joinInformation": _join_information(meeting, url),
-            "participants": {
-                "organizer": {
-                    "upn": meeting.organizer_upn,
-                    "role": "presenter",
-                    "identity": {
-                        "user": {
-                            "id": meeting.organizer_id,
-                            "displayName": meeting.organizer_name,
-                            "tenantId": tenant_id,
-                            "identityProvider": "AAD",
-                        }
-                    },
-                },
-                "attendees": [a.to_json(tenant_id) for a in meeting.attendees],
-            },
-        }
-    )
-    return body
-
-
-def attendance_report(tenant_id: str, meeting: Meeting, now: dt.datetime) -> dict[str, Any]:
-    """A deterministic synthetic report: who joined, when, for how long (only after the start)."""
-    report_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"attendance:{meeting.id}"))
-    end = min(meeting.end, now)
-    span = max(int((end - meeting.start).total_seconds()), 60)
-    people: list[tuple[str, str | None, str | None, str]] = [
-        (meeting.organizer_upn, meeting.organizer_id, meeting.organizer_name, "Organizer")
-    ]
-    people += [
-        (a.upn, a.user_id, a.display_name, (a.role or "attendee").capitalize()) for a in meeting.attendees
-    ]
-    records = []
-    for upn, user_id, name, role in people:
-        seed = int.from_bytes(hashlib.sha256(f"{meeting.id}|{upn}".encode()).digest()[:8], "big")
-        rng = random.Random(seed)  # noqa: S311 - synthetic data
-        joined = meeting.start + dt.timedelta(seconds=rng.randrange(0, max(span // 10, 1)))
-        left = end - dt.timedelta(seconds=rng.randrange(0, max(span // 10, 1)))
-        if left <= joined:
-            left = joined + dt.timedelta(seconds=30)
-        duration = int((left - joined).total_seconds())
-        records.append(
-            {
-                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"record:{meeting.id}:{upn}")),
-                "emailAddress": upn,
-                "totalAttendanceInSeconds": duration,
-                "role": role,
-                "registrationId": None,
-                "identity": {
-                    "id": user_id,
-                    "displayName": name or upn,
-                    "tenantId": tenant_id if user_id else None,
-                },
-                "attendanceIntervals": [
-                    {
-                        "joinDateTime": format_datetime(joined),
-                        "leaveDateTime": format_datetime(left),
-                        "durationInSeconds": duration,
-                    }
-                ],
-            }
-        )
-    return {
-        "id": report_id,
-        "totalParticipantCount": len(records),
-        "meetingStartDateTime": format_datetime(meeting.start),
-        "meetingEndDateTime": format_datetime(end),
-        "attendanceRecords": records,
-    }
+__all__ = [
+    "ANONYMIZE_ROLES",
+    "BOOL_PROPERTIES",
+    "CHAT_HISTORY",
+    "CHAT_MODES",
+    "DEFAULTS",
+    "DIALIN_HOST",
+    "LIVE_SHARE",
+    "LOBBY_ADMITTERS",
+    "LOBBY_SCOPES",
+    "LOBBY_SCOPES_EVOLVED",
+    "PRESENTERS",
+    "READ_ONLY",
+    "ROLES",
+    "TOLL_NUMBER",
+    "UNKNOWN",
+    "WRITABLE",
+    "Attendee",
+    "Meeting",
+    "MeetingError",
+    "MeetingStore",
+    "Organizer",
+    "attendance_report",
+    "bad_request",
+    "format_datetime",
+    "join_web_url",
+    "meeting_id_of",
+    "not_found",
+    "parse_datetime",
+    "render_meeting",
+    "thread_id_of",
+    "thread_key_from_join_url",
+    "utcnow",
+]

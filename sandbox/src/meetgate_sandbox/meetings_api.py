@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of, json_object_body
 from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
 from meetgate_sandbox.meetings import MeetingError, MeetingStore, Organizer, render_meeting
 from meetgate_sandbox.policy import POLICY_TYPE, PolicyEngine, PolicyEngineError, policy_key
@@ -91,23 +91,6 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
         media_type="application/json",
         headers=dict(headers or {}),
     )
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise GraphErrorResponse(
-            400,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set.",
-        ) from None
-    if not isinstance(data, dict):
-        raise GraphErrorResponse(400, "BadRequest", "The request body must be a JSON object.")
-    return data
 
 
 def _denied(what: str) -> GraphErrorResponse:
@@ -268,14 +251,14 @@ class MeetingRoutes:
 
     async def create(self, request: Request) -> Response:
         target = self._target(request, write=True)
-        body = await _body(request)
+        body = await json_object_body(request)
         meeting = target.store.create(self._organizer_of(target), body, upn_required=self._upn_required())
         self.backend.changed(target.caller.tenant_id)
         return _json(self._render(request, target, meeting), 201)
 
     async def create_or_get(self, request: Request) -> Response:
         target = self._target(request, write=True)
-        body = await _body(request)
+        body = await json_object_body(request)
         meeting, created = target.store.create_or_get(
             self._organizer_of(target), body, upn_required=self._upn_required()
         )
@@ -322,7 +305,7 @@ class MeetingRoutes:
 
     async def update(self, request: Request) -> Response:
         target = self._target(request, write=True)
-        body = await _body(request)
+        body = await json_object_body(request)
         meeting = target.store.update(
             target.organizer.id, request.path_params["meetingId"], body, upn_required=self._upn_required()
         )
@@ -490,7 +473,7 @@ class TeamsPolicyRoutes:
 
     async def _assignments(self, request: Request) -> tuple[Caller, list[Mapping[str, Any]]]:
         caller = self._authorize(request)
-        body = await _body(request)
+        body = await json_object_body(request)
         items = body.get("value")
         if not isinstance(items, list) or not items:
             raise GraphErrorResponse(

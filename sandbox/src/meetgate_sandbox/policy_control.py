@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from meetgate_sandbox.http import GraphErrorResponse
+from meetgate_sandbox.http import GraphErrorResponse, json_object_body
 from meetgate_sandbox.meetings_api import (
     BackendResolver,
     DirectoryUser,
@@ -39,14 +39,13 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise GraphErrorResponse(400, "BadRequest", "The body must be JSON.") from None
-    if not isinstance(data, dict):
-        raise GraphErrorResponse(400, "BadRequest", "The body must be a JSON object.")
-    return data
+    """The policy control API's JSON object body: only no body at all is ``{}``."""
+    return await json_object_body(
+        request,
+        invalid_json="The body must be JSON.",
+        not_an_object="The body must be a JSON object.",
+        blank_is_empty=False,
+    )
 
 
 class PolicyControlRoutes:

@@ -17,26 +17,18 @@ the stand-in's ``Cert:\\CurrentUser\\My``.
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
-from meetgate_sandbox.pwsh import (
-    Interpreter,
-    PSError,
-    PSObject,
-    _arg,
-    _certificate_sign_in,
-    _load_pem_certificate,
-    _to_str,
-    cmdlet,
-)
-
-CERT_STORE_ENV = "MEETGATE_PWSH_CERT_STORE"
+from meetgate_sandbox.pwsh.certs import _certificate_sign_in, certificate_from_store
+from meetgate_sandbox.pwsh.errors import PSError
+from meetgate_sandbox.pwsh.interpreter import Interpreter
+from meetgate_sandbox.pwsh.registry import _arg, cmdlet
+from meetgate_sandbox.pwsh.tenant import _b64json
+from meetgate_sandbox.pwsh.values import PSObject, _to_str
 
 
 @dataclass
@@ -46,52 +38,6 @@ class GraphConnection:
     thumbprint: str
     access_token: str
     roles: list[str]
-
-
-def certificate_from_store(thumbprint: str) -> PSObject:
-    """The certificate (with its key) whose SHA-1 thumbprint is ``thumbprint``, from the store folder."""
-    from meetgate.certificates import (
-        CertificateError,
-        key_matches_certificate,
-        load_certificate,
-        load_private_key,
-        thumbprint_sha1,
-    )
-
-    wanted = thumbprint.replace(" ", "").upper()
-    folder = os.environ.get(CERT_STORE_ENV)
-    not_found = PSError(
-        f"no certificate with thumbprint {wanted} and a private key was found in "
-        f"Cert:\\CurrentUser\\My"
-        + (
-            ""
-            if folder
-            else f" (the sandbox stand-in's store is the folder {CERT_STORE_ENV} names; it is not set)"
-        ),
-        "CertificateNotFound",
-        "ObjectNotFound",
-    )
-    if not folder or not Path(folder).is_dir():
-        raise not_found
-    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
-    keys = []
-    for path in files:
-        try:
-            if b"PRIVATE KEY" in path.read_bytes()[:4096]:
-                keys.append((path, load_private_key(path, None)))
-        except (OSError, CertificateError):
-            continue
-    for path in files:
-        try:
-            cert = load_certificate(path)
-        except (OSError, CertificateError):
-            continue
-        if thumbprint_sha1(cert).upper() != wanted:
-            continue
-        for key_path, key in keys:
-            if key_matches_certificate(key, cert):
-                return _load_pem_certificate(str(path), str(key_path))
-    raise not_found
 
 
 def _graph(it: Interpreter) -> GraphConnection:
@@ -106,8 +52,6 @@ def _graph(it: Interpreter) -> GraphConnection:
 
 
 def _claims(token: str) -> dict[str, Any]:
-    from meetgate_sandbox.pwsh import _b64json
-
     parts = token.split(".")
     return _b64json(parts[1]) if len(parts) == 3 else {}
 
