@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,34 +300,15 @@ def key_matches_certificate(key: rsa.RSAPrivateKey, cert: x509.Certificate) -> b
 
 
 def write_secret_file(path: Path, data: bytes, *, force: bool = False) -> None:
-    """Write key material with mode 0600 from the first byte; refuse to overwrite unless ``force``.
+    """Write key material with mode 0600 from the first byte (in a 0700 folder when new); refuse to
+    overwrite unless ``force``. Atomic: with ``force`` the old key stays until the new one is complete
+    (:func:`meetgate.private_files.write_private_file`)."""
+    from meetgate.private_files import write_private_file
 
-    The bytes go to a private temporary file next to ``path`` that then takes its place in one step,
-    so a crash never leaves a truncated key (with ``force``, the old key stays until the new one is
-    complete)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not force and path.exists():
-        raise CertificateError(f"{path} exists; pass --force to overwrite it")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if the file appeared meanwhile: never clobbered
-            except FileExistsError:
-                raise CertificateError(f"{path} exists; pass --force to overwrite it") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_private_file(path, data, replace=force)
+    except FileExistsError:
+        raise CertificateError(f"{path} exists; pass --force to overwrite it") from None
 
 
 def write_public_file(path: Path, data: bytes, *, force: bool = False) -> None:

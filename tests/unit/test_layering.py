@@ -33,6 +33,16 @@ FORBIDDEN_MODULES = {
         "certificates",
         "config",
     },
+    "private_files.py": {
+        "graph",
+        "admin",
+        "gateway",
+        "store",
+        "cli",
+        "composition",
+        "certificates",
+        "config",
+    },
     "certificates.py": {"graph", "admin", "gateway", "store", "sandbox", "cli", "composition", "config"},
 }
 NO_UI = {"typer", "rich", "fastapi"}

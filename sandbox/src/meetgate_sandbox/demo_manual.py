@@ -31,6 +31,7 @@ def step_6_by_hand(run: DemoRun) -> None:
     """Export the kit, then run it with newman (when Node.js is there) and the pwsh stand-in."""
     from meetgate.admin import manual_tests as mt
     from meetgate.config import load_profile
+    from meetgate.private_files import write_private_file
 
     out = console()
     out.print("[bold]The same tests, handed over for Postman, newman and PowerShell[/] (a change record):")
@@ -63,14 +64,10 @@ def step_6_by_hand(run: DemoRun) -> None:
         run.check("newman: the Postman collection's assertions all pass", result.returncode == 0)
     profile = load_profile(run.config)
     store = run.workdir / "cert-store"  # the stand-in's Cert:\CurrentUser\My
-    store.mkdir(mode=0o700, exist_ok=True)
     if profile.certificate_path is None or profile.private_key_path is None:
         return
+    write_private_file(store / "app.key.pem", profile.private_key_path.read_bytes())
     shutil.copyfile(profile.certificate_path, store / "app.pem")
-    key_copy = store / "app.key.pem"
-    key_copy.touch(mode=0o600, exist_ok=True)
-    key_copy.chmod(0o600)
-    shutil.copyfile(profile.private_key_path, key_copy)
     out.print(f"[bold cyan]$ pwsh -File {kit.name}/{mt.POWERSHELL_FILE}[/]  [dim](the sandbox's stand-in)[/]")
     env = {**os.environ, "MEETGATE_PWSH_CERT_STORE": str(store)}
     script = [

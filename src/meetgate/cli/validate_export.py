@@ -8,7 +8,6 @@ the environment file 0600, the folder 0700.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import stat
 import time
 from pathlib import Path
@@ -93,12 +92,13 @@ def export_manual_tests(
 def _check_directory(directory: Path, force: bool) -> None:
     """The folder exists private (0700) or is created so; existing kit files need ``--force``."""
     from meetgate.admin.manual_tests import COLLECTION_FILE, ENVIRONMENT_FILE
+    from meetgate.private_files import make_private_folder, readable_by_others
 
     if directory.exists():
         if not directory.is_dir():
             fail(f"--export {directory} is not a folder", "name a folder (it is created if missing)")
-        mode = stat.S_IMODE(directory.stat().st_mode)
-        if mode & 0o077:
+        if readable_by_others(directory):
+            mode = stat.S_IMODE(directory.stat().st_mode)
             fail(
                 f"--export {directory} can be read by other users (mode {mode:04o}), and the environment "
                 "file holds a credential",
@@ -109,8 +109,7 @@ def _check_directory(directory: Path, force: bool) -> None:
             fail(f"{directory / existing[0]} exists", "pass --force to replace the earlier export")
         return
     try:
-        directory.mkdir(parents=True, mode=0o700)
-        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
+        make_private_folder(directory)
     except OSError as exc:
         fail(f"cannot create {directory}: {exc.strerror}", "choose a writable path", code=EXIT_USAGE)
 

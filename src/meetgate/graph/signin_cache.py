@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import stat
 from pathlib import Path
 
+from meetgate.private_files import make_private_folder, readable_by_others, write_private_file
+
 log = logging.getLogger(__name__)
 
-FILE_MODE = 0o600
-FOLDER_MODE = 0o700
 SUFFIX = ".signin.json"
 
 
@@ -68,14 +67,14 @@ class SigninCache:
     @staticmethod
     def _read(path: Path) -> str | None:
         try:
-            info = path.stat()
+            shared = readable_by_others(path)
         except FileNotFoundError:
             return None
-        if info.st_mode & 0o077:
+        if shared:
             log.warning(
                 "ignoring the sign-in cache %s: it is readable by others (mode %o); you will sign in again",
                 path,
-                stat.S_IMODE(info.st_mode),
+                stat.S_IMODE(path.stat().st_mode),
             )
             return None
         try:
@@ -100,27 +99,9 @@ class SigninCache:
             return
         data = self.cache.serialize().encode("utf-8")
         for path in [self.path, *self.also_as]:
-            _write_private(path, data)
+            make_private_folder(path.parent, tighten=True)
+            write_private_file(path, data)
         self.cache.has_state_changed = False
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
-    os.chmod(path.parent, FOLDER_MODE)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        try:
-            os.fchmod(fd, FILE_MODE)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def forget(folder: Path, profile: str | None = None) -> list[Path]:

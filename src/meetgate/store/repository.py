@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from meetgate.errors import MeetgateError
+from meetgate.private_files import PRIVATE_FILE_MODE, make_private_folder
 from meetgate.store.tables import audit_log, consumers, meetings, retired_keys
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -165,8 +166,6 @@ def _meeting(m: Mapping[Any, Any]) -> MeetingRecord:
 
 
 #: the SQLite store holds join URLs, passcodes, the audit log and key hashes: its owner's only
-PRIVATE_FILE_MODE = 0o600
-PRIVATE_FOLDER_MODE = 0o700
 #: the files SQLite keeps beside the database in WAL mode (created with the database file's mode)
 _SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
@@ -177,14 +176,7 @@ def prepare_private_sqlite_file(database: str) -> None:
     ``-journal``) that others may read to 0600. SQLite gives the files it adds beside the database
     the database file's own mode, so they are private too. An existing folder keeps its mode."""
     path = Path(database)
-    folder = path.parent
-    if not folder.exists():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            folder.mkdir(mode=PRIVATE_FOLDER_MODE)
-            folder.chmod(PRIVATE_FOLDER_MODE)  # whatever the umask
-        except FileExistsError:  # another process made it meanwhile: its mode stands
-            pass
+    make_private_folder(path.parent)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     except FileExistsError:
