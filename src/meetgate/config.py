@@ -132,22 +132,24 @@ class Profile:
             )
 
 
-_PATH_KEYS = {f.name for f in dataclasses.fields(Profile) if "Path" in str(f.type)}
-_FLOAT_KEYS = {"timeout_seconds"}
-#: counts and rates where 0 means "no limit" (the gateway's)
-_COUNT_KEYS = {
-    "gateway_default_consumer_rate_per_minute": int,
-    "gateway_organizer_rate_per_minute": int,
-    "gateway_organizer_daily_quota": int,
-    "gateway_graph_rate_per_second": float,
-    "gateway_graph_burst": int,
-    "gateway_graph_max_wait_seconds": float,
+def _keys_of_type(name: str) -> set[str]:
+    """The profile's keys whose declared type names ``name`` (``Path``, ``int``, ``float``, ``bool``)."""
+    return {f.name for f in dataclasses.fields(Profile) if name in str(f.type).replace("|", " ").split()}
+
+
+_PATH_KEYS = _keys_of_type("Path")
+_BOOL_KEYS = _keys_of_type("bool")
+#: numbers and the kind each must be; 0 is allowed (for the gateway's limits: "no limit") unless positive
+_NUMBER_KEYS: dict[str, type[int] | type[float]] = {
+    **dict.fromkeys(_keys_of_type("int"), int),
+    **dict.fromkeys(_keys_of_type("float"), float),
 }
-_BOOL_KEYS = {"gateway_trust_forwarded_for"}
+_POSITIVE_KEYS = {"timeout_seconds"}
 #: the gateway's settings a profile may set: profile key -> GatewaySettings field
 GATEWAY_KEYS = {
-    key: key.removeprefix("gateway_")
-    for key in (*_COUNT_KEYS, *_BOOL_KEYS, "gateway_redis_prefix", "gateway_forwarded_allow_ips")
+    f.name: f.name.removeprefix("gateway_")
+    for f in dataclasses.fields(Profile)
+    if f.name.startswith("gateway_")
 }
 SETTING_KEYS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(Profile) if f.name not in {"name", "unknown_keys", "not_found"}
@@ -175,16 +177,8 @@ def _coerce(key: str, value: Any, base: Path) -> Any:
     if key in _PATH_KEYS:
         path = Path(str(value)).expanduser()
         return path if path.is_absolute() else (base / path)
-    if key in _FLOAT_KEYS:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
-        if number <= 0:
-            raise ConfigError(f"{key} must be positive, got {value!r}")
-        return number
-    if key in _COUNT_KEYS:
-        return _count(key, value, _COUNT_KEYS[key])
+    if key in _NUMBER_KEYS:
+        return _number(key, value, _NUMBER_KEYS[key], positive=key in _POSITIVE_KEYS)
     if key in _BOOL_KEYS:
         if isinstance(value, bool):
             return value
@@ -208,17 +202,20 @@ def _coerce(key: str, value: Any, base: Path) -> Any:
     return value
 
 
-def _count(key: str, value: Any, kind: type[int] | type[float]) -> int | float:
-    """A non-negative number (TOML number, or the text of an environment variable)."""
+def _number(key: str, value: Any, kind: type[int] | type[float], *, positive: bool) -> int | float:
+    """A number of ``kind`` (TOML number, or the text of an environment variable), 0 or more —
+    more than 0 when ``positive``."""
     if isinstance(value, bool):
         raise ConfigError(f"{key} must be a number, got {value!r}")
+    what = "a whole number" if kind is int else "a number"
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{key} must be {what}, got {value!r}") from None
     if kind is int and isinstance(value, float) and not value.is_integer():
-        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+        raise ConfigError(f"{key} must be {what}, got {value!r}")
+    if positive and number <= 0:
+        raise ConfigError(f"{key} must be positive, got {value!r}")
     if number < 0:
         raise ConfigError(f"{key} must be 0 or more, got {value!r}")
     return number

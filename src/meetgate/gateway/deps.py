@@ -9,7 +9,8 @@ key schemes (:data:`CurrentConsumer`) and the meeting id's path parameter (:data
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -28,40 +29,15 @@ bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api k
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: <api key>`")
 
 
-def get_settings(request: Request) -> GatewaySettings:
-    """The gateway's settings."""
-    settings: GatewaySettings = request.app.state.settings
-    return settings
+def _from_app_state(name: str, what: str) -> Callable[[Request], Any]:
+    """A dependency reading ``app.state.<name>``, which :func:`~meetgate.gateway.app.create_app` sets."""
 
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-def get_service(request: Request) -> GatewayService:
-    """The gateway's service (authentication, limits, the meetings' operations)."""
-    service: GatewayService = request.app.state.service
-    return service
-
-
-def get_store(request: Request) -> Store:
-    """The gateway's store."""
-    store: Store = request.app.state.store
-    return store
-
-
-def get_limiter(request: Request) -> Limiter:
-    """The rate limits' and quotas' limiter (in-process or Redis)."""
-    limiter: Limiter = request.app.state.limiter
-    return limiter
-
-
-def get_metrics(request: Request) -> GatewayMetrics:
-    """The gateway's Prometheus metrics."""
-    metrics: GatewayMetrics = request.app.state.metrics
-    return metrics
-
-
-def get_token_check(request: Request) -> TokenCheck | None:
-    """What ``/readyz`` calls to see that a Graph token can be taken (None: not checked)."""
-    check: TokenCheck | None = request.app.state.token_check
-    return check
+    read.__name__ = f"get_{name}"
+    read.__doc__ = what
+    return read
 
 
 def call_context(request: Request) -> CallContext:
@@ -71,12 +47,15 @@ def call_context(request: Request) -> CallContext:
     return ctx
 
 
-Settings = Annotated[GatewaySettings, Depends(get_settings)]
-Service = Annotated[GatewayService, Depends(get_service)]
-AppStore = Annotated[Store, Depends(get_store)]
-RateLimiter = Annotated[Limiter, Depends(get_limiter)]
-Metrics = Annotated[GatewayMetrics, Depends(get_metrics)]
-ReadyTokenCheck = Annotated[TokenCheck | None, Depends(get_token_check)]
+Settings = Annotated[GatewaySettings, Depends(_from_app_state("settings", "The gateway's settings."))]
+#: authentication, limits and the meetings' operations
+Service = Annotated[GatewayService, Depends(_from_app_state("service", "The gateway's service."))]
+AppStore = Annotated[Store, Depends(_from_app_state("store", "The gateway's store."))]
+#: the rate limits' and quotas' limiter (in-process or Redis)
+RateLimiter = Annotated[Limiter, Depends(_from_app_state("limiter", "The rate limiter."))]
+Metrics = Annotated[GatewayMetrics, Depends(_from_app_state("metrics", "The Prometheus metrics."))]
+#: what /readyz calls to see that a Graph token can be taken (None: not checked)
+ReadyTokenCheck = Annotated[TokenCheck | None, Depends(_from_app_state("token_check", "The token check."))]
 Context = Annotated[CallContext, Depends(call_context)]
 
 
