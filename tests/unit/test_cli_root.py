@@ -32,3 +32,26 @@ def test_help_is_fast_and_imports_nothing_heavy():
     ).stdout.split("\n")
     assert out[0] == "[]", f"heavy modules imported by the CLI root: {out[0]}"
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_plugin_that_cannot_load_is_named_with_what_to_do(monkeypatch):
+    import importlib.metadata
+
+    import typer
+
+    from meetgate.cli import main
+
+    class Broken:
+        name, value, group = "sandbox", "meetgate_sandbox.cli:register", "meetgate.commands"
+        dist = type("Dist", (), {"name": "meetgate-sandbox"})()
+
+        def load(self):
+            raise ImportError("No module named 'meetgate_sandbox'")
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [Broken()])
+    notes = main._load_plugins(typer.Typer())
+    assert notes == [
+        "the commands of meetgate-sandbox (meetgate_sandbox.cli:register) could not be loaded: No module "
+        "named 'meetgate_sandbox'; reinstall it with `pip install --force-reinstall meetgate-sandbox` (same "
+        "version as meetgate), or uninstall it"
+    ]

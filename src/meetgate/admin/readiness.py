@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from meetgate.admin.policy.model import TenantPolicyState, describe_global_grant, policy_key
-from meetgate.admin.validation import Status, ValidationRun
+from meetgate.admin.validation import ValidationRun
+from meetgate.admin.validation.model import Outcome
 
 HYPERCARE_DAYS = 7
 DEFAULT_VALIDATION_MAX_AGE_DAYS = 7
@@ -46,26 +47,10 @@ ITEM_TITLES = dict(ITEMS)
 
 
 @dataclass(frozen=True)
-class ReadinessItem:
-    name: str
-    status: Status
-    finding: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    fix: str | None = None
+class ReadinessItem(Outcome):
+    """One go-live item's outcome (the same shape as a validation check's)."""
 
-    @property
-    def title(self) -> str:
-        return ITEM_TITLES.get(self.name, self.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "status": self.status,
-            "finding": self.finding,
-            "evidence": dict(self.evidence),
-            "fix": self.fix,
-        }
+    titles: ClassVar[Mapping[str, str]] = ITEM_TITLES
 
 
 @dataclass(frozen=True)

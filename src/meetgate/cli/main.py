@@ -61,7 +61,11 @@ def _load_plugins(root: typer.Typer) -> list[str]:
         try:
             point.load()(root)
         except Exception as exc:  # a broken plugin must not take the product's CLI down with it
-            notes.append(f"the command plugin {point.name!r} ({point.value}) could not be loaded: {exc}")
+            dist = point.dist.name if point.dist is not None else point.value.split(".")[0]
+            notes.append(
+                f"the commands of {dist} ({point.value}) could not be loaded: {exc}; reinstall it with "
+                f"`pip install --force-reinstall {dist}` (same version as meetgate), or uninstall it"
+            )
     return notes
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 Status = Literal["pass", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skip")
@@ -28,21 +28,21 @@ TITLES = dict(CHECKS)
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    """One check's outcome. ``evidence`` holds ids, times and request ids — never a secret."""
+class Outcome:
+    """One named check's outcome: what validation checks (step 6) and go-live items (step 8) share.
+    ``evidence`` holds ids, times and request ids — never a secret; ``fix`` says what to do."""
 
     name: str
     status: Status
     finding: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     fix: str | None = None
-    duration_ms: float = 0.0
-    #: a failure that makes later checks meaningless (they are skipped)
-    blocking: bool = False
+    #: the titles of this kind of outcome, by name
+    titles: ClassVar[Mapping[str, str]] = {}
 
     @property
     def title(self) -> str:
-        return TITLES.get(self.name, self.name)
+        return self.titles.get(self.name, self.name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,9 +52,20 @@ class CheckResult:
             "finding": self.finding,
             "evidence": dict(self.evidence),
             "fix": self.fix,
-            "duration_ms": round(self.duration_ms, 1),
-            "blocking": self.blocking,
         }
+
+
+@dataclass(frozen=True)
+class CheckResult(Outcome):
+    """One validation check's outcome, with its duration and whether it blocks the later checks."""
+
+    duration_ms: float = 0.0
+    #: a failure that makes later checks meaningless (they are skipped)
+    blocking: bool = False
+    titles: ClassVar[Mapping[str, str]] = TITLES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "duration_ms": round(self.duration_ms, 1), "blocking": self.blocking}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
