@@ -72,7 +72,7 @@ def test_validate_writes_junit_and_html_and_exits_by_result(setup):
     assert failed.exit_code == 1
     checks = {c["name"]: c for c in json.loads(failed.stdout)["checks"]}
     assert checks["policy_positive"]["status"] == "fail"
-    assert "Grant-CsApplicationAccessPolicy" in checks["policy_positive"]["fix"]
+    assert "Grant-CsApplicationAccessPolicy" in checks["policy_positive"]["remedy"]
     failures = ET.parse(junit).getroot().iter("failure")
     assert [f.get("message") for f in failures] == [checks["policy_positive"]["finding"]]
 
@@ -94,7 +94,7 @@ def test_a_pilot_given_by_hand_is_never_also_the_default_negative_user(setup):
     checks = {c["name"]: c for c in data["checks"]}
     assert checks["organizer_lookup"]["status"] == "pass", checks["organizer_lookup"]
     assert checks["policy_positive"]["status"] == "fail"
-    assert "Grant-CsApplicationAccessPolicy" in checks["policy_positive"]["fix"]
+    assert "Grant-CsApplicationAccessPolicy" in checks["policy_positive"]["remedy"]
 
 
 def test_golive_go_then_no_go_then_start(setup):

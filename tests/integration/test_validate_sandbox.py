@@ -224,7 +224,7 @@ def test_delegated_token_fails_the_token_check_with_the_runbook_explanation(
     assert only_failure(run) == "token"
     check = run.check("token")
     assert "DELEGATED" in check.finding
-    assert "NOT delegated" in check.fix and "only" in check.fix
+    assert "NOT delegated" in check.remedy and "only" in check.remedy
     assert {statuses(run)[n] for n in ("permissions", "policy_positive", "policy_negative")} == {"skip"}
 
 
@@ -234,7 +234,7 @@ def test_missing_role_fails_permissions_only(sandbox, sandbox_control, tmp_path)
     assert only_failure(run) == "permissions"
     check = run.check("permissions")
     assert "OnlineMeetings.ReadWrite.All" in check.finding
-    assert "admin consent" in check.fix
+    assert "admin consent" in check.remedy
     assert statuses(run)["policy_positive"] == "skip"
 
 
@@ -244,7 +244,7 @@ def test_extra_role_warns_about_more_privilege_than_needed(sandbox, sandbox_cont
     check = run.check("permissions")
     assert check.status == "warn"
     assert check.evidence["extra"] == ["Directory.ReadWrite.All"]
-    assert "remove Directory.ReadWrite.All" in check.fix
+    assert "remove Directory.ReadWrite.All" in check.remedy
     assert not [c for c in run.checks if c.status == "fail"]
 
 
@@ -254,7 +254,7 @@ def test_expired_certificate_fails_the_certificate_check(sandbox, sandbox_contro
     assert only_failure(run) == "certificate"
     check = run.check("certificate")
     assert "expired" in check.finding
-    assert "meetgate cert new" in check.fix
+    assert "meetgate cert new" in check.remedy
     assert statuses(run)["token"] == "skip"
 
 
@@ -276,7 +276,7 @@ def test_wrong_certificate_is_found_on_the_registration_when_it_is_readable(
         reader.close()
     assert only_failure(run) == "certificate"
     check = run.check("certificate")
-    assert "is not a key credential of app" in check.finding and "meetgate cert upload" in check.fix
+    assert "is not a key credential of app" in check.finding and "meetgate cert upload" in check.remedy
 
 
 def test_wrong_certificate_is_reported_as_not_registered(sandbox, sandbox_control, tmp_path):
@@ -290,7 +290,7 @@ def test_wrong_certificate_is_reported_as_not_registered(sandbox, sandbox_contro
     assert only_failure(run) == "certificate"
     check = run.check("certificate")
     assert other.thumbprint_sha1 in check.finding and "AADSTS700027" in check.finding
-    assert "meetgate cert upload" in check.fix
+    assert "meetgate cert upload" in check.remedy
 
 
 def test_client_secret_on_the_app_warns(sandbox, sandbox_control, tmp_path):
@@ -304,7 +304,7 @@ def test_client_secret_on_the_app_warns(sandbox, sandbox_control, tmp_path):
     check = run.check("certificate")
     assert check.status == "warn", check
     assert "client secret" in check.finding
-    assert "certificate authentication only" in check.fix
+    assert "certificate authentication only" in check.remedy
     assert check.evidence["app_client_secrets"] == 1
     assert check.evidence["app_certificates"] == [app.pair.thumbprint_sha1]
     assert not [c for c in run.checks if c.status == "fail"]
@@ -317,7 +317,7 @@ def test_key_file_mode_0644_fails_the_certificate_check_but_not_the_rest(sandbox
     assert only_failure(run) == "certificate"
     check = run.check("certificate")
     assert "mode 644" in check.finding
-    assert check.fix == f"chmod 600 {app.key}"
+    assert check.remedy == f"chmod 600 {app.key}"
     assert statuses(run)["token"] == "pass"  # not blocking: the credential still works
 
 
@@ -355,7 +355,7 @@ def test_missing_policy_on_a_pilot_fails_the_positive_test_with_the_grant_comman
     assert only_failure(run) == "policy_positive"
     check = run.check("policy_positive")
     assert app.pilots[1] in check.finding
-    assert "Grant-CsApplicationAccessPolicy" in check.fix and app.app_id in check.fix
+    assert "Grant-CsApplicationAccessPolicy" in check.remedy and app.app_id in check.remedy
     assert check.evidence["organizers"][app.pilots[1]]["request_id"]
 
 
@@ -367,5 +367,5 @@ def test_global_grant_makes_the_negative_test_fail_loudly(sandbox, sandbox_contr
     assert only_failure(run) == "policy_negative"
     check = run.check("policy_negative")
     assert "POLICY NOT ENFORCED" in check.finding and app.outsider in check.finding
-    assert "-Global" in check.fix
+    assert "-Global" in check.remedy
     assert check.evidence["users"][app.outsider]["deleted"] is True

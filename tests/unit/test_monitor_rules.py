@@ -221,7 +221,7 @@ def test_failure_spikes_and_overreach():
     rows += [request(7, outcome="graph-unavailable", status=502, graph_status=503)]
     alerts = {a.rule: a for a in evaluate(quiet_day(requests=rows))}
     assert set(alerts) == {"failures_policy_403", "consumer_overreach"}
-    assert "ceo@contoso.test" in alerts["consumer_overreach"].check
+    assert "ceo@contoso.test" in alerts["consumer_overreach"].remedy
     hyper = {
         a.rule for a in evaluate(quiet_day(requests=rows, thresholds=HYPERCARE_DEFAULTS, hypercare=True))
     }

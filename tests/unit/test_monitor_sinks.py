@@ -57,7 +57,7 @@ def test_jsonl_appends_one_line_per_alert(tmp_path):
     sink.send(ALERTS[:1])
     lines = [json.loads(x) for x in (tmp_path / "alerts" / "a.jsonl").read_text().splitlines()]
     assert [x["rule"] for x in lines] == ["new_client_secret", "sign_in_new_ip", "new_client_secret"]
-    assert lines[0]["key"] == ALERTS[0].key and lines[0]["check"] == "Ask why"
+    assert lines[0]["key"] == ALERTS[0].key and lines[0]["remedy"] == "Ask why"
 
 
 def test_webhook_posts_the_alerts(receiver):

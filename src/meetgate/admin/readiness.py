@@ -183,7 +183,7 @@ def check_policy_scope(inputs: ReadinessInputs) -> ReadinessItem:
             name,
             "fail",
             "no approved operator list: the profile names no policy file",
-            fix="write the policy file (docs/policy.md) and set policy_file in the profile",
+            remedy="write the policy file (docs/policy.md) and set policy_file in the profile",
         )
     state = inputs.policy_state
     if state is None:
@@ -191,7 +191,7 @@ def check_policy_scope(inputs: ReadinessInputs) -> ReadinessItem:
             name,
             "fail",
             f"the tenant's policy grants could not be read: {inputs.policy_error or 'unknown error'}",
-            fix="check `meetgate policy status` (pwsh / Teams Administrator role, or --backend graph)",
+            remedy="check `meetgate policy status` (pwsh / Teams Administrator role, or --backend graph)",
         )
     definition = state.policy(inputs.policy_identity)
     approved = dict(inputs.approved)
@@ -335,7 +335,7 @@ def check_certificate_validity(inputs: ReadinessInputs) -> ReadinessItem:
     name = "certificate_validity"
     not_after = inputs.certificate_not_after
     if not_after is None:
-        return ReadinessItem(name, "fail", "no certificate is configured", fix="`meetgate cert new`")
+        return ReadinessItem(name, "fail", "no certificate is configured", remedy="`meetgate cert new`")
     days = (not_after - inputs.now).days
     evidence = {
         "thumbprint_sha1": inputs.certificate_thumbprint,

@@ -73,7 +73,9 @@ def validation_junit(run: ValidationRun) -> str:
             name=check.name,
             time=f"{check.duration_ms / 1000:.3f}",
         )
-        detail = f"{check.finding}\n\nfix: {check.fix or '-'}\n\nevidence:\n{_evidence_text(check.evidence)}"
+        detail = (
+            f"{check.finding}\n\nfix: {check.remedy or '-'}\n\nevidence:\n{_evidence_text(check.evidence)}"
+        )
         if check.status == "fail":
             failure = ET.SubElement(case, "failure", message=check.finding, type="ValidationFailure")
             failure.text = detail
@@ -105,7 +107,7 @@ def validation_html(run: ValidationRun) -> str:
     rows = "\n".join(
         f'<tr id="{html.escape(c.name)}"><td>{_badge(c.status)}</td><td><b>{html.escape(c.title)}</b><br/>'
         f"<code>{html.escape(c.name)}</code></td><td>{html.escape(c.finding)}</td>"
-        f"<td>{html.escape(c.fix or '')}</td><td><pre>{html.escape(_evidence_text(c.evidence))}</pre></td></tr>"
+        f"<td>{html.escape(c.remedy or '')}</td><td><pre>{html.escape(_evidence_text(c.evidence))}</pre></td></tr>"
         for c in run.checks
     )
     counts = ", ".join(f"{n} {s}" for s, n in run.counts().items() if n)
@@ -124,7 +126,7 @@ def validation_html(run: ValidationRun) -> str:
 def readiness_html(report: ReadinessReport) -> str:
     rows = "\n".join(
         f'<tr id="{html.escape(i.name)}"><td>{_badge(i.status)}</td><td><b>{html.escape(i.title)}</b></td>'
-        f"<td>{html.escape(i.finding)}</td><td>{html.escape(i.fix or '')}</td>"
+        f"<td>{html.escape(i.finding)}</td><td>{html.escape(i.remedy or '')}</td>"
         f"<td><pre>{html.escape(_evidence_text(i.evidence))}</pre></td></tr>"
         for i in report.items
     )
@@ -166,7 +168,7 @@ def readiness_markdown(report: ReadinessReport) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {i.status.upper()} | {_md(i.title)} | {_md(i.finding)} | {_md(i.fix or '')} |"
+        f"| {i.status.upper()} | {_md(i.title)} | {_md(i.finding)} | {_md(i.remedy or '')} |"
         for i in report.items
     ]
     lines += ["", "## Evidence", ""]
@@ -186,6 +188,7 @@ def validation_markdown(run: ValidationRun) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {c.status.upper()} | {_md(c.title)} | {_md(c.finding)} | {_md(c.fix or '')} |" for c in run.checks
+        f"| {c.status.upper()} | {_md(c.title)} | {_md(c.finding)} | {_md(c.remedy or '')} |"
+        for c in run.checks
     ]
     return "\n".join(lines) + "\n"

@@ -235,7 +235,7 @@ def print_alerts(alerts: list[Alert]) -> None:
         out.print(f"[{style}]{alert.severity.upper():8}[/] {escape(alert.title)}  [dim]({alert.rule})[/]")
         for line in alert.evidence[:5]:
             out.print(f"           [dim]evidence:[/] {escape(line)}")
-        out.print(f"           [bold]check first:[/] {escape(alert.check)}")
+        out.print(f"           [bold]check first:[/] {escape(alert.remedy)}")
 
 
 def report_html(data: dict[str, Any]) -> str:

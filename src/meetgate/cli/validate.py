@@ -97,10 +97,10 @@ def _render_run(run: ValidationRun) -> None:
     from rich.table import Table
 
     out = console()
-    table = Table("", "check", "finding", "fix", show_lines=False, expand=True)
+    table = Table("", "check", "finding", "what to do", show_lines=False, expand=True)
     for c in run.checks:
         table.add_row(
-            _ICON[c.status], c.name, escape(c.finding), escape(c.fix or "") if c.status != "pass" else ""
+            _ICON[c.status], c.name, escape(c.finding), escape(c.remedy or "") if c.status != "pass" else ""
         )
     out.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in run.counts().items() if n)
@@ -396,9 +396,9 @@ def _render_report(report: ReadinessReport) -> None:
     from rich.table import Table
 
     out = console()
-    table = Table("", "item", "finding", "fix", expand=True)
+    table = Table("", "item", "finding", "what to do", expand=True)
     for item in report.items:
-        table.add_row(_ICON[item.status], item.title, escape(item.finding), escape(item.fix or ""))
+        table.add_row(_ICON[item.status], item.title, escape(item.finding), escape(item.remedy or ""))
     out.print(table)
     if report.go:
         out.print("[bold green]GO[/]")

@@ -196,7 +196,7 @@ def dashboard_html(data: dict[str, Any], *, title: str = "meetgate dashboard") -
         "".join(
             f'<tr class="alert"><td class="{_severity_class(a.get("severity"))}">'
             f"<b>{escape(str(a.get('severity', '')).upper())}</b></td><td>{escape(str(a.get('title', '')))}</td>"
-            f"<td>{escape(str(a.get('check', '')))}</td><td>{escape(str(a.get('lastSeen', ''))[:19])}</td></tr>"
+            f"<td>{escape(str(a.get('remedy', a.get('check', ''))))}</td><td>{escape(str(a.get('lastSeen', ''))[:19])}</td></tr>"
             for a in data["alerts"]
         )
         or '<tr><td colspan="4">no open alerts</td></tr>'

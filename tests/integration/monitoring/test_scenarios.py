@@ -155,7 +155,7 @@ def test_consumer_overreach_and_failure_spikes(deployment, world):
         assert [gw.create("crm", other) for _ in range(5)] == [401] * 5
     alerts = {a.rule: a for a in deployment.run().alerts}
     assert set(alerts) == {"consumer_overreach", "failures_auth_401", "failures_policy_403"}
-    assert other in alerts["consumer_overreach"].check
+    assert other in alerts["consumer_overreach"].remedy
 
 
 def test_activity_at_unusual_hours(world):

@@ -88,13 +88,13 @@ def test_extra_holder_missing_operator_and_group_members_break_the_scope():
     item = report.item("policy_scope")
     assert report.verdict == "NO-GO" and item.status == "fail"
     assert item.evidence["extra"] == ["id-x"] and item.evidence["missing"] == ["bob@t.test"]
-    assert "meetgate policy plan" in item.fix
+    assert "meetgate policy plan" in item.remedy
 
 
 def test_global_grant_is_no_go_even_when_the_direct_grants_match():
     report = assess_readiness(inputs(policy_state=state(global_policy="TeamsMeetingsIntegration")))
     assert [i.name for i in report.items if i.status == "fail"] == ["global_grant"]
-    assert "-Global" in report.item("global_grant").fix
+    assert "-Global" in report.item("global_grant").remedy
     other = state(global_policy="SomethingElse")
     assert assess_readiness(inputs(policy_state=other)).go
 
@@ -154,7 +154,7 @@ def test_the_newest_run_decides_an_earlier_pass_does_not_count():
     item = report.item("validation_recent")
     assert report.verdict == "NO-GO" and item.status == "fail"
     assert "newest run fail-new" in item.finding and item.evidence["run_id"] == "fail-new"
-    assert "meetgate validate" in item.fix and "fix" in item.fix
+    assert "meetgate validate" in item.remedy and "fix" in item.remedy
     assert any("fail-new" in reason for reason in report.reasons)
     # the order the runs arrive in does not matter
     assert assess_readiness(inputs(runs=[passed, failed])).item("validation_recent").status == "fail"

@@ -224,14 +224,14 @@ def test_unknown_certificate_at_entra_blames_the_certificate_not_the_token(cert_
     result = run(target(cert_files, tokens=FakeTokens(error=error)))
     statuses = {c.name: c.status for c in result.checks}
     assert statuses["certificate"] == "fail" and statuses["token"] == "skip"
-    assert "meetgate cert upload" in (result.check("certificate").fix or "")
+    assert "meetgate cert upload" in (result.check("certificate").remedy or "")
 
 
 def test_other_token_errors_fail_the_token_check_with_the_aadsts_code(cert_files):
     error = AuthenticationError("AADSTS7000112: app disabled", aadsts_code=7000112, remedy="enable it")
     result = run(target(cert_files, tokens=FakeTokens(error=error)))
     token = result.check("token")
-    assert token.status == "fail" and token.evidence["aadsts"] == 7000112 and token.fix == "enable it"
+    assert token.status == "fail" and token.evidence["aadsts"] == 7000112 and token.remedy == "enable it"
     assert result.check("certificate").status == "pass"
 
 
@@ -289,7 +289,7 @@ def test_unknown_pilot_fails_lookup_and_others_are_still_tested(cert_files):
 def test_without_users_the_policy_tests_are_skipped_with_the_option_to_use(cert_files):
     result = run(target(cert_files), pilot=[], negative=[])
     assert result.check("policy_positive").status == "skip"
-    assert "--pilot" in (result.check("policy_positive").fix or "")
+    assert "--pilot" in (result.check("policy_positive").remedy or "")
     assert not result.covers_policy_tests
 
 
@@ -332,7 +332,7 @@ def test_expiring_certificate_warns(tmp_path):
     certificates.write_public_file(cert, certificates.certificate_pem(pair.certificate))
     result = run(target((key, cert)))
     check = result.check("certificate")
-    assert check.status == "warn" and "expires in" in check.finding and "rotate" in (check.fix or "")
+    assert check.status == "warn" and "expires in" in check.finding and "rotate" in (check.remedy or "")
 
 
 def test_default_test_users():

@@ -31,7 +31,7 @@ class Alert:
     #: the records that show it (sign-in ids, audit ids, counts, users)
     evidence: tuple[str, ...]
     #: the first thing to check
-    check: str
+    remedy: str
     #: what the alert is about (an IP, a consumer, an organizer, a key id)
     subject: str
     #: when it happened (the newest record that shows it)
@@ -50,7 +50,7 @@ class Alert:
             "severity": self.severity,
             "title": self.title,
             "evidence": list(self.evidence),
-            "check": self.check,
+            "remedy": self.remedy,
             "subject": self.subject,
             "at": self.at,
             "period": self.period,

@@ -134,7 +134,7 @@ def teams_card(alerts: Sequence[Alert]) -> dict[str, Any]:
                 "type": "FactSet",
                 "facts": [
                     {"title": "Rule", "value": alert.rule},
-                    {"title": "Check first", "value": alert.check},
+                    {"title": "Check first", "value": alert.remedy},
                     *({"title": "Evidence", "value": e} for e in alert.evidence[:3]),
                 ],
             },
@@ -168,7 +168,7 @@ class TeamsSink(_HttpSink):
 def email_text(alerts: Sequence[Alert]) -> str:
     lines = []
     for alert in alerts:
-        lines += [f"[{alert.severity.upper()}] {alert.title}", f"  check first: {alert.check}"]
+        lines += [f"[{alert.severity.upper()}] {alert.title}", f"  check first: {alert.remedy}"]
         lines += [f"  evidence: {e}" for e in alert.evidence]
         lines.append("")
     return "\n".join(lines)

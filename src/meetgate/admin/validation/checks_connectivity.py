@@ -25,7 +25,7 @@ def check_teams_powershell(run: _Run) -> CheckResult:
             "teams_powershell",
             "skip",
             f"not run: {run.target.teams_skip_reason}",
-            fix="install PowerShell 7 and the MicrosoftTeams module (or pass --pwsh) to test runbook step 6's "
+            remedy="install PowerShell 7 and the MicrosoftTeams module (or pass --pwsh) to test runbook step 6's "
             "Connect-MicrosoftTeams with the certificate",
         )
     result = probe.connect()

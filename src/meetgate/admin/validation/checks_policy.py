@@ -32,7 +32,7 @@ def check_organizer_lookup(run: _Run) -> CheckResult:
             "organizer_lookup",
             "skip",
             "no pilot or negative users given",
-            fix="pass --pilot UPN and --negative UPN, or list organizers in the policy file",
+            remedy="pass --pilot UPN and --negative UPN, or list organizers in the policy file",
         )
     overlap = sorted(set(run.pilot) & set(run.negative))
     if overlap:
@@ -192,7 +192,7 @@ def check_policy_positive(run: _Run) -> CheckResult:
             "policy_positive",
             "skip",
             "no pilot organizers given",
-            fix="pass --pilot UPN (an approved organizer), or list organizers in the policy file",
+            remedy="pass --pilot UPN (an approved organizer), or list organizers in the policy file",
         )
     refs = _resolved(run, run.pilot)
     if not refs:
@@ -257,7 +257,7 @@ def check_policy_negative(run: _Run) -> CheckResult:
             "policy_negative",
             "skip",
             "no negative user given",
-            fix="pass --negative UPN: a user the policy must NOT cover",
+            remedy="pass --negative UPN: a user the policy must NOT cover",
         )
     refs = _resolved(run, run.negative)
     if not refs:

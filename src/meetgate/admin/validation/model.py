@@ -1,5 +1,5 @@
 """What a validation run produces: each check's :class:`CheckResult` (``pass``, ``warn``, ``fail``
-or ``skip``, with finding, evidence and fix), the whole :class:`ValidationRun` kept in the store, and
+or ``skip``, with finding, evidence and remedy), the whole :class:`ValidationRun` kept in the store, and
 the checks' names and titles in the order they run."""
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ TITLES = dict(CHECKS)
 @dataclass(frozen=True)
 class Outcome:
     """One named check's outcome: what validation checks (step 6) and go-live items (step 8) share.
-    ``evidence`` holds ids, times and request ids — never a secret; ``fix`` says what to do."""
+    ``evidence`` holds ids, times and request ids — never a secret; ``remedy`` says what to do."""
 
     name: str
     status: Status
     finding: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
-    fix: str | None = None
+    remedy: str | None = None
     #: the titles of this kind of outcome, by name
     titles: ClassVar[Mapping[str, str]] = {}
 
@@ -51,7 +51,7 @@ class Outcome:
             "status": self.status,
             "finding": self.finding,
             "evidence": dict(self.evidence),
-            "fix": self.fix,
+            "remedy": self.remedy,
         }
 
 
@@ -77,7 +77,7 @@ class CheckResult(Outcome):
             status=status,
             finding=str(data.get("finding", "")),
             evidence=dict(data.get("evidence") or {}),
-            fix=data.get("fix"),
+            remedy=data.get("remedy", data.get("fix")),
             duration_ms=float(data.get("duration_ms") or 0.0),
             blocking=bool(data.get("blocking", False)),
         )

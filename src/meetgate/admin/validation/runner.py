@@ -87,7 +87,7 @@ def run_validation(
                 "skip",
                 f"not run: the {blocked_by} check failed",
                 {"blocked_by": blocked_by},
-                fix=f"fix the {blocked_by} check first",
+                remedy=f"fix the {blocked_by} check first",
             )
         else:
             t0 = time.perf_counter()
