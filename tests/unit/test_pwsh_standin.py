@@ -194,9 +194,9 @@ def test_main_reads_command_file_and_stdin(tmp_path, monkeypatch):
 
 
 def test_locates_the_sandbox_from_env_or_sandbox_json(tmp_path):
-    from meetgate_sandbox.pwsh import PSError, SandboxTenant
+    from meetgate_sandbox.pwsh import PSError, TenantControlClient
 
-    tenant = SandboxTenant.locate({"MEETGATE_SANDBOX_CONTROL_URL": "https://127.0.0.1:9/_sandbox"})
+    tenant = TenantControlClient.locate({"MEETGATE_SANDBOX_CONTROL_URL": "https://127.0.0.1:9/_sandbox"})
     assert tenant.control_url == "https://127.0.0.1:9" and tenant.authority_url == "https://127.0.0.1:9"
     (tmp_path / "elsewhere").mkdir()
     info = tmp_path / "elsewhere" / "info.json"
@@ -209,11 +209,13 @@ def test_locates_the_sandbox_from_env_or_sandbox_json(tmp_path):
             }
         )
     )
-    assert SandboxTenant.locate({"MEETGATE_SANDBOX_JSON": str(info)}).control_url == "https://127.0.0.1:8"
+    assert (
+        TenantControlClient.locate({"MEETGATE_SANDBOX_JSON": str(info)}).control_url == "https://127.0.0.1:8"
+    )
     with pytest.raises(PSError, match="No sandbox tenant"):
-        SandboxTenant.locate({"MEETGATE_SANDBOX_JSON": str(tmp_path / "missing.json")}, cwd=tmp_path)
+        TenantControlClient.locate({"MEETGATE_SANDBOX_JSON": str(tmp_path / "missing.json")}, cwd=tmp_path)
     (tmp_path / "sandbox.json").write_text(info.read_text())  # ./sandbox.json is the last resort
-    assert SandboxTenant.locate({}, cwd=tmp_path).control_url == "https://127.0.0.1:8"
+    assert TenantControlClient.locate({}, cwd=tmp_path).control_url == "https://127.0.0.1:8"
 
 
 def test_like_matches_across_lines_as_powershell_does():

@@ -31,7 +31,7 @@ from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.middleware import RequestObserver, problem_response
-from meetgate.gateway.ports import MeetingsPort, PolicyScope, TokenCheck
+from meetgate.gateway.ports import AsyncMeetingsPort, PolicyScope, TokenCheck
 from meetgate.gateway.problems import Problem, admin_key_problem, http_problem
 from meetgate.gateway.routers import ROUTERS
 from meetgate.gateway.schemas import PROBLEM_RESPONSES
@@ -53,7 +53,7 @@ DESCRIPTION = (
 def create_app(
     settings: GatewaySettings,
     *,
-    meetings: MeetingsPort,
+    meetings: AsyncMeetingsPort,
     scope: PolicyScope,
     token_check: TokenCheck | None = None,
     store: Store | None = None,

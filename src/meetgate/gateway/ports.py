@@ -1,6 +1,6 @@
 """What the gateway needs from the outside world, as small protocols.
 
-- :class:`MeetingsPort`: the Graph client's ``AsyncMeetingsService`` (``client-api.md``) satisfies it.
+- :class:`AsyncMeetingsPort`: the Graph client's ``AsyncMeetingsService`` (``client-api.md``) satisfies it.
 - :class:`PolicyScope`: "is this organizer inside the application access policy scope".
 
 The value types are the Graph client's own models (``meetgate.graph.models``).
@@ -13,18 +13,18 @@ from typing import Literal, Protocol
 from meetgate.graph.models import Attendee, CreateOrGetResult, MeetingRequest, MeetingUpdate, OnlineMeeting
 
 __all__ = [
+    "AsyncMeetingsPort",
     "Attendee",
     "CreateOrGetResult",
     "MeetingRequest",
     "MeetingUpdate",
-    "MeetingsPort",
     "OnlineMeeting",
     "PolicyScope",
     "TokenCheck",
 ]
 
 
-class MeetingsPort(Protocol):
+class AsyncMeetingsPort(Protocol):
     """The subset of ``AsyncMeetingsService`` the gateway calls. ``organizer``: object id or UPN."""
 
     async def create_or_get(

@@ -24,9 +24,9 @@ from meetgate.gateway.consumers import format_instant
 from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
+    AsyncMeetingsPort,
     Attendee,
     MeetingRequest,
-    MeetingsPort,
     MeetingUpdate,
     OnlineMeeting,
     PolicyScope,
@@ -149,7 +149,7 @@ class GatewayService:
         *,
         settings: GatewaySettings,
         store: Store,
-        meetings: MeetingsPort,
+        meetings: AsyncMeetingsPort,
         scope: PolicyScope,
         limiter: Limiter,
         metrics: GatewayMetrics,

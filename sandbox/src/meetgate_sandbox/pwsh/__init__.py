@@ -58,7 +58,7 @@ from meetgate_sandbox.pwsh.interpreter import Interpreter
 from meetgate_sandbox.pwsh.lexer import Tok, tokenize
 from meetgate_sandbox.pwsh.parser import Parser
 from meetgate_sandbox.pwsh.registry import CMDLETS, PARAMS, CmdletFn, _arg, cmdlet
-from meetgate_sandbox.pwsh.tenant import Connection, SandboxTenant, _b64json, _Http, _Response, _values
+from meetgate_sandbox.pwsh.tenant import Connection, TenantControlClient, _b64json, _Http, _Response, _values
 from meetgate_sandbox.pwsh.values import PSObject, _collapse, _enum, _eq, _jsonable, _to_str, _truthy
 
 __all__ = [
@@ -74,7 +74,7 @@ __all__ = [
     "PSObject",
     "ParseError",
     "Parser",
-    "SandboxTenant",
+    "TenantControlClient",
     "Tok",
     "_Http",
     "_Response",

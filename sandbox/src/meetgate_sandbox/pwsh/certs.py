@@ -15,7 +15,7 @@ from meetgate_sandbox.pwsh.errors import PSError
 from meetgate_sandbox.pwsh.values import PSObject
 
 if TYPE_CHECKING:
-    from meetgate_sandbox.pwsh.tenant import SandboxTenant
+    from meetgate_sandbox.pwsh.tenant import TenantControlClient
 
 CERT_STORE_ENV = "MEETGATE_PWSH_CERT_STORE"
 
@@ -99,7 +99,7 @@ def certificate_from_store(thumbprint: str) -> PSObject:
 
 
 def _certificate_sign_in(
-    tenant: SandboxTenant,
+    tenant: TenantControlClient,
     tenant_id: str,
     app_id: str,
     cert: PSObject,

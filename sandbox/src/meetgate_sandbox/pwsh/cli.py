@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from meetgate_sandbox.pwsh.interpreter import Interpreter
-from meetgate_sandbox.pwsh.tenant import SandboxTenant
+from meetgate_sandbox.pwsh.tenant import TenantControlClient
 
 
 def main(
@@ -17,7 +17,7 @@ def main(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
-    tenant_factory: Callable[[], SandboxTenant] | None = None,
+    tenant_factory: Callable[[], TenantControlClient] | None = None,
 ) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     out, err = stdout or sys.stdout, stderr or sys.stderr
@@ -54,7 +54,7 @@ def main(
             return 64
     if source is None:
         source = (stdin or sys.stdin).read()
-    return Interpreter(out, err, tenant_factory or SandboxTenant.locate).run(source, script_args)
+    return Interpreter(out, err, tenant_factory or TenantControlClient.locate).run(source, script_args)
 
 
 def run() -> None:  # console script

@@ -12,7 +12,7 @@ from meetgate_sandbox.pwsh.errors import ExitScript, ParseError, PSError, _not_r
 from meetgate_sandbox.pwsh.lexer import tokenize
 from meetgate_sandbox.pwsh.parser import Parser
 from meetgate_sandbox.pwsh.registry import CMDLETS, PARAMS
-from meetgate_sandbox.pwsh.tenant import Connection, SandboxTenant
+from meetgate_sandbox.pwsh.tenant import Connection, TenantControlClient
 from meetgate_sandbox.pwsh.values import PSObject, _collapse, _enum, _eq, _to_str, _truthy
 
 _COMMON = {
@@ -29,7 +29,10 @@ _COMMON = {
 
 class Interpreter:
     def __init__(
-        self, out: TextIO, err: TextIO, tenant_factory: Callable[[], SandboxTenant] = SandboxTenant.locate
+        self,
+        out: TextIO,
+        err: TextIO,
+        tenant_factory: Callable[[], TenantControlClient] = TenantControlClient.locate,
     ) -> None:
         self.vars: dict[str, Any] = {
             "erroractionpreference": "Continue",
@@ -40,7 +43,7 @@ class Interpreter:
         self.out, self.err = out, err
         self.transcript: TextIO | None = None
         self.tenant_factory = tenant_factory
-        self._tenant: SandboxTenant | None = None
+        self._tenant: TenantControlClient | None = None
         self.conn: Connection | None = None
         #: the Microsoft Graph PowerShell connection (Connect-MgGraph), see cmdlets_graph
         self.graph: Any = None
@@ -398,7 +401,7 @@ class Interpreter:
             }[op]
 
     # tenant access
-    def tenant(self) -> SandboxTenant:
+    def tenant(self) -> TenantControlClient:
         if self._tenant is None:
             self._tenant = self.tenant_factory()
         return self._tenant

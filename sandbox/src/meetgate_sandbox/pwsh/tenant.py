@@ -83,7 +83,7 @@ class _Http:
         return self.request("POST", url, form=data)
 
 
-class SandboxTenant:
+class TenantControlClient:
     """The control API of a sandbox server, as the Teams cmdlets need it."""
 
     def __init__(
@@ -104,7 +104,7 @@ class SandboxTenant:
         self.http = _Http(ctx)
 
     @classmethod
-    def locate(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> SandboxTenant:
+    def locate(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> TenantControlClient:
         env = dict(os.environ if environ is None else environ)
         url = env.get("MEETGATE_SANDBOX_CONTROL_URL")
         if url:

@@ -13,7 +13,7 @@ from typing import Any
 
 from meetgate.admin.validation.context import _error_evidence, _now, _Run
 from meetgate.admin.validation.model import CheckResult
-from meetgate.admin.validation.ports import CleanupJournal, MeetingsPort, PendingMeeting
+from meetgate.admin.validation.ports import CleanupJournal, PendingMeeting, SyncMeetingsPort
 from meetgate.graph.errors import AccessPolicyMissing, GraphError, MissingRolesError, UserNotFound
 from meetgate.graph.models import MeetingRequest, OnlineMeeting, User
 
@@ -298,7 +298,7 @@ def check_policy_negative(run: _Run) -> CheckResult:
 
 
 def cleanup_leftovers(
-    meetings: MeetingsPort, journal: CleanupJournal, *, now: dt.datetime | None = None
+    meetings: SyncMeetingsPort, journal: CleanupJournal, *, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """Delete test meetings an earlier, hard-killed run announced but never deleted."""
     from meetgate.graph.errors import NotFoundError

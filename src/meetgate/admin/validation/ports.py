@@ -46,7 +46,7 @@ class TokenPort(Protocol):
     def get_token(self, force_refresh: bool = False, *, rejected: str | None = None) -> AccessToken: ...
 
 
-class MeetingsPort(Protocol):
+class SyncMeetingsPort(Protocol):
     """What the policy tests need (``meetgate.graph.meetings.MeetingsService`` implements it)."""
 
     def create_or_get(
@@ -138,7 +138,7 @@ class ValidationTarget:
 
     config: ValidationConfig
     tokens: TokenPort | None = None
-    meetings: MeetingsPort | None = None
+    meetings: SyncMeetingsPort | None = None
     directory: DirectoryPort | None = None
     registration: RegistrationReader | None = None
     reachability: ReachabilityProbe | None = None
