@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from meetgate.composition import graph_settings_from_profile
-from meetgate.composition.gateway import ControlApiPolicyScope
 from meetgate.gateway.app import create_app
 from meetgate.gateway.consumers import ConsumerAdmin, ConsumerError
 from meetgate.gateway.graph_transport import ObservedGraphTransport
@@ -19,6 +18,7 @@ from meetgate.gateway.scope import StaticPolicyScope
 from meetgate.gateway.settings import GatewaySettings
 from meetgate.graph.client import AsyncGraphClient
 from meetgate.store import Store
+from meetgate_sandbox.gateway_scope import ControlApiPolicyScope
 
 
 def _graph_client(profile) -> AsyncGraphClient:

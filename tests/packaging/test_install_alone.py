@@ -111,3 +111,9 @@ def test_meetgate_runs_without_the_sandbox(wheel, tmp_path):
     assert serve.returncode == 0 and "--graph-rps" in serve.stdout, serve.stderr
     gone = run(cli, "sandbox", "serve")
     assert gone.returncode == 2 and "No such command 'sandbox'" in gone.stderr + gone.stdout
+    scope = run(
+        "from meetgate.composition.gateway import policy_scope; from meetgate.config import Profile\n"
+        "try:\n    policy_scope(Profile(), 'https://127.0.0.1:9/_sandbox')\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)"
+    )
+    assert "ConfigError" in scope.stdout and "pip install meetgate-sandbox" in scope.stdout, scope.stderr

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from gateway_replicas import Cluster, drop_schema, pg_schema_url, write_config
 
-from meetgate.composition.gateway import ControlApiPolicyScope
 from meetgate.gateway.consumers import ConsumerAdmin
 from meetgate.store import Store
+from meetgate_sandbox.gateway_scope import ControlApiPolicyScope
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
 

@@ -5,13 +5,9 @@ Imported only inside those commands (it pulls in httpx, the gateway and the stor
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from meetgate.config import ConfigError, Profile
 from meetgate.gateway.ports import PolicyScope, TokenCheck
@@ -87,41 +83,27 @@ class PolicyStateScope:
         return organizer.strip().lower() in self.organizers()
 
 
-class ControlApiPolicyScope:
-    """The scope as the sandbox's policy engine sees it (its control API, on 127.0.0.1)."""
+#: entry-point group of policy-scope sources a plugin contributes: ``name = "module:factory"`` where
+#: ``factory(url: str, profile: Profile) -> PolicyScope`` (meetgate-sandbox adds ``sandbox-control``)
+POLICY_SCOPES_GROUP = "meetgate.policy_scopes"
 
-    def __init__(self, control_url: str, tenant_id: str, app_id: str, ca_bundle: Path | None) -> None:
-        context = ssl.create_default_context()
-        if ca_bundle is not None:
-            context.load_verify_locations(cafile=str(ca_bundle))
-        self._http = httpx.Client(base_url=control_url.rstrip("/"), verify=context, timeout=10.0)
-        self._tenant = tenant_id
-        self._app = app_id.lower()
 
-    def _effective_app_ids(self, user: str) -> set[str]:
-        resp = self._http.get(f"/tenants/{self._tenant}/users/{user}/policy")
-        if resp.status_code == 404:
-            return set()
-        resp.raise_for_status()
-        return {str(a).lower() for a in resp.json().get("effectiveAppIds") or []}
+def _plugin_policy_scope(name: str, url: str, profile: Profile) -> PolicyScope:
+    from importlib.metadata import entry_points
 
-    def contains(self, organizer: str) -> bool:
-        return self._app in self._effective_app_ids(organizer)
-
-    def organizers(self) -> frozenset[str]:
-        tenant = self._http.get(f"/tenants/{self._tenant}").json()
-        return frozenset(
-            u["userPrincipalName"].lower()
-            for u in tenant.get("users", [])
-            if self.contains(u["userPrincipalName"])
+    point = next((p for p in entry_points(group=POLICY_SCOPES_GROUP) if p.name == name), None)
+    if point is None:
+        raise ConfigError(
+            "--sandbox-control needs meetgate-sandbox, which is not installed: "
+            "`pip install meetgate-sandbox` (same version as meetgate), or set policy_file instead"
         )
+    scope: PolicyScope = point.load()(url, profile)
+    return scope
 
 
 def policy_scope(profile: Profile, sandbox_control: str | None) -> PolicyScope:
     if sandbox_control:
-        profile.require("tenant_id", "client_id")
-        assert profile.tenant_id is not None and profile.client_id is not None
-        return ControlApiPolicyScope(sandbox_control, profile.tenant_id, profile.client_id, profile.ca_bundle)
+        return _plugin_policy_scope("sandbox-control", sandbox_control, profile)
     if profile.policy_file is not None:
         return file_policy_scope(profile)
     raise ConfigError(
