@@ -1,6 +1,6 @@
 """What the gateway needs from the outside world, as small protocols.
 
-- :class:`AsyncMeetingsPort`: the Graph client's ``AsyncMeetingsService`` (``client-api.md``) satisfies it.
+- :class:`AsyncMeetingsPort`: the Graph client's ``AsyncMeetingsService`` (docs/library.md) satisfies it.
 - :class:`PolicyScope`: "is this organizer inside the application access policy scope".
 
 The value types are the Graph client's own models (``meetgate.graph.models``).
