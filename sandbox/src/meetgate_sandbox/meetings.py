@@ -42,11 +42,10 @@ from meetgate_sandbox.meetings_model import (
     LOBBY_SCOPES,
     LOBBY_SCOPES_EVOLVED,
     PRESENTERS,
-    READ_ONLY,
     ROLES,
+    ROLES_EVOLVED,
     TOLL_NUMBER,
     UNKNOWN,
-    WRITABLE,
     Attendee,
     Meeting,
     MeetingError,
@@ -64,6 +63,15 @@ from meetgate_sandbox.meetings_model import (
     utcnow,
 )
 from meetgate_sandbox.meetings_render import attendance_report, render_meeting
+from meetgate_sandbox.meetings_schema import (
+    READ_ONLY,
+    WRITABLE,
+    check_language_tag,
+    check_patch_properties,
+    check_request_properties,
+    check_sensitivity_label,
+    check_template_id,
+)
 
 # ---- validation -------------------------------------------------------------------------------------
 
@@ -91,16 +99,6 @@ def _object(name: str, value: object) -> Mapping[str, Any]:
     return value
 
 
-def _check_properties(body: Mapping[str, Any]) -> None:
-    for key in body:
-        if key.startswith("@odata.") or key in WRITABLE or key in READ_ONLY:
-            continue
-        raise bad_request(
-            f"The property '{key}' does not exist on type 'microsoft.graph.onlineMeeting'. Make sure to only use "
-            "property names that are defined by the type or mark the type as open type."
-        )
-
-
 def _attendees(value: object, strict_upn: bool) -> list[Attendee]:
     if value is None:
         return []
@@ -121,7 +119,9 @@ def _attendees(value: object, strict_upn: bool) -> list[Attendee]:
             upn = ""
         role = info.get("role")
         if role is not None:
-            role = _enum(f"participants.attendees[{index}].role", role, ROLES, "onlineMeetingRole")
+            role = _enum(
+                f"participants.attendees[{index}].role", role, ROLES + ROLES_EVOLVED, "onlineMeetingRole"
+            )
         if user_id is not None and not isinstance(user_id, str):
             raise bad_request(f"participants.attendees[{index}].identity.user.id must be a string.")
         result.append(
@@ -227,9 +227,20 @@ def _options(body: Mapping[str, Any], current: dict[str, Any] | None) -> dict[st
                 "create a new meeting instead."
             )
         options["anonymizeIdentityForRoles"] = sorted(set(roles))
-    for name in [n for n, v in options.items() if DEFAULTS.get(n, object()) == v]:
+    _optional_strings(body, options)
+    for name in [n for n, v in options.items() if DEFAULTS.get(n, object()) == v or v is None]:
         del options[name]
     return options or None
+
+
+def _optional_strings(body: Mapping[str, Any], options: dict[str, Any]) -> None:
+    """meetingSpokenLanguageTag, sensitivityLabelAssignment, meetingTemplateId (null clears)."""
+    if "meetingSpokenLanguageTag" in body:
+        options["meetingSpokenLanguageTag"] = check_language_tag(body["meetingSpokenLanguageTag"])
+    if "sensitivityLabelAssignment" in body:
+        options["sensitivityLabelAssignment"] = check_sensitivity_label(body["sensitivityLabelAssignment"])
+    if "meetingTemplateId" in body:
+        options["meetingTemplateId"] = check_template_id(body["meetingTemplateId"])
 
 
 def _subject(body: Mapping[str, Any]) -> str | None:
@@ -272,6 +283,7 @@ class MeetingStore:
         self._by_external: dict[tuple[str, str], str] = {}
         self._by_join_id: dict[str, str] = {}
         self._by_thread: dict[str, str] = {}
+        self._by_vtc: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._meetings)
@@ -297,6 +309,12 @@ class MeetingStore:
             if value not in self._by_join_id:
                 return value
 
+    def _new_vtc_id(self) -> str:
+        while True:
+            value = str(self._rng.randrange(10**9, 10**10))
+            if value not in self._by_vtc:
+                return value
+
     def _new_passcode(self) -> str:
         alphabet = string.ascii_letters + string.digits
         return "".join(self._rng.choice(alphabet) for _ in range(6))
@@ -309,7 +327,7 @@ class MeetingStore:
         external_id: str | None,
         upn_required: bool,
     ) -> Meeting:
-        _check_properties(body)
+        check_request_properties(body)
         start_raw, end_raw = body.get("startDateTime"), body.get("endDateTime")
         start = parse_datetime("startDateTime", start_raw) if start_raw is not None else None
         end = parse_datetime("endDateTime", end_raw) if end_raw is not None else None
@@ -354,7 +372,7 @@ class MeetingStore:
             join_meeting_id=self._new_join_meeting_id(),
             passcode=self._new_passcode() if passcode_required else None,
             conference_id=str(self._rng.randrange(10**8, 10**9)),
-            vtc_id=str(self._rng.randrange(10**9, 10**10)),
+            vtc_id=self._new_vtc_id(),
             external_id=external_id,
             attendees=attendees,
             options=options,
@@ -364,6 +382,7 @@ class MeetingStore:
         self._meetings[meeting.id] = meeting
         self._by_join_id[meeting.join_meeting_id] = meeting.id
         self._by_thread[meeting.thread_key] = meeting.id
+        self._by_vtc[meeting.vtc_id] = meeting.id
         if meeting.external_id is not None:
             self._by_external[(meeting.organizer_id, meeting.external_id)] = meeting.id
 
@@ -420,6 +439,17 @@ class MeetingStore:
         meeting = self._meetings.get(meeting_id) if meeting_id else None
         return [meeting] if meeting is not None and meeting.organizer_id == organizer_id else []
 
+    def find_in_tenant(self, *, vtc_id: str | None = None, join_url: str | None = None) -> list[Meeting]:
+        """``/communications/onlineMeetings?$filter=...``: any organizer's meeting of the tenant."""
+        meeting_id: str | None = None
+        if vtc_id is not None:
+            meeting_id = self._by_vtc.get(vtc_id.strip())
+        elif join_url is not None:
+            key = thread_key_from_join_url(join_url)
+            meeting_id = self._by_thread.get(key) if key else None
+        meeting = self._meetings.get(meeting_id) if meeting_id else None
+        return [meeting] if meeting is not None else []
+
     # -- update and delete
 
     def update(
@@ -433,7 +463,10 @@ class MeetingStore:
         """``PATCH``: Graph's rules (graph-facts.md) enforced; nothing changes when one fails."""
         with self._lock:
             meeting = self.get(organizer_id, meeting_id)
-            _check_properties(body)
+            check_patch_properties(
+                body,
+                {"externalId": meeting.external_id, "meetingTemplateId": meeting.option("meetingTemplateId")},
+            )
             has_start, has_end = body.get("startDateTime") is not None, body.get("endDateTime") is not None
             if has_start != has_end:
                 raise bad_request(
@@ -479,6 +512,7 @@ class MeetingStore:
             del self._meetings[meeting.id]
             self._by_join_id.pop(meeting.join_meeting_id, None)
             self._by_thread.pop(meeting.thread_key, None)
+            self._by_vtc.pop(meeting.vtc_id, None)
             if meeting.external_id is not None:
                 self._by_external.pop((meeting.organizer_id, meeting.external_id), None)
 
@@ -515,6 +549,7 @@ class MeetingStore:
             self._by_external.clear()
             self._by_join_id.clear()
             self._by_thread.clear()
+            self._by_vtc.clear()
             for row in data.get("rows") or []:
                 self._store(_meeting_from_row(row))
 
@@ -533,6 +568,7 @@ __all__ = [
     "PRESENTERS",
     "READ_ONLY",
     "ROLES",
+    "ROLES_EVOLVED",
     "TOLL_NUMBER",
     "UNKNOWN",
     "WRITABLE",

@@ -4,6 +4,7 @@ Mounted by the sandbox app under ``/v1.0`` and ``/beta``:
 
 - ``/users/{userId}/onlineMeetings`` (+ ``/createOrGet``, ``/{meetingId}``, ``/attendanceReports``)
   for app-only callers, ``/me/onlineMeetings/...`` for delegated callers;
+- ``/communications/onlineMeetings?$filter=VideoTeleconferenceId eq '...'`` (app-only, tenant-wide);
 - ``/admin/teams/policy/getPolicyId(type=...,name=...)``, ``/admin/teams/policy/userAssignments/assign``
   and ``/unassign``, ``/admin/teams/userConfigurations/{userId}``.
 
@@ -44,6 +45,7 @@ ASSIGNMENT_TYPE = "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignmen
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _JOIN_URL_FILTER = re.compile(r"^\s*joinWebUrl\s+eq\s+'(.*)'\s*$", re.IGNORECASE | re.DOTALL)
+_VTC_FILTER = re.compile(r"^\s*videoTeleconferenceId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 _JOIN_ID_FILTER = re.compile(r"^\s*joinMeetingIdSettings/joinMeetingId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 _GET_POLICY_ID = re.compile(
     r"^getPolicyId\(\s*type\s*=\s*'((?:[^']|'')*)'\s*,\s*name\s*=\s*'((?:[^']|'')*)'\s*\)$", re.IGNORECASE
@@ -298,6 +300,46 @@ class MeetingRoutes:
         ]
         return _json({"@odata.context": target.context(request, ""), "value": values})
 
+    async def find_in_tenant(self, request: Request) -> Response:
+        """``GET /communications/onlineMeetings?$filter=VideoTeleconferenceId eq '...'`` (or JoinWebUrl).
+
+        App-only (``OnlineMeetings.Read.All``), any organizer of the tenant: the get page says this
+        scenario "only supports application token and doesn't support application access policy".
+        """
+        caller = caller_of(request)
+        if not caller.is_app_only:
+            raise GraphErrorResponse(
+                403,
+                "Forbidden",
+                "/communications/onlineMeetings supports application tokens only: use /me/onlineMeetings.",
+            )
+        if not caller.roles & READ_ROLES:
+            raise _denied(f"the app needs the application permission {' or '.join(sorted(READ_ROLES))}")
+        query = request.query_params.get("$filter")
+        by_vtc = _VTC_FILTER.match(query) if query else None
+        by_url = _JOIN_URL_FILTER.match(query) if query else None
+        store = self.backend.meetings(caller.tenant_id)
+        if by_vtc:
+            found = store.find_in_tenant(vtc_id=by_vtc.group(1))
+        elif by_url:
+            found = store.find_in_tenant(join_url=by_url.group(1).replace("''", "'"))
+        else:
+            raise GraphErrorResponse(
+                400,
+                "BadRequest",
+                "Filter expression expected - /communications/onlineMeetings?$filter=VideoTeleconferenceId eq 'XXXX'.",
+            )
+        include = _include_unknown(request)
+        values = [
+            _selected(
+                request,
+                render_meeting(m, caller.tenant_id, include_unknown_enums=include, odata_type=True),
+            )
+            for m in found
+        ]
+        context = f"{_base(request)}/$metadata#communications/onlineMeetings"
+        return _json({"@odata.context": context, "value": values})
+
     async def get(self, request: Request) -> Response:
         target = self._target(request, write=False)
         meeting = target.store.get(target.organizer.id, request.path_params["meetingId"])
@@ -394,6 +436,11 @@ def meeting_routes(
         def bind(name: str, version: str = version) -> Handler:
             return bind_handler(version, resolve, MeetingRoutes, name)
 
+        tenant_wide = f"/{version}/communications/onlineMeetings"
+        routes += [
+            Route(tenant_wide, bind("find_in_tenant"), methods=["GET"]),
+            Route(f"{tenant_wide}/", bind("find_in_tenant"), methods=["GET"]),
+        ]
         for owner in ("/users/{userId}", "/me"):
             base = f"/{version}{owner}/onlineMeetings"
             report = f"{base}/{{meetingId}}/attendanceReports"

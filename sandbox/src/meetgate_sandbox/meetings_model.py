@@ -23,6 +23,8 @@ CHAT_HISTORY = ("all", "none")
 LOBBY_SCOPES = ("organizer", "organization", "organizationAndFederated", "everyone")
 #: members after ``unknownFutureValue``: read back as it unless ``Prefer: include-unknown-enum-members``
 LOBBY_SCOPES_EVOLVED = ("invited", "organizationExcludingGuests")
+#: ``onlineMeetingRole`` members after ``unknownFutureValue`` (meetingParticipantInfo page)
+ROLES_EVOLVED = ("producer", "coorganizer")
 LOBBY_ADMITTERS = ("organizerAndCoOrganizersAndPresenters", "organizerAndCoOrganizers")
 LIVE_SHARE = ("enabled", "disabled")
 ROLES = ("attendee", "presenter", "producer", "coorganizer")
@@ -43,6 +45,8 @@ BOOL_PROPERTIES = (
     "allowWhiteboard",
     "isEntryExitAnnounced",
     "recordAutomatically",
+    "allowCopyingAndSharingMeetingContent",
+    "isEndToEndEncryptionEnabled",
 )
 DEFAULTS: dict[str, Any] = {
     "allowAttendeeToEnableCamera": True,
@@ -61,42 +65,11 @@ DEFAULTS: dict[str, Any] = {
     "allowMeetingChat": "enabled",
     "allowedLobbyAdmitters": "organizerAndCoOrganizersAndPresenters",
     "shareMeetingChatHistoryDefault": "none",
+    "allowCopyingAndSharingMeetingContent": True,
+    "isEndToEndEncryptionEnabled": False,
 }
-#: properties a client may send; the rest of the resource is read-only
-WRITABLE = {
-    *BOOL_PROPERTIES,
-    "subject",
-    "startDateTime",
-    "endDateTime",
-    "participants",
-    "lobbyBypassSettings",
-    "allowedPresenters",
-    "allowMeetingChat",
-    "allowLiveShare",
-    "allowedLobbyAdmitters",
-    "shareMeetingChatHistoryDefault",
-    "joinMeetingIdSettings",
-    "anonymizeIdentityForRoles",
-    "watermarkProtection",
-    "chatRestrictions",
-    "externalId",
-    "isBroadcast",
-}
-#: read-only properties: accepted (and ignored) so a client may send back what it read
-READ_ONLY = {
-    "id",
-    "creationDateTime",
-    "joinWebUrl",
-    "joinUrl",
-    "joinInformation",
-    "audioConferencing",
-    "chatInfo",
-    "videoTeleconferenceId",
-    "meetingInfo",
-    "meetingTemplateId",
-    "broadcastSettings",
-    "attendeeReport",
-}
+#: how long after its end a meeting resource lives (the onlineMeeting page: 60 days)
+EXPIRY_DAYS = 60
 
 
 class MeetingError(Exception):

@@ -14,7 +14,9 @@ from typing import Any
 
 from meetgate_sandbox.meetings_model import (
     DIALIN_HOST,
+    EXPIRY_DAYS,
     LOBBY_SCOPES_EVOLVED,
+    ROLES_EVOLVED,
     TOLL_NUMBER,
     UNKNOWN,
     Meeting,
@@ -22,6 +24,10 @@ from meetgate_sandbox.meetings_model import (
     join_web_url,
     thread_id_of,
 )
+from meetgate_sandbox.meetings_schema import AUTO_ADMITTED
+
+#: ``@odata.type`` of an onlineMeeting (Graph puts it on collection items of /communications lookups)
+ODATA_TYPE = "#microsoft.graph.onlineMeeting"
 
 # ---- rendering --------------------------------------------------------------------------------------
 
@@ -45,19 +51,71 @@ def _join_information(meeting: Meeting, url: str) -> dict[str, str]:
     return {"content": "data:text/html," + "".join(lines).translate(_PERCENT_ENCODE), "contentType": "html"}
 
 
+def _meeting_options_url(meeting: Meeting, tenant_id: str) -> str:
+    return (
+        f"https://teams.microsoft.com/meetingOptions/?organizerId={meeting.organizer_id}&tenantId={tenant_id}"
+        f"&threadId=19_meeting_{meeting.thread_key}@thread.v2&messageId=0&language=en-US"
+    )
+
+
+def _role(role: str | None, include_unknown_enums: bool) -> str:
+    if role in ROLES_EVOLVED and not include_unknown_enums:
+        return UNKNOWN
+    return role or "attendee"
+
+
+def _participants(meeting: Meeting, tenant_id: str, include_unknown_enums: bool) -> dict[str, Any]:
+    attendees = []
+    for attendee in meeting.attendees:
+        info = attendee.to_json(tenant_id)
+        info["role"] = _role(attendee.role, include_unknown_enums)
+        attendees.append(info)
+    return {
+        "organizer": {
+            "upn": meeting.organizer_upn,
+            "role": "presenter",
+            "identity": {
+                "user": {
+                    "id": meeting.organizer_id,
+                    "displayName": meeting.organizer_name,
+                    "tenantId": tenant_id,
+                    "identityProvider": "AAD",
+                }
+            },
+        },
+        "attendees": attendees,
+        # Teams live events (deprecated): the service still sends them, empty
+        "producers": [],
+        "contributors": [],
+    }
+
+
 def render_meeting(
-    meeting: Meeting, tenant_id: str, *, context_url: str | None = None, include_unknown_enums: bool = False
+    meeting: Meeting,
+    tenant_id: str,
+    *,
+    context_url: str | None = None,
+    include_unknown_enums: bool = False,
+    odata_type: bool = False,
 ) -> dict[str, Any]:
-    """The ``onlineMeeting`` JSON Graph returns for ``meeting``."""
+    """The ``onlineMeeting`` JSON Graph returns for ``meeting``.
+
+    Members of evolvable enums after ``unknownFutureValue`` (lobby scope ``invited`` /
+    ``organizationExcludingGuests``, roles ``producer`` / ``coorganizer``) read back as
+    ``unknownFutureValue`` unless the caller sent ``Prefer: include-unknown-enum-members``.
+    """
     url = join_web_url(tenant_id, meeting.organizer_id, meeting.thread_key)
     lobby = dict(
         meeting.option("lobbyBypassSettings") or {"scope": "organization", "isDialInBypassEnabled": False}
     )
+    auto_admitted = AUTO_ADMITTED.get(lobby.get("scope") or "", "everyoneInCompany")
     if lobby.get("scope") in LOBBY_SCOPES_EVOLVED and not include_unknown_enums:
         lobby["scope"] = UNKNOWN
     body: dict[str, Any] = {}
     if context_url:
         body["@odata.context"] = context_url
+    if odata_type:
+        body["@odata.type"] = ODATA_TYPE
     body.update(
         {
             "id": meeting.id,
@@ -84,6 +142,14 @@ def render_meeting(
             "allowWhiteboard": meeting.option("allowWhiteboard"),
             "allowedLobbyAdmitters": meeting.option("allowedLobbyAdmitters"),
             "recordAutomatically": meeting.option("recordAutomatically"),
+            "allowCopyingAndSharingMeetingContent": meeting.option("allowCopyingAndSharingMeetingContent"),
+            "isEndToEndEncryptionEnabled": meeting.option("isEndToEndEncryptionEnabled"),
+            "expiryDateTime": format_datetime(meeting.end + dt.timedelta(days=EXPIRY_DAYS)),
+            "meetingOptionsWebUrl": _meeting_options_url(meeting, tenant_id),
+            "meetingSpokenLanguageTag": meeting.option("meetingSpokenLanguageTag"),
+            "meetingType": "scheduled",
+            "sensitivityLabelAssignment": meeting.option("sensitivityLabelAssignment"),
+            "autoAdmittedUsers": auto_admitted,
             "anonymizeIdentityForRoles": list(meeting.option("anonymizeIdentityForRoles") or []),
             "watermarkProtection": meeting.option("watermarkProtection"),
             "chatRestrictions": meeting.option("chatRestrictions"),
@@ -91,7 +157,8 @@ def render_meeting(
             "externalId": meeting.external_id,
             "broadcastSettings": None,
             "meetingInfo": None,
-            "meetingTemplateId": None,
+            "meetingTemplateId": meeting.option("meetingTemplateId"),
+            "cloudVideoInteropInfo": None,
             "joinMeetingIdSettings": {
                 "isPasscodeRequired": meeting.passcode is not None,
                 "joinMeetingId": meeting.join_meeting_id,
@@ -112,21 +179,7 @@ def render_meeting(
                 "replyChainMessageId": None,
             },
             "joinInformation": _join_information(meeting, url),
-            "participants": {
-                "organizer": {
-                    "upn": meeting.organizer_upn,
-                    "role": "presenter",
-                    "identity": {
-                        "user": {
-                            "id": meeting.organizer_id,
-                            "displayName": meeting.organizer_name,
-                            "tenantId": tenant_id,
-                            "identityProvider": "AAD",
-                        }
-                    },
-                },
-                "attendees": [a.to_json(tenant_id) for a in meeting.attendees],
-            },
+            "participants": _participants(meeting, tenant_id, include_unknown_enums),
         }
     )
     return body

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -98,51 +98,90 @@ class GraphModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class CaseTolerantGraphModel(GraphModel):
+    """A Graph part whose keys the service (and its documentation) sends in more than one casing.
+
+    Graph's own example of ``GET /communications/onlineMeetings`` shows ``audioConferencing`` with
+    ``ConferenceId`` beside ``conferenceId`` elsewhere: a key that matches a field's camelCase name
+    case-insensitively is read as that field (the exact spelling wins when both are present).
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_key_case(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        names = _folded_aliases(cls)
+        folded: dict[str, Any] | None = None
+        for key in data:
+            alias = names.get(key.lower()) if isinstance(key, str) else None
+            if alias is not None and alias != key:
+                folded = folded if folded is not None else dict(data)
+                value = folded.pop(key)
+                folded.setdefault(alias, value)
+        return data if folded is None else folded
+
+
+_ALIASES: dict[type[BaseModel], dict[str, str]] = {}
+
+
+def _folded_aliases(model: type[BaseModel]) -> dict[str, str]:
+    """``{lowercased camelCase name: camelCase name}`` of ``model``'s fields (cached per class)."""
+    names = _ALIASES.get(model)
+    if names is None:
+        names = {to_camel(name).lower(): to_camel(name) for name in model.model_fields}
+        _ALIASES[model] = names
+    return names
+
+
 # --- the parts of an onlineMeeting ---------------------------------------------------------------
 
 
-class Identity(GraphModel):
+class Identity(CaseTolerantGraphModel):
     id: str | None = None
     display_name: str | None = None
     tenant_id: str | None = None
 
 
-class IdentitySet(GraphModel):
+class IdentitySet(CaseTolerantGraphModel):
     user: Identity | None = None
     application: Identity | None = None
     guest: Identity | None = None
     phone: Identity | None = None
 
 
-class MeetingParticipantInfo(GraphModel):
+class MeetingParticipantInfo(CaseTolerantGraphModel):
     identity: IdentitySet | None = None
     upn: str | None = None
     role: RoleValue | None = None
 
 
-class MeetingParticipants(GraphModel):
+class MeetingParticipants(CaseTolerantGraphModel):
     organizer: MeetingParticipantInfo | None = None
     attendees: list[MeetingParticipantInfo] = Field(default_factory=list)
+    #: beta only (Teams live events, deprecated)
+    producers: list[MeetingParticipantInfo] = Field(default_factory=list)
+    contributors: list[MeetingParticipantInfo] = Field(default_factory=list)
 
 
-class LobbyBypassSettings(GraphModel):
+class LobbyBypassSettings(CaseTolerantGraphModel):
     scope: LobbyScopeValue | None = None
     is_dial_in_bypass_enabled: bool | None = None
 
 
-class JoinMeetingIdSettings(GraphModel):
+class JoinMeetingIdSettings(CaseTolerantGraphModel):
     join_meeting_id: str | None = None
     passcode: str | None = None
     is_passcode_required: bool | None = None
 
 
-class ChatInfo(GraphModel):
+class ChatInfo(CaseTolerantGraphModel):
     thread_id: str | None = None
     message_id: str | None = None
     reply_chain_message_id: str | None = None
 
 
-class AudioConferencing(GraphModel):
+class AudioConferencing(CaseTolerantGraphModel):
     conference_id: str | None = None
     toll_number: str | None = None
     toll_free_number: str | None = None
@@ -151,7 +190,31 @@ class AudioConferencing(GraphModel):
     dialin_url: str | None = None
 
 
-class GraphOnlineMeeting(GraphModel):
+class SensitivityLabelAssignment(CaseTolerantGraphModel):
+    sensitivity_label_id: str | None = None
+
+
+class CloudVideoInteropInfo(CaseTolerantGraphModel):
+    tenant_key: str | None = None
+    video_teleconference_id: str | None = None
+    more_info_web_url: str | None = None
+
+
+class WatermarkProtectionValues(CaseTolerantGraphModel):
+    is_enabled_for_content_sharing: bool | None = None
+    is_enabled_for_video: bool | None = None
+
+
+class ChatRestrictions(CaseTolerantGraphModel):
+    allow_text_only: bool | None = None
+
+
+class ItemBody(CaseTolerantGraphModel):
+    content: str | None = None
+    content_type: str | None = None
+
+
+class GraphOnlineMeeting(CaseTolerantGraphModel):
     """An onlineMeeting exactly as Graph returns it."""
 
     id: str | None = None
@@ -179,6 +242,27 @@ class GraphOnlineMeeting(GraphModel):
     allow_teamwork_reactions: bool | None = None
     allow_recording: bool | None = None
     allow_transcription: bool | None = None
+    allow_breakout_rooms: bool | None = None
+    allow_copying_and_sharing_meeting_content: bool | None = None
+    allow_participants_to_change_name: bool | None = None
+    allow_power_point_sharing: bool | None = None
+    allow_whiteboard: bool | None = None
+    allow_live_share: str | None = None
+    share_meeting_chat_history_default: str | None = None
+    anonymize_identity_for_roles: list[RoleValue] = Field(default_factory=list)
+    expiry_date_time: dt.datetime | None = None
+    is_end_to_end_encryption_enabled: bool | None = None
+    meeting_spoken_language_tag: str | None = None
+    meeting_template_id: str | None = None
+    meeting_type: str | None = None
+    #: deprecated (use lobbyBypassSettings.scope); the service's examples still show it
+    auto_admitted_users: str | None = None
+    is_broadcast: bool | None = None
+    sensitivity_label_assignment: SensitivityLabelAssignment | None = None
+    cloud_video_interop_info: CloudVideoInteropInfo | None = None
+    watermark_protection: WatermarkProtectionValues | None = None
+    chat_restrictions: ChatRestrictions | None = None
+    join_information: ItemBody | None = None
 
 
 # --- what callers use ------------------------------------------------------------------------------
