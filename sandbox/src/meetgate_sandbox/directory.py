@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from meetgate_sandbox import odata
@@ -171,6 +171,19 @@ async def list_users(request: Request) -> Response:
         _context(request, "users", select),
         lambda user: _project(user.to_graph(), select, DEFAULT_USER_PROPERTIES, access == "basic"),
     )
+
+
+async def count_users(request: Request) -> Response:
+    """``GET /users/$count``: the number of matching users as text (advanced queries only)."""
+    caller = caller_of(request)
+    if user_access(caller) is None:
+        raise denied()
+    if request.headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphErrorResponse(400, "Request_BadRequest", "Count is not currently supported.")
+    tenant = _tenant(request, caller)
+    predicate = odata.parse_filter(request.query_params.get("$filter"), USER_FILTERABLE, "User")
+    count = sum(1 for u in tenant.users.values() if predicate is None or predicate(u.to_graph()))
+    return PlainTextResponse(str(count))
 
 
 def _one_user(request: Request, caller: Caller, user: User) -> Response:
@@ -344,6 +357,7 @@ def routes() -> list[BaseRoute]:
         v = f"/{version}"
         result += [
             Route(f"{v}/users", list_users, methods=["GET"]),
+            Route(f"{v}/users/$count", count_users, methods=["GET"]),
             Route(f"{v}/users/{{user}}", get_user, methods=["GET"]),
             Route(f"{v}/users/{{user}}/memberOf", user_member_of, methods=["GET"]),
             Route(f"{v}/users/{{user}}/transitiveMemberOf", user_transitive_member_of, methods=["GET"]),
