@@ -15,3 +15,22 @@ def test_users_count_segment_needs_eventual_consistency(sandbox, http, creds, sa
     assert counted.status_code == 200
     assert counted.headers["content-type"].startswith("text/plain")
     assert int(counted.text) >= len(sandbox_tenant.users)
+
+
+def test_group_members_count_segments(sandbox, http, creds):
+    token = app_token(sandbox, http, creds)
+    base = sandbox.info.graph_url
+    auth = {"Authorization": f"Bearer {token}"}
+    groups = http.get(f"{base}/v1.0/groups", headers=auth).json()["value"]
+    regional = next(g for g in groups if g["displayName"] == "Regional Managers")
+    eventual = {**auth, "ConsistencyLevel": "eventual"}
+    for segment in ("members", "transitiveMembers"):
+        listed = http.get(
+            f"{base}/v1.0/groups/{regional['id']}/{segment}", headers=auth, params={"$top": "999"}
+        )
+        counted = http.get(f"{base}/v1.0/groups/{regional['id']}/{segment}/$count", headers=eventual)
+        assert counted.status_code == 200
+        assert int(counted.text) == len(listed.json()["value"])
+        assert (
+            http.get(f"{base}/v1.0/groups/{regional['id']}/{segment}/$count", headers=auth).status_code == 400
+        )

@@ -310,6 +310,26 @@ async def _members(request: Request, transitive: bool) -> Response:
     )
 
 
+async def _count_members(request: Request, transitive: bool) -> Response:
+    """``/groups/{id}/members/$count`` and ``/transitiveMembers/$count`` (advanced queries only)."""
+    caller = caller_of(request)
+    _require_groups(caller)
+    tenant = _tenant(request, caller)
+    group = _group(request, tenant)
+    if request.headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphErrorResponse(400, "Request_BadRequest", "Count is not currently supported.")
+    members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
+    return PlainTextResponse(str(len(members)))
+
+
+async def group_members_count(request: Request) -> Response:
+    return await _count_members(request, transitive=False)
+
+
+async def group_transitive_members_count(request: Request) -> Response:
+    return await _count_members(request, transitive=True)
+
+
 async def _member_of(request: Request, transitive: bool) -> Response:
     """``/users/{id}/memberOf`` and ``/transitiveMemberOf``: the groups a user is in."""
     caller, tenant = caller_tenant(request)
@@ -364,6 +384,12 @@ def routes() -> list[BaseRoute]:
             Route(f"{v}/me", me, methods=["GET"]),
             Route(f"{v}/groups", list_groups, methods=["GET"]),
             Route(f"{v}/groups/{{group}}", get_group, methods=["GET"]),
+            Route(f"{v}/groups/{{group}}/members/$count", group_members_count, methods=["GET"]),
+            Route(
+                f"{v}/groups/{{group}}/transitiveMembers/$count",
+                group_transitive_members_count,
+                methods=["GET"],
+            ),
             Route(f"{v}/groups/{{group}}/members", group_members, methods=["GET"]),
             Route(f"{v}/groups/{{group}}/transitiveMembers", group_transitive_members, methods=["GET"]),
         ]
