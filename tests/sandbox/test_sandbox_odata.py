@@ -11,6 +11,7 @@ def test_users_count_segment_needs_eventual_consistency(sandbox, http, creds, sa
     plain = http.get(url, headers={"Authorization": f"Bearer {token}"})
     assert plain.status_code == 400
     assert plain.json()["error"]["code"] == "Request_BadRequest"
+    assert plain.json()["error"]["message"] == "$count is not currently supported."
     counted = http.get(url, headers={"Authorization": f"Bearer {token}", "ConsistencyLevel": "eventual"})
     assert counted.status_code == 200
     assert counted.headers["content-type"].startswith("text/plain")

@@ -179,7 +179,7 @@ async def count_users(request: Request) -> Response:
     if user_access(caller) is None:
         raise denied()
     if request.headers.get("consistencylevel", "").lower() != "eventual":
-        raise GraphErrorResponse(400, "Request_BadRequest", "Count is not currently supported.")
+        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
     tenant = _tenant(request, caller)
     predicate = odata.parse_filter(request.query_params.get("$filter"), USER_FILTERABLE, "User")
     count = sum(1 for u in tenant.users.values() if predicate is None or predicate(u.to_graph()))
@@ -317,7 +317,7 @@ async def _count_members(request: Request, transitive: bool) -> Response:
     tenant = _tenant(request, caller)
     group = _group(request, tenant)
     if request.headers.get("consistencylevel", "").lower() != "eventual":
-        raise GraphErrorResponse(400, "Request_BadRequest", "Count is not currently supported.")
+        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
     members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
     return PlainTextResponse(str(len(members)))
 
