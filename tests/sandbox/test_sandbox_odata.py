@@ -35,3 +35,12 @@ def test_group_members_count_segments(sandbox, http, creds):
         assert (
             http.get(f"{base}/v1.0/groups/{regional['id']}/{segment}/$count", headers=auth).status_code == 400
         )
+
+
+def test_path_segments_are_case_insensitive(sandbox, http, creds, sandbox_tenant):
+    token = app_token(sandbox, http, creds)
+    auth = {"Authorization": f"Bearer {token}"}
+    base = sandbox.info.graph_url
+    assert http.get(f"{base}/v1.0/Users", headers=auth).status_code == 200
+    user = sandbox_tenant.users[0]
+    assert http.get(f"{base}/v1.0/USERS/{user.id}/memberof", headers=auth).status_code == 200
