@@ -44,3 +44,18 @@ def test_path_segments_are_case_insensitive(sandbox, http, creds, sandbox_tenant
     assert http.get(f"{base}/v1.0/Users", headers=auth).status_code == 200
     user = sandbox_tenant.users[0]
     assert http.get(f"{base}/v1.0/USERS/{user.id}/memberof", headers=auth).status_code == 200
+
+
+def test_member_type_cast_segments(sandbox, http, creds):
+    token = app_token(sandbox, http, creds)
+    auth = {"Authorization": f"Bearer {token}"}
+    base = sandbox.info.graph_url
+    groups = http.get(f"{base}/v1.0/groups", headers=auth).json()["value"]
+    regional = next(g for g in groups if g["displayName"] == "Regional Managers")
+    users = http.get(
+        f"{base}/v1.0/groups/{regional['id']}/transitiveMembers/microsoft.graph.user", headers=auth
+    )
+    assert users.status_code == 200
+    assert {m["@odata.type"] for m in users.json()["value"]} == {"#microsoft.graph.user"}
+    nested = http.get(f"{base}/v1.0/groups/{regional['id']}/members/microsoft.graph.group", headers=auth)
+    assert [m["displayName"] for m in nested.json()["value"]] == ["Meeting Organizers"]

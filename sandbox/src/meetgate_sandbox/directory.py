@@ -285,6 +285,20 @@ def _member_view(
     }
 
 
+def _cast(request: Request, members: Sequence[User | Group]) -> list[User | Group]:
+    """Keep only the members of an OData type-cast segment (``.../microsoft.graph.user``), if any."""
+    kind = request.path_params.get("kind")
+    if kind is None:
+        return list(members)
+    if kind.lower() == "user":
+        return [m for m in members if isinstance(m, User)]
+    if kind.lower() == "group":
+        return [m for m in members if isinstance(m, Group)]
+    raise GraphErrorResponse(
+        400, "BadRequest", f"Resource not found for the segment 'microsoft.graph.{kind}'."
+    )
+
+
 async def _members(request: Request, transitive: bool) -> Response:
     caller = caller_of(request)
     _require_groups(caller)
@@ -301,6 +315,7 @@ async def _members(request: Request, transitive: bool) -> Response:
     known = tuple(dict.fromkeys([*_ALL_USER_PROPERTIES, *_ALL_GROUP_PROPERTIES]))
     select = odata.parse_select(params.get("$select"), known, "microsoft.graph.directoryObject")
     members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
+    members = _cast(request, members)
     basic = user_access(caller) != "full"
     return _page(
         request,
@@ -391,6 +406,12 @@ def routes() -> list[BaseRoute]:
                 methods=["GET"],
             ),
             Route(f"{v}/groups/{{group}}/members", group_members, methods=["GET"]),
+            Route(f"{v}/groups/{{group}}/members/microsoft.graph.{{kind}}", group_members, methods=["GET"]),
+            Route(
+                f"{v}/groups/{{group}}/transitiveMembers/microsoft.graph.{{kind}}",
+                group_transitive_members,
+                methods=["GET"],
+            ),
             Route(f"{v}/groups/{{group}}/transitiveMembers", group_transitive_members, methods=["GET"]),
         ]
     return result
