@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from meetgate_sandbox import odata
@@ -173,6 +173,19 @@ async def list_users(request: Request) -> Response:
     )
 
 
+async def count_users(request: Request) -> Response:
+    """``GET /users/$count``: the number of matching users as text (advanced queries only)."""
+    caller = caller_of(request)
+    if user_access(caller) is None:
+        raise denied()
+    if request.headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
+    tenant = _tenant(request, caller)
+    predicate = odata.parse_filter(request.query_params.get("$filter"), USER_FILTERABLE, "User")
+    count = sum(1 for u in tenant.users.values() if predicate is None or predicate(u.to_graph()))
+    return PlainTextResponse(str(count))
+
+
 def _one_user(request: Request, caller: Caller, user: User) -> Response:
     select = odata.parse_select(
         request.query_params.get("$select"), _ALL_USER_PROPERTIES, "microsoft.graph.user"
@@ -272,6 +285,20 @@ def _member_view(
     }
 
 
+def _cast(request: Request, members: Sequence[User | Group]) -> list[User | Group]:
+    """Keep only the members of an OData type-cast segment (``.../microsoft.graph.user``), if any."""
+    kind = request.path_params.get("kind")
+    if kind is None:
+        return list(members)
+    if kind.lower() == "user":
+        return [m for m in members if isinstance(m, User)]
+    if kind.lower() == "group":
+        return [m for m in members if isinstance(m, Group)]
+    raise GraphErrorResponse(
+        400, "BadRequest", f"Resource not found for the segment 'microsoft.graph.{kind}'."
+    )
+
+
 async def _members(request: Request, transitive: bool) -> Response:
     caller = caller_of(request)
     _require_groups(caller)
@@ -288,6 +315,7 @@ async def _members(request: Request, transitive: bool) -> Response:
     known = tuple(dict.fromkeys([*_ALL_USER_PROPERTIES, *_ALL_GROUP_PROPERTIES]))
     select = odata.parse_select(params.get("$select"), known, "microsoft.graph.directoryObject")
     members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
+    members = _cast(request, members)
     basic = user_access(caller) != "full"
     return _page(
         request,
@@ -295,6 +323,26 @@ async def _members(request: Request, transitive: bool) -> Response:
         _context(request, "directoryObjects", select),
         lambda member: _member_view(tenant, member, select, basic),
     )
+
+
+async def _count_members(request: Request, transitive: bool) -> Response:
+    """``/groups/{id}/members/$count`` and ``/transitiveMembers/$count`` (advanced queries only)."""
+    caller = caller_of(request)
+    _require_groups(caller)
+    tenant = _tenant(request, caller)
+    group = _group(request, tenant)
+    if request.headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
+    members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
+    return PlainTextResponse(str(len(members)))
+
+
+async def group_members_count(request: Request) -> Response:
+    return await _count_members(request, transitive=False)
+
+
+async def group_transitive_members_count(request: Request) -> Response:
+    return await _count_members(request, transitive=True)
 
 
 async def _member_of(request: Request, transitive: bool) -> Response:
@@ -344,13 +392,26 @@ def routes() -> list[BaseRoute]:
         v = f"/{version}"
         result += [
             Route(f"{v}/users", list_users, methods=["GET"]),
+            Route(f"{v}/users/$count", count_users, methods=["GET"]),
             Route(f"{v}/users/{{user}}", get_user, methods=["GET"]),
             Route(f"{v}/users/{{user}}/memberOf", user_member_of, methods=["GET"]),
             Route(f"{v}/users/{{user}}/transitiveMemberOf", user_transitive_member_of, methods=["GET"]),
             Route(f"{v}/me", me, methods=["GET"]),
             Route(f"{v}/groups", list_groups, methods=["GET"]),
             Route(f"{v}/groups/{{group}}", get_group, methods=["GET"]),
+            Route(f"{v}/groups/{{group}}/members/$count", group_members_count, methods=["GET"]),
+            Route(
+                f"{v}/groups/{{group}}/transitiveMembers/$count",
+                group_transitive_members_count,
+                methods=["GET"],
+            ),
             Route(f"{v}/groups/{{group}}/members", group_members, methods=["GET"]),
+            Route(f"{v}/groups/{{group}}/members/microsoft.graph.{{kind}}", group_members, methods=["GET"]),
+            Route(
+                f"{v}/groups/{{group}}/transitiveMembers/microsoft.graph.{{kind}}",
+                group_transitive_members,
+                methods=["GET"],
+            ),
             Route(f"{v}/groups/{{group}}/transitiveMembers", group_transitive_members, methods=["GET"]),
         ]
     return result

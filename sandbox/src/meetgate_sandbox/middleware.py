@@ -48,6 +48,25 @@ def request_kind(path: str) -> str:
     return "other"
 
 
+def _literal_segments(app: Any) -> dict[str, str]:
+    """Lower-cased -> declared spelling of every literal path segment of the app's routes (cached)."""
+    cached = getattr(app.state, "literal_segments", None)
+    if isinstance(cached, dict):
+        return cached
+    literals: dict[str, str] = {}
+    for route in getattr(app, "routes", []):
+        for segment in str(getattr(route, "path", "")).split("/"):
+            if segment and "{" not in segment:
+                literals.setdefault(segment.lower(), segment)
+    app.state.literal_segments = literals
+    return literals
+
+
+def canonical_path(path: str, literals: dict[str, str]) -> str:
+    """``path`` with each segment that matches a route literal case-insensitively spelled as declared."""
+    return "/".join(literals.get(seg.lower(), seg) for seg in path.split("/"))
+
+
 def _state(scope: Scope) -> dict[str, Any]:
     state = scope.setdefault("state", {})
     assert isinstance(state, dict)
@@ -68,6 +87,9 @@ class FrontMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if request_kind(str(scope.get("path", ""))) == "graph":
+            # Graph's path segments are case-insensitive (/Users, /groups/{id}/transitivemembers)
+            scope["path"] = canonical_path(str(scope["path"]), _literal_segments(scope["app"]))
         request_id, client_request_id = new_request_ids(Request(scope))
         reset = REQUEST_IDS.set((request_id, client_request_id))
         is_token_endpoint = request_kind(str(scope.get("path", ""))) == "token"
