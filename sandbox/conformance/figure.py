@@ -41,6 +41,7 @@ class Outcomes:
             elif report.skipped:
                 outcome = "excluded"
                 message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+                message = message.removeprefix("Skipped: ")
             else:
                 crash = getattr(report.longrepr, "reprcrash", None)
                 outcome, message = report.outcome, str(crash.message if crash else report.longrepr or "")

@@ -520,7 +520,9 @@ def _kind(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}[type(value)]
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _not_compared(where: str, key: str, ignored: frozenset[str]) -> bool:
@@ -539,7 +541,7 @@ def shape_problems(
         return [f"{where}: documented {doc_kind}, got {real_kind}"]
     problems: list[str] = []
     if isinstance(documented, dict):
-        expected = {DOC_KEY_TYPOS.get(key, key): value for key, value in documented.items()}
+        expected = {DOC_KEY_TYPOS.get(str(key)) or str(key): value for key, value in documented.items()}
         for key, value in expected.items():
             if _not_compared(where, key, ignored):
                 continue
