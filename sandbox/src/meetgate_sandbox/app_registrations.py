@@ -70,6 +70,7 @@ from meetgate_sandbox.app_registrations_common import (
     directory_roles_of,
     extension,
     render_application,
+    render_service_principal,
 )
 from meetgate_sandbox.app_registrations_keys import (
     PROOF_AUDIENCE,
@@ -286,7 +287,9 @@ async def delete_application(request: Request) -> Response:
 async def list_service_principals(request: Request) -> Response:
     _, tenant = _authorized(request, READ_PERMISSIONS)
     items = _matching(
-        request, (s.to_graph() for s in tenant.apps.service_principals.values()), "ServicePrincipal"
+        request,
+        (render_service_principal(tenant, s) for s in tenant.apps.service_principals.values()),
+        "ServicePrincipal",
     )
     return _collection(request, "servicePrincipals", items)
 
@@ -318,7 +321,13 @@ async def create_service_principal(request: Request) -> Response:
         operation="Add",
         modified={"AppPrincipalId": (None, app.app_id)},
     )
-    return _json({"@odata.context": _context(request, "servicePrincipals/$entity"), **sp.to_graph()}, 201)
+    return _json(
+        {
+            "@odata.context": _context(request, "servicePrincipals/$entity"),
+            **render_service_principal(tenant, sp),
+        },
+        201,
+    )
 
 
 def _sp_from_path(request: Request, tenant: Tenant) -> ServicePrincipal:
@@ -333,7 +342,7 @@ async def get_service_principal(request: Request) -> Response:
     sp = _sp_from_path(request, tenant)
     if not (caller.is_app_only and caller.app_id.lower() == sp.app_id.lower()):
         _require(tenant, caller, READ_PERMISSIONS)
-    data = _project(sp.to_graph(), _select(request))
+    data = _project(render_service_principal(tenant, sp), _select(request))
     return _json({"@odata.context": _context(request, "servicePrincipals/$entity"), **data})
 
 

@@ -217,9 +217,84 @@ def _key_graph(key: KeyCredential, *, with_key: bool) -> dict[str, Any]:
     return data
 
 
+_NO_INFO = {"termsOfServiceUrl": None, "supportUrl": None, "privacyStatementUrl": None,
+            "marketingUrl": None, "logoUrl": None}  # fmt: skip
+
+#: the rest of Graph's application property set, as a new registration has it: the sandbox does not
+#: model these, but Graph always returns them (Microsoft's documented get/create responses show them)
+APPLICATION_DEFAULTS: dict[str, Any] = {
+    "deletedDateTime": None,
+    "isFallbackPublicClient": None,
+    "applicationTemplateId": None,
+    "identifierUris": [],
+    "disabledByMicrosoftStatus": None,
+    "isDeviceOnlyAuthSupported": None,
+    "groupMembershipClaims": None,
+    "optionalClaims": None,
+    "addIns": [],
+    "tags": [],
+    "tokenEncryptionKeyId": None,
+    "api": {
+        "requestedAccessTokenVersion": None,
+        "acceptMappedClaims": None,
+        "knownClientApplications": [],
+        "oauth2PermissionScopes": [],
+        "preAuthorizedApplications": [],
+    },
+    "appRoles": [],
+    "publicClient": {"redirectUris": []},
+    "info": _NO_INFO,
+    "parentalControlSettings": {"countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow"},
+    "web": {
+        "redirectUris": [],
+        "homePageUrl": None,
+        "logoutUrl": None,
+        "implicitGrantSettings": {"enableIdTokenIssuance": False, "enableAccessTokenIssuance": False},
+    },
+}
+
+#: likewise for a service principal (``appDisplayName``, ``publisherName`` and ``signInAudience``
+#: come from the application and its tenant when it is one of the tenant's own)
+SERVICE_PRINCIPAL_DEFAULTS: dict[str, Any] = {
+    "deletedDateTime": None,
+    "addIns": [],
+    "alternativeNames": [],
+    "appDisplayName": None,
+    "appRoleAssignmentRequired": False,
+    "disabledByMicrosoftStatus": None,
+    "homepage": None,
+    "info": _NO_INFO,
+    "keyCredentials": [],
+    "logoutUrl": None,
+    "oauth2PermissionScopes": [],
+    "passwordCredentials": [],
+    "publisherName": None,
+    "replyUrls": [],
+    "signInAudience": None,
+    "tags": [],
+    "tokenEncryptionKeyId": None,
+}
+
+
 def render_application(tenant: Tenant, app: Application, *, with_keys: bool = False) -> dict[str, Any]:
-    data = app.to_graph(tenant.domain)
+    """An application as Graph returns it: what the sandbox models over Graph's other defaults."""
+    data = {**json.loads(json.dumps(APPLICATION_DEFAULTS)), **app.to_graph(tenant.domain)}
     data["keyCredentials"] = [_key_graph(k, with_key=with_keys) for k in app.key_credentials]
+    return data
+
+
+def render_service_principal(tenant: Tenant, sp: ServicePrincipal) -> dict[str, Any]:
+    """A service principal as Graph returns it (see :data:`SERVICE_PRINCIPAL_DEFAULTS`)."""
+    data = {**json.loads(json.dumps(SERVICE_PRINCIPAL_DEFAULTS)), **sp.to_graph()}
+    app = tenant.apps.application_by_app_id(sp.app_id)
+    if app is not None:
+        data.update(
+            appDisplayName=app.display_name,
+            publisherName=tenant.display_name,
+            signInAudience=app.sign_in_audience,
+        )
+    elif sp.display_name:
+        data.update(appDisplayName=sp.display_name, signInAudience="AzureADMultipleOrgs")
     return data
 
 
