@@ -5,7 +5,7 @@ meetings compactly (a 100,000-meeting tenant must fit in a few hundred MB) and r
 as Graph's ``onlineMeeting`` JSON on demand. Errors are :class:`MeetingError` with Graph's status,
 code and message; the route layer (``meetings_api``) turns them into Graph's error envelope.
 
-Shapes follow what the real service returns (see ``graph-facts.md``):
+Shapes follow what the real service returns (see docs/sandbox.md, "The onlineMeeting resource"):
 
 - ``id`` = base64 of ``1*{organizerOid}*0**19:meeting_{b64(guid)}@thread.v2``;
 - ``joinWebUrl`` = ``https://teams.microsoft.com/l/meetup-join/19%3ameeting_{b64}%40thread.v2/0?context=%7b%22Tid%22%3a%22{tid}%22%2c%22Oid%22%3a%22{oid}%22%7d``,
@@ -114,7 +114,7 @@ def _attendees(value: object, strict_upn: bool) -> list[Attendee]:
         name = user.get("displayName") if isinstance(user, Mapping) else None
         if not isinstance(upn, str) or not upn.strip():
             if strict_upn:
-                # what the real service does with an attendee without upn (graph-facts.md)
+                # what the real service does with an attendee without upn (docs/sandbox.md)
                 raise MeetingError(500, "UnknownError", "An error has occurred.")
             upn = ""
         role = info.get("role")
@@ -460,7 +460,7 @@ class MeetingStore:
         *,
         upn_required: bool = True,
     ) -> Meeting:
-        """``PATCH``: Graph's rules (graph-facts.md) enforced; nothing changes when one fails."""
+        """``PATCH``: Graph's rules (docs/sandbox.md) enforced; nothing changes when one fails."""
         with self._lock:
             meeting = self.get(organizer_id, meeting_id)
             check_patch_properties(

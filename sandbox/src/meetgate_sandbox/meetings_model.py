@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-# ---- enums (graph-facts.md "Online meetings") -------------------------------------------------------
+# ---- enums (Graph v1.0 onlineMeeting resource) -------------------------------------------------------
 
 UNKNOWN = "unknownFutureValue"
 PRESENTERS = ("everyone", "organization", "roleIsPresenter", "organizer")

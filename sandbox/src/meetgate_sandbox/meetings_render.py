@@ -1,6 +1,6 @@
 """A stored meeting as Graph's JSON: the ``onlineMeeting`` resource and the synthetic attendance report.
 
-Shapes follow what the real service returns (see ``graph-facts.md`` and :mod:`meetgate_sandbox.meetings`).
+Shapes follow what the real service returns (see docs/sandbox.md and :mod:`meetgate_sandbox.meetings`).
 """
 
 from __future__ import annotations
