@@ -14,9 +14,10 @@ response with ``<!-- { "blockType": "response", "truncated": true, ... } -->`` b
 
 Usage (from the repository root)::
 
-    python sandbox/conformance/extract.py --git-dir /work/.mirror/<owner>+<repo>/repo [--ref HEAD]
+    git clone --bare --filter=blob:none https://github.com/microsoftgraph/microsoft-graph-docs-contrib docs.git
+    python sandbox/conformance/extract.py --git-dir docs.git [--ref main]
 
-The default git dir is Microsoft's ``microsoft-graph-docs-contrib`` when fetched, else its
+``--git-dir`` is a clone (bare or not) of Microsoft's ``microsoft-graph-docs-contrib`` or of its
 predecessor ``microsoft-graph-docs`` (see ``docs/sandbox.md``, "Conformance with Microsoft's
 documented examples").
 """
@@ -35,10 +36,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "examples.json"
-MIRRORS = (
-    Path("/work/.mirror/microsoftgraph+microsoft-graph-docs-contrib/repo"),
-    Path("/work/.mirror/microsoftgraph+microsoft-graph-docs/repo"),
-)
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 
 #: the reference pages of the endpoints the sandbox serves (page -> what it documents)
@@ -276,20 +273,19 @@ def extract(git_dir: Path, ref: str) -> dict[str, Any]:
     }
 
 
-def _default_git_dir() -> Path | None:
-    return next((m for m in MIRRORS if m.is_dir()), None)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--git-dir", type=Path, default=_default_git_dir())
+    parser.add_argument(
+        "--git-dir", type=Path, required=True, help="a clone of microsoft-graph-docs(-contrib), bare or not"
+    )
     parser.add_argument("--ref", default="HEAD")
     parser.add_argument("--out", type=Path, default=FIXTURE)
     args = parser.parse_args(argv)
-    if args.git_dir is None:
-        print("no docs mirror found; pass --git-dir", file=sys.stderr)
+    if not args.git_dir.is_dir():
+        print(f"--git-dir {args.git_dir}: no such folder; clone the docs repository first", file=sys.stderr)
         return 2
-    fixture = extract(args.git_dir, args.ref)
+    git_dir = args.git_dir / ".git" if (args.git_dir / ".git").is_dir() else args.git_dir
+    fixture = extract(git_dir, args.ref)
     args.out.write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(
         f"{len(fixture['examples'])} examples from {len(fixture['pages'])} pages "
