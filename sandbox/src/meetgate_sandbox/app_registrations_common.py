@@ -8,6 +8,7 @@ describes them; the provisioning extension (directory audits, directory roles) i
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import uuid
@@ -217,8 +218,9 @@ def _key_graph(key: KeyCredential, *, with_key: bool) -> dict[str, Any]:
     return data
 
 
-_NO_INFO = {"termsOfServiceUrl": None, "supportUrl": None, "privacyStatementUrl": None,
-            "marketingUrl": None, "logoUrl": None}  # fmt: skip
+_NO_INFO = dict.fromkeys(
+    ("termsOfServiceUrl", "supportUrl", "privacyStatementUrl", "marketingUrl", "logoUrl")
+)
 
 #: the rest of Graph's application property set, as a new registration has it: the sandbox does not
 #: model these, but Graph always returns them (Microsoft's documented get/create responses show them)
@@ -278,14 +280,14 @@ SERVICE_PRINCIPAL_DEFAULTS: dict[str, Any] = {
 
 def render_application(tenant: Tenant, app: Application, *, with_keys: bool = False) -> dict[str, Any]:
     """An application as Graph returns it: what the sandbox models over Graph's other defaults."""
-    data = {**json.loads(json.dumps(APPLICATION_DEFAULTS)), **app.to_graph(tenant.domain)}
+    data = {**copy.deepcopy(APPLICATION_DEFAULTS), **app.to_graph(tenant.domain)}
     data["keyCredentials"] = [_key_graph(k, with_key=with_keys) for k in app.key_credentials]
     return data
 
 
 def render_service_principal(tenant: Tenant, sp: ServicePrincipal) -> dict[str, Any]:
     """A service principal as Graph returns it (see :data:`SERVICE_PRINCIPAL_DEFAULTS`)."""
-    data = {**json.loads(json.dumps(SERVICE_PRINCIPAL_DEFAULTS)), **sp.to_graph()}
+    data = {**copy.deepcopy(SERVICE_PRINCIPAL_DEFAULTS), **sp.to_graph()}
     app = tenant.apps.application_by_app_id(sp.app_id)
     if app is not None:
         data.update(

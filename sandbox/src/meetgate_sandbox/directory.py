@@ -173,13 +173,18 @@ async def list_users(request: Request) -> Response:
     )
 
 
+def _require_advanced_query(request: Request) -> None:
+    """``$count`` segments are advanced queries: Graph answers them only with ``ConsistencyLevel: eventual``."""
+    if request.headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
+
+
 async def count_users(request: Request) -> Response:
     """``GET /users/$count``: the number of matching users as text (advanced queries only)."""
     caller = caller_of(request)
     if user_access(caller) is None:
         raise denied()
-    if request.headers.get("consistencylevel", "").lower() != "eventual":
-        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
+    _require_advanced_query(request)
     tenant = _tenant(request, caller)
     predicate = odata.parse_filter(request.query_params.get("$filter"), USER_FILTERABLE, "User")
     count = sum(1 for u in tenant.users.values() if predicate is None or predicate(u.to_graph()))
@@ -331,8 +336,7 @@ async def _count_members(request: Request, transitive: bool) -> Response:
     _require_groups(caller)
     tenant = _tenant(request, caller)
     group = _group(request, tenant)
-    if request.headers.get("consistencylevel", "").lower() != "eventual":
-        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
+    _require_advanced_query(request)
     members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
     return PlainTextResponse(str(len(members)))
 

@@ -119,9 +119,7 @@ def _attendees(value: object, strict_upn: bool) -> list[Attendee]:
             upn = ""
         role = info.get("role")
         if role is not None:
-            role = _enum(
-                f"participants.attendees[{index}].role", role, ROLES + ROLES_EVOLVED, "onlineMeetingRole"
-            )
+            role = _enum(f"participants.attendees[{index}].role", role, ROLES, "onlineMeetingRole")
         if user_id is not None and not isinstance(user_id, str):
             raise bad_request(f"participants.attendees[{index}].identity.user.id must be a string.")
         result.append(

@@ -23,7 +23,7 @@ CHAT_HISTORY = ("all", "none")
 LOBBY_SCOPES = ("organizer", "organization", "organizationAndFederated", "everyone")
 #: members after ``unknownFutureValue``: read back as it unless ``Prefer: include-unknown-enum-members``
 LOBBY_SCOPES_EVOLVED = ("invited", "organizationExcludingGuests")
-#: ``onlineMeetingRole`` members after ``unknownFutureValue`` (meetingParticipantInfo page)
+#: ``onlineMeetingRole`` members after ``unknownFutureValue`` (meetingParticipantInfo page; in ROLES)
 ROLES_EVOLVED = ("producer", "coorganizer")
 LOBBY_ADMITTERS = ("organizerAndCoOrganizersAndPresenters", "organizerAndCoOrganizers")
 LIVE_SHARE = ("enabled", "disabled")

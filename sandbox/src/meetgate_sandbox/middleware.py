@@ -87,12 +87,13 @@ class FrontMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if request_kind(str(scope.get("path", ""))) == "graph":
+        kind = request_kind(str(scope.get("path", "")))
+        if kind == "graph":
             # Graph's path segments are case-insensitive (/Users, /groups/{id}/transitivemembers)
             scope["path"] = canonical_path(str(scope["path"]), _literal_segments(scope["app"]))
         request_id, client_request_id = new_request_ids(Request(scope))
         reset = REQUEST_IDS.set((request_id, client_request_id))
-        is_token_endpoint = request_kind(str(scope.get("path", ""))) == "token"
+        is_token_endpoint = kind == "token"
         started = time.perf_counter()
         status = 0
 
