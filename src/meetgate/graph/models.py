@@ -12,6 +12,7 @@ flat view callers use, built from it, with the original JSON in ``raw``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
@@ -111,27 +112,21 @@ class CaseTolerantGraphModel(GraphModel):
     def _fold_key_case(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        names = _folded_aliases(cls)
+        exact, folded_names = _aliases_of(cls)
         folded: dict[str, Any] | None = None
-        for key in data:
-            alias = names.get(key.lower()) if isinstance(key, str) else None
-            if alias is not None and alias != key:
+        for key in data.keys() - exact:  # usually only keys the model does not read (``@odata.*``)
+            alias = folded_names.get(key.lower()) if isinstance(key, str) else None
+            if alias is not None:
                 folded = folded if folded is not None else dict(data)
-                value = folded.pop(key)
-                folded.setdefault(alias, value)
+                folded.setdefault(alias, folded.pop(key))  # the exact spelling wins when both came
         return data if folded is None else folded
 
 
-_ALIASES: dict[type[BaseModel], dict[str, str]] = {}
-
-
-def _folded_aliases(model: type[BaseModel]) -> dict[str, str]:
-    """``{lowercased camelCase name: camelCase name}`` of ``model``'s fields (cached per class)."""
-    names = _ALIASES.get(model)
-    if names is None:
-        names = {to_camel(name).lower(): to_camel(name) for name in model.model_fields}
-        _ALIASES[model] = names
-    return names
+@functools.cache
+def _aliases_of(model: type[BaseModel]) -> tuple[frozenset[str], dict[str, str]]:
+    """``model``'s field aliases (the camelCase names Graph sends), and ``{lower-cased alias: alias}``."""
+    aliases = [field.alias or to_camel(name) for name, field in model.model_fields.items()]
+    return frozenset(aliases), {alias.lower(): alias for alias in aliases}
 
 
 # --- the parts of an onlineMeeting ---------------------------------------------------------------
