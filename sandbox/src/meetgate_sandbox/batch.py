@@ -22,6 +22,7 @@ batching*):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -31,7 +32,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -215,7 +215,7 @@ async def dispatch(app: ASGIApp, scope: Scope, body: bytes) -> InnerResponse:
     headers: list[tuple[str, str]] = []
     chunks: list[bytes] = []
     delivered = False
-    answered = anyio.Event()
+    answered = asyncio.Event()
 
     async def receive() -> Message:
         nonlocal delivered
