@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import msal_app
+from meetgate.graph.models import OnlineMeeting
 
 PREFER = {"Prefer": "include-unknown-enum-members"}
 S, B, NULL = str, bool, type(None)
@@ -23,6 +24,17 @@ OPT_S = (str, NULL)
 
 IDENTITY = {"user": {"id": OPT_S, "displayName": OPT_S, "tenantId": OPT_S, "identityProvider": S}}
 PARTICIPANT = {"upn": S, "role": S, "identity": IDENTITY}
+#: the organizer's identitySet also spells out its other members, null (the update page's example)
+ORGANIZER = {
+    **PARTICIPANT,
+    "identity": {
+        **IDENTITY,
+        "application": NULL,
+        "device": NULL,
+        "applicationInstance": NULL,
+        "azureApplicationInstance": NULL,
+    },
+}
 
 #: every property of onlineMeeting (v1.0) with its JSON type; dicts are objects, [x] arrays of x
 RESOURCE: dict[str, Any] = {
@@ -59,6 +71,7 @@ RESOURCE: dict[str, Any] = {
     "allowMeetingChat": S,
     "shareMeetingChatHistoryDefault": S,
     "autoAdmittedUsers": S,
+    "outerMeetingAutoAdmittedUsers": NULL,
     "anonymizeIdentityForRoles": [S],
     "watermarkProtection": ({"isEnabledForContentSharing": B, "isEnabledForVideo": B}, NULL),
     "chatRestrictions": ({"allowTextOnly": B}, NULL),
@@ -81,7 +94,7 @@ RESOURCE: dict[str, Any] = {
     "chatInfo": {"threadId": S, "messageId": S, "replyChainMessageId": OPT_S},
     "joinInformation": {"content": S, "contentType": S},
     "participants": {
-        "organizer": PARTICIPANT,
+        "organizer": ORGANIZER,
         "attendees": [PARTICIPANT],
         "producers": [PARTICIPANT],
         "contributors": [PARTICIPANT],
@@ -303,3 +316,31 @@ def test_lookups_by_join_url_join_meeting_id_and_video_teleconference_id(graph, 
     unfiltered = graph("GET", "/communications/onlineMeetings")
     assert unfiltered.status_code == 400
     assert "VideoTeleconferenceId" in _error(unfiltered)[1]
+
+
+def test_the_tenant_wide_lookup_takes_application_tokens_only(sandbox, http, sandbox_app, organizer):
+    """The get page: the videoTeleconferenceId scenario "only supports application token"."""
+    token = sandbox_app.control.delegated_token(
+        sandbox_app.tenant_id, organizer, sandbox_app.client_id, ["OnlineMeetings.ReadWrite"]
+    )
+    delegated = Graph(http, sandbox.info.graph_url, token)
+    refused = delegated(
+        "GET", "/communications/onlineMeetings", params={"$filter": "VideoTeleconferenceId eq '1'"}
+    )
+    assert refused.status_code == 403, refused.text
+    assert "application tokens only" in _error(refused)[1]
+
+
+def test_meetgate_reads_what_the_sandbox_returns(graph, organizer):
+    """The client's models parse the sandbox's meeting, null identity members included."""
+    created = _create(graph, organizer)
+    vtc = created["videoTeleconferenceId"]
+    found = graph(
+        "GET", "/communications/onlineMeetings", params={"$filter": f"VideoTeleconferenceId eq '{vtc}'"}
+    ).json()["value"][0]
+    for body in (created, found):
+        meeting = OnlineMeeting.from_graph(body)
+        assert meeting.id == created["id"]
+        assert meeting.join_meeting_id == created["joinMeetingIdSettings"]["joinMeetingId"]
+        assert [a.upn for a in meeting.attendees] == ["guest@example.com"]
+        assert meeting.organizer_upn == created["participants"]["organizer"]["upn"]

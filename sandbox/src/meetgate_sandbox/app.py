@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 from meetgate_sandbox import (
     app_registrations,
     audit_logs,
+    batch,
     control_api,
     devicecode,
     directory,
@@ -46,6 +47,7 @@ def builtin_routes() -> list[BaseRoute]:
         *app_registrations.routes(),
         *devicecode.routes(),
         *audit_logs.routes(),
+        *batch.routes(),
     ]
 
 

@@ -26,6 +26,15 @@ from meetgate_sandbox.meetings_model import (
 )
 from meetgate_sandbox.meetings_schema import AUTO_ADMITTED
 
+#: the identitySet members other than ``user`` of a meeting's organizer: the service writes them out,
+#: null (the update page's example shows them so)
+NULL_IDENTITIES: dict[str, None] = {
+    "azureApplicationInstance": None,
+    "applicationInstance": None,
+    "application": None,
+    "device": None,
+}
+
 #: ``@odata.type`` of an onlineMeeting (Graph puts it on collection items of /communications lookups)
 ODATA_TYPE = "#microsoft.graph.onlineMeeting"
 
@@ -75,12 +84,13 @@ def _participants(meeting: Meeting, tenant_id: str, include_unknown_enums: bool)
             "upn": meeting.organizer_upn,
             "role": "presenter",
             "identity": {
+                **NULL_IDENTITIES,
                 "user": {
                     "id": meeting.organizer_id,
                     "displayName": meeting.organizer_name,
                     "tenantId": tenant_id,
                     "identityProvider": "AAD",
-                }
+                },
             },
         },
         "attendees": attendees,
@@ -150,6 +160,8 @@ def render_meeting(
             "meetingType": "scheduled",
             "sensitivityLabelAssignment": meeting.option("sensitivityLabelAssignment"),
             "autoAdmittedUsers": auto_admitted,
+            # the service sends it, always null (Teams live events' outer meeting; not on the v1.0 page)
+            "outerMeetingAutoAdmittedUsers": None,
             "anonymizeIdentityForRoles": list(meeting.option("anonymizeIdentityForRoles") or []),
             "watermarkProtection": meeting.option("watermarkProtection"),
             "chatRestrictions": meeting.option("chatRestrictions"),

@@ -72,6 +72,7 @@ READ_ONLY = frozenset(
         "meetingInfo",
         "attendeeReport",
         "autoAdmittedUsers",
+        "outerMeetingAutoAdmittedUsers",
         "capabilities",
         "alternativeRecording",
         "recording",

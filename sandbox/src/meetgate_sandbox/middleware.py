@@ -4,7 +4,8 @@
    the request log, Graph-shaped 500s for unexpected errors, and a save of the state afterwards.
 2. :class:`FaultMiddleware` — injected latency, errors (500/503/504) and dropped connections.
 3. :class:`AuthMiddleware` — bearer token verification on ``/v1.0`` and ``/beta`` → ``Caller``, then
-   throttling per (tenant, app) with ``Retry-After``.
+   throttling per (tenant, app) with ``Retry-After`` (a ``$batch`` is not throttled itself: each of
+   its requests passes these layers again, see :mod:`meetgate_sandbox.batch`).
 
 All three are plain ASGI so they see every byte (and can drop the connection).
 """
@@ -21,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetgate_sandbox.apps import GRAPH_APP_ID
+from meetgate_sandbox.batch import is_batch_path
 from meetgate_sandbox.faults import InjectedFault, format_retry_after
 from meetgate_sandbox.http import REQUEST_IDS, Caller, graph_error, new_request_ids
 from meetgate_sandbox.recording import RequestRecord, utc_stamp
@@ -295,6 +297,9 @@ class AuthMiddleware:
         state = _state(scope)
         state["caller"] = caller
         state["tenant_id"] = caller.tenant_id
+        if is_batch_path(str(scope.get("path", ""))):  # each request inside takes its own token
+            await self.app(scope, receive, send)
+            return
         wait = runtime.throttler.check(runtime.state.faults.throttle_rps, caller.tenant_id, caller.app_id)
         if wait > 0:
             state["fault"] = "throttled"
