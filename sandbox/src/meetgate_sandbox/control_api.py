@@ -329,12 +329,19 @@ async def get_settings(request: Request) -> Response:
     return JSONResponse(runtime_of(request).state.settings.to_dict())
 
 
+#: settings whose change restarts the realistic profile (fresh draws from its seed, full buckets)
+PROFILE_KEYS = frozenset({"profile", "timeCompression", "profileSeed", "throttleScale"})
+
+
 async def put_settings(request: Request) -> Response:
     runtime = runtime_of(request)
+    body = await json_body(request)
     try:
-        runtime.state.settings = SandboxSettings.from_dict(await json_body(request), runtime.state.settings)
+        runtime.state.settings = SandboxSettings.from_dict(body, runtime.state.settings)
     except SettingsError as exc:
         raise bad_request(str(exc)) from None
+    if PROFILE_KEYS & set(body):
+        runtime.realistic_runtime = None
     runtime.state.changed()
     return JSONResponse(runtime.state.settings.to_dict())
 
