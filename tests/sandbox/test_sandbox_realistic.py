@@ -68,17 +68,24 @@ def test_compression_below_one_is_refused():
 # --- meter --------------------------------------------------------------------------------------------
 
 
+def _identity(units: int, write: bool = False) -> dict[str, int]:
+    costs = {"global": 1, "identity": units, "identityApp": units}
+    if write:
+        costs |= {"identityWrites": 1, "identityAppWrites": 1, "identityTenantWrites": 1}
+    return costs
+
+
 @pytest.mark.parametrize(
     ("method", "path", "query", "costs"),
     [
-        ("GET", "/v1.0/users", "", {"global": 1, "identity": 2}),
-        ("GET", "/v1.0/users", "$select=id&$top=5", {"global": 1, "identity": 1}),  # never below 1
-        ("GET", "/v1.0/users/u1", "%24select=id", {"global": 1, "identity": 1}),
-        ("GET", "/v1.0/users/u1/memberOf", "", {"global": 1, "identity": 2}),  # priced as me/memberOf
-        ("GET", "/beta/groups/g1/transitiveMembers", "$expand=manager", {"global": 1, "identity": 6}),
-        ("GET", "/v1.0/groups/g1/members/$count", "", {"global": 1, "identity": 3}),
-        ("GET", "/v1.0/applications", "", {"global": 1, "identity": 2}),
-        ("PATCH", "/v1.0/applications/a1", "", {"global": 1, "identity": 1, "identityWrites": 1}),
+        ("GET", "/v1.0/users", "", _identity(2)),
+        ("GET", "/v1.0/users", "$select=id&$top=5", _identity(1)),  # never below 1
+        ("GET", "/v1.0/users/u1", "%24select=id", _identity(1)),
+        ("GET", "/v1.0/users/u1/memberOf", "", _identity(2)),  # priced as me/memberOf
+        ("GET", "/beta/groups/g1/transitiveMembers", "$expand=manager", _identity(6)),
+        ("GET", "/v1.0/groups/g1/members/$count", "", _identity(3)),
+        ("GET", "/v1.0/applications", "", _identity(2)),
+        ("PATCH", "/v1.0/applications/a1", "", _identity(1, write=True)),
         ("POST", "/v1.0/users/u1/onlineMeetings/createOrGet", "", {"global": 1, "onlineMeetings": 1}),
         ("GET", "/v1.0/me/onlineMeetings", "", {"global": 1, "onlineMeetings": 1}),
         ("POST", "/v1.0/admin/teams/policy/userAssignments/assign", "", {"global": 1, "teamsAdmin": 1}),
@@ -91,6 +98,11 @@ def test_requests_are_metered_with_the_documented_costs(method, path, query, cos
 
 def test_identity_budget_follows_the_tenant_size():
     assert [identity_amount(n) for n in (12, 49, 50, 500, 501, 5000)] == [3500, 3500, 5000, 5000, 8000, 8000]
+
+
+def test_the_realistic_fixture_switches_the_server(sandbox_realistic, sandbox_control):
+    assert sandbox_realistic["profile"] == "realistic" and sandbox_realistic["profileSeed"] == 0
+    assert sandbox_control.settings()["timeCompression"] == 300
 
 
 # --- buckets ------------------------------------------------------------------------------------------
@@ -145,6 +157,16 @@ def test_the_global_limit_is_per_app_across_tenants():
     passed = [throttle.check(create, f"tenant-{i}", APP) is None for i in range(14)]
     assert passed == [True] * 13 + [False]
     assert throttle.check(create, "tenant-0", "app-2") is None
+
+
+def test_the_tenant_write_quota_is_shared_by_every_app():
+    throttle = RealisticThrottle(scale=0.0001, clock=Clock())  # 1.8 writes per 5 minutes per tenant
+    patch = meter("PATCH", "/v1.0/applications/a1")
+    assert throttle.check(patch, TENANT, "app-1") is None
+    refused = throttle.check(patch, TENANT, "app-2")
+    assert refused is not None and refused.limit.name == "identityTenantWrites"
+    assert throttle_headers(refused, TENANT, "app-2")["x-ms-throttle-scope"] == f"Tenant/Write/app-2/{TENANT}"
+    assert throttle.check(patch, "tenant-2", "app-2") is None
 
 
 def test_identity_429s_name_their_scope_and_reason():
@@ -251,10 +273,16 @@ def test_access_tokens_live_60_to_90_minutes_as_the_seed_draws(sandbox, http, cr
             body = answer.json()
             assert body["expires_in"] == body["ext_expires_in"]
             lifetimes.append(body["expires_in"])
+        sandbox_control.realistic(seed=21)  # setting the profile again restarts its draws
+        restarted = post_token(
+            http, sandbox, creds.tenant_id, client_id=creds.app_id, client_secret=creds.secret
+        )
+        assert restarted.json()["expires_in"] == lifetimes[0]
     finally:
         sandbox_control.request("PUT", "/settings", json=before)
     draws = RealisticDraws(seed=21)
     assert lifetimes == [draws.access_token_lifetime_seconds() for _ in range(4)]
+    assert len(set(lifetimes)) > 1
     # the fast profile again: the fixed lifetime
     again = post_token(http, sandbox, creds.tenant_id, client_id=creds.app_id, client_secret=creds.secret)
     assert again.json()["expires_in"] == before["accessTokenLifetimeSeconds"]

@@ -57,7 +57,8 @@ class Limit:
     name: str
     amount: float
     window: float
-    #: ``Tenant_Application`` (per app per tenant) or ``Application`` (per app across tenants)
+    #: ``Tenant_Application`` (per app per tenant), ``Application`` (per app across tenants) or
+    #: ``Tenant`` (per tenant for all apps)
     scope: str
     #: ``x-ms-throttle-scope``'s limit part: ``Read``, ``Write`` or ``ReadWrite``
     kind: str = "ReadWrite"
@@ -76,6 +77,17 @@ LIMITS: Mapping[str, Limit] = {
     ),
     "identityWrites": Limit(
         "identityWrites", 3_000.0, 150.0, "Tenant_Application", "Write", "WriteLimitExceeded"
+    ),
+    # "application | 150,000 ResourceUnits per 20 seconds | 35,000 requests per 5 minutes" and
+    # "tenant | Not Applicable | 18,000 requests per 5 minutes"
+    "identityApp": Limit(
+        "identityApp", 150_000.0, 20.0, "Application", information="ResourceUnitLimitExceeded"
+    ),
+    "identityAppWrites": Limit(
+        "identityAppWrites", 35_000.0, 300.0, "Application", "Write", "WriteLimitExceeded"
+    ),
+    "identityTenantWrites": Limit(
+        "identityTenantWrites", 18_000.0, 300.0, "Tenant", "Write", "WriteLimitExceeded"
     ),
     # no per-second limit is published for onlineMeetings ("Meeting information | 2,000 meetings/user
     # each month" is the only cloud communications figure): Teams' "Other API calls for Microsoft
@@ -233,9 +245,9 @@ def meter(method: str, path: str, query: str = "") -> Metered:
     elif names[:2] == ["admin", "teams"]:
         costs["teamsAdmin"] = 1.0
     elif names and names[0] in IDENTITY_SEGMENTS:
-        costs["identity"] = float(identity_cost(method, parts, query))
+        costs["identity"] = costs["identityApp"] = float(identity_cost(method, parts, query))
         if method in WRITES:
-            costs["identityWrites"] = 1.0
+            costs["identityWrites"] = costs["identityAppWrites"] = costs["identityTenantWrites"] = 1.0
     return Metered(costs)
 
 
@@ -262,8 +274,9 @@ class RealisticThrottle:
         self._lock = threading.Lock()
 
     def _bucket(self, limit: Limit, amount: float, tenant_id: str, app_id: str) -> TokenBucket:
-        owner = tenant_id if limit.scope == "Tenant_Application" else ""
-        key = (limit.name, owner, app_id.lower(), amount)
+        owner = "" if limit.scope == "Application" else tenant_id
+        caller = "" if limit.scope == "Tenant" else app_id.lower()
+        key = (limit.name, owner, caller, amount)
         bucket = self._buckets.get(key)
         if bucket is None:
             capacity = amount * self.scale
