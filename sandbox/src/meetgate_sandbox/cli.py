@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meetgate.cli.plugin import EXIT_USAGE, err_console, fail, print_json
+
+if TYPE_CHECKING:
+    from meetgate_sandbox.server import SandboxServer
 
 DEFAULT_STATE = Path(".meetgate/sandbox")
 
@@ -53,6 +56,29 @@ def serve(
         float | None,
         typer.Option("--policy-delay", min=0.0, help="Seconds before a policy change reaches Graph."),
     ] = None,
+    realistic: Annotated[
+        bool,
+        typer.Option(
+            "--realistic",
+            help="Microsoft's documented figures instead of the fast test defaults: policy changes take "
+            "0-30 min (compressed), tokens live 60-90 min, Graph throttles at the published limits "
+            "(docs/sandbox.md, 'The realistic profile').",
+        ),
+    ] = False,
+    time_compression: Annotated[
+        float | None,
+        typer.Option(
+            "--time-compression",
+            min=1.0,
+            help="With --realistic: documented durations are divided by this (default 300: 30 min -> 6 s).",
+        ),
+    ] = None,
+    realistic_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--realistic-seed", help="With --realistic: seed of its random draws (reproducible runs)."
+        ),
+    ] = None,
     save: Annotated[
         bool,
         typer.Option(
@@ -86,6 +112,9 @@ def serve(
         drop_rate=drop_rate,
         latency_ms=latency_ms,
         policy_delay_seconds=policy_delay,
+        realistic=realistic,
+        time_compression=time_compression,
+        profile_seed=realistic_seed,
         save_state=save,
     )
     server = SandboxServer(options)
@@ -121,6 +150,7 @@ def serve(
             f"tenant         {info.tenant_id} ({info.tenant_domain}), {len(info.users)} users, admin {info.admin_upn}"
         )
         out(f"state          {state}/sandbox.json")
+        out(f"profile        {_profile_line(server)}")
         out(f"ready: {info.authority_url} (Ctrl-C to stop)")
     try:
         while not stop_requested.wait(0.5) and not server.wait(0):
@@ -129,6 +159,15 @@ def serve(
         server.stop()
     if not as_json:
         typer.echo(f"sandbox stopped; state kept in {state}")
+
+
+def _profile_line(server: SandboxServer) -> str:
+    """``fast`` or ``realistic (time compression N, seed S)`` of a running server."""
+    if server.runtime is None or not server.runtime.state.settings.realistic:
+        return "fast"
+    settings = server.runtime.state.settings
+    seed = "random" if settings.profile_seed is None else settings.profile_seed
+    return f"realistic (time compression {settings.time_compression:g}, seed {seed})"
 
 
 @app.command("info")

@@ -287,8 +287,13 @@ class SandboxControl:
         upn_in_path: str | None = None,
         user_configuration_shape: str | None = None,
         attendee_without_upn: str | None = None,
+        profile: str | None = None,
+        time_compression: float | None = None,
+        profile_seed: int | None = None,
+        throttle_scale: float | None = None,
     ) -> dict[str, Any]:
-        """Server-wide settings; the meeting switches are described in docs/sandbox.md."""
+        """Server-wide settings; the meeting switches and the profiles (``fast``, ``realistic``) are
+        described in docs/sandbox.md. Only what is given changes."""
         body: dict[str, Any] = {}
         if policy_delay_seconds is not None:
             body["policyDelaySeconds"] = policy_delay_seconds
@@ -301,11 +306,38 @@ class SandboxControl:
             ("upnInPath", upn_in_path),
             ("userConfigurationShape", user_configuration_shape),
             ("attendeeWithoutUpn", attendee_without_upn),
+            ("profile", profile),
+            ("timeCompression", time_compression),
+            ("profileSeed", profile_seed),
+            ("throttleScale", throttle_scale),
         ):
             if value is not None:
                 body[key] = value
         result: dict[str, Any] = self.request("PUT", "/settings", json=body)
         return result
+
+    def realistic(
+        self,
+        *,
+        seed: int | None = None,
+        time_compression: float = 300.0,
+        throttle_scale: float = 1.0,
+    ) -> dict[str, Any]:
+        """Switch the server to the realistic profile: documented propagation delays (divided by
+        ``time_compression``), token lifetimes and throttling limits (times ``throttle_scale``);
+        ``seed`` makes its draws reproducible (None: unpredictable)."""
+        body = {
+            "profile": "realistic",
+            "timeCompression": time_compression,
+            "profileSeed": seed,
+            "throttleScale": throttle_scale,
+        }
+        result: dict[str, Any] = self.request("PUT", "/settings", json=body)
+        return result
+
+    def fast(self) -> dict[str, Any]:
+        """Back to the fast profile (the settings ``policyDelaySeconds`` etc. apply again)."""
+        return self.set_settings(profile="fast")
 
     def settings(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/settings")

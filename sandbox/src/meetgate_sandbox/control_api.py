@@ -48,7 +48,8 @@ def tenant_of(request: Request) -> Tenant:
 def issue_user_token(
     runtime: SandboxRuntime, tenant: Tenant, user: User, *, app_id: str, app_name: str, scopes: list[str]
 ) -> IssuedToken:
-    """A delegated Graph token of ``user`` for the app, with the server's access token lifetime."""
+    """A delegated Graph token of ``user`` for the app, with the server's access token lifetime
+    (drawn from 60-90 minutes under the realistic profile)."""
     return runtime.issuer.issue_delegated_token(
         tenant_id=tenant.id,
         app_id=app_id,
@@ -59,7 +60,7 @@ def issue_user_token(
         given_name=user.given_name,
         family_name=user.surname,
         scopes=scopes,
-        lifetime=runtime.state.settings.access_token_lifetime_seconds,
+        lifetime=runtime.access_token_lifetime(),
     )
 
 
@@ -328,12 +329,19 @@ async def get_settings(request: Request) -> Response:
     return JSONResponse(runtime_of(request).state.settings.to_dict())
 
 
+#: settings whose change restarts the realistic profile (fresh draws from its seed, full buckets)
+PROFILE_KEYS = frozenset({"profile", "timeCompression", "profileSeed", "throttleScale"})
+
+
 async def put_settings(request: Request) -> Response:
     runtime = runtime_of(request)
+    body = await json_body(request)
     try:
-        runtime.state.settings = SandboxSettings.from_dict(await json_body(request), runtime.state.settings)
+        runtime.state.settings = SandboxSettings.from_dict(body, runtime.state.settings)
     except SettingsError as exc:
         raise bad_request(str(exc)) from None
+    if PROFILE_KEYS & set(body):
+        runtime.realistic_runtime = None
     runtime.state.changed()
     return JSONResponse(runtime.state.settings.to_dict())
 

@@ -510,7 +510,7 @@ async def token(request: Request) -> Response:
         runtime.state.changed()
         return JSONResponse(_aadsts_body(request, failure, correlation_id), status_code=failure.status)
     roles = tenant.apps.granted_roles(sp.id)
-    lifetime = runtime.state.settings.access_token_lifetime_seconds
+    lifetime = runtime.access_token_lifetime()
     issued = runtime.issuer.issue_app_token(
         tenant_id=tenant.id,
         app_id=app.app_id,

@@ -16,6 +16,9 @@ from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
 
 #: which requests faults apply to
 FAULT_PATHS = ("graph", "token", "all")
+#: the behaviour profiles of ``SandboxSettings.profile``: fast defaults for tests, or Microsoft's
+#: documented figures (:mod:`meetgate_sandbox.realistic`)
+PROFILES = ("fast", "realistic")
 
 
 class SettingsError(MeetgateError, ValueError):
@@ -106,6 +109,15 @@ class SandboxSettings:
     clock_offset_seconds: float = 0.0
     #: switches of the online-meeting routes (``policyErrorVariant``, ``upnInPath``, ...)
     meetings: MeetingSandboxSettings = field(default_factory=MeetingSandboxSettings)
+    #: ``fast`` (the settings above) or ``realistic`` (Microsoft's documented delays, token lifetimes
+    #: and throttling limits, see :mod:`meetgate_sandbox.realistic`)
+    profile: str = "fast"
+    #: realistic profile: documented durations are divided by this (300: 30 minutes become 6 s)
+    time_compression: float = 300.0
+    #: realistic profile: seed of the random draws (None = unpredictable)
+    profile_seed: int | None = None
+    #: realistic profile: the documented throttling limits are multiplied by this (1 = as documented)
+    throttle_scale: float = 1.0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: SandboxSettings | None = None) -> SandboxSettings:
@@ -113,6 +125,10 @@ class SandboxSettings:
             "policyDelaySeconds",
             "accessTokenLifetimeSeconds",
             "clockOffsetSeconds",
+            "profile",
+            "timeCompression",
+            "profileSeed",
+            "throttleScale",
             *MEETING_SETTING_KEYS,
         }
         unknown = sorted(set(data) - known)
@@ -131,6 +147,12 @@ class SandboxSettings:
             low=1,
             high=86_400,
         )
+        profile = data.get("profile", current.profile)
+        if profile not in PROFILES:
+            raise SettingsError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        seed = data.get("profileSeed", current.profile_seed)  # an explicit null clears it
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise SettingsError(f"profileSeed must be an integer or null, got {seed!r}")
         return cls(
             policy_delay_seconds=_number(
                 data, "policyDelaySeconds", current.policy_delay_seconds, low=0.0, high=86_400.0
@@ -140,6 +162,12 @@ class SandboxSettings:
                 data, "clockOffsetSeconds", current.clock_offset_seconds, low=-86_400.0, high=31_622_400.0
             ),
             meetings=meetings,
+            profile=str(profile),
+            time_compression=_number(
+                data, "timeCompression", current.time_compression, low=1.0, high=1_000_000.0
+            ),
+            profile_seed=seed,
+            throttle_scale=_number(data, "throttleScale", current.throttle_scale, low=0.0001, high=1000.0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,7 +176,15 @@ class SandboxSettings:
             "accessTokenLifetimeSeconds": self.access_token_lifetime_seconds,
             "clockOffsetSeconds": self.clock_offset_seconds,
             **self.meetings.to_json(),
+            "profile": self.profile,
+            "timeCompression": self.time_compression,
+            "profileSeed": self.profile_seed,
+            "throttleScale": self.throttle_scale,
         }
+
+    @property
+    def realistic(self) -> bool:
+        return self.profile == "realistic"
 
 
 @dataclass(frozen=True)
@@ -184,24 +220,41 @@ class FaultDice:
 
 
 class TokenBucket:
-    """``rate`` tokens per second, bursting up to ``max(1, rate)``."""
+    """``rate`` tokens per second, bursting up to ``capacity`` (default ``max(1, rate)``)."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, capacity: float | None = None
+    ) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate) if capacity is None else capacity
         self.tokens = self.capacity
         self.clock = clock
         self.updated = clock()
 
-    def take(self) -> float:
-        """0 when a token was taken, else the seconds until one is available."""
+    def _refill(self) -> None:
         now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+
+    def wait(self, cost: float = 1.0) -> float:
+        """0 when ``cost`` tokens are available now (none are taken), else the seconds until they are."""
+        self._refill()
+        cost = min(cost, self.capacity)  # a request dearer than the whole bucket waits for a full one
+        if self.tokens >= cost - 1e-9:  # (float rounding of the refill must not refuse a due token)
             return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return (cost - self.tokens) / self.rate
+
+    def take(self, cost: float = 1.0) -> float:
+        """0 when ``cost`` tokens were taken, else the seconds until they are available."""
+        wait = self.wait(cost)
+        if wait == 0.0:
+            self.tokens = max(0.0, self.tokens - min(cost, self.capacity))
+        return wait
+
+    @property
+    def used(self) -> float:
+        """The share of the bucket in use (0 full, 1 empty), as of the last call."""
+        return 1.0 - self.tokens / self.capacity
 
 
 class Throttler:

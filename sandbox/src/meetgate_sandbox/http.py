@@ -75,14 +75,21 @@ def new_request_ids(request: Request) -> tuple[str, str]:
 
 
 def graph_error(
-    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    inner: Mapping[str, str] | None = None,
 ) -> Response:
+    """Graph's error envelope; ``inner`` adds members to ``innerError`` (as some services send)."""
     request_id, client_request_id = REQUEST_IDS.get()
     body = {
         "error": {
             "code": code,
             "message": message,
             "innerError": {
+                **(inner or {}),
                 "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                 "request-id": request_id,
                 "client-request-id": client_request_id,

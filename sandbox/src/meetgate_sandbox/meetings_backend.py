@@ -67,7 +67,7 @@ class RuntimeMeetingsBackend:
         return tenant
 
     def _delay(self) -> float:
-        return float(self.runtime.state.settings.policy_delay_seconds)
+        return self.runtime.policy_delay()
 
     def user(self, tenant_id: str, id_or_upn: str) -> DirectoryUser | None:
         tenant = self._tenant(tenant_id)

@@ -4,8 +4,9 @@
    the request log, Graph-shaped 500s for unexpected errors, and a save of the state afterwards.
 2. :class:`FaultMiddleware` — injected latency, errors (500/503/504) and dropped connections.
 3. :class:`AuthMiddleware` — bearer token verification on ``/v1.0`` and ``/beta`` → ``Caller``, then
-   throttling per (tenant, app) with ``Retry-After`` (a ``$batch`` is not throttled itself: each of
-   its requests passes these layers again, see :mod:`meetgate_sandbox.batch`).
+   throttling per (tenant, app) with ``Retry-After`` (``throttleRps``, and under the realistic profile
+   the documented limits of :mod:`meetgate_sandbox.realistic`; a ``$batch`` is not throttled itself:
+   each of its requests passes these layers again, see :mod:`meetgate_sandbox.batch`).
 
 All three are plain ASGI so they see every byte (and can drop the connection).
 """
@@ -25,6 +26,15 @@ from meetgate_sandbox.apps import GRAPH_APP_ID
 from meetgate_sandbox.batch import is_batch_path
 from meetgate_sandbox.faults import InjectedFault, format_retry_after
 from meetgate_sandbox.http import REQUEST_IDS, Caller, graph_error, new_request_ids
+from meetgate_sandbox.realistic import (
+    THROTTLED_CODE,
+    THROTTLED_INNER,
+    THROTTLED_MESSAGE,
+    Metered,
+    RealisticRuntime,
+    meter,
+    throttle_headers,
+)
 from meetgate_sandbox.recording import RequestRecord, utc_stamp
 from meetgate_sandbox.runtime import SandboxRuntime
 from meetgate_sandbox.tokens import AccessTokenError, caller_from_claims
@@ -300,15 +310,55 @@ class AuthMiddleware:
         if is_batch_path(str(scope.get("path", ""))):  # each request inside takes its own token
             await self.app(scope, receive, send)
             return
+        realistic = runtime.realistic()
         wait = runtime.throttler.check(runtime.state.faults.throttle_rps, caller.tenant_id, caller.app_id)
+        headers: dict[str, str] = {}
+        metered = None
+        if wait == 0 and realistic is not None:
+            metered = meter(str(scope.get("method", "GET")), str(scope["path"]), _query(scope))
+            tenant = runtime.state.tenants.get(caller.tenant_id)
+            users = len(tenant.users) if tenant else 0
+            throttled = realistic.throttle.check(metered, caller.tenant_id, caller.app_id, user_count=users)
+            if throttled is not None:
+                wait = throttled.retry_after
+                headers = throttle_headers(throttled, caller.tenant_id, caller.app_id)
         if wait > 0:
             state["fault"] = "throttled"
             response = graph_error(
                 429,
-                "TooManyRequests",
-                "Please retry again later.",
-                headers={"Retry-After": format_retry_after(wait)},
+                THROTTLED_CODE,
+                THROTTLED_MESSAGE,
+                headers={"Retry-After": format_retry_after(wait), **headers},
+                inner=THROTTLED_INNER if realistic is not None else None,
             )
             await response(scope, receive, send)
             return
+        if realistic is not None and metered is not None and metered.identity:
+            await self.app(scope, receive, _resource_unit_headers(send, realistic, metered, caller, runtime))
+            return
         await self.app(scope, receive, send)
+
+
+def _query(scope: Scope) -> str:
+    return bytes(scope.get("query_string", b"")).decode("latin-1")
+
+
+def _resource_unit_headers(
+    send: Send, realistic: RealisticRuntime, metered: Metered, caller: Caller, runtime: SandboxRuntime
+) -> Send:
+    """``send`` that adds the identity and access service's ``x-ms-resource-unit`` (the request's cost)
+    and, past 0.8 of the budget, ``x-ms-throttle-limit-percentage`` (0.8 to 1.8) to the answer."""
+
+    async def send_with_units(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            headers["x-ms-resource-unit"] = str(int(metered.costs["identity"]))
+            tenant = runtime.state.tenants.get(caller.tenant_id)
+            used = realistic.throttle.used(
+                "identity", caller.tenant_id, caller.app_id, user_count=len(tenant.users) if tenant else 0
+            )
+            if used > 0.8:
+                headers["x-ms-throttle-limit-percentage"] = f"{min(used, 1.8):.2f}"
+        await send(message)
+
+    return send_with_units

@@ -10,6 +10,10 @@ Enable with ``pytest_plugins = ["meetgate_sandbox.pytest_plugin"]`` in a ``conft
   User.Read.All. When the server runs the policy engine (``GET /_sandbox/health`` lists ``policy``
   among its features), the policy ``Tag:TeamsMeetingsIntegration`` listing the app is created and
   granted to the two ``pilot_users``; otherwise no policy exists yet.
+- ``sandbox_realistic`` (function): the server in the realistic profile (documented propagation
+  delays compressed ×300, 60-90 minute tokens, the published throttling limits; seed 0) for the
+  test; the settings before it are restored afterwards. Call ``sandbox_control.realistic(...)`` in
+  the test for another seed, compression or throttle scale.
 """
 
 from __future__ import annotations
@@ -161,3 +165,13 @@ def sandbox_app(sandbox: SandboxServer, sandbox_control: SandboxControl, tmp_pat
         control=sandbox_control,
         policy_granted=granted,
     )
+
+
+@pytest.fixture
+def sandbox_realistic(sandbox_control: SandboxControl) -> Iterator[dict[str, Any]]:
+    """The realistic profile for one test (see the module docstring); yields the settings."""
+    before = sandbox_control.settings()
+    try:
+        yield sandbox_control.realistic(seed=0)
+    finally:
+        sandbox_control.request("PUT", "/settings", json=before)

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from meetgate_sandbox.faults import FaultDice, Throttler
 from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate_sandbox.realistic import RealisticRuntime
 from meetgate_sandbox.state import SandboxState, Tenant
 from meetgate_sandbox.tokens import TokenIssuer
 
@@ -26,6 +27,8 @@ class SandboxRuntime:
     services: dict[str, Any] = field(default_factory=dict)
     #: Graph and token requests being served right now (``GET /_sandbox/health`` shows it)
     in_flight: int = 0
+    #: the realistic profile's draws and throttle (built when the profile is first used)
+    realistic_runtime: RealisticRuntime | None = None
 
     def __post_init__(self) -> None:
         self.issuer.clock = self.now
@@ -33,6 +36,31 @@ class SandboxRuntime:
     def now(self) -> float:
         """The sandbox's clock: real time plus the ``clockOffsetSeconds`` setting."""
         return time.time() + self.state.settings.clock_offset_seconds
+
+    def realistic(self) -> RealisticRuntime | None:
+        """The realistic profile's machinery when that profile is on, else None; rebuilt (fresh
+        draws from the seed, empty buckets) when its seed, compression or scale changes."""
+        settings = self.state.settings
+        if not settings.realistic:
+            return None
+        key = (settings.profile_seed, settings.time_compression, settings.throttle_scale)
+        if self.realistic_runtime is None or self.realistic_runtime.key != key:
+            self.realistic_runtime = RealisticRuntime(*key)
+        return self.realistic_runtime
+
+    def access_token_lifetime(self) -> int:
+        """Seconds the next access token lives: drawn by the realistic profile, else the setting."""
+        realistic = self.realistic()
+        if realistic is not None:
+            return realistic.draws.access_token_lifetime_seconds()
+        return self.state.settings.access_token_lifetime_seconds
+
+    def policy_delay(self) -> float:
+        """Seconds the next policy change takes to reach Graph (drawn by the realistic profile)."""
+        realistic = self.realistic()
+        if realistic is not None:
+            return realistic.draws.policy_delay_seconds()
+        return float(self.state.settings.policy_delay_seconds)
 
     def fault_dice(self) -> FaultDice:
         if self.dice is None or self.dice.settings is not self.state.faults:

@@ -60,6 +60,13 @@ class SandboxOptions:
     drop_rate: float | None = None
     policy_delay_seconds: float | None = None
     access_token_lifetime_seconds: int | None = None
+    #: True: the realistic profile (docs/sandbox.md, "The realistic profile"); False: the fast one;
+    #: None: what the saved state says (fast for a new state folder)
+    realistic: bool | None = None
+    #: realistic profile: documented durations are divided by this (None: keep the saved value)
+    time_compression: float | None = None
+    #: realistic profile: seed of its random draws (None: keep the saved value)
+    profile_seed: int | None = None
     log_level: str = "warning"
     #: False: tenants live in memory only (a saved state.json is still read at start); for load tests,
     #: where writing a large state would take CPU from what is measured
@@ -164,6 +171,8 @@ class SandboxServer:
         self._saver: DebouncedSaver | None = None
         self._error: BaseException | None = None
         self._lock: Any = None
+        #: the running server's state and machinery (None when stopped)
+        self.runtime: SandboxRuntime | None = None
 
     @property
     def info(self) -> SandboxInfo:
@@ -195,6 +204,12 @@ class SandboxServer:
             settings["policyDelaySeconds"] = opts.policy_delay_seconds
         if opts.access_token_lifetime_seconds is not None:
             settings["accessTokenLifetimeSeconds"] = opts.access_token_lifetime_seconds
+        if opts.realistic is not None:
+            settings["profile"] = "realistic" if opts.realistic else "fast"
+        if opts.time_compression is not None:
+            settings["timeCompression"] = opts.time_compression
+        if opts.profile_seed is not None:
+            settings["profileSeed"] = opts.profile_seed
         state.settings = SandboxSettings.from_dict(settings, state.settings)
         if self._saver is not None:
             self._saver.dirty = True
@@ -233,6 +248,7 @@ class SandboxServer:
         issuer = TokenIssuer.load_or_create(directory)
         state = self._prepare_state(directory)
         runtime = SandboxRuntime(state=state, issuer=issuer)
+        self.runtime = runtime
         saver = self._saver
         app = create_app(runtime, on_shutdown=saver.flush if saver else None)
         sock = _bind(opts.host, opts.port)
@@ -335,6 +351,7 @@ class SandboxServer:
         self._thread = None
         self._server = None
         self._info = None
+        self.runtime = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the server thread ends (or ``timeout``); True when it ended."""
