@@ -114,16 +114,9 @@ KNOWN_GAPS: dict[str, str] = {
     ),
     "group-list-transitivemembers:get_a_count": _CAST,
     # applications and service principals (apps / app_registrations)
-    "application-list:get_count_only": _COUNT,
-    "application-list:get_a_count": _ODATA_COUNT,
-    "application-list:get_web_count": _ODATA_COUNT,
     "application-addkey:application_addkey_2": (
         "addKey of an X509CertAndPassword key (a signing certificate and its password) is refused"
     ),
-    "serviceprincipal-list:get_count_only": _COUNT,
-    "serviceprincipal-list:get_a_count": _ODATA_COUNT,
-    "serviceprincipal-list:get_team_count": _ODATA_COUNT,
-    "serviceprincipal-get:get_serviceprincipal": "servicePrincipal key missing: endpoints (the docs' example shows it)",
     # audit logs (audit_logs)
     "signin-list:list_signins": (
         "signIn properties missing for a user sign-in: userDisplayName, userPrincipalName, userId, "
@@ -418,6 +411,18 @@ def _revoke(world: World, replay: Replay) -> None:
     _rekey(replay, "appRoleAssignedTo", granted["id"])
 
 
+def _named_application(name: str) -> Prepare:
+    """An application (and its service principal) whose name the example's ``$search`` finds."""
+
+    def prepare(world: World, replay: Replay) -> None:
+        existing = world.call("GET", "/applications", query=f"$filter=displayName eq '{name}'").json()
+        if not existing["value"]:
+            app = world.new_application(name)
+            world.ok("POST", "/servicePrincipals", {"appId": app["appId"]})
+
+    return prepare
+
+
 def _scratch_meeting(world: World, replay: Replay) -> None:
     _rekey(replay, "onlineMeetings", world.new_meeting("Conformance: to delete")["id"])
 
@@ -450,6 +455,8 @@ def _version_v1(world: World, replay: Replay) -> None:
 
 
 PREPARE: dict[str, list[Prepare]] = {
+    "application-list:get_web_count": [_named_application("DotNetWeb-App")],
+    "serviceprincipal-list:get_team_count": [_named_application("myContosoTeam")],
     "application-update:update_application": [_scratch_application],
     "application-delete:delete_application": [_scratch_application],
     "application-addkey:application_addkey_1": [_add_key],

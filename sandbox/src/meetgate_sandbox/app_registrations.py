@@ -2,12 +2,14 @@
 
 Under ``/v1.0`` and ``/beta``, over the tenant's :class:`~meetgate_sandbox.apps.AppRegistry`:
 
-- ``/applications`` (GET with ``$filter`` on displayName / appId, POST), ``/applications/{id}`` and
+- ``/applications`` (GET with ``$filter``, ``$search``, ``$orderby``, ``$count``, ``$top``; POST),
+  ``/applications/$count``, ``/applications/{id}`` and
   ``/applications(appId='…')`` (GET with ``$select``, PATCH, DELETE);
 - ``/applications/{id}/addKey`` and ``/removeKey`` with a proof-of-possession JWT signed by a current
   certificate of the app (aud ``00000002-0000-0000-c000-000000000000``, iss = the application's object
   id, at most 10 minutes); ``/addPassword`` and ``/removePassword``;
-- ``/servicePrincipals`` (GET with ``$filter``, POST), ``/servicePrincipals/{id}``,
+- ``/servicePrincipals`` (GET with the same queries, POST), ``/servicePrincipals/$count``,
+  ``/servicePrincipals/{id}``,
   ``/servicePrincipals(appId='…')``, ``/appRoleAssignedTo`` (GET, POST = admin consent, DELETE),
   ``/appRoleAssignments`` (GET);
 - ``/me/memberOf/microsoft.graph.directoryRole`` (and ``transitiveMemberOf``) for delegated callers.
@@ -37,9 +39,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from meetgate_sandbox import app_registrations_query as query
 from meetgate_sandbox.app_registrations_common import (
     APPLICATION_ADMINISTRATOR,
     CLOUD_APPLICATION_ADMINISTRATOR,
@@ -141,6 +144,15 @@ async def list_applications(request: Request) -> Response:
         request, (render_application(tenant, a) for a in tenant.apps.applications.values()), "Application"
     )
     return _collection(request, "applications", items)
+
+
+async def count_applications(request: Request) -> Response:
+    """``GET /applications/$count``: the number of matching applications as text (advanced query)."""
+    _, tenant = _authorized(request, READ_PERMISSIONS)
+    items = _matching(
+        request, (render_application(tenant, a) for a in tenant.apps.applications.values()), "Application"
+    )
+    return PlainTextResponse(query.count(request, items))
 
 
 async def create_application(request: Request) -> Response:
@@ -292,6 +304,17 @@ async def list_service_principals(request: Request) -> Response:
         "ServicePrincipal",
     )
     return _collection(request, "servicePrincipals", items)
+
+
+async def count_service_principals(request: Request) -> Response:
+    """``GET /servicePrincipals/$count``: the number of matching service principals as text."""
+    _, tenant = _authorized(request, READ_PERMISSIONS)
+    items = _matching(
+        request,
+        (render_service_principal(tenant, s) for s in tenant.apps.service_principals.values()),
+        "ServicePrincipal",
+    )
+    return PlainTextResponse(query.count(request, items))
 
 
 async def create_service_principal(request: Request) -> Response:
@@ -495,6 +518,7 @@ def _dispatch(**by_method: Endpoint) -> Endpoint:
 def routes() -> list[BaseRoute]:
     table: list[tuple[str, dict[str, Endpoint]]] = [
         ("/applications", {"GET": list_applications, "POST": create_application}),
+        ("/applications/$count", {"GET": count_applications}),
         (
             "/applications(appId='{app_id}')",
             {"GET": get_application, "PATCH": update_application, "DELETE": delete_application},
@@ -508,6 +532,7 @@ def routes() -> list[BaseRoute]:
         ("/applications/{object_id}/addPassword", {"POST": add_password}),
         ("/applications/{object_id}/removePassword", {"POST": remove_password}),
         ("/servicePrincipals", {"GET": list_service_principals, "POST": create_service_principal}),
+        ("/servicePrincipals/$count", {"GET": count_service_principals}),
         ("/servicePrincipals(appId='{app_id}')", {"GET": get_service_principal}),
         (
             "/servicePrincipals(appId='{app_id}')/appRoleAssignedTo",

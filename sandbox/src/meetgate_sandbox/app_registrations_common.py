@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from meetgate_sandbox import odata
+from meetgate_sandbox import app_registrations_query as query
 from meetgate_sandbox.apps import Application, KeyCredential, ServicePrincipal
 from meetgate_sandbox.directory_audit import (
     CERTIFICATES_AND_SECRETS,
@@ -52,7 +52,6 @@ READ_PERMISSIONS = frozenset(
 WRITE_PERMISSIONS = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
 CONSENT_PERMISSIONS = frozenset({"AppRoleAssignment.ReadWrite.All"})
 
-_FILTERABLE = {"displayName": "displayName", "appId": "appId", "id": "id"}
 _SELECT_ALWAYS = ("id",)
 
 
@@ -173,8 +172,11 @@ def _record_credential_change(
 
 
 def _matching(request: Request, items: Iterable[dict[str, Any]], resource: str) -> list[dict[str, Any]]:
-    predicate = odata.parse_filter(request.query_params.get("$filter"), _FILTERABLE, resource)
-    return [item for item in items if predicate is None or predicate(item)]
+    """The items the request's ``$filter``, ``$search`` and ``$orderby`` keep (see app_registrations_query)."""
+    filterable = (
+        query.SERVICE_PRINCIPAL_FILTERABLE if resource == "ServicePrincipal" else query.APPLICATION_FILTERABLE
+    )
+    return query.matching(request, items, resource, filterable)
 
 
 def _select(request: Request) -> list[str] | None:
@@ -194,7 +196,8 @@ def _project(item: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
 def _collection(request: Request, what: str, items: list[dict[str, Any]]) -> Response:
     """A list answer: the items projected to the request's ``$select``, under Graph's envelope."""
     select = _select(request)
-    return _json({"@odata.context": _context(request, what), "value": [_project(i, select) for i in items]})
+    body = query.page(request, [_project(i, select) for i in items], _context(request, what))
+    return _json(body)
 
 
 def _guid(value: str) -> bool:
@@ -261,20 +264,32 @@ SERVICE_PRINCIPAL_DEFAULTS: dict[str, Any] = {
     "deletedDateTime": None,
     "addIns": [],
     "alternativeNames": [],
+    "appDescription": None,
     "appDisplayName": None,
+    "applicationTemplateId": None,
     "appRoleAssignmentRequired": False,
+    "description": None,
     "disabledByMicrosoftStatus": None,
+    "endpoints": [],
     "homepage": None,
     "info": _NO_INFO,
     "keyCredentials": [],
+    "loginUrl": None,
     "logoutUrl": None,
+    "notes": None,
+    "notificationEmailAddresses": [],
     "oauth2PermissionScopes": [],
     "passwordCredentials": [],
+    "preferredSingleSignOnMode": None,
+    "preferredTokenSigningKeyThumbprint": None,
     "publisherName": None,
     "replyUrls": [],
+    "resourceSpecificApplicationPermissions": [],
+    "samlSingleSignOnSettings": None,
     "signInAudience": None,
     "tags": [],
     "tokenEncryptionKeyId": None,
+    "verifiedPublisher": {"displayName": None, "verifiedPublisherId": None, "addedDateTime": None},
 }
 
 
