@@ -114,9 +114,6 @@ KNOWN_GAPS: dict[str, str] = {
     ),
     "group-list-transitivemembers:get_a_count": _CAST,
     # applications and service principals (apps / app_registrations)
-    "application-addkey:application_addkey_2": (
-        "addKey of an X509CertAndPassword key (a signing certificate and its password) is refused"
-    ),
     # audit logs (audit_logs)
     "signin-list:list_signins": (
         "signIn properties missing for a user sign-in: userDisplayName, userPrincipalName, userId, "
@@ -347,13 +344,15 @@ def _scratch_application(world: World, replay: Replay) -> None:
 
 
 def _add_key(world: World, replay: Replay) -> None:
+    """A new certificate: its DER form, or for an X509CertAndPassword key a PFX and its password."""
     pair = certificates.generate_self_signed("conformance-addkey")
-    replay.body["keyCredential"]["key"] = base64.b64encode(
-        pair.certificate.public_bytes(Encoding.DER)
-    ).decode()
-    replay.body["proof"] = world.proof()
+    key = pair.certificate.public_bytes(Encoding.DER)
     if replay.body.get("passwordCredential"):
-        replay.body["passwordCredential"]["secretText"] = "conformance-secret-not-used"
+        password = "conformance-pfx-password"
+        key = certificates.pfx_bytes(pair, password.encode())
+        replay.body["passwordCredential"]["secretText"] = password
+    replay.body["keyCredential"]["key"] = base64.b64encode(key).decode()
+    replay.body["proof"] = world.proof()
 
 
 def _remove_key(world: World, replay: Replay) -> None:

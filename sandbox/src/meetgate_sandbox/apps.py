@@ -86,6 +86,10 @@ class KeyCredential:
     start: dt.datetime
     end: dt.datetime
     display_name: str
+    #: ``AsymmetricX509Cert`` (usage ``Verify``: client assertions, proofs) or ``X509CertAndPassword``
+    #: (usage ``Sign``: a signing certificate uploaded with its private key; only its certificate is kept)
+    type: str = "AsymmetricX509Cert"
+    usage: str = "Verify"
 
     @classmethod
     def from_certificate(
@@ -119,6 +123,11 @@ class KeyCredential:
     def valid_at(self, when: dt.datetime) -> bool:
         return self.start <= when <= self.end
 
+    @property
+    def verifies(self) -> bool:
+        """Whether Entra checks signatures with this key (client assertions, proofs of possession)."""
+        return self.usage == "Verify"
+
     def to_graph(self) -> dict[str, Any]:
         return {
             "customKeyIdentifier": self.thumbprint_sha1,
@@ -127,8 +136,8 @@ class KeyCredential:
             "key": base64.b64encode(self.der).decode("ascii"),
             "keyId": self.key_id,
             "startDateTime": iso(self.start),
-            "type": "AsymmetricX509Cert",
-            "usage": "Verify",
+            "type": self.type,
+            "usage": self.usage,
         }
 
     @classmethod
@@ -139,6 +148,8 @@ class KeyCredential:
             start=parse_iso(data["startDateTime"]),
             end=parse_iso(data["endDateTime"]),
             display_name=str(data.get("displayName") or ""),
+            type=str(data.get("type") or "AsymmetricX509Cert"),
+            usage=str(data.get("usage") or "Verify"),
         )
 
 
@@ -215,6 +226,11 @@ class Application:
     required_resource_access: list[dict[str, Any]] = field(default_factory=list)
     key_credentials: list[KeyCredential] = field(default_factory=list)
     password_credentials: list[PasswordCredential] = field(default_factory=list)
+
+    @property
+    def verify_credentials(self) -> list[KeyCredential]:
+        """The key credentials Entra verifies signatures with (usage ``Verify``)."""
+        return [k for k in self.key_credentials if k.verifies]
 
     def to_graph(self, publisher_domain: str = "") -> dict[str, Any]:
         return {
