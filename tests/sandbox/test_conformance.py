@@ -113,15 +113,6 @@ KNOWN_GAPS: dict[str, str] = {
         f"{_CAST}; and path segments are case-sensitive (the docs write transitivemembers)"
     ),
     "group-list-transitivemembers:get_a_count": _CAST,
-    # applications and service principals (apps / app_registrations)
-    # audit logs (audit_logs)
-    "signin-list:list_signins": (
-        "signIn properties missing for a user sign-in: userDisplayName, userPrincipalName, userId, "
-        "clientAppUsed, conditionalAccessStatus, riskDetail, riskLevelAggregated, "
-        "riskLevelDuringSignIn, riskState, riskEventTypes, deviceDetail, location.geoCoordinates, "
-        "appliedConditionalAccessPolicies"
-    ),
-    "signin-list:list_signins_2": "$filter startsWith(appDisplayName, 'Graph') is refused",
 }
 
 #: documented keys not compared in some examples, with the reason (the example still counts)
@@ -254,10 +245,14 @@ class World:
         return next(str(r["id"]) for r in self.graph_sp["appRoles"] if r["value"] == value)
 
 
-def _sign_in_a_user(world: World) -> None:
+#: Microsoft's Graph Explorer, a first-party public client of every tenant
+GRAPH_EXPLORER = "de8bc8b5-d9f9-48b1-a8ad-b748da725064"
+
+
+def _sign_in_a_user(world: World, client_id: str | None = None) -> None:
     """A user sign-in (device code, approved at once by the tenant's admin): v1.0 lists only those."""
     authority = f"{world.sandbox.info.authority_url}/{world.tenant['tenantId']}/oauth2/v2.0"
-    client = {"client_id": world.app["appId"]}
+    client = {"client_id": client_id or world.app["appId"]}
     code = world.http.post(f"{authority}/devicecode", data={**client, "scope": "User.Read"})
     assert code.status_code == 200, code.text
     grant = "urn:ietf:params:oauth:grant-type:device_code"
@@ -449,6 +444,25 @@ def _sign_ins_query(world: World, replay: Replay) -> None:
     replay.query = replay.query.lstrip("&").replace("&top=", "&$top=")
 
 
+def _admin_registers_an_app(world: World, replay: Replay) -> None:
+    """A directory change by a signed-in admin: its audit names the user (initiatedBy.user)."""
+    admin = world.tenant["adminId"]
+    token = world.control.delegated_token(
+        world.tenant["tenantId"], admin, world.app["appId"], ["Application.ReadWrite.All"]
+    )
+    created = world.http.post(
+        f"{world.sandbox.info.graph_url}/v1.0/applications",
+        json={"displayName": "Conformance: registered by the admin"},
+        headers={"Authorization": f"Bearer {Hidden(token)}"},
+    )
+    assert created.status_code == 201, created.text
+
+
+def _graph_explorer_sign_in(world: World, replay: Replay) -> None:
+    """The example lists sign-ins to apps whose name starts with 'Graph': sign in to Graph Explorer."""
+    _sign_in_a_user(world, GRAPH_EXPLORER)
+
+
 def _version_v1(world: World, replay: Replay) -> None:
     replay.version = "v1.0"
 
@@ -472,7 +486,8 @@ PREPARE: dict[str, list[Prepare]] = {
     "onlinemeeting-createorget:create-or-get-onlinemeeting": [_attendee, _existing_external_id],
     "onlinemeeting-get:get-onlinemeeting-joinurl-user-token": [_version_v1, _join_web_url],
     "onlinemeeting-get:example5": [_version_v1, _join_web_url],
-    "signin-list:list_signins_2": [_sign_ins_query],
+    "signin-list:list_signins_2": [_sign_ins_query, _graph_explorer_sign_in],
+    "directoryaudit-list:get_directoryaudit_2": [_admin_registers_an_app],
 }
 
 

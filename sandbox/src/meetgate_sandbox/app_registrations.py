@@ -176,7 +176,7 @@ async def create_application(request: Request) -> Response:
     app.key_credentials = keys
     extension(tenant).record(
         "Add application",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=app.id,
         target_name=app.display_name,
         target_type="Application",
@@ -239,7 +239,7 @@ async def update_application(request: Request) -> Response:
         probe.key_credentials = list(app.key_credentials)
         _set_key_credentials(probe, body["keyCredentials"])
         keys = probe.key_credentials
-    initiator = _initiator(tenant, caller)
+    initiator = _initiator(request, tenant, caller)
     ext = extension(tenant)
     general: dict[str, tuple[Any, Any]] = {}
     if name != app.display_name:
@@ -266,7 +266,7 @@ async def update_application(request: Request) -> Response:
         )
     after_keys = [k.thumbprint_sha1 for k in keys]
     if "keyCredentials" in body and before_keys != after_keys:
-        _record_credential_change(tenant, caller, app, (before_keys, after_keys))
+        _record_credential_change(request, tenant, caller, app, (before_keys, after_keys))
     return _no_content()
 
 
@@ -284,7 +284,7 @@ async def delete_application(request: Request) -> Response:
     del registry.applications[app.id]
     extension(tenant).record(
         "Delete application",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=app.id,
         target_name=app.display_name,
         target_type="Application",
@@ -337,7 +337,7 @@ async def create_service_principal(request: Request) -> Response:
     sp = tenant.apps.create_service_principal(app)
     extension(tenant).record(
         "Add service principal",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=sp.id,
         target_name=sp.display_name,
         target_type="ServicePrincipal",
@@ -439,7 +439,7 @@ async def grant_app_role(request: Request) -> Response:
     tenant.apps.assignments[assignment.id] = assignment
     extension(tenant).record(
         "Add app role assignment to service principal",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=principal.id,
         target_name=principal.display_name,
         target_type="ServicePrincipal",
@@ -469,7 +469,7 @@ async def revoke_app_role(request: Request) -> Response:
     principal = tenant.apps.service_principals.get(assignment.principal_id)
     extension(tenant).record(
         "Remove app role assignment from service principal",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=assignment.principal_id,
         target_name=principal.display_name if principal else None,
         target_type="ServicePrincipal",

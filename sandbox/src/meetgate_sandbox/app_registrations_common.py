@@ -140,29 +140,34 @@ def _authorized(
     return caller, tenant
 
 
-def _initiator(tenant: Tenant, caller: Caller) -> Initiator:
+def _initiator(request: Request, tenant: Tenant, caller: Caller) -> Initiator:
+    """Who a directory audit names: the signed-in user (with the client's IP address) for a delegated
+    token, else the calling application and its service principal."""
     if caller.delegated_user_id:
         user = tenant.users.get(caller.delegated_user_id)
         return Initiator(
             user_id=caller.delegated_user_id,
             user_principal_name=user.user_principal_name if user else None,
             display_name=user.display_name if user else None,
+            ip_address=request.client.host if request.client else None,
         )
+    sp = tenant.apps.service_principal_by_app_id(caller.app_id)
     app = tenant.apps.application_by_app_id(caller.app_id)
     return Initiator(
         app_id=caller.app_id,
         service_principal_id=caller.service_principal_id,
-        display_name=app.display_name if app else None,
+        display_name=sp.display_name if sp else (app.display_name if app else None),
+        service_principal_name=sp.display_name if sp else None,
     )
 
 
 def _record_credential_change(
-    tenant: Tenant, caller: Caller, app: Application, key_description: tuple[Any, Any]
+    request: Request, tenant: Tenant, caller: Caller, app: Application, key_description: tuple[Any, Any]
 ) -> None:
     """Audit one change to an application's certificates or secrets (``KeyDescription`` before, after)."""
     extension(tenant).record(
         CERTIFICATES_AND_SECRETS,
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=app.id,
         target_name=app.display_name,
         target_type="Application",

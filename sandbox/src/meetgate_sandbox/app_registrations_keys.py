@@ -232,7 +232,9 @@ async def add_key(request: Request) -> Response:
         raise _bad("A key credential with the same certificate already exists on the application.")
     before = [k.thumbprint_sha1 for k in app.key_credentials]
     app.key_credentials = [*app.key_credentials, new]
-    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
+    _record_credential_change(
+        request, tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials])
+    )
     return _json(
         {
             "@odata.context": _context(request, "microsoft.graph.keyCredential"),
@@ -254,7 +256,9 @@ async def remove_key(request: Request) -> Response:
         raise _not_found(key_id)
     before = [k.thumbprint_sha1 for k in app.key_credentials]
     app.key_credentials = [k for k in app.key_credentials if k.key_id != key_id]
-    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
+    _record_credential_change(
+        request, tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials])
+    )
     return _no_content()
 
 
@@ -275,7 +279,7 @@ async def add_password(request: Request) -> Response:
     )
     app.password_credentials = [*app.password_credentials, credential]
     _record_credential_change(
-        tenant, caller, app, (None, f"[KeyIdentifier={credential.key_id},KeyType=Password]")
+        request, tenant, caller, app, (None, f"[KeyIdentifier={credential.key_id},KeyType=Password]")
     )
     data = credential.to_graph()
     data["secretText"] = secret
@@ -290,5 +294,7 @@ async def remove_password(request: Request) -> Response:
     if key_id not in {p.key_id for p in app.password_credentials}:
         raise _not_found(str(key_id))
     app.password_credentials = [p for p in app.password_credentials if p.key_id != key_id]
-    _record_credential_change(tenant, caller, app, (f"[KeyIdentifier={key_id},KeyType=Password]", None))
+    _record_credential_change(
+        request, tenant, caller, app, (f"[KeyIdentifier={key_id},KeyType=Password]", None)
+    )
     return _no_content()

@@ -25,6 +25,14 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 #: the tenant that owns Microsoft's first-party apps (appOwnerOrganizationId of Graph's service principal)
 MICROSOFT_SERVICES_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 
+#: Microsoft's first-party public clients a user may sign in with (present in every tenant)
+FIRST_PARTY_PUBLIC_CLIENTS = {
+    "14d82eec-204b-4c2f-b7e8-296a70dab67e": "Microsoft Graph Command Line Tools",
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "Microsoft Azure CLI",
+    "1950a258-227b-4e31-a9cf-717495945fc2": "Microsoft Azure PowerShell",
+    "de8bc8b5-d9f9-48b1-a8ad-b748da725064": "Graph Explorer",
+}
+
 #: Microsoft Graph application permissions: value -> (id, display name). Ids as Graph publishes them;
 #: TeamsPolicyUserAssign.ReadWrite.All from a public permission listing (not Microsoft's own page).
 GRAPH_APP_ROLES: dict[str, tuple[str, str]] = {
