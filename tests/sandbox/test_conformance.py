@@ -105,25 +105,6 @@ KNOWN_GAPS: dict[str, str] = {
         f"{_CAST}; and path segments are case-sensitive (the docs write transitivemembers)"
     ),
     "group-list-transitivemembers:get_a_count": _CAST,
-    # applications and service principals (apps / app_registrations)
-    "application-list:get_count_only": _COUNT,
-    "application-list:get_a_count": _ODATA_COUNT,
-    "application-list:get_web_count": _ODATA_COUNT,
-    "application-addkey:application_addkey_2": (
-        "addKey of an X509CertAndPassword key (a signing certificate and its password) is refused"
-    ),
-    "serviceprincipal-list:get_count_only": _COUNT,
-    "serviceprincipal-list:get_a_count": _ODATA_COUNT,
-    "serviceprincipal-list:get_team_count": _ODATA_COUNT,
-    "serviceprincipal-get:get_serviceprincipal": "servicePrincipal key missing: endpoints (the docs' example shows it)",
-    # audit logs (audit_logs)
-    "signin-list:list_signins": (
-        "signIn properties missing for a user sign-in: userDisplayName, userPrincipalName, userId, "
-        "clientAppUsed, conditionalAccessStatus, riskDetail, riskLevelAggregated, "
-        "riskLevelDuringSignIn, riskState, riskEventTypes, deviceDetail, location.geoCoordinates, "
-        "appliedConditionalAccessPolicies"
-    ),
-    "signin-list:list_signins_2": "$filter startsWith(appDisplayName, 'Graph') is refused",
 }
 
 #: documented keys not compared in some examples, with the reason (the example still counts)
@@ -266,10 +247,14 @@ class World:
         return next(str(r["id"]) for r in self.graph_sp["appRoles"] if r["value"] == value)
 
 
-def _sign_in_a_user(world: World) -> None:
+#: Microsoft's Graph Explorer, a first-party public client of every tenant
+GRAPH_EXPLORER = "de8bc8b5-d9f9-48b1-a8ad-b748da725064"
+
+
+def _sign_in_a_user(world: World, client_id: str | None = None) -> None:
     """A user sign-in (device code, approved at once by the tenant's admin): v1.0 lists only those."""
     authority = f"{world.sandbox.info.authority_url}/{world.tenant['tenantId']}/oauth2/v2.0"
-    client = {"client_id": world.app["appId"]}
+    client = {"client_id": client_id or world.app["appId"]}
     code = world.http.post(f"{authority}/devicecode", data={**client, "scope": "User.Read"})
     assert code.status_code == 200, code.text
     grant = "urn:ietf:params:oauth:grant-type:device_code"
@@ -357,13 +342,15 @@ def _scratch_application(world: World, replay: Replay) -> None:
 
 
 def _add_key(world: World, replay: Replay) -> None:
+    """A new certificate: its DER form, or for an X509CertAndPassword key a PFX and its password."""
     pair = certificates.generate_self_signed("conformance-addkey")
-    replay.body["keyCredential"]["key"] = base64.b64encode(
-        pair.certificate.public_bytes(Encoding.DER)
-    ).decode()
-    replay.body["proof"] = world.proof()
+    key = pair.certificate.public_bytes(Encoding.DER)
     if replay.body.get("passwordCredential"):
-        replay.body["passwordCredential"]["secretText"] = "conformance-secret-not-used"
+        password = "conformance-pfx-password"
+        key = certificates.pfx_bytes(pair, password.encode())
+        replay.body["passwordCredential"]["secretText"] = password
+    replay.body["keyCredential"]["key"] = base64.b64encode(key).decode()
+    replay.body["proof"] = world.proof()
 
 
 def _remove_key(world: World, replay: Replay) -> None:
@@ -421,6 +408,18 @@ def _revoke(world: World, replay: Replay) -> None:
     _rekey(replay, "appRoleAssignedTo", granted["id"])
 
 
+def _named_application(name: str) -> Prepare:
+    """An application (and its service principal) whose name the example's ``$search`` finds."""
+
+    def prepare(world: World, replay: Replay) -> None:
+        existing = world.call("GET", "/applications", query=f"$filter=displayName eq '{name}'").json()
+        if not existing["value"]:
+            app = world.new_application(name)
+            world.ok("POST", "/servicePrincipals", {"appId": app["appId"]})
+
+    return prepare
+
+
 def _scratch_meeting(world: World, replay: Replay) -> None:
     _rekey(replay, "onlineMeetings", world.new_meeting("Conformance: to delete")["id"])
 
@@ -452,11 +451,32 @@ def _sign_ins_query(world: World, replay: Replay) -> None:
     replay.query = replay.query.lstrip("&").replace("&top=", "&$top=")
 
 
+def _admin_registers_an_app(world: World, replay: Replay) -> None:
+    """A directory change by a signed-in admin: its audit names the user (initiatedBy.user)."""
+    admin = world.tenant["adminId"]
+    token = world.control.delegated_token(
+        world.tenant["tenantId"], admin, world.app["appId"], ["Application.ReadWrite.All"]
+    )
+    created = world.http.post(
+        f"{world.sandbox.info.graph_url}/v1.0/applications",
+        json={"displayName": "Conformance: registered by the admin"},
+        headers={"Authorization": f"Bearer {Hidden(token)}"},
+    )
+    assert created.status_code == 201, created.text
+
+
+def _graph_explorer_sign_in(world: World, replay: Replay) -> None:
+    """The example lists sign-ins to apps whose name starts with 'Graph': sign in to Graph Explorer."""
+    _sign_in_a_user(world, GRAPH_EXPLORER)
+
+
 def _version_v1(world: World, replay: Replay) -> None:
     replay.version = "v1.0"
 
 
 PREPARE: dict[str, list[Prepare]] = {
+    "application-list:get_web_count": [_named_application("DotNetWeb-App")],
+    "serviceprincipal-list:get_team_count": [_named_application("myContosoTeam")],
     "application-update:update_application": [_scratch_application],
     "application-delete:delete_application": [_scratch_application],
     "application-addkey:application_addkey_1": [_add_key],
@@ -474,7 +494,8 @@ PREPARE: dict[str, list[Prepare]] = {
     "onlinemeeting-get:get-onlinemeeting-joinurl-user-token": [_version_v1, _join_web_url],
     "onlinemeeting-get:example5": [_version_v1, _join_web_url],
     "onlinemeeting-get:get-onlineMeeting": [_video_teleconference_id],
-    "signin-list:list_signins_2": [_sign_ins_query],
+    "signin-list:list_signins_2": [_sign_ins_query, _graph_explorer_sign_in],
+    "directoryaudit-list:get_directoryaudit_2": [_admin_registers_an_app],
 }
 
 

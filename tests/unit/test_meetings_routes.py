@@ -400,7 +400,7 @@ def test_teams_policy_endpoints_validate(client):
     )
     assert (
         call(
-            client, "GET", "/v1.0/admin/teams/policy/getPolicyId(type='TeamsMeetingPolicy',name='X')", "admin"
+            client, "GET", "/v1.0/admin/teams/policy/getPolicyId(type='NoSuchPolicy',name='X')", "admin"
         ).status_code
         == 400
     )

@@ -2,12 +2,14 @@
 
 Under ``/v1.0`` and ``/beta``, over the tenant's :class:`~meetgate_sandbox.apps.AppRegistry`:
 
-- ``/applications`` (GET with ``$filter`` on displayName / appId, POST), ``/applications/{id}`` and
+- ``/applications`` (GET with ``$filter``, ``$search``, ``$orderby``, ``$count``, ``$top``; POST),
+  ``/applications/$count``, ``/applications/{id}`` and
   ``/applications(appId='…')`` (GET with ``$select``, PATCH, DELETE);
 - ``/applications/{id}/addKey`` and ``/removeKey`` with a proof-of-possession JWT signed by a current
   certificate of the app (aud ``00000002-0000-0000-c000-000000000000``, iss = the application's object
   id, at most 10 minutes); ``/addPassword`` and ``/removePassword``;
-- ``/servicePrincipals`` (GET with ``$filter``, POST), ``/servicePrincipals/{id}``,
+- ``/servicePrincipals`` (GET with the same queries, POST), ``/servicePrincipals/$count``,
+  ``/servicePrincipals/{id}``,
   ``/servicePrincipals(appId='…')``, ``/appRoleAssignedTo`` (GET, POST = admin consent, DELETE),
   ``/appRoleAssignments`` (GET);
 - ``/me/memberOf/microsoft.graph.directoryRole`` (and ``transitiveMemberOf``) for delegated callers.
@@ -37,9 +39,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from meetgate_sandbox import app_registrations_query as query
 from meetgate_sandbox.app_registrations_common import (
     APPLICATION_ADMINISTRATOR,
     CLOUD_APPLICATION_ADMINISTRATOR,
@@ -143,6 +146,15 @@ async def list_applications(request: Request) -> Response:
     return _collection(request, "applications", items)
 
 
+async def count_applications(request: Request) -> Response:
+    """``GET /applications/$count``: the number of matching applications as text (advanced query)."""
+    _, tenant = _authorized(request, READ_PERMISSIONS)
+    items = _matching(
+        request, (render_application(tenant, a) for a in tenant.apps.applications.values()), "Application"
+    )
+    return PlainTextResponse(query.count(request, items))
+
+
 async def create_application(request: Request) -> Response:
     caller, tenant = _authorized(request, WRITE_PERMISSIONS, REGISTRATION_ADMINS)
     body = await json_object_body(request)
@@ -164,7 +176,7 @@ async def create_application(request: Request) -> Response:
     app.key_credentials = keys
     extension(tenant).record(
         "Add application",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=app.id,
         target_name=app.display_name,
         target_type="Application",
@@ -227,7 +239,7 @@ async def update_application(request: Request) -> Response:
         probe.key_credentials = list(app.key_credentials)
         _set_key_credentials(probe, body["keyCredentials"])
         keys = probe.key_credentials
-    initiator = _initiator(tenant, caller)
+    initiator = _initiator(request, tenant, caller)
     ext = extension(tenant)
     general: dict[str, tuple[Any, Any]] = {}
     if name != app.display_name:
@@ -254,7 +266,7 @@ async def update_application(request: Request) -> Response:
         )
     after_keys = [k.thumbprint_sha1 for k in keys]
     if "keyCredentials" in body and before_keys != after_keys:
-        _record_credential_change(tenant, caller, app, (before_keys, after_keys))
+        _record_credential_change(request, tenant, caller, app, (before_keys, after_keys))
     return _no_content()
 
 
@@ -272,7 +284,7 @@ async def delete_application(request: Request) -> Response:
     del registry.applications[app.id]
     extension(tenant).record(
         "Delete application",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=app.id,
         target_name=app.display_name,
         target_type="Application",
@@ -292,6 +304,17 @@ async def list_service_principals(request: Request) -> Response:
         "ServicePrincipal",
     )
     return _collection(request, "servicePrincipals", items)
+
+
+async def count_service_principals(request: Request) -> Response:
+    """``GET /servicePrincipals/$count``: the number of matching service principals as text."""
+    _, tenant = _authorized(request, READ_PERMISSIONS)
+    items = _matching(
+        request,
+        (render_service_principal(tenant, s) for s in tenant.apps.service_principals.values()),
+        "ServicePrincipal",
+    )
+    return PlainTextResponse(query.count(request, items))
 
 
 async def create_service_principal(request: Request) -> Response:
@@ -314,7 +337,7 @@ async def create_service_principal(request: Request) -> Response:
     sp = tenant.apps.create_service_principal(app)
     extension(tenant).record(
         "Add service principal",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=sp.id,
         target_name=sp.display_name,
         target_type="ServicePrincipal",
@@ -416,7 +439,7 @@ async def grant_app_role(request: Request) -> Response:
     tenant.apps.assignments[assignment.id] = assignment
     extension(tenant).record(
         "Add app role assignment to service principal",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=principal.id,
         target_name=principal.display_name,
         target_type="ServicePrincipal",
@@ -446,7 +469,7 @@ async def revoke_app_role(request: Request) -> Response:
     principal = tenant.apps.service_principals.get(assignment.principal_id)
     extension(tenant).record(
         "Remove app role assignment from service principal",
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=assignment.principal_id,
         target_name=principal.display_name if principal else None,
         target_type="ServicePrincipal",
@@ -495,6 +518,7 @@ def _dispatch(**by_method: Endpoint) -> Endpoint:
 def routes() -> list[BaseRoute]:
     table: list[tuple[str, dict[str, Endpoint]]] = [
         ("/applications", {"GET": list_applications, "POST": create_application}),
+        ("/applications/$count", {"GET": count_applications}),
         (
             "/applications(appId='{app_id}')",
             {"GET": get_application, "PATCH": update_application, "DELETE": delete_application},
@@ -508,6 +532,7 @@ def routes() -> list[BaseRoute]:
         ("/applications/{object_id}/addPassword", {"POST": add_password}),
         ("/applications/{object_id}/removePassword", {"POST": remove_password}),
         ("/servicePrincipals", {"GET": list_service_principals, "POST": create_service_principal}),
+        ("/servicePrincipals/$count", {"GET": count_service_principals}),
         ("/servicePrincipals(appId='{app_id}')", {"GET": get_service_principal}),
         (
             "/servicePrincipals(appId='{app_id}')/appRoleAssignedTo",

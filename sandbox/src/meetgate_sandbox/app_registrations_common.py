@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from meetgate_sandbox import odata
+from meetgate_sandbox import app_registrations_query as query
 from meetgate_sandbox.apps import Application, KeyCredential, ServicePrincipal
 from meetgate_sandbox.directory_audit import (
     CERTIFICATES_AND_SECRETS,
@@ -52,7 +52,6 @@ READ_PERMISSIONS = frozenset(
 WRITE_PERMISSIONS = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
 CONSENT_PERMISSIONS = frozenset({"AppRoleAssignment.ReadWrite.All"})
 
-_FILTERABLE = {"displayName": "displayName", "appId": "appId", "id": "id"}
 _SELECT_ALWAYS = ("id",)
 
 
@@ -141,29 +140,34 @@ def _authorized(
     return caller, tenant
 
 
-def _initiator(tenant: Tenant, caller: Caller) -> Initiator:
+def _initiator(request: Request, tenant: Tenant, caller: Caller) -> Initiator:
+    """Who a directory audit names: the signed-in user (with the client's IP address) for a delegated
+    token, else the calling application and its service principal."""
     if caller.delegated_user_id:
         user = tenant.users.get(caller.delegated_user_id)
         return Initiator(
             user_id=caller.delegated_user_id,
             user_principal_name=user.user_principal_name if user else None,
             display_name=user.display_name if user else None,
+            ip_address=request.client.host if request.client else None,
         )
+    sp = tenant.apps.service_principal_by_app_id(caller.app_id)
     app = tenant.apps.application_by_app_id(caller.app_id)
     return Initiator(
         app_id=caller.app_id,
         service_principal_id=caller.service_principal_id,
-        display_name=app.display_name if app else None,
+        display_name=sp.display_name if sp else (app.display_name if app else None),
+        service_principal_name=sp.display_name if sp else None,
     )
 
 
 def _record_credential_change(
-    tenant: Tenant, caller: Caller, app: Application, key_description: tuple[Any, Any]
+    request: Request, tenant: Tenant, caller: Caller, app: Application, key_description: tuple[Any, Any]
 ) -> None:
     """Audit one change to an application's certificates or secrets (``KeyDescription`` before, after)."""
     extension(tenant).record(
         CERTIFICATES_AND_SECRETS,
-        _initiator(tenant, caller),
+        _initiator(request, tenant, caller),
         target_id=app.id,
         target_name=app.display_name,
         target_type="Application",
@@ -173,8 +177,11 @@ def _record_credential_change(
 
 
 def _matching(request: Request, items: Iterable[dict[str, Any]], resource: str) -> list[dict[str, Any]]:
-    predicate = odata.parse_filter(request.query_params.get("$filter"), _FILTERABLE, resource)
-    return [item for item in items if predicate is None or predicate(item)]
+    """The items the request's ``$filter``, ``$search`` and ``$orderby`` keep (see app_registrations_query)."""
+    filterable = (
+        query.SERVICE_PRINCIPAL_FILTERABLE if resource == "ServicePrincipal" else query.APPLICATION_FILTERABLE
+    )
+    return query.matching(request, items, resource, filterable)
 
 
 def _select(request: Request) -> list[str] | None:
@@ -194,7 +201,8 @@ def _project(item: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
 def _collection(request: Request, what: str, items: list[dict[str, Any]]) -> Response:
     """A list answer: the items projected to the request's ``$select``, under Graph's envelope."""
     select = _select(request)
-    return _json({"@odata.context": _context(request, what), "value": [_project(i, select) for i in items]})
+    body = query.page(request, [_project(i, select) for i in items], _context(request, what))
+    return _json(body)
 
 
 def _guid(value: str) -> bool:
@@ -261,20 +269,32 @@ SERVICE_PRINCIPAL_DEFAULTS: dict[str, Any] = {
     "deletedDateTime": None,
     "addIns": [],
     "alternativeNames": [],
+    "appDescription": None,
     "appDisplayName": None,
+    "applicationTemplateId": None,
     "appRoleAssignmentRequired": False,
+    "description": None,
     "disabledByMicrosoftStatus": None,
+    "endpoints": [],
     "homepage": None,
     "info": _NO_INFO,
     "keyCredentials": [],
+    "loginUrl": None,
     "logoutUrl": None,
+    "notes": None,
+    "notificationEmailAddresses": [],
     "oauth2PermissionScopes": [],
     "passwordCredentials": [],
+    "preferredSingleSignOnMode": None,
+    "preferredTokenSigningKeyThumbprint": None,
     "publisherName": None,
     "replyUrls": [],
+    "resourceSpecificApplicationPermissions": [],
+    "samlSingleSignOnSettings": None,
     "signInAudience": None,
     "tags": [],
     "tokenEncryptionKeyId": None,
+    "verifiedPublisher": {"displayName": None, "verifiedPublisherId": None, "addedDateTime": None},
 }
 
 

@@ -1,5 +1,11 @@
 """Key and password credentials of app registrations: ``keyCredentials`` validation, the proof of
 possession addKey / removeKey require, and the addKey / removeKey / addPassword / removePassword routes.
+
+addKey takes the two documented forms: an ``AsymmetricX509Cert`` key (usage ``Verify``, the base64 DER
+certificate, ``passwordCredential`` null) and an ``X509CertAndPassword`` key (usage ``Sign``, a base64
+PKCS#12 file with the signing certificate and its private key, ``passwordCredential.secretText`` its
+password). Either needs a proof signed by a current ``Verify`` key; a ``Sign`` key never verifies
+anything (client assertions, proofs) — it is what Entra would sign tokens with.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ import datetime as dt
 from typing import Any
 
 import jwt
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -61,6 +69,12 @@ def _parse_key_credential(data: Any, existing: dict[str, KeyCredential]) -> KeyC
         cert = certificates.load_certificate_bytes(base64.b64decode(raw, validate=True))
     except (binascii.Error, ValueError, certificates.CertificateError):
         raise _bad("Invalid certificate: the key value must be a base64 encoded X.509 certificate.") from None
+    return _credential_of(cert, data)
+
+
+def _credential_of(cert: x509.Certificate, data: dict[str, Any]) -> KeyCredential:
+    """The key credential for ``cert`` with the dates, key id and name ``data`` asks for, checked."""
+    key_id = data.get("keyId")
     try:
         start = parse_iso(data["startDateTime"]) if data.get("startDateTime") else None
         end = parse_iso(data["endDateTime"]) if data.get("endDateTime") else None
@@ -72,9 +86,46 @@ def _parse_key_credential(data: Any, existing: dict[str, KeyCredential]) -> KeyC
         raise _bad("Key credential start date is invalid: it is earlier than the certificate's start.")
     if isinstance(key_id, str) and key_id and not _guid(key_id):
         raise _bad("Invalid value specified for property 'keyId'.")
-    credential = KeyCredential.from_certificate(cert, start=start, end=end, key_id=key_id or None)
+    credential = KeyCredential.from_certificate(
+        cert, start=start, end=end, key_id=key_id if isinstance(key_id, str) and key_id else None
+    )
     if data.get("displayName"):
         credential.display_name = str(data["displayName"])
+    return credential
+
+
+def _parse_signing_key(data: dict[str, Any], password: Any) -> KeyCredential:
+    """An ``X509CertAndPassword`` key of addKey: a base64 PKCS#12 (PFX) with its certificate and
+    private key, opened with ``passwordCredential.secretText``. Only the certificate is kept; the
+    password and the private key are forgotten at once."""
+    if data.get("usage") != "Sign":
+        raise _bad("Key credentials of type 'X509CertAndPassword' must have usage 'Sign'.")
+    secret = password.get("secretText") if isinstance(password, dict) else None
+    if not isinstance(secret, str) or not secret:
+        raise _bad(
+            "Property 'passwordCredential.secretText' is required for keys of type 'X509CertAndPassword': "
+            "it holds the password of the key."
+        )
+    raw = data.get("key")
+    if not isinstance(raw, str) or not raw:
+        raise _bad("Key credential property 'key' is required (the base64 PKCS#12 file of the signing key).")
+    try:
+        blob = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad("Invalid key: the key value must be base64 encoded.") from None
+    try:
+        private_key, cert, _ = pkcs12.load_key_and_certificates(blob, secret.encode())
+    except ValueError:
+        raise _bad(
+            "Invalid key: a key of type 'X509CertAndPassword' must be a PKCS#12 (PFX) file that the "
+            "password in passwordCredential.secretText opens."
+        ) from None
+    if cert is None or not isinstance(private_key, rsa.RSAPrivateKey):
+        raise _bad("Invalid key: the PKCS#12 file must hold a certificate and its RSA private key.")
+    if not certificates.key_matches_certificate(private_key, cert):
+        raise _bad("Invalid key: the private key in the PKCS#12 file does not match its certificate.")
+    credential = _credential_of(cert, data)
+    credential.type, credential.usage = "X509CertAndPassword", "Sign"
     return credential
 
 
@@ -102,7 +153,7 @@ def verify_proof(app: Application, proof: Any, now: dt.datetime | None = None) -
         header = jwt.get_unverified_header(proof)
     except jwt.InvalidTokenError:
         raise _bad("Proof of possession is not a valid JWT.") from None
-    valid = [k for k in app.key_credentials if k.valid_at(when)]
+    valid = [k for k in app.verify_credentials if k.valid_at(when)]
     if not valid:
         raise _bad(
             "The application has no valid certificate to verify the proof of possession; "
@@ -165,15 +216,25 @@ async def add_key(request: Request) -> Response:
     tenant = _tenant(request, caller)
     app = _key_roll_target(request, tenant, caller)
     body = await json_object_body(request)
-    if body.get("passwordCredential") not in (None, {}):
-        raise _bad("Only key credentials of type 'AsymmetricX509Cert' are supported by the sandbox's addKey.")
+    spec = body.get("keyCredential")
+    signing = isinstance(spec, dict) and spec.get("type") == "X509CertAndPassword"
+    if not signing and body.get("passwordCredential") not in (None, {}):
+        raise _bad(
+            "Property 'passwordCredential' is only for keys of type 'X509CertAndPassword': set it to null."
+        )
     verify_proof(app, body.get("proof"))
-    new = _parse_key_credential(body.get("keyCredential"), {})
-    if any(k.thumbprint_sha1 == new.thumbprint_sha1 for k in app.key_credentials):
+    if signing:
+        assert isinstance(spec, dict)
+        new = _parse_signing_key(spec, body.get("passwordCredential"))
+    else:
+        new = _parse_key_credential(spec, {})
+    if any(k.thumbprint_sha1 == new.thumbprint_sha1 and k.usage == new.usage for k in app.key_credentials):
         raise _bad("A key credential with the same certificate already exists on the application.")
     before = [k.thumbprint_sha1 for k in app.key_credentials]
     app.key_credentials = [*app.key_credentials, new]
-    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
+    _record_credential_change(
+        request, tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials])
+    )
     return _json(
         {
             "@odata.context": _context(request, "microsoft.graph.keyCredential"),
@@ -195,7 +256,9 @@ async def remove_key(request: Request) -> Response:
         raise _not_found(key_id)
     before = [k.thumbprint_sha1 for k in app.key_credentials]
     app.key_credentials = [k for k in app.key_credentials if k.key_id != key_id]
-    _record_credential_change(tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials]))
+    _record_credential_change(
+        request, tenant, caller, app, (before, [k.thumbprint_sha1 for k in app.key_credentials])
+    )
     return _no_content()
 
 
@@ -216,7 +279,7 @@ async def add_password(request: Request) -> Response:
     )
     app.password_credentials = [*app.password_credentials, credential]
     _record_credential_change(
-        tenant, caller, app, (None, f"[KeyIdentifier={credential.key_id},KeyType=Password]")
+        request, tenant, caller, app, (None, f"[KeyIdentifier={credential.key_id},KeyType=Password]")
     )
     data = credential.to_graph()
     data["secretText"] = secret
@@ -231,5 +294,7 @@ async def remove_password(request: Request) -> Response:
     if key_id not in {p.key_id for p in app.password_credentials}:
         raise _not_found(str(key_id))
     app.password_credentials = [p for p in app.password_credentials if p.key_id != key_id]
-    _record_credential_change(tenant, caller, app, (f"[KeyIdentifier={key_id},KeyType=Password]", None))
+    _record_credential_change(
+        request, tenant, caller, app, (f"[KeyIdentifier={key_id},KeyType=Password]", None)
+    )
     return _no_content()

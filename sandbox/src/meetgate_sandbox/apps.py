@@ -25,6 +25,14 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 #: the tenant that owns Microsoft's first-party apps (appOwnerOrganizationId of Graph's service principal)
 MICROSOFT_SERVICES_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 
+#: Microsoft's first-party public clients a user may sign in with (present in every tenant)
+FIRST_PARTY_PUBLIC_CLIENTS = {
+    "14d82eec-204b-4c2f-b7e8-296a70dab67e": "Microsoft Graph Command Line Tools",
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "Microsoft Azure CLI",
+    "1950a258-227b-4e31-a9cf-717495945fc2": "Microsoft Azure PowerShell",
+    "de8bc8b5-d9f9-48b1-a8ad-b748da725064": "Graph Explorer",
+}
+
 #: Microsoft Graph application permissions: value -> (id, display name). Ids as Graph publishes them;
 #: TeamsPolicyUserAssign.ReadWrite.All from a public permission listing (not Microsoft's own page).
 GRAPH_APP_ROLES: dict[str, tuple[str, str]] = {
@@ -86,6 +94,10 @@ class KeyCredential:
     start: dt.datetime
     end: dt.datetime
     display_name: str
+    #: ``AsymmetricX509Cert`` (usage ``Verify``: client assertions, proofs) or ``X509CertAndPassword``
+    #: (usage ``Sign``: a signing certificate uploaded with its private key; only its certificate is kept)
+    type: str = "AsymmetricX509Cert"
+    usage: str = "Verify"
 
     @classmethod
     def from_certificate(
@@ -119,6 +131,11 @@ class KeyCredential:
     def valid_at(self, when: dt.datetime) -> bool:
         return self.start <= when <= self.end
 
+    @property
+    def verifies(self) -> bool:
+        """Whether Entra checks signatures with this key (client assertions, proofs of possession)."""
+        return self.usage == "Verify"
+
     def to_graph(self) -> dict[str, Any]:
         return {
             "customKeyIdentifier": self.thumbprint_sha1,
@@ -127,8 +144,8 @@ class KeyCredential:
             "key": base64.b64encode(self.der).decode("ascii"),
             "keyId": self.key_id,
             "startDateTime": iso(self.start),
-            "type": "AsymmetricX509Cert",
-            "usage": "Verify",
+            "type": self.type,
+            "usage": self.usage,
         }
 
     @classmethod
@@ -139,6 +156,8 @@ class KeyCredential:
             start=parse_iso(data["startDateTime"]),
             end=parse_iso(data["endDateTime"]),
             display_name=str(data.get("displayName") or ""),
+            type=str(data.get("type") or "AsymmetricX509Cert"),
+            usage=str(data.get("usage") or "Verify"),
         )
 
 
@@ -215,6 +234,11 @@ class Application:
     required_resource_access: list[dict[str, Any]] = field(default_factory=list)
     key_credentials: list[KeyCredential] = field(default_factory=list)
     password_credentials: list[PasswordCredential] = field(default_factory=list)
+
+    @property
+    def verify_credentials(self) -> list[KeyCredential]:
+        """The key credentials Entra verifies signatures with (usage ``Verify``)."""
+        return [k for k in self.key_credentials if k.verifies]
 
     def to_graph(self, publisher_domain: str = "") -> dict[str, Any]:
         return {

@@ -1,11 +1,10 @@
 """Entra's log APIs, generated from what really happened in the sandbox.
 
-- ``GET /beta/auditLogs/signIns``: one ``signIn`` per call to the token endpoint of the tenant
-  (:class:`~meetgate_sandbox.recording.TokenRecord`): successes and AADSTS failures, client IP, a
-  location derived from the IP (see :data:`LOCATIONS`), the credential key id and thumbprint.
-  As in Graph, service principal sign-ins are only listed with
-  ``signInEventTypes/any(t: t eq 'servicePrincipal')`` in the filter; without it (and on v1.0)
-  only user sign-ins are listed.
+- ``GET /v1.0|beta/auditLogs/signIns``: one ``signIn`` per call to the token endpoint of the tenant
+  (:mod:`meetgate_sandbox.sign_ins`): successes and AADSTS failures, client IP and location, the
+  user of a user sign-in, the credential key id and thumbprint of a service principal's. As in Graph,
+  v1.0 lists interactive user sign-ins only; beta lists other kinds when the filter asks for them
+  (``signInEventTypes/any(t: t eq 'servicePrincipal')`` or ``'nonInteractiveUser'``).
 - ``GET /v1.0/auditLogs/directoryAudits`` (and beta): the directory audit records the app
   registration routes write (:mod:`meetgate_sandbox.directory_audit`).
 
@@ -15,10 +14,11 @@ last record returned, so records that arrive while a client pages neither repeat
 and are throttled at 5 requests per 10 seconds per app per tenant (429 with ``Retry-After``).
 
 ``$filter`` takes clauses joined by ``and``: ``createdDateTime``/``activityDateTime`` with ``ge``,
-``gt``, ``le``, ``lt`` and an ISO timestamp; ``eq``/``ne`` on ``appId``, ``servicePrincipalId``,
-``ipAddress``, ``status/errorCode``, ``activityDisplayName``, ``category``, ``result``,
-``loggedByService``, ``initiatedBy/app/appId``; ``signInEventTypes/any(t: t eq '...')`` and
-``targetResources/any(t: t/id eq '...')``.
+``gt``, ``le``, ``lt`` and an ISO timestamp; ``eq``/``ne`` (strings, numbers, booleans) on the
+properties of :data:`SIGN_IN_PROPERTIES` / :data:`AUDIT_PROPERTIES`; ``startsWith(prop, '...')`` on
+those Graph documents it for (:data:`STARTSWITH_PROPERTIES`: appDisplayName, userPrincipalName,
+ipAddress, location/city...); ``signInEventTypes/any(t: t eq '...')`` and
+``targetResources/any(t: t/id eq '...')``. ``$orderby`` takes the timestamp (``desc`` by default).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import re
 import threading
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,8 +40,8 @@ from starlette.routing import BaseRoute, Route
 from meetgate_sandbox.directory_audit import EXTENSION as PROVISIONING
 from meetgate_sandbox.directory_audit import ProvisioningExtension
 from meetgate_sandbox.http import GraphErrorResponse
-from meetgate_sandbox.recording import TokenRecord
 from meetgate_sandbox.runtime import caller_tenant, runtime_of
+from meetgate_sandbox.sign_ins import sign_ins_of
 from meetgate_sandbox.state import Tenant
 
 READ_ROLES = frozenset({"AuditLog.Read.All"})
@@ -50,23 +49,19 @@ READ_ROLES = frozenset({"AuditLog.Read.All"})
 LIMIT_REQUESTS = 5
 LIMIT_WINDOW_SECONDS = 10.0
 MAX_TOP = 1000
-GRAPH_RESOURCE_ID = "00000003-0000-0000-c000-000000000000"
 ODATA_JSON = (
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
-)
-
-#: IP prefix -> location; the sandbox's stand-in for Entra's IP geolocation (documentation ranges)
-LOCATIONS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("203.0.113.", {"city": "Sydney", "state": "New South Wales", "countryOrRegion": "AU"}),
-    ("198.51.100.", {"city": "Amsterdam", "state": "North Holland", "countryOrRegion": "NL"}),
-    ("192.0.2.", {"city": "Sao Paulo", "state": "Sao Paulo", "countryOrRegion": "BR"}),
-    ("", {"city": "Dublin", "state": "Leinster", "countryOrRegion": "IE"}),
 )
 
 _CLAUSE_DATE = re.compile(
     r"^(?P<prop>createdDateTime|activityDateTime)\s+(?P<op>ge|gt|le|lt)\s+(?P<value>\S+)$", re.I
 )
-_CLAUSE_EQ = re.compile(r"^(?P<prop>[A-Za-z/]+)\s+(?P<op>eq|ne)\s+(?P<value>'(?:[^']|'')*'|-?\d+)$", re.I)
+_CLAUSE_EQ = re.compile(
+    r"^(?P<prop>[A-Za-z/]+)\s+(?P<op>eq|ne)\s+(?P<value>'(?:[^']|'')*'|-?\d+|true|false)$", re.I
+)
+_CLAUSE_STARTS = re.compile(
+    r"^startswith\(\s*(?P<prop>[A-Za-z/]+)\s*,\s*'(?P<value>(?:[^']|'')*)'\s*\)$", re.I
+)
 _CLAUSE_EVENT = re.compile(
     r"^signInEventTypes/any\(\s*(?P<v>\w+)\s*:\s*(?P=v)\s+eq\s+'(?P<value>[^']*)'\s*\)$", re.I
 )
@@ -76,52 +71,6 @@ _CLAUSE_TARGET = re.compile(
 
 Predicate = Callable[[dict[str, Any]], bool]
 _SAFE = "$,()':@"
-
-
-def location_of(ip: str) -> dict[str, str]:
-    for prefix, place in LOCATIONS:
-        if ip.startswith(prefix):
-            return dict(place)
-    return dict(LOCATIONS[-1][1])
-
-
-def _event_type(record: TokenRecord) -> str:
-    if record.grant_type == "client_credentials" or record.credential_type in ("certificate", "secret"):
-        return "servicePrincipal"
-    return "interactiveUser"
-
-
-def sign_in_of(tenant: Tenant, record: TokenRecord) -> dict[str, Any]:
-    """The Graph ``signIn`` (beta) for one token endpoint call."""
-    app = tenant.apps.application_by_app_id(record.app_id) if record.app_id else None
-    sp = tenant.apps.service_principal_by_app_id(record.app_id) if record.app_id else None
-    basis = f"{tenant.id}|{record.request_id}|{record.time}|{record.correlation_id}"
-    credential = {"certificate": "certificate", "secret": "clientSecret"}.get(record.credential_type or "")
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, basis)),
-        "createdDateTime": record.time,
-        "appId": record.app_id,
-        "appDisplayName": app.display_name if app else None,
-        "servicePrincipalId": sp.id if sp else None,
-        "servicePrincipalName": sp.display_name if sp else None,
-        "ipAddress": record.client_ip,
-        "location": location_of(record.client_ip),
-        "correlationId": record.correlation_id,
-        "signInEventTypes": [_event_type(record)],
-        "isInteractive": False,
-        "resourceDisplayName": "Microsoft Graph",
-        "resourceId": GRAPH_RESOURCE_ID,
-        "clientCredentialType": credential or "none",
-        "servicePrincipalCredentialKeyId": record.key_id,
-        "servicePrincipalCredentialThumbprint": record.thumbprint,
-        "status": {
-            "errorCode": 0 if record.success else (record.error_code or 0),
-            "failureReason": None if record.success else (record.error or "Other."),
-            "additionalDetails": None,
-        },
-        "tokenIssuerType": "AzureAD",
-        "processingTimeInMilliseconds": 0,
-    }
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -193,6 +142,14 @@ def _target_predicate(wanted: str) -> Predicate:
     return lambda item: any(str(t.get("id", "")).lower() == wanted for t in item.get("targetResources") or [])
 
 
+def _starts_predicate(prop: str, prefix: str) -> Predicate:
+    def test(item: dict[str, Any]) -> bool:
+        value = _get(item, prop)
+        return isinstance(value, str) and value.lower().startswith(prefix)
+
+    return test
+
+
 def _eq_predicate(prop: str, literal: Any, equal: bool) -> Predicate:
     return lambda item: (_norm(_get(item, prop)) == literal) == equal
 
@@ -221,12 +178,23 @@ def compile_filter(text: str | None, properties: dict[str, str]) -> tuple[Predic
             if "targetresources" not in properties:
                 raise _unsupported("targetResources")
             predicates.append(_target_predicate(m.group("value").lower()))
+        elif m := _CLAUSE_STARTS.match(clause):
+            found = properties.get(m.group("prop").lower())
+            if found is None or found not in STARTSWITH_PROPERTIES:
+                raise _unsupported(m.group("prop"))
+            predicates.append(_starts_predicate(found, m.group("value").replace("''", "'").lower()))
         elif m := _CLAUSE_EQ.match(clause):
             found = properties.get(m.group("prop").lower())
             if found is None:
                 raise _unsupported(m.group("prop"))
             raw = m.group("value")
-            literal: Any = raw[1:-1].replace("''", "'") if raw.startswith("'") else int(raw)
+            literal: Any
+            if raw.startswith("'"):
+                literal = raw[1:-1].replace("''", "'")
+            elif raw.lower() in ("true", "false"):
+                literal = raw.lower() == "true"
+            else:
+                literal = int(raw)
             predicates.append(_eq_predicate(found, _norm(literal), m.group("op").lower() == "eq"))
         else:
             raise GraphErrorResponse(400, "BadRequest", f"Invalid filter clause: {clause}")
@@ -244,15 +212,50 @@ SIGN_IN_PROPERTIES = {
     for p in (
         "createdDateTime",
         "appId",
+        "appDisplayName",
+        "userId",
+        "userPrincipalName",
+        "userDisplayName",
         "servicePrincipalId",
+        "servicePrincipalName",
         "ipAddress",
         "status/errorCode",
         "signInEventTypes",
         "clientCredentialType",
+        "clientAppUsed",
+        "conditionalAccessStatus",
+        "isInteractive",
+        "resourceId",
+        "resourceDisplayName",
+        "riskState",
+        "riskLevelDuringSignIn",
+        "riskLevelAggregated",
+        "location/city",
+        "location/state",
+        "location/countryOrRegion",
+        "deviceDetail/operatingSystem",
+        "deviceDetail/browser",
         "correlationId",
         "id",
     )
 }
+#: the properties Graph's signIn docs say support ``startsWith``
+STARTSWITH_PROPERTIES = frozenset(
+    {
+        "appDisplayName",
+        "userPrincipalName",
+        "userDisplayName",
+        "ipAddress",
+        "location/city",
+        "location/state",
+        "location/countryOrRegion",
+        "deviceDetail/operatingSystem",
+        "deviceDetail/browser",
+        "servicePrincipalName",
+        "activityDisplayName",
+        "initiatedBy/user/userPrincipalName",
+    }
+)
 AUDIT_PROPERTIES = {
     p.lower(): p
     for p in (
@@ -263,7 +266,10 @@ AUDIT_PROPERTIES = {
         "loggedByService",
         "operationType",
         "initiatedBy/app/appId",
+        "initiatedBy/app/displayName",
         "initiatedBy/user/id",
+        "initiatedBy/user/userPrincipalName",
+        "initiatedBy/user/displayName",
         "targetResources",
         "correlationId",
         "id",
@@ -332,15 +338,35 @@ def _top(text: str | None) -> int:
     return int(text)
 
 
+def _newest_first(orderby: str | None, time_prop: str) -> bool:
+    """``$orderby`` of a log: only its timestamp sorts (``desc``, the default order, or ``asc``)."""
+    if orderby is None:
+        return True
+    parts = orderby.split()
+    if not parts or parts[0].lower() != time_prop.lower() or len(parts) > 2:
+        raise GraphErrorResponse(
+            400, "BadRequest", f"Invalid $orderby '{orderby}': logs sort only by {time_prop} (asc or desc)."
+        )
+    if len(parts) == 2 and parts[1].lower() not in ("asc", "desc"):
+        raise GraphErrorResponse(400, "BadRequest", f"Invalid $orderby direction '{parts[1]}'.")
+    return len(parts) == 2 and parts[1].lower() == "desc"  # OData's default direction is asc
+
+
 def _page(request: Request, items: Sequence[dict[str, Any]], time_prop: str, entity_set: str) -> Response:
     """Newest first; the skip token holds the sort key of the last item sent."""
     params = request.query_params
     top = _top(params.get("$top"))
-    ordered = sorted(items, key=lambda i: (str(i.get(time_prop)), str(i.get("id"))), reverse=True)
+    newest_first = _newest_first(params.get("$orderby"), time_prop)
+    ordered = sorted(items, key=lambda i: (str(i.get(time_prop)), str(i.get("id"))), reverse=newest_first)
     token = params.get("$skiptoken")
     if token is not None:
         after = _decode_token(token)
-        ordered = [i for i in ordered if (str(i.get(time_prop)), str(i.get("id"))) < after]
+        ordered = [
+            i
+            for i in ordered
+            if ((str(i.get(time_prop)), str(i.get("id"))) < after) == newest_first
+            and (str(i.get(time_prop)), str(i.get("id"))) != after
+        ]
     page = ordered[:top]
     base = f"{request.url.scheme}://{request.url.netloc}"
     version = request.url.path.split("/", 2)[1]
@@ -380,11 +406,11 @@ async def sign_ins(request: Request) -> Response:
     beta = request.url.path.startswith("/beta/")
     if not beta or not event_types:
         event_types = {"interactiveuser"}
-    items = []
-    for record in list(tenant.log.tokens):
-        item = sign_in_of(tenant, record)
-        if item["signInEventTypes"][0].lower() in event_types and predicate(item):
-            items.append(item)
+    items = [
+        item
+        for item in sign_ins_of(tenant)
+        if item["signInEventTypes"][0].lower() in event_types and predicate(item)
+    ]
     return _page(request, items, "createdDateTime", "auditLogs/signIns")
 
 

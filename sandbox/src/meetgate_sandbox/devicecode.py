@@ -39,9 +39,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from meetgate_sandbox.app_registrations import DIRECTORY_ROLES, extension
-from meetgate_sandbox.apps import GRAPH_APP_ID, GRAPH_RESOURCE
+from meetgate_sandbox.apps import FIRST_PARTY_PUBLIC_CLIENTS, GRAPH_APP_ID, GRAPH_RESOURCE
 from meetgate_sandbox.control_api import issue_user_token, json_body, tenant_of
-from meetgate_sandbox.directory_audit import DeviceLoginSettings
+from meetgate_sandbox.directory_audit import DeviceLoginSettings, UserSignInDetail
 from meetgate_sandbox.entra import (
     TokenFailure,
     _aadsts_body,
@@ -57,12 +57,6 @@ from meetgate_sandbox.state import Tenant
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 EXPIRES_IN = 900
 INTERVAL = 5
-#: Microsoft's first-party public clients an admin may sign in with (present in every tenant)
-FIRST_PARTY_PUBLIC_CLIENTS = {
-    "14d82eec-204b-4c2f-b7e8-296a70dab67e": "Microsoft Graph Command Line Tools",
-    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "Microsoft Azure CLI",
-    "1950a258-227b-4e31-a9cf-717495945fc2": "Microsoft Azure PowerShell",
-}
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 #: what ``https://graph.microsoft.com/.default`` stands for when a public client asks for it
 DEFAULT_DELEGATED_SCOPES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "User.Read")
@@ -276,6 +270,18 @@ def _token_record(request: Request, tenant: Tenant, grant_type: str, client_id: 
     }
 
 
+def _remember_user(request: Request, tenant: Tenant, record: dict[str, Any], user_id: str) -> None:
+    """Keep who signed in, and with which client, for the sign-in log (``/auditLogs/signIns``)."""
+    extension(tenant).record_user_sign_in(
+        UserSignInDetail(
+            request_id=str(record["request_id"]),
+            user_id=user_id,
+            user_agent=request.headers.get("user-agent", ""),
+            client_os=request.headers.get("x-client-os", ""),
+        )
+    )
+
+
 async def device_code_token(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """The token endpoint's answer to ``grant_type=…device_code`` (called by the token route)."""
     runtime = runtime_of(request)
@@ -338,6 +344,8 @@ async def device_code_token(request: Request, tenant: Tenant, form: dict[str, st
             )
         )
     user = tenant.users.get(pending.user_id)
+    if user is not None:
+        _remember_user(request, tenant, record, user.id)
     if user is None or not user.account_enabled:
         return fail(TokenFailure(400, "invalid_grant", 50057, "The user account is disabled.", client_id))
     pending.status = "redeemed"
@@ -477,6 +485,8 @@ async def refresh_token_grant(request: Request, tenant: Tenant, form: dict[str, 
             )
         )
     user = tenant.users.get(grant.user_id)
+    if user is not None:
+        _remember_user(request, tenant, record, user.id)
     if user is None or not user.account_enabled:
         del codes.refresh_tokens[token]
         return fail(TokenFailure(400, "invalid_grant", 50057, "The user account is disabled.", client_id))

@@ -232,11 +232,11 @@ def verify_assertion(
     try:
         if isinstance(x5t_s256, str):
             digest = _b64url_decode(x5t_s256).hex().upper()
-            key = next((k for k in app.key_credentials if k.thumbprint_sha256 == digest), None)
+            key = next((k for k in app.verify_credentials if k.thumbprint_sha256 == digest), None)
             thumb = key.thumbprint_sha1 if key else digest
         elif isinstance(x5t, str):
             thumb = _b64url_decode(x5t).hex().upper()
-            key = next((k for k in app.key_credentials if k.thumbprint_sha1 == thumb), None)
+            key = next((k for k in app.verify_credentials if k.thumbprint_sha1 == thumb), None)
         else:
             raise TokenFailure(
                 401,

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from meetgate_sandbox import teams_policy_types
 from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of, json_object_body
 from meetgate_sandbox.meeting_settings import MeetingSandboxSettings
 from meetgate_sandbox.meetings import MeetingError, MeetingStore, Organizer, render_meeting
@@ -477,15 +478,6 @@ class TeamsPolicyRoutes:
             raise _denied(f"the caller needs the permission {POLICY_ASSIGN_PERMISSION}")
         return caller
 
-    @staticmethod
-    def _check_type(policy_type: object) -> None:
-        if not isinstance(policy_type, str) or policy_type.casefold() != POLICY_TYPE.casefold():
-            raise GraphErrorResponse(
-                400,
-                "BadRequest",
-                f"Policy type {policy_type!r} is not supported by the sandbox: it accepts {POLICY_TYPE}.",
-            )
-
     async def get_policy_id(self, request: Request) -> Response:
         caller = self._authorize(request)
         match = _GET_POLICY_ID.match(request.path_params["call"])
@@ -493,15 +485,22 @@ class TeamsPolicyRoutes:
             raise GraphErrorResponse(
                 400,
                 "BadRequest",
-                "Use getPolicyId(type='ApplicationAccessPolicy',name='{policyName}').",
+                "Use getPolicyId(type='{policyType}',name='{policyName}').",
             )
-        policy_type, name = (g.replace("''", "'") for g in match.groups())
-        self._check_type(policy_type)
-        engine = self.backend.policy_engine(caller.tenant_id)
-        found = [p for p in engine.policies() if policy_key(p.name) == policy_key(name)]
+        raw_type, name = (g.replace("''", "'") for g in match.groups())
+        policy_type = teams_policy_types.require_type(raw_type, "type")
+        found: list[tuple[str, str]] = []
+        if policy_type == POLICY_TYPE:
+            engine = self.backend.policy_engine(caller.tenant_id)
+            found = [
+                (p.identity, p.policy_id) for p in engine.policies() if policy_key(p.name) == policy_key(name)
+            ]
+        elif (instance := teams_policy_types.find_instance(policy_type, name)) is not None:
+            policy_id = teams_policy_types.instance_id(caller.tenant_id, policy_type, instance)
+            found = [(teams_policy_types.identity(instance), policy_id)]
         if not found:
             raise GraphErrorResponse(
-                404, "NotFound", f"Policy '{name}' of type '{policy_type}' was not found in this tenant."
+                404, "NotFound", f"Policy '{name}' of type '{raw_type}' was not found in this tenant."
             )
         context = f"{_base(request)}/$metadata#Collection(microsoft.graph.teamsAdministration.policyIdentifierDetail)"
         return _json(
@@ -510,15 +509,16 @@ class TeamsPolicyRoutes:
                 "value": [
                     {
                         "@odata.type": "#microsoft.graph.teamsAdministration.policyIdentifierDetail",
-                        "name": p.identity,
-                        "policyId": p.policy_id,
+                        "name": identity,
+                        "policyId": policy_id,
                     }
-                    for p in found
+                    for identity, policy_id in found
                 ],
             }
         )
 
-    async def _assignments(self, request: Request) -> tuple[Caller, list[Mapping[str, Any]]]:
+    async def _assignments(self, request: Request) -> tuple[Caller, list[dict[str, Any]]]:
+        """The request's assignments, checked; each with its ``policyType`` in the documented spelling."""
         caller = self._authorize(request)
         body = await json_object_body(request)
         items = body.get("value")
@@ -533,13 +533,15 @@ class TeamsPolicyRoutes:
                 f"Too many assignments in one request ({len(items)}): send at most "
                 f"{MAX_ASSIGNMENTS_PER_REQUEST} per request.",
             )
-        checked: list[Mapping[str, Any]] = []
+        checked: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             if not isinstance(item, Mapping):
                 raise GraphErrorResponse(
                     400, "BadRequest", f"value[{index}] must be a teamsPolicyUserAssignment."
                 )
-            self._check_type(item.get("policyType"))
+            policy_type = teams_policy_types.require_type(
+                item.get("policyType"), f"value[{index}].policyType"
+            )
             user_id = item.get("userId")
             if not isinstance(user_id, str) or not _GUID.match(user_id):
                 raise GraphErrorResponse(
@@ -549,26 +551,35 @@ class TeamsPolicyRoutes:
                 raise GraphErrorResponse(
                     404, "NotFound", f"value[{index}].userId: user '{user_id}' was not found."
                 )
-            checked.append(item)
+            checked.append({**item, "policyType": policy_type})
         return caller, checked
 
     async def assign(self, request: Request) -> Response:
         caller, items = await self._assignments(request)
         engine = self.backend.policy_engine(caller.tenant_id)
-        policies = []
-        for index, item in enumerate(items):
-            policy_id = item.get("policyId")
-            policy = engine.policy_by_id(policy_id) if isinstance(policy_id, str) else None
-            if policy is None:
+        names: list[str] = []
+        for index, item in enumerate(items):  # every policy is checked before anything changes
+            policy_id, policy_type = item.get("policyId"), item["policyType"]
+            name: str | None = None
+            if isinstance(policy_id, str) and policy_type == POLICY_TYPE:
+                policy = engine.policy_by_id(policy_id)
+                name = policy.name if policy else None
+            elif isinstance(policy_id, str):
+                name = teams_policy_types.instance_by_id(caller.tenant_id, policy_type, policy_id)
+            if name is None:
                 raise GraphErrorResponse(
                     404,
                     "NotFound",
-                    f"value[{index}].policyId {policy_id!r} is not a policy of type {POLICY_TYPE}: "
+                    f"value[{index}].policyId {policy_id!r} is not a policy of type {policy_type}: "
                     "look it up with getPolicyId.",
                 )
-            policies.append(policy)
-        for item, policy in zip(items, policies, strict=True):
-            engine.grant_user(str(item["userId"]).lower(), policy.name)
+            names.append(name)
+        for item, name in zip(items, names, strict=True):
+            user_id = str(item["userId"]).lower()
+            if item["policyType"] == POLICY_TYPE:
+                engine.grant_user(user_id, name)
+            else:
+                engine.assign_type(user_id, item["policyType"], name)
         self.backend.changed(caller.tenant_id)
         return Response(status_code=204)
 
@@ -576,7 +587,11 @@ class TeamsPolicyRoutes:
         caller, items = await self._assignments(request)
         engine = self.backend.policy_engine(caller.tenant_id)
         for item in items:
-            engine.grant_user(str(item["userId"]).lower(), None)
+            user_id = str(item["userId"]).lower()
+            if item["policyType"] == POLICY_TYPE:
+                engine.grant_user(user_id, None)
+            else:
+                engine.assign_type(user_id, item["policyType"], None)
         self.backend.changed(caller.tenant_id)
         return Response(status_code=204)
 
@@ -610,6 +625,17 @@ class TeamsPolicyRoutes:
                         "assignmentType": "group",
                         "policyId": group.policy.policy_id,
                         "groupId": group.group_id,
+                    },
+                }
+            )
+        for policy_type, instance in engine.type_assignments_of(user.id).items():
+            assignments.append(
+                {
+                    "policyType": policy_type,
+                    "policyAssignment": {
+                        "displayName": instance,
+                        "assignmentType": "direct",
+                        "policyId": teams_policy_types.instance_id(caller.tenant_id, policy_type, instance),
                     },
                 }
             )

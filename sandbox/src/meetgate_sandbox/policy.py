@@ -78,9 +78,9 @@ def validate_policy_name(identity: str) -> str:
     return name
 
 
-def opaque_policy_id(tenant_id: str, name: str) -> str:
+def opaque_policy_id(tenant_id: str, name: str, policy_type: str = POLICY_TYPE) -> str:
     """A stable opaque id like the ones Graph's ``getPolicyId`` returns (43 base64url characters)."""
-    digest = hashlib.sha256(f"{tenant_id}|{POLICY_TYPE}|{name.casefold()}".encode()).digest()
+    digest = hashlib.sha256(f"{tenant_id}|{policy_type}|{name.casefold()}".encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -248,6 +248,28 @@ class PolicyEngine:
         self._pending: deque[tuple[float, Operation]] = deque()
         self._last_due = 0.0
         self._lock = threading.Lock()
+        #: direct assignments of the other Teams policy types (Graph ``userAssignments``), which the
+        #: sandbox records but does not enforce: policy type -> user object id (lower-case) -> instance
+        self.type_assignments: dict[str, dict[str, str]] = {}
+
+    # ---- other Teams policy types (assignments only) --------------------------------------------------
+
+    def assign_type(self, user_id: str, policy_type: str, instance: str | None) -> None:
+        """Assign (or, with None, unassign) an instance of another policy type to a user directly."""
+        with self._lock:
+            users = self.type_assignments.setdefault(policy_type, {})
+            if instance is None:
+                users.pop(user_id.lower(), None)
+            else:
+                users[user_id.lower()] = instance
+            if not users:
+                del self.type_assignments[policy_type]
+
+    def type_assignments_of(self, user_id: str) -> dict[str, str]:
+        """The user's direct assignments of the other policy types: policy type -> instance name."""
+        with self._lock:
+            wanted = user_id.lower()
+            return {t: users[wanted] for t, users in sorted(self.type_assignments.items()) if wanted in users}
 
     # ---- mutation --------------------------------------------------------------------------------
 
@@ -459,6 +481,7 @@ class PolicyEngine:
                     {"group": g.group_id, "policy": g.policy_key, "rank": g.rank} for g in state.groups
                 ],
                 "global": state.global_policy,
+                "typeAssignments": {t: dict(users) for t, users in self.type_assignments.items()},
             }
 
     def load_dict(self, data: dict[str, Any]) -> None:
@@ -479,3 +502,7 @@ class PolicyEngine:
             self.admin = state
             self.enforced = copy.deepcopy(state)
             self._pending.clear()
+            self.type_assignments = {
+                str(t): {str(u): str(n) for u, n in users.items()}
+                for t, users in (data.get("typeAssignments") or {}).items()
+            }
