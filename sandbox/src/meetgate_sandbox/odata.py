@@ -225,7 +225,7 @@ class FilterParser:
         return lambda item: isinstance(item.get(prop), str) and item[prop].lower().endswith(lowered)
 
     def _lambda(self, word: str) -> Predicate:
-        collection_name, _, operator = word.rpartition("/")
+        collection_name = word.rpartition("/")[0]
         collection = self._property(collection_name)
         if collection not in self.schema.collections:
             raise unsupported_property(collection_name, self.schema.resource)
@@ -238,8 +238,7 @@ class FilterParser:
         finally:
             del self.variables[variable]
         self._take(")")
-        quantifier = any if operator.lower() == "any" else all
-        return lambda item: quantifier(inner({variable: value}) for value in item.get(collection) or [])
+        return lambda item: any(inner({variable: value}) for value in item.get(collection) or [])
 
     def _term(self) -> Predicate:
         word = self._peek_word()
@@ -256,7 +255,7 @@ class FilterParser:
         if word in ("startswith", "endswith"):
             self.pos += 1
             return self._string_function(word)
-        if word is not None and word.endswith(("/any", "/all")):
+        if word is not None and word.endswith("/any"):
             self.pos += 1
             return self._lambda(str(self.tokens[self.pos - 1].value))
         name = str(self._take("word").value)
