@@ -184,6 +184,9 @@ def _query(
         )
     predicate = odata.parse_filter(text, schema, advanced=advanced)
     search = odata.parse_search(params.get("$search"), schema, headers)
+    order = params.get("$orderby")
+    if predicate is None and search is None and order is None:
+        return list(items)
     resources = [(item, resource(item)) for item in items]
     kept = [
         pair
@@ -192,7 +195,7 @@ def _query(
     ]
     combined = predicate is not None or search is not None
     ordered = odata.order_items(
-        kept, params.get("$orderby"), schema, advanced=advanced, combined=combined, key=lambda pair: pair[1]
+        kept, order, schema, advanced=advanced, combined=combined, key=lambda pair: pair[1]
     )
     return [item for item, _ in ordered]
 

@@ -74,17 +74,15 @@ EXCHANGE_GROUP_PROPERTIES = frozenset(
     }
 )
 
-#: $filter: property -> Graph's spelling (keys compared case-insensitively by the parser)
-USER_FILTERABLE = tuple(
-    (
-        "id", "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
-        "createdDateTime", "creationType", "department", "displayName", "employeeHireDate", "employeeId",
-        "employeeType", "externalUserState", "faxNumber", "givenName", "imAddresses", "isResourceAccount",
-        "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation", "onPremisesImmutableId",
-        "onPremisesSamAccountName", "onPremisesSyncEnabled", "onPremisesUserPrincipalName", "otherMails",
-        "postalCode", "preferredLanguage", "proxyAddresses", "showInAddressList", "state",
-        "streetAddress", "surname", "usageLocation", "userPrincipalName", "userType",
-    )
+#: the properties $filter takes (and $search: its string ones), in Graph's spelling
+USER_FILTERABLE = (
+    "id", "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
+    "createdDateTime", "creationType", "department", "displayName", "employeeHireDate", "employeeId",
+    "employeeType", "externalUserState", "faxNumber", "givenName", "imAddresses", "isResourceAccount",
+    "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation", "onPremisesImmutableId",
+    "onPremisesSamAccountName", "onPremisesSyncEnabled", "onPremisesUserPrincipalName", "otherMails",
+    "postalCode", "preferredLanguage", "proxyAddresses", "showInAddressList", "state",
+    "streetAddress", "surname", "usageLocation", "userPrincipalName", "userType",
 )  # fmt: skip
 GROUP_FILTERABLE = (
     "id", "classification", "description", "displayName", "expirationDateTime", "groupTypes",
@@ -121,7 +119,6 @@ def user_resource(user: User) -> dict[str, Any]:
     upn = user.user_principal_name
     data.update(
         {
-            "creationType": None,
             "identities": [
                 {"signInType": "userPrincipalName", "issuer": upn.split("@", 1)[1], "issuerAssignedId": upn}
             ],
@@ -129,7 +126,6 @@ def user_resource(user: User) -> dict[str, Any]:
             "onPremisesExtensionAttributes": {f"extensionAttribute{i}": None for i in range(1, 16)},
             "proxyAddresses": [f"SMTP:{known['mail']}"],
             "securityIdentifier": _security_identifier(user.id),
-            "showInAddressList": None,
             "refreshTokensValidFromDateTime": known["createdDateTime"],
             "signInSessionsValidFromDateTime": known["createdDateTime"],
         }
