@@ -31,6 +31,8 @@ def needs_advanced(operator: str) -> str:
 class Directory:
     get: Callable[..., httpx.Response]
     tenant: dict[str, Any]
+    #: a delegated token (User.Read) for a user id
+    delegated: Callable[[str], str]
 
     def user(self, display_name: str) -> dict[str, Any]:
         return next(u for u in self.tenant["users"] if u["displayName"] == display_name)
@@ -59,7 +61,12 @@ def directory(sandbox, sandbox_control, http, key_pair) -> Directory:
         sent = {"Authorization": f"Bearer {token}", **(headers or {})}
         return http.get(f"{sandbox.info.graph_url}/v1.0{path}", params=params, headers=sent)
 
-    return Directory(get, tenant)
+    def delegated(user_id: str) -> str:
+        return Hidden(
+            sandbox_control.delegated_token(tenant["tenantId"], user_id, app["appId"], ["User.Read"])
+        )
+
+    return Directory(get, tenant, delegated)
 
 
 def _error(response: httpx.Response) -> tuple[int, str, str]:
@@ -271,6 +278,24 @@ def test_member_of_casts_and_counts(directory):
         "BadRequest",
         "Resource not found for the segment 'microsoft.graph.user'.",
     )
+
+
+def test_me_member_of_for_a_signed_in_user(directory):
+    alex = directory.user("Alex Wilber")["id"]
+    token = directory.delegated(alex)
+    own = {"Authorization": f"Bearer {token}", **EVENTUAL}
+    found = directory.get("/me/transitiveMemberOf/microsoft.graph.group", own, **{"$count": "true"})
+    assert found.json()["@odata.count"] == 4
+    assert directory.get("/me/memberOf/$count", own).text == "2"
+    assert _error(directory.get("/me/memberOf")) == (
+        400,
+        "BadRequest",
+        "/me request is only valid with delegated authentication flow.",
+    )
+    # User.Read reads one's own memberships, not another user's
+    adele = directory.user("Adele Vance")["id"]
+    other = directory.get(f"/users/{adele}/memberOf", {"Authorization": f"Bearer {token}"})
+    assert other.status_code == 403
 
 
 def test_member_of_search_filter_and_select_after_a_cast(directory):

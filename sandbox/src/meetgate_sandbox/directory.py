@@ -478,13 +478,23 @@ async def group_transitive_members_count(request: Request) -> Response:
 
 
 def _member_of(request: Request, transitive: bool) -> _Relationship:
-    """``/users/{id}/memberOf`` and ``/transitiveMemberOf``: the groups a user is in."""
+    """``/users/{id}/memberOf`` and ``/transitiveMemberOf`` (or ``/me/…``): the groups a user is in.
+
+    A signed-in user reads their own with User.Read, as Graph allows.
+    """
     caller, tenant = caller_tenant(request)
-    granted = caller.roles if caller.is_app_only else caller.scopes
-    if not granted & (GROUP_ROLES | USER_FULL_ROLES):
-        raise denied()
-    key = request.path_params["user"]
+    key = request.path_params.get("user")
+    if key is None:  # /me/...
+        if caller.is_app_only:
+            raise GraphErrorResponse(
+                400, "BadRequest", "/me request is only valid with delegated authentication flow."
+            )
+        key = caller.delegated_user_id or ""
     user = tenant.find_user(key)
+    granted = caller.roles if caller.is_app_only else caller.scopes
+    own = user is not None and user.id == caller.delegated_user_id and "User.Read" in granted
+    if not own and not granted & (GROUP_ROLES | USER_FULL_ROLES):
+        raise denied()
     if user is None:
         raise _not_found(key)
     kind = _cast_type(request, MEMBER_OF_TYPES)
@@ -517,6 +527,8 @@ def routes() -> list[BaseRoute]:
     relationships = (
         ("users/{user}/memberOf", user_member_of, user_member_of_count),
         ("users/{user}/transitiveMemberOf", user_transitive_member_of, user_transitive_member_of_count),
+        ("me/memberOf", user_member_of, user_member_of_count),
+        ("me/transitiveMemberOf", user_transitive_member_of, user_transitive_member_of_count),
         ("groups/{group}/members", group_members, group_members_count),
         ("groups/{group}/transitiveMembers", group_transitive_members, group_transitive_members_count),
     )
