@@ -113,6 +113,16 @@ def test_advanced_operators_work_with_both_parameters(directory):
     assert advanced("endswith(userPrincipalName,'vance@" + domain + "')") == ["Adele Vance"]
 
 
+def test_a_count_segment_stands_for_count_true(directory):
+    domain = directory.tenant["domain"]
+    counted = directory.get("/users/$count", EVENTUAL, **{"$filter": f"endswith(mail,'@{domain}')"})
+    everyone = directory.get("/users", **{"$top": "999"}).json()["value"]
+    assert (counted.status_code, counted.text) == (200, str(len(everyone)))
+    regional = directory.group("Regional Managers")
+    members = {"$filter": "startswith(displayName,'meeting')"}
+    assert directory.get(f"/groups/{regional}/members/$count", EVENTUAL, **members).text == "1"
+
+
 def test_endswith_takes_only_the_documented_properties(directory):
     response = directory.get("/users", EVENTUAL, **{"$filter": "endswith(displayName,'e')", "$count": "true"})
     assert _error(response) == (

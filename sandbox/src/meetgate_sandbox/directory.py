@@ -168,13 +168,15 @@ def _query(
     resource: Callable[[T], dict[str, Any]],
     *,
     reference: bool = False,
+    counting: bool = False,
 ) -> list[T]:
     """``items`` kept by ``$filter`` and ``$search`` and sorted by ``$orderby``, as Graph's rules allow.
 
     ``reference``: a relationship (members, memberOf), where any ``$filter`` is an advanced query.
+    ``counting``: a ``/$count`` segment, which stands for ``$count=true`` (the header suffices).
     """
     params, headers = request.query_params, request.headers
-    advanced = odata.is_advanced(headers, params)
+    advanced = odata.is_eventual(headers) if counting else odata.is_advanced(headers, params)
     text = params.get("$filter")
     if reference and text is not None and not advanced:
         raise GraphErrorResponse(
@@ -216,7 +218,7 @@ def _count(
 ) -> Response:
     """A ``/$count`` segment: the number of matching items as text (advanced queries only)."""
     _require_advanced_query(request)
-    matching = _query(request, items, schema, resource, reference=reference)
+    matching = _query(request, items, schema, resource, reference=reference, counting=True)
     return PlainTextResponse(str(len(matching)))
 
 
