@@ -280,7 +280,7 @@ def test_member_of_casts_and_counts(directory):
             assert counted.headers["content-type"].startswith("text/plain")
             refused = directory.get(f"/users/{alex}/{relation}{cast}/$count")
             assert _error(refused) == (400, "Request_BadRequest", "$count is not currently supported.")
-        # the sandbox has no directory roles or administrative units: valid casts, nothing in them
+        # Alex holds no directory role, and the sandbox has no administrative units: nothing in them
         for kind in ("directoryRole", "administrativeUnit"):
             assert _names(directory.get(f"/users/{alex}/{relation}/microsoft.graph.{kind}")) == []
     assert _error(directory.get(f"/users/{alex}/memberOf/microsoft.graph.user")) == (
@@ -288,6 +288,18 @@ def test_member_of_casts_and_counts(directory):
         "BadRequest",
         "Resource not found for the segment 'microsoft.graph.user'.",
     )
+
+
+def test_member_of_cast_to_directory_roles(directory):
+    admin = directory.tenant["adminId"]
+    for relation in ("memberOf", "transitiveMemberOf"):
+        roles = directory.get(f"/users/{admin}/{relation}/microsoft.graph.directoryRole")
+        assert roles.json()["@odata.context"].endswith("/$metadata#directoryRoles")
+        assert [(r["@odata.type"], r["displayName"]) for r in roles.json()["value"]] == [
+            ("#microsoft.graph.directoryRole", "Global Administrator")
+        ]
+        counted = directory.get(f"/users/{admin}/{relation}/microsoft.graph.directoryRole/$count", EVENTUAL)
+        assert counted.text == "1"
 
 
 def test_me_member_of_for_a_signed_in_user(directory):

@@ -8,6 +8,7 @@ delegated token.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -15,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate_sandbox import odata
+from meetgate_sandbox import app_registrations, odata
+from meetgate_sandbox.app_registrations_common import DIRECTORY_ROLES, directory_roles_of
 from meetgate_sandbox.directory_schema import (
     COLLECTIONS,
     DEFAULT_GROUP_PROPERTIES,
@@ -406,6 +408,8 @@ class _Relationship:
         self.kind = kind
         self.objects = _of_type(objects, kind)
         self.schema = {"user": USER_SCHEMA, "group": GROUP_SCHEMA}.get(kind or "", OBJECT_SCHEMA)
+        #: the user whose memberships these are (memberOf), if any
+        self.user: User | None = None
 
     def resource(self, member: Member) -> dict[str, Any]:
         if isinstance(member, User):
@@ -504,23 +508,59 @@ def _member_of(request: Request, transitive: bool) -> _Relationship:
         groups = tenant.groups_of(user.id)
     else:
         groups = [g for g in tenant.groups.values() if user.id in g.member_ids]
-    return _Relationship(request, tenant, groups, kind)
+    relationship = _Relationship(request, tenant, groups, kind)
+    relationship.user = user
+    return relationship
+
+
+def _role_objects(tenant: Tenant, user_id: str) -> list[dict[str, Any]]:
+    """The directoryRole objects a user holds (roles do not nest: direct and transitive alike)."""
+    return [
+        {
+            "@odata.type": "#microsoft.graph.directoryRole",
+            "id": str(uuid.uuid5(uuid.UUID(DIRECTORY_ROLES[name]), tenant.id)),
+            "deletedDateTime": None,
+            "description": name,
+            "displayName": name,
+            "roleTemplateId": DIRECTORY_ROLES[name],
+        }
+        for name in sorted(directory_roles_of(tenant, user_id))
+        if name in DIRECTORY_ROLES
+    ]
+
+
+async def _roles_cast(request: Request, *, count: bool) -> Response | None:
+    """A ``…/memberOf/microsoft.graph.directoryRole`` request: the user's directory roles, else None.
+
+    ``/me/…`` is served as the app registration routes serve it (any delegated caller, own roles).
+    """
+    if str(request.path_params.get("kind", "")).lower() != "directoryrole":
+        return None
+    if "user" not in request.path_params and not count:
+        return await app_registrations.my_directory_roles(request)
+    relationship = _member_of(request, transitive=False)  # the caller's checks, the user's existence
+    assert relationship.user is not None
+    roles = _role_objects(relationship.tenant, relationship.user.id)
+    if count:
+        _require_advanced_query(request)
+        return PlainTextResponse(str(len(roles)))
+    return _page(request, roles, _context(request, "directoryRoles", None), lambda role: role)
 
 
 async def user_member_of(request: Request) -> Response:
-    return _member_of(request, transitive=False).page(basic=False)
+    return await _roles_cast(request, count=False) or _member_of(request, transitive=False).page(basic=False)
 
 
 async def user_transitive_member_of(request: Request) -> Response:
-    return _member_of(request, transitive=True).page(basic=False)
+    return await _roles_cast(request, count=False) or _member_of(request, transitive=True).page(basic=False)
 
 
 async def user_member_of_count(request: Request) -> Response:
-    return _member_of(request, transitive=False).count()
+    return await _roles_cast(request, count=True) or _member_of(request, transitive=False).count()
 
 
 async def user_transitive_member_of_count(request: Request) -> Response:
-    return _member_of(request, transitive=True).count()
+    return await _roles_cast(request, count=True) or _member_of(request, transitive=True).count()
 
 
 def routes() -> list[BaseRoute]:
