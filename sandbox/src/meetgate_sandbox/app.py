@@ -61,13 +61,25 @@ async def _graph_error(request: Request, exc: Exception) -> Response:
     return graph_error(exc.status, exc.code, exc.message, headers=exc.headers)
 
 
+def _unknown_segment(routes: Sequence[BaseRoute], path: str) -> str:
+    """The first segment of a Graph path that no route leads on to (Graph names it in its 400).
+
+    ``/v1.0/users/{id}/xyz`` names ``xyz``: ``/v1.0/users/{id}`` is a resource; ``/v1.0/xyz`` names ``xyz``.
+    """
+    segments = path.rstrip("/").split("/")  # ["", "v1.0", ...]
+    for end in range(len(segments) - 1, 2, -1):
+        prefix = "/".join(segments[:end])
+        if any(regex.match(prefix) for regex in (getattr(r, "path_regex", None) for r in routes) if regex):
+            return segments[end]
+    return segments[2] if len(segments) > 2 else segments[-1]
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path
     if exc.status_code == 404:
         if request_kind(path) == "graph":
-            segments = [s for s in path.split("/") if s]
-            segment = segments[1] if len(segments) > 1 else segments[0]
+            segment = _unknown_segment(request.app.routes, path)
             return graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
         return graph_error(
             404, "UnknownError", f"No HTTP resource was found that matches the request URI '{path}'."

@@ -8,6 +8,7 @@ delegated token.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -15,19 +16,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate_sandbox import odata
+from meetgate_sandbox import app_registrations, odata
+from meetgate_sandbox.app_registrations_common import DIRECTORY_ROLES, directory_roles_of
+from meetgate_sandbox.directory_schema import (
+    COLLECTIONS,
+    DEFAULT_GROUP_PROPERTIES,
+    ENDSWITH,
+    EXCHANGE_GROUP_PROPERTIES,
+    GROUP_FILTERABLE,
+    GROUP_ORDERBY,
+    GROUP_PROPERTIES,
+    USER_FILTERABLE,
+    USER_ORDERBY,
+    USER_PROPERTIES,
+    group_resource,
+    user_resource,
+)
 from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
 from meetgate_sandbox.runtime import caller_tenant
-from meetgate_sandbox.state import (
-    BASIC_USER_PROPERTIES,
-    DEFAULT_GROUP_PROPERTIES,
-    DEFAULT_USER_PROPERTIES,
-    Group,
-    Tenant,
-    User,
-)
+from meetgate_sandbox.state import BASIC_USER_PROPERTIES, DEFAULT_USER_PROPERTIES, Group, Tenant, User
 
 T = TypeVar("T")
+Member = User | Group
 
 #: what Graph sends for OData JSON
 ODATA_JSON = (
@@ -52,30 +62,33 @@ GROUP_ROLES = frozenset(
         "Directory.ReadWrite.All",
     }
 )
-USER_FILTERABLE = {
-    p: p
-    for p in (
-        "id",
-        "userPrincipalName",
-        "mail",
-        "displayName",
-        "accountEnabled",
-        "givenName",
-        "surname",
-        "jobTitle",
-        "department",
-        "userType",
-        "mailNickname",
-        "usageLocation",
+USER_SCHEMA = odata.Schema("User", USER_FILTERABLE, COLLECTIONS, ENDSWITH, USER_ORDERBY)
+GROUP_SCHEMA = odata.Schema("Group", GROUP_FILTERABLE, COLLECTIONS, ENDSWITH, GROUP_ORDERBY)
+#: members and memberOf hold users and groups: the union of both
+OBJECT_SCHEMA = odata.Schema(
+    "DirectoryObject",
+    tuple(dict.fromkeys([*USER_FILTERABLE, *GROUP_FILTERABLE])),
+    COLLECTIONS,
+    ENDSWITH,
+    {"displayName": True},
+)
+_OBJECT_PROPERTIES = tuple(dict.fromkeys([*USER_PROPERTIES, *GROUP_PROPERTIES]))
+#: the directoryObject types a cast segment may name (the sandbox's directory holds users and groups)
+DIRECTORY_TYPES = {
+    t.lower(): t
+    for t in (
+        "user",
+        "group",
+        "device",
+        "orgContact",
+        "servicePrincipal",
+        "application",
+        "directoryRole",
+        "administrativeUnit",
     )
 }
-GROUP_FILTERABLE = {
-    p: p for p in ("id", "displayName", "mailNickname", "mail", "securityEnabled", "mailEnabled")
-}
-_ALL_USER_PROPERTIES = tuple(
-    User(id="", display_name="", given_name="", surname="", user_principal_name="x@y").to_graph()
-)
-_ALL_GROUP_PROPERTIES = DEFAULT_GROUP_PROPERTIES
+#: what a user can be a member of
+MEMBER_OF_TYPES = frozenset({"group", "directoryrole", "administrativeunit"})
 
 
 def denied() -> GraphErrorResponse:
@@ -131,10 +144,8 @@ def _page(
     top = odata.parse_top(params.get("$top"))
     offset = odata.decode_skiptoken(params.get("$skiptoken"))
     body: dict[str, Any] = {"@odata.context": context}
-    if params.get("$count", "").lower() == "true":
-        # directory objects count only with advanced queries (Graph answers this text without the header)
-        if request.headers.get("consistencylevel", "").lower() != "eventual":
-            raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
+    # directory objects count only in advanced queries; without the header Graph ignores $count=true
+    if params.get("$count", "").lower() == "true" and odata.is_eventual(request.headers):
         body["@odata.count"] = len(items)
     if offset + top < len(items):
         body["@odata.nextLink"] = odata.next_link(
@@ -152,7 +163,72 @@ def _not_found(key: str) -> GraphErrorResponse:
     )
 
 
+def _query(
+    request: Request,
+    items: Sequence[T],
+    schema: odata.Schema,
+    resource: Callable[[T], dict[str, Any]],
+    *,
+    reference: bool = False,
+    counting: bool = False,
+) -> list[T]:
+    """``items`` kept by ``$filter`` and ``$search`` and sorted by ``$orderby``, as Graph's rules allow.
+
+    ``reference``: a relationship (members, memberOf), where any ``$filter`` is an advanced query.
+    ``counting``: a ``/$count`` segment, which stands for ``$count=true`` (the header suffices).
+    """
+    params, headers = request.query_params, request.headers
+    advanced = odata.is_eventual(headers) if counting else odata.is_advanced(headers, params)
+    text = params.get("$filter")
+    if reference and text is not None and not advanced:
+        raise GraphErrorResponse(
+            400,
+            "Request_UnsupportedQuery",
+            "The specified filter to the reference property query is currently not supported.",
+        )
+    predicate = odata.parse_filter(text, schema, advanced=advanced)
+    search = odata.parse_search(params.get("$search"), schema, headers)
+    order = params.get("$orderby")
+    if predicate is None and search is None and order is None:
+        return list(items)
+    resources = [(item, resource(item)) for item in items]
+    kept = [
+        pair
+        for pair in resources
+        if (predicate is None or predicate(pair[1])) and (search is None or search(pair[1]))
+    ]
+    combined = predicate is not None or search is not None
+    ordered = odata.order_items(
+        kept, order, schema, advanced=advanced, combined=combined, key=lambda pair: pair[1]
+    )
+    return [item for item, _ in ordered]
+
+
+def _require_advanced_query(request: Request) -> None:
+    """``$count`` segments are advanced queries: Graph answers them only with ``ConsistencyLevel: eventual``."""
+    if not odata.is_eventual(request.headers):
+        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
+
+
+def _count(
+    request: Request,
+    items: Sequence[T],
+    schema: odata.Schema,
+    resource: Callable[[T], dict[str, Any]],
+    *,
+    reference: bool = False,
+) -> Response:
+    """A ``/$count`` segment: the number of matching items as text (advanced queries only)."""
+    _require_advanced_query(request)
+    matching = _query(request, items, schema, resource, reference=reference, counting=True)
+    return PlainTextResponse(str(len(matching)))
+
+
 # --- users ----------------------------------------------------------------------------------------
+
+
+def _users_in(tenant: Tenant) -> list[User]:
+    return list(tenant.users.values())
 
 
 async def list_users(request: Request) -> Response:
@@ -161,22 +237,14 @@ async def list_users(request: Request) -> Response:
     if access is None:
         raise denied()
     tenant = _tenant(request, caller)
-    params = request.query_params
-    predicate = odata.parse_filter(params.get("$filter"), USER_FILTERABLE, "User")
-    select = odata.parse_select(params.get("$select"), _ALL_USER_PROPERTIES, "microsoft.graph.user")
-    users = [u for u in tenant.users.values() if predicate is None or predicate(u.to_graph())]
+    select = odata.parse_select(request.query_params.get("$select"), USER_PROPERTIES, "microsoft.graph.user")
+    users = _query(request, _users_in(tenant), USER_SCHEMA, user_resource)
     return _page(
         request,
         users,
         _context(request, "users", select),
-        lambda user: _project(user.to_graph(), select, DEFAULT_USER_PROPERTIES, access == "basic"),
+        lambda user: _project(user_resource(user), select, DEFAULT_USER_PROPERTIES, access == "basic"),
     )
-
-
-def _require_advanced_query(request: Request) -> None:
-    """``$count`` segments are advanced queries: Graph answers them only with ``ConsistencyLevel: eventual``."""
-    if request.headers.get("consistencylevel", "").lower() != "eventual":
-        raise GraphErrorResponse(400, "Request_BadRequest", "$count is not currently supported.")
 
 
 async def count_users(request: Request) -> Response:
@@ -184,20 +252,14 @@ async def count_users(request: Request) -> Response:
     caller = caller_of(request)
     if user_access(caller) is None:
         raise denied()
-    _require_advanced_query(request)
-    tenant = _tenant(request, caller)
-    predicate = odata.parse_filter(request.query_params.get("$filter"), USER_FILTERABLE, "User")
-    count = sum(1 for u in tenant.users.values() if predicate is None or predicate(u.to_graph()))
-    return PlainTextResponse(str(count))
+    return _count(request, _users_in(_tenant(request, caller)), USER_SCHEMA, user_resource)
 
 
 def _one_user(request: Request, caller: Caller, user: User) -> Response:
-    select = odata.parse_select(
-        request.query_params.get("$select"), _ALL_USER_PROPERTIES, "microsoft.graph.user"
-    )
+    select = odata.parse_select(request.query_params.get("$select"), USER_PROPERTIES, "microsoft.graph.user")
     basic = user_access(caller) == "basic" and caller.delegated_user_id != user.id
     body: dict[str, Any] = {"@odata.context": _context(request, "users", select, single=True)}
-    body.update(_project(user.to_graph(), select, DEFAULT_USER_PROPERTIES, basic))
+    body.update(_project(user_resource(user), select, DEFAULT_USER_PROPERTIES, basic))
     return ODataResponse(body)
 
 
@@ -247,20 +309,39 @@ def _group(request: Request, tenant: Tenant) -> Group:
     return group
 
 
+def _select_groups(request: Request, known: Sequence[str], type_name: str) -> list[str] | None:
+    """``$select`` on a collection holding groups: the Exchange-backed properties are refused there."""
+    select = odata.parse_select(request.query_params.get("$select"), known, type_name)
+    if select and EXCHANGE_GROUP_PROPERTIES.intersection(select):
+        raise GraphErrorResponse(501, "NotImplemented", "This operation target is not yet supported.")
+    return select
+
+
+def _group_view(tenant: Tenant, group: Group, select: Sequence[str] | None) -> dict[str, Any]:
+    data = group_resource(group, tenant.domain)
+    return {k: data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)}
+
+
 async def list_groups(request: Request) -> Response:
     caller = caller_of(request)
     _require_groups(caller)
     tenant = _tenant(request, caller)
-    params = request.query_params
-    predicate = odata.parse_filter(params.get("$filter"), GROUP_FILTERABLE, "Group")
-    select = odata.parse_select(params.get("$select"), _ALL_GROUP_PROPERTIES, "microsoft.graph.group")
-    groups = [g for g in tenant.groups.values() if predicate is None or predicate(g.to_graph(tenant.domain))]
+    select = _select_groups(request, GROUP_PROPERTIES, "microsoft.graph.group")
+    groups = _query(
+        request, list(tenant.groups.values()), GROUP_SCHEMA, lambda g: group_resource(g, tenant.domain)
+    )
+    return _page(
+        request, groups, _context(request, "groups", select), lambda g: _group_view(tenant, g, select)
+    )
 
-    def view(group: Group) -> dict[str, Any]:
-        data = group.to_graph(tenant.domain)
-        return {k: data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)}
 
-    return _page(request, groups, _context(request, "groups", select), view)
+async def count_groups(request: Request) -> Response:
+    """``GET /groups/$count`` (advanced queries only)."""
+    caller = caller_of(request)
+    _require_groups(caller)
+    tenant = _tenant(request, caller)
+    groups = list(tenant.groups.values())
+    return _count(request, groups, GROUP_SCHEMA, lambda g: group_resource(g, tenant.domain))
 
 
 async def get_group(request: Request) -> Response:
@@ -269,153 +350,246 @@ async def get_group(request: Request) -> Response:
     tenant = _tenant(request, caller)
     group = _group(request, tenant)
     select = odata.parse_select(
-        request.query_params.get("$select"), _ALL_GROUP_PROPERTIES, "microsoft.graph.group"
+        request.query_params.get("$select"), GROUP_PROPERTIES, "microsoft.graph.group"
     )
-    data = group.to_graph(tenant.domain)
     body: dict[str, Any] = {"@odata.context": _context(request, "groups", select, single=True)}
-    body.update({k: data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)})
+    if select and EXCHANGE_GROUP_PROPERTIES.intersection(select):
+        # read from the group's mailbox, which only Microsoft 365 groups have; the answer names the id
+        if not group.unified:
+            raise GraphErrorResponse(
+                404,
+                "MailboxNotEnabledForRESTAPI",
+                "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+            )
+        select = ["id", *(p for p in select if p != "id")]
+    body.update(_group_view(tenant, group, select))
     return ODataResponse(body)
 
 
-def _member_view(
-    tenant: Tenant, member: User | Group, select: Sequence[str] | None, basic: bool
-) -> dict[str, Any]:
+# --- relationships: members, memberOf, with type casts ---------------------------------------------
+
+
+def _member_view(tenant: Tenant, member: Member, select: Sequence[str] | None, basic: bool) -> dict[str, Any]:
     if isinstance(member, User):
-        data = _project(member.to_graph(), select, DEFAULT_USER_PROPERTIES, basic)
+        data = _project(user_resource(member), select, DEFAULT_USER_PROPERTIES, basic)
         return {"@odata.type": "#microsoft.graph.user", **data}
-    group_data = member.to_graph(tenant.domain)
-    return {
-        "@odata.type": "#microsoft.graph.group",
-        **{k: group_data.get(k) for k in (select or DEFAULT_GROUP_PROPERTIES)},
-    }
+    return {"@odata.type": "#microsoft.graph.group", **_group_view(tenant, member, select)}
 
 
-def _cast(request: Request, members: Sequence[User | Group]) -> list[User | Group]:
-    """Keep only the members of an OData type-cast segment (``.../microsoft.graph.user``), if any."""
+def _cast_type(request: Request, allowed: frozenset[str] | None = None) -> str | None:
+    """The type of an OData cast segment (``.../microsoft.graph.user`` -> ``user``), if any."""
     kind = request.path_params.get("kind")
     if kind is None:
-        return list(members)
-    if kind.lower() == "user":
-        return [m for m in members if isinstance(m, User)]
-    if kind.lower() == "group":
-        return [m for m in members if isinstance(m, Group)]
-    raise GraphErrorResponse(
-        400, "BadRequest", f"Resource not found for the segment 'microsoft.graph.{kind}'."
-    )
-
-
-async def _members(request: Request, transitive: bool) -> Response:
-    caller = caller_of(request)
-    _require_groups(caller)
-    tenant = _tenant(request, caller)
-    group = _group(request, tenant)
-    params = request.query_params
-    if params.get("$filter") is not None:
+        return None
+    lowered = str(kind).lower()
+    if lowered not in DIRECTORY_TYPES or (allowed is not None and lowered not in allowed):
         raise GraphErrorResponse(
-            400,
-            "Request_UnsupportedQuery",
-            "Filtering group members needs the advanced query capabilities (ConsistencyLevel: eventual), "
-            "which the sandbox does not emulate.",
+            400, "BadRequest", f"Resource not found for the segment 'microsoft.graph.{kind}'."
         )
-    known = tuple(dict.fromkeys([*_ALL_USER_PROPERTIES, *_ALL_GROUP_PROPERTIES]))
-    select = odata.parse_select(params.get("$select"), known, "microsoft.graph.directoryObject")
-    members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
-    members = _cast(request, members)
-    basic = user_access(caller) != "full"
-    return _page(
-        request,
-        members,
-        _context(request, "directoryObjects", select),
-        lambda member: _member_view(tenant, member, select, basic),
-    )
+    return lowered
 
 
-async def _count_members(request: Request, transitive: bool) -> Response:
-    """``/groups/{id}/members/$count`` and ``/transitiveMembers/$count`` (advanced queries only)."""
+def _of_type(members: Sequence[Member], kind: str | None) -> list[Member]:
+    if kind is None:
+        return list(members)
+    if kind == "user":
+        return [m for m in members if isinstance(m, User)]
+    if kind == "group":
+        return [m for m in members if isinstance(m, Group)]
+    return []  # devices, contacts, roles, administrative units: the sandbox's directory has none
+
+
+class _Relationship:
+    """A members / memberOf request: the related objects, their type cast, schema and views."""
+
+    def __init__(self, request: Request, tenant: Tenant, objects: Sequence[Member], kind: str | None) -> None:
+        self.request = request
+        self.tenant = tenant
+        self.kind = kind
+        self.objects = _of_type(objects, kind)
+        self.schema = {"user": USER_SCHEMA, "group": GROUP_SCHEMA}.get(kind or "", OBJECT_SCHEMA)
+        #: the user whose memberships these are (memberOf), if any
+        self.user: User | None = None
+
+    def resource(self, member: Member) -> dict[str, Any]:
+        if isinstance(member, User):
+            return user_resource(member)
+        return group_resource(member, self.tenant.domain)
+
+    def matching(self) -> list[Member]:
+        return _query(self.request, self.objects, self.schema, self.resource, reference=True)
+
+    def count(self) -> Response:
+        return _count(self.request, self.objects, self.schema, self.resource, reference=True)
+
+    def page(self, basic: bool, *, directory_ids: bool = False) -> Response:
+        """One page of the related objects.
+
+        ``directory_ids``: a cast of group members read as an advanced query names each object as the
+        directory service does, with ``@odata.id`` (its ``/v2/{tenant}/directoryObjects/...`` address)
+        and ``organizationId`` (as the docs' examples of those responses show).
+        """
+        known, type_name, entity_set = {
+            "user": (USER_PROPERTIES, "microsoft.graph.user", "users"),
+            "group": (GROUP_PROPERTIES, "microsoft.graph.group", "groups"),
+        }.get(self.kind or "", (_OBJECT_PROPERTIES, "microsoft.graph.directoryObject", "directoryObjects"))
+        select = _select_groups(self.request, known, type_name)
+        addressed = (
+            directory_ids and self.kind is not None and not select and odata.is_eventual(self.request.headers)
+        )
+
+        def view(member: Member) -> dict[str, Any]:
+            data = _member_view(self.tenant, member, select, basic)
+            if not addressed:
+                return data
+            kind = "User" if isinstance(member, User) else "Group"
+            address = f"{_base(self.request)}/v2/{self.tenant.id}/directoryObjects/{member.id}"
+            return {
+                "@odata.type": data.pop("@odata.type"),
+                "@odata.id": f"{address}/Microsoft.DirectoryServices.{kind}",
+                "organizationId": self.tenant.id,
+                **data,
+            }
+
+        return _page(self.request, self.matching(), _context(self.request, entity_set, select), view)
+
+
+def _members(request: Request, transitive: bool) -> tuple[_Relationship, Caller]:
     caller = caller_of(request)
     _require_groups(caller)
     tenant = _tenant(request, caller)
     group = _group(request, tenant)
-    _require_advanced_query(request)
+    kind = _cast_type(request)
     members = tenant.transitive_members(group) if transitive else tenant.direct_members(group)
-    return PlainTextResponse(str(len(members)))
+    return _Relationship(request, tenant, members, kind), caller
+
+
+async def group_members(request: Request) -> Response:
+    relationship, caller = _members(request, transitive=False)
+    return relationship.page(basic=user_access(caller) != "full", directory_ids=True)
+
+
+async def group_transitive_members(request: Request) -> Response:
+    relationship, caller = _members(request, transitive=True)
+    return relationship.page(basic=user_access(caller) != "full", directory_ids=True)
 
 
 async def group_members_count(request: Request) -> Response:
-    return await _count_members(request, transitive=False)
+    """``/groups/{id}/members/$count`` (also after a cast; advanced queries only)."""
+    return _members(request, transitive=False)[0].count()
 
 
 async def group_transitive_members_count(request: Request) -> Response:
-    return await _count_members(request, transitive=True)
+    return _members(request, transitive=True)[0].count()
 
 
-async def _member_of(request: Request, transitive: bool) -> Response:
-    """``/users/{id}/memberOf`` and ``/transitiveMemberOf``: the groups a user is in."""
+def _member_of(request: Request, transitive: bool) -> _Relationship:
+    """``/users/{id}/memberOf`` and ``/transitiveMemberOf`` (or ``/me/…``): the groups a user is in.
+
+    A signed-in user reads their own with User.Read, as Graph allows.
+    """
     caller, tenant = caller_tenant(request)
-    granted = caller.roles if caller.is_app_only else caller.scopes
-    if not granted & (GROUP_ROLES | USER_FULL_ROLES):
-        raise denied()
-    key = request.path_params["user"]
+    key = request.path_params.get("user")
+    if key is None:  # /me/...
+        if caller.is_app_only:
+            raise GraphErrorResponse(
+                400, "BadRequest", "/me request is only valid with delegated authentication flow."
+            )
+        key = caller.delegated_user_id or ""
     user = tenant.find_user(key)
+    granted = caller.roles if caller.is_app_only else caller.scopes
+    own = user is not None and user.id == caller.delegated_user_id and "User.Read" in granted
+    if not own and not granted & (GROUP_ROLES | USER_FULL_ROLES):
+        raise denied()
     if user is None:
         raise _not_found(key)
-    select = odata.parse_select(
-        request.query_params.get("$select"), _ALL_GROUP_PROPERTIES, "microsoft.graph.directoryObject"
-    )
+    kind = _cast_type(request, MEMBER_OF_TYPES)
     if transitive:
         groups = tenant.groups_of(user.id)
     else:
         groups = [g for g in tenant.groups.values() if user.id in g.member_ids]
-    return _page(
-        request,
-        groups,
-        _context(request, "directoryObjects", select),
-        lambda group: _member_view(tenant, group, select, basic=False),
-    )
+    relationship = _Relationship(request, tenant, groups, kind)
+    relationship.user = user
+    return relationship
+
+
+def _role_objects(tenant: Tenant, user_id: str) -> list[dict[str, Any]]:
+    """The directoryRole objects a user holds (roles do not nest: direct and transitive alike)."""
+    return [
+        {
+            "@odata.type": "#microsoft.graph.directoryRole",
+            "id": str(uuid.uuid5(uuid.UUID(DIRECTORY_ROLES[name]), tenant.id)),
+            "deletedDateTime": None,
+            "description": name,
+            "displayName": name,
+            "roleTemplateId": DIRECTORY_ROLES[name],
+        }
+        for name in sorted(directory_roles_of(tenant, user_id))
+        if name in DIRECTORY_ROLES
+    ]
+
+
+async def _roles_cast(request: Request, *, count: bool) -> Response | None:
+    """A ``…/memberOf/microsoft.graph.directoryRole`` request: the user's directory roles, else None.
+
+    ``/me/…`` is served as the app registration routes serve it (any delegated caller, own roles).
+    """
+    if str(request.path_params.get("kind", "")).lower() != "directoryrole":
+        return None
+    if "user" not in request.path_params and not count:
+        return await app_registrations.my_directory_roles(request)
+    relationship = _member_of(request, transitive=False)  # the caller's checks, the user's existence
+    assert relationship.user is not None
+    roles = _role_objects(relationship.tenant, relationship.user.id)
+    if count:
+        _require_advanced_query(request)
+        return PlainTextResponse(str(len(roles)))
+    return _page(request, roles, _context(request, "directoryRoles", None), lambda role: role)
 
 
 async def user_member_of(request: Request) -> Response:
-    return await _member_of(request, transitive=False)
+    return await _roles_cast(request, count=False) or _member_of(request, transitive=False).page(basic=False)
 
 
 async def user_transitive_member_of(request: Request) -> Response:
-    return await _member_of(request, transitive=True)
+    return await _roles_cast(request, count=False) or _member_of(request, transitive=True).page(basic=False)
 
 
-async def group_members(request: Request) -> Response:
-    return await _members(request, transitive=False)
+async def user_member_of_count(request: Request) -> Response:
+    return await _roles_cast(request, count=True) or _member_of(request, transitive=False).count()
 
 
-async def group_transitive_members(request: Request) -> Response:
-    return await _members(request, transitive=True)
+async def user_transitive_member_of_count(request: Request) -> Response:
+    return await _roles_cast(request, count=True) or _member_of(request, transitive=True).count()
 
 
 def routes() -> list[BaseRoute]:
     result: list[BaseRoute] = []
+    cast = "microsoft.graph.{kind}"
+    relationships = (
+        ("users/{user}/memberOf", user_member_of, user_member_of_count),
+        ("users/{user}/transitiveMemberOf", user_transitive_member_of, user_transitive_member_of_count),
+        ("me/memberOf", user_member_of, user_member_of_count),
+        ("me/transitiveMemberOf", user_transitive_member_of, user_transitive_member_of_count),
+        ("groups/{group}/members", group_members, group_members_count),
+        ("groups/{group}/transitiveMembers", group_transitive_members, group_transitive_members_count),
+    )
     for version in ("v1.0", "beta"):
         v = f"/{version}"
         result += [
             Route(f"{v}/users", list_users, methods=["GET"]),
             Route(f"{v}/users/$count", count_users, methods=["GET"]),
             Route(f"{v}/users/{{user}}", get_user, methods=["GET"]),
-            Route(f"{v}/users/{{user}}/memberOf", user_member_of, methods=["GET"]),
-            Route(f"{v}/users/{{user}}/transitiveMemberOf", user_transitive_member_of, methods=["GET"]),
             Route(f"{v}/me", me, methods=["GET"]),
             Route(f"{v}/groups", list_groups, methods=["GET"]),
+            Route(f"{v}/groups/$count", count_groups, methods=["GET"]),
             Route(f"{v}/groups/{{group}}", get_group, methods=["GET"]),
-            Route(f"{v}/groups/{{group}}/members/$count", group_members_count, methods=["GET"]),
-            Route(
-                f"{v}/groups/{{group}}/transitiveMembers/$count",
-                group_transitive_members_count,
-                methods=["GET"],
-            ),
-            Route(f"{v}/groups/{{group}}/members", group_members, methods=["GET"]),
-            Route(f"{v}/groups/{{group}}/members/microsoft.graph.{{kind}}", group_members, methods=["GET"]),
-            Route(
-                f"{v}/groups/{{group}}/transitiveMembers/microsoft.graph.{{kind}}",
-                group_transitive_members,
-                methods=["GET"],
-            ),
-            Route(f"{v}/groups/{{group}}/transitiveMembers", group_transitive_members, methods=["GET"]),
         ]
+        for path, listing, counting in relationships:
+            result += [
+                Route(f"{v}/{path}", listing, methods=["GET"]),
+                Route(f"{v}/{path}/$count", counting, methods=["GET"]),
+                Route(f"{v}/{path}/{cast}", listing, methods=["GET"]),
+                Route(f"{v}/{path}/{cast}/$count", counting, methods=["GET"]),
+            ]
     return result

@@ -45,6 +45,20 @@ JOBS = [
     ("Analyst", "Finance"), ("Coordinator", "Operations"), ("Engineer", "Engineering"),
 ]  # fmt: skip
 OFFICES = ["Redmond", "Seattle", "Berlin", "London", "Paris", "Tokyo", "Sydney", "Toronto"]
+#: each office's postal address, as the user resource spells it (streetAddress, city, state, postalCode, country)
+OFFICE_ADDRESSES: dict[str, dict[str, str | None]] = {
+    office: {"streetAddress": street, "city": city, "state": state, "postalCode": code, "country": country}
+    for office, street, city, state, code, country in (
+        ("Redmond", "One Microsoft Way", "Redmond", "WA", "98052", "United States"),
+        ("Seattle", "320 Westlake Ave N", "Seattle", "WA", "98109", "United States"),
+        ("Berlin", "Unter den Linden 17", "Berlin", None, "10117", "Germany"),
+        ("London", "2 Kingdom Street", "London", None, "W2 6BD", "United Kingdom"),
+        ("Paris", "37 Quai du President Roosevelt", "Issy-les-Moulineaux", None, "92130", "France"),
+        ("Tokyo", "2-16-3 Konan", "Minato-ku", "Tokyo", "108-0075", "Japan"),
+        ("Sydney", "11 Talavera Road", "North Ryde", "NSW", "2113", "Australia"),
+        ("Toronto", "81 Bay Street", "Toronto", "ON", "M5J 0E7", "Canada"),
+    )
+}
 
 
 @dataclass
