@@ -46,6 +46,7 @@ __all__ = [
     "Recurrence",
     "parse_rrule",
     "to_rrule",
+    "zone_of",
 ]
 
 #: RFC 5545 weekday codes to Graph's dayOfWeek values, in RFC order
@@ -201,7 +202,8 @@ def _index(ordinal: int) -> str:
     return index
 
 
-def _zone(time_zone: str) -> dt.tzinfo:
+def zone_of(time_zone: str) -> dt.tzinfo:
+    """The zone of an IANA name (or UTC); anything else is a :class:`MeetingRuleError` on ``timeZone``."""
     if time_zone.upper() == "UTC":
         return dt.UTC
     try:
@@ -288,7 +290,7 @@ def parse_rrule(rule: str, *, start: dt.datetime, time_zone: str = "UTC") -> Rec
             field="start",
             remedy="Give the start with Z (UTC) or an offset such as +02:00.",
         )
-    zone = _zone(time_zone)
+    zone = zone_of(time_zone)
     local = start.astimezone(zone)
     parts = _split(rule)
     for name, why in _UNEXPRESSIBLE_PARTS.items():
