@@ -22,10 +22,13 @@ from meetgate_sandbox import (
     app_registrations,
     audit_logs,
     batch,
+    calendar_api,
     control_api,
     devicecode,
     directory,
     entra,
+    exchange_control,
+    exchange_rbac,
     meetings_backend,
 )
 from meetgate_sandbox.directory_audit import EXTENSION as PROVISIONING
@@ -47,13 +50,20 @@ def builtin_routes() -> list[BaseRoute]:
         *app_registrations.routes(),
         *devicecode.routes(),
         *audit_logs.routes(),
+        *calendar_api.routes(),
+        *exchange_control.routes(),
         *batch.routes(),
     ]
 
 
 def builtin_extensions() -> dict[str, ExtensionFactory]:
     """Per-tenant state of route modules, by name (route modules add theirs here)."""
-    return {**dict(meetings_backend.extensions()), PROVISIONING: ProvisioningExtension.for_tenant}
+    return {
+        **dict(meetings_backend.extensions()),
+        PROVISIONING: ProvisioningExtension.for_tenant,
+        calendar_api.CALENDAR_EXTENSION: calendar_api.calendar_extension,
+        exchange_rbac.EXTENSION: exchange_rbac.ExchangeRbac.for_tenant,
+    }
 
 
 async def _graph_error(request: Request, exc: Exception) -> Response:

@@ -63,6 +63,11 @@ GRAPH_APP_ROLES: dict[str, tuple[str, str]] = {
         "Manage app permission grants and app role assignments",
     ),
     "Organization.Read.All": ("498476ce-e0fe-48b0-b801-37ba7e2685c6", "Read organization information"),
+    "Calendars.Read": ("798ee544-9d2d-430c-a058-570e29e34338", "Read calendars in all mailboxes"),
+    "Calendars.ReadWrite": (
+        "ef54d2bf-783f-4e0f-bca1-3210c0444d99",
+        "Read and write calendars in all mailboxes",
+    ),
     "TeamsPolicyUserAssign.ReadWrite.All": (
         "1801e8f4-cf09-4c4e-a1b5-036dfcca6c90",
         "Read and Write Teams policy user assignment and unassigment for all policy types.",

@@ -18,8 +18,18 @@ UPN_IN_PATH_VARIANTS = ("notFound", "forbiddenEmpty", "resolve")
 USER_CONFIGURATION_SHAPES = ("entity", "wrapped")
 #: an attendee without ``upn``: 500 like the real service, or accepted
 ATTENDEE_WITHOUT_UPN = ("error", "accept")
+#: a second create with the same event ``transactionId``: a second event, or the first one back (the
+#: real service's dedupe window and answer are undocumented)
+TRANSACTION_ID_DUPLICATE = ("create", "returnExisting")
 #: every key :meth:`MeetingSandboxSettings.update` understands
-SETTING_KEYS = ("policyErrorVariant", "upnInPath", "userConfigurationShape", "attendeeWithoutUpn")
+SETTING_KEYS = (
+    "policyErrorVariant",
+    "upnInPath",
+    "userConfigurationShape",
+    "attendeeWithoutUpn",
+    "transactionIdDuplicate",
+    "mailboxScopeDelaySeconds",
+)
 
 
 @dataclass
@@ -30,6 +40,9 @@ class MeetingSandboxSettings:
     upn_in_path: str = "notFound"
     user_configuration_shape: str = "entity"
     attendee_without_upn: str = "error"
+    transaction_id_duplicate: str = "create"
+    #: Exchange RBAC for Applications' permission cache (documented: 30 minutes to 2 hours)
+    mailbox_scope_delay_seconds: float = 0.0
 
     def update(self, data: Mapping[str, Any]) -> None:
         """Apply ``policyErrorVariant`` / ``upnInPath`` / ``userConfigurationShape`` from a settings body."""
@@ -38,19 +51,29 @@ class MeetingSandboxSettings:
             ("upnInPath", "upn_in_path", UPN_IN_PATH_VARIANTS),
             ("userConfigurationShape", "user_configuration_shape", USER_CONFIGURATION_SHAPES),
             ("attendeeWithoutUpn", "attendee_without_upn", ATTENDEE_WITHOUT_UPN),
+            ("transactionIdDuplicate", "transaction_id_duplicate", TRANSACTION_ID_DUPLICATE),
         ):
             if key in data:
                 value = data[key]
                 if value not in allowed:
                     raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
                 setattr(self, attribute, value)
+        if "mailboxScopeDelaySeconds" in data:
+            delay = data["mailboxScopeDelaySeconds"]
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 7200:
+                raise ValueError(
+                    f"mailboxScopeDelaySeconds must be a number of seconds from 0 to 7200, not {delay!r}"
+                )
+            self.mailbox_scope_delay_seconds = float(delay)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "policyErrorVariant": self.policy_error_variant,
             "upnInPath": self.upn_in_path,
             "userConfigurationShape": self.user_configuration_shape,
             "attendeeWithoutUpn": self.attendee_without_upn,
+            "transactionIdDuplicate": self.transaction_id_duplicate,
+            "mailboxScopeDelaySeconds": self.mailbox_scope_delay_seconds,
         }
 
     @property

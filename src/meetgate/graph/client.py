@@ -69,6 +69,7 @@ class GraphClient(_ClientBase):
     ) -> None:
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import DirectoryService, UserIdCache
+        from meetgate.graph.events import CalendarEventsService
         from meetgate.graph.http import GraphHttp
         from meetgate.graph.meetings import MeetingsService
         from meetgate.graph.retry import RetryPolicy
@@ -84,6 +85,8 @@ class GraphClient(_ClientBase):
         self.user_ids = UserIdCache()
         self.directory = DirectoryService(self.http, self.user_ids)
         self.meetings = MeetingsService(self.http, self.user_ids)
+        #: calendar-backed meetings (Exchange events with a Teams meeting)
+        self.events = CalendarEventsService(self.http, self.user_ids)
 
     def close(self) -> None:
         self.http.close()
@@ -121,6 +124,7 @@ class AsyncGraphClient(_ClientBase):
     ) -> None:
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import AsyncDirectoryService, UserIdCache
+        from meetgate.graph.events import AsyncCalendarEventsService
         from meetgate.graph.http import AsyncGraphHttp
         from meetgate.graph.meetings import AsyncMeetingsService
         from meetgate.graph.retry import RetryPolicy
@@ -136,6 +140,7 @@ class AsyncGraphClient(_ClientBase):
         self.user_ids = UserIdCache()
         self.directory = AsyncDirectoryService(self.http, self.user_ids)
         self.meetings = AsyncMeetingsService(self.http, self.user_ids)
+        self.events = AsyncCalendarEventsService(self.http, self.user_ids)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -10,11 +10,13 @@
      │   └─ DelegatedTokenError      a delegated (user) token where app-only is required
      ├─ AuthorizationError           403
      │   ├─ AccessPolicyMissing      no Teams application access policy for app + organizer
+     │   ├─ MailboxAccessDenied      Exchange: no calendar permission reaches the mailbox (RBAC scope)
      │   └─ MissingRolesError        the token lacks an application permission (.missing_roles)
      ├─ NotFoundError                404
      │   ├─ UserNotFound             a user id or UPN that the directory does not know
      │   │   └─ OrganizerNotFound    ... given as a meeting organizer
-     │   └─ MeetingNotFound          no such meeting for this organizer
+     │   ├─ MailboxNotEnabled        the organizer has no Exchange Online mailbox
+     │   └─ MeetingNotFound          no such meeting (or event) for this organizer
      ├─ BadRequestError              400
      │   └─ OrganizerIdRequired      a UPN in a path where Graph needs the object id
      ├─ ConflictError                409 / 412
@@ -237,6 +239,22 @@ class MissingRolesError(AuthorizationError):
         super().__init__(message, **kwargs)
 
 
+class MailboxAccessDenied(AuthorizationError):
+    """Exchange refused the app a mailbox (``ErrorAccessDenied``): no calendar permission reaches it.
+
+    Calendar permissions come from Exchange RBAC for Applications (scoped to approved organizers) or an
+    Entra grant (every mailbox, which meetgate avoids); the token's roles do not show RBAC grants.
+    """
+
+    default_remedy = (
+        "Give the app Calendars.ReadWrite on this organizer's mailbox through Exchange RBAC for "
+        "Applications, scoped to the approved organizers (see the mailbox-scope section of the admin "
+        'guide): New-ManagementRoleAssignment -App <app> -Role "Application Calendars.ReadWrite" '
+        "-CustomResourceScope <scope> with the organizer in the scope; new assignments take 30 minutes to "
+        "2 hours to reach Graph (Test-ServicePrincipalAuthorization answers at once)."
+    )
+
+
 class NotFoundError(GraphError):
     """Graph answered 404."""
 
@@ -275,6 +293,16 @@ class MeetingNotFound(NotFoundError):
     default_remedy = (
         "The meeting does not exist for this organizer: it may have been deleted, or it belongs to "
         "another organizer (meeting ids are only valid with their organizer)."
+    )
+
+
+class MailboxNotEnabled(NotFoundError):
+    """The organizer has no Exchange Online mailbox (``MailboxNotEnabledForRESTAPI``): calendar meetings
+    need one."""
+
+    default_remedy = (
+        "Give the organizer an Exchange Online licence (a mailbox that is not on-premises, inactive or "
+        "soft-deleted), or create a standalone meeting (placement standalone) for them instead."
     )
 
 

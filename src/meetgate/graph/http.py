@@ -32,6 +32,8 @@ from meetgate.graph.errors import (
     DelegatedTokenError,
     GraphError,
     InvalidTokenError,
+    MailboxAccessDenied,
+    MailboxNotEnabled,
     MeetingNotFound,
     MissingRolesError,
     NotFoundError,
@@ -247,6 +249,14 @@ class CallPlan:
             if claims is not None and not claims.is_app_only:
                 return DelegatedTokenError(f"Graph refused a delegated token for {what}: {text}", **common)
             return InvalidTokenError(f"Graph refused the access token for {what}: {text}", **common)
+        if status == 403 and code == "ErrorAccessDenied":
+            return MailboxAccessDenied(
+                f"Exchange refused to {what} for organizer {organizer}: {text}", **common
+            )
+        if status == 404 and code == "MailboxNotEnabledForRESTAPI":
+            return MailboxNotEnabled(
+                f"organizer {organizer} has no Exchange Online mailbox, needed to {what}: {text}", **common
+            )
         if status == 403:
             if _POLICY_403.search(text):
                 return AccessPolicyMissing(

@@ -83,6 +83,24 @@ def _attendees_body(attendees: Sequence[Attendee]) -> dict[str, Any]:
     return {"attendees": [attendee.to_graph() for attendee in attendees]}
 
 
+def check_standalone(request: MeetingRequest) -> None:
+    """Refuse what only a calendar meeting has (a standalone meeting is on nobody's calendar)."""
+    for name in ("recurrence", "body", "location", "time_zone"):
+        if getattr(request, name) is not None:
+            raise MeetingRuleError(
+                f"{name} needs calendar placement: a standalone meeting is on nobody's calendar",
+                field=name,
+                remedy='Create the meeting with placement "calendar" (meetgate meetings create --calendar).',
+            )
+    optional = [attendee.upn for attendee in request.attendees or [] if attendee.optional]
+    if optional:
+        raise MeetingRuleError(
+            f"optional attendees ({', '.join(optional)}) need calendar placement",
+            field="attendees",
+            remedy='Create the meeting with placement "calendar", or make every attendee required.',
+        )
+
+
 def create_body(
     request: MeetingRequest,
     external_id: str,
@@ -91,6 +109,7 @@ def create_body(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The createOrGet body (Graph accepts only these fields there), after checking the meeting rules."""
+    check_standalone(request)
     check_meeting(
         subject=request.subject, start=request.start, end=request.end, allow_past=allow_past, now=now
     )

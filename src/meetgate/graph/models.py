@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -276,6 +276,8 @@ class Attendee(FlatModel):
     role: RoleValue = OnlineMeetingRole.ATTENDEE
     id: str | None = None
     display_name: str | None = None
+    #: calendar meetings only: an optional attendee (Exchange's attendee type ``optional``)
+    optional: bool = False
 
     @field_validator("upn")
     @classmethod
@@ -303,9 +305,25 @@ def _attendee_list(value: Any) -> Any:
     return value
 
 
-class MeetingRequest(FlatModel):
-    """What to create. Times must carry a timezone; they are sent in UTC."""
+#: where a meeting lives: ``standalone`` (``/onlineMeetings``, on nobody's calendar) or ``calendar``
+#: (an Exchange event with a Teams meeting: invitations, recurrence, transcripts and recordings)
+Placement = Literal["standalone", "calendar"]
+PLACEMENTS: tuple[str, ...] = ("standalone", "calendar")
 
+
+class MeetingRequest(FlatModel):
+    """What to create. Times must carry a timezone; they are sent in UTC.
+
+    ``placement="calendar"`` makes an Exchange calendar event with a Teams meeting in the organizer's
+    calendar (attendees get invitations); only then may ``recurrence`` (an RFC 5545 RRULE), ``body``,
+    ``location`` and ``time_zone`` (IANA, for the recurrence's dates; UTC by default) be given.
+    """
+
+    placement: Placement = "standalone"
+    recurrence: str | None = None
+    time_zone: str | None = None
+    body: str | None = None
+    location: str | None = None
     subject: str | None = None
     start: dt.datetime | None = None
     end: dt.datetime | None = None
