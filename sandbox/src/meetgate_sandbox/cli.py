@@ -212,6 +212,57 @@ def info(
         out(f"               ... and {len(data.users) - 5} more (--json lists all)")
 
 
+@app.command("env")
+def env(
+    state: Annotated[
+        Path, typer.Option("--state", help="The folder `meetgate sandbox serve` uses.")
+    ] = DEFAULT_STATE,
+    shell: Annotated[
+        str, typer.Option("--shell", help="Syntax of the lines: sh (bash, zsh…), fish or powershell.")
+    ] = "sh",
+    system_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--system-bundle",
+            help="The CA bundle to combine the sandbox CA with (default: the system's CA store); "
+            "e.g. your company's bundle when a proxy re-signs HTTPS.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the variables and files as JSON.")] = False,
+) -> None:
+    """Print the exports that make clients trust the sandbox CA: eval "$(meetgate sandbox env)".
+
+    Writes DIR/tls/trust-bundle.pem (the system's CA store plus the sandbox CA, so other HTTPS still
+    works; certificates only, public, mode 0644) and points REQUESTS_CA_BUNDLE, SSL_CERT_FILE and
+    CURL_CA_BUNDLE at it, NODE_EXTRA_CA_CERTS at the sandbox CA. With a running sandbox, also its
+    URLs (AZURE_AUTHORITY_HOST, MEETGATE_SANDBOX_AUTHORITY_URL, MEETGATE_SANDBOX_GRAPH_URL...).
+    """
+    from meetgate_sandbox.trust import SHELLS, TrustError, render, trust_env
+
+    if shell not in SHELLS:
+        fail(f"--shell {shell!r} is not one of {', '.join(SHELLS)}", "e.g. --shell fish", code=EXIT_USAGE)
+    try:
+        result = trust_env(state, system=system_bundle)
+    except (TrustError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    where = "running" if result.running else "not running: only the CA (its URLs change with each run)"
+    command = "meetgate sandbox env" + ("" if state == DEFAULT_STATE else f" --state {state}")
+    usage = {
+        "sh": f'eval "$({command})"',
+        "fish": f"{command} --shell fish | source",
+        "powershell": f"{command} --shell powershell | Out-String | Invoke-Expression",
+    }[shell]
+    comment = (
+        f"meetgate sandbox ({result.state_dir}): {where}\n"
+        f"{result.combined_bundle}: {result.system_bundle} + the sandbox CA\n"
+        f"use: {usage}"
+    )
+    typer.echo(render(result.variables, shell, comment=comment), nl=False)
+
+
 def register(root: typer.Typer) -> None:
     """Entry point ``meetgate.commands``: add ``meetgate sandbox …`` and ``meetgate demo`` to the CLI."""
     from meetgate_sandbox import demo
