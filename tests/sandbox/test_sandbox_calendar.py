@@ -505,3 +505,13 @@ def test_a_join_url_in_the_query_is_percent_encoded_by_clients(sandbox_tenant, t
     query = f"singleValueExtendedProperties/Any(ep: ep/id eq '{EXTERNAL_ID}' and ep/value eq 'a/b:c d')"
     url = f"/users/{organizer['id']}/events?$filter={urllib.parse.quote(query, safe='')}"
     assert len(graph("GET", url).json()["value"]) == 1
+
+
+def test_the_realistic_profile_draws_the_documented_exchange_cache_delay():
+    from meetgate_sandbox.realistic import RealisticDraws
+
+    draws = RealisticDraws(seed=3, time_compression=300)
+    delays = [draws.mailbox_scope_delay_seconds() for _ in range(200)]
+    assert all(30 * 60 / 300 <= delay <= 120 * 60 / 300 for delay in delays)
+    again = RealisticDraws(seed=3, time_compression=300)
+    assert [again.mailbox_scope_delay_seconds() for _ in range(200)] == delays

@@ -67,7 +67,7 @@ def _refused(error: RbacError) -> GraphErrorResponse:
 
 
 def _delay(request: Request) -> float:
-    return float(runtime_of(request).state.settings.meetings.mailbox_scope_delay_seconds)
+    return runtime_of(request).mailbox_scope_delay()
 
 
 async def list_pointers(request: Request) -> Response:

@@ -38,6 +38,8 @@ POLICY_PROPAGATION_SECONDS = (0.0, 30 * 60.0)
 #: "assigns a random value ranging between 60-90 minutes (75 minutes on average) as the default
 #: lifetime of an access token" (Microsoft identity platform access tokens, Token lifetime)
 ACCESS_TOKEN_LIFETIME_SECONDS = (60 * 60, 90 * 60)
+#: Exchange RBAC for Applications: "cache maintenance that varies between 30 minutes and 2 hours"
+MAILBOX_SCOPE_CACHE_SECONDS = (30 * 60.0, 120 * 60.0)
 #: documented durations are divided by this unless the settings say otherwise (30 min -> 6 s)
 DEFAULT_TIME_COMPRESSION = 300.0
 
@@ -160,6 +162,7 @@ class RealisticDraws:
         # string seeds are hashed the same way on every run and platform (random.seed version 2)
         self._policy = random.Random(None if seed is None else f"{seed}/policy-propagation")  # noqa: S311
         self._token = random.Random(None if seed is None else f"{seed}/token-lifetime")  # noqa: S311
+        self._mailbox = random.Random(None if seed is None else f"{seed}/mailbox-scope-cache")  # noqa: S311
         self._lock = threading.Lock()
 
     def policy_delay_seconds(self) -> float:
@@ -167,6 +170,13 @@ class RealisticDraws:
         low, high = POLICY_PROPAGATION_SECONDS
         with self._lock:
             return self._policy.uniform(low, high) / self.time_compression
+
+    def mailbox_scope_delay_seconds(self) -> float:
+        """How long an Exchange role assignment takes to reach Graph, from the documented 30 minutes to
+        2 hours, compressed like the policy propagation."""
+        low, high = MAILBOX_SCOPE_CACHE_SECONDS
+        with self._lock:
+            return self._mailbox.uniform(low, high) / self.time_compression
 
     def access_token_lifetime_seconds(self) -> int:
         """An access token lifetime from the documented 60-90 minutes (not compressed: it is a

@@ -62,6 +62,14 @@ class SandboxRuntime:
             return realistic.draws.policy_delay_seconds()
         return float(self.state.settings.policy_delay_seconds)
 
+    def mailbox_scope_delay(self) -> float:
+        """Seconds the next Exchange role assignment change takes to reach Graph (drawn under the
+        realistic profile, else the ``mailboxScopeDelaySeconds`` switch)."""
+        realistic = self.realistic()
+        if realistic is not None:
+            return realistic.draws.mailbox_scope_delay_seconds()
+        return float(self.state.settings.meetings.mailbox_scope_delay_seconds)
+
     def fault_dice(self) -> FaultDice:
         if self.dice is None or self.dice.settings is not self.state.faults:
             self.dice = FaultDice(self.state.faults)
