@@ -24,9 +24,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("default_placement", sa.String(16), nullable=True))
 
 
+def _drop(table: str, column: str) -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite 3.35+ drops a column in place; a batch copy of ``consumers`` would be refused by the
+        # foreign keys that point at it
+        op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    else:
+        op.drop_column(table, column)
+
+
 def downgrade() -> None:
-    with op.batch_alter_table("consumers") as batch:
-        batch.drop_column("default_placement")
-    with op.batch_alter_table("meetings") as batch:
-        batch.drop_column("graph_event_id")
-        batch.drop_column("placement")
+    _drop("consumers", "default_placement")
+    _drop("meetings", "graph_event_id")
+    _drop("meetings", "placement")
