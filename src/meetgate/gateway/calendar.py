@@ -53,8 +53,8 @@ def _invalid(errors: list[tuple[tuple[str | int, ...], str]], remedy: str) -> Pr
 
 def check_placement_fields(body: MeetingCreate | MeetingPatch, placement: str) -> None:
     """Refuse, field by field, what the placement cannot hold: calendar-only fields (and optional
-    attendees) on a standalone meeting; Teams roles on a calendar meeting (Exchange invites
-    attendees as required or optional)."""
+    attendees) on a standalone meeting; a calendar meeting without a start, and Teams roles on a
+    calendar meeting's attendees (Exchange invites attendees as required or optional)."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     attendees = body.attendees or []
     if placement == "standalone":
@@ -75,6 +75,11 @@ def check_placement_fields(body: MeetingCreate | MeetingPatch, placement: str) -
                 "optional attendees), or leave those fields out",
             )
         return
+    if isinstance(body, MeetingCreate) and body.start is None:
+        raise _invalid(
+            [(("start",), "a calendar meeting needs a start")],
+            "give start and end (ISO 8601 with a timezone); a calendar event has a time on the calendar",
+        )
     errors += [
         (("attendees", i, "role"), f"role {a.role} cannot be given to a calendar meeting's attendee")
         for i, a in enumerate(attendees)

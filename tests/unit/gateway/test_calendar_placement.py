@@ -124,6 +124,16 @@ def test_calendar_fields_on_a_standalone_meeting_are_named(gw):
     assert gw.store.count_meetings() == 0
 
 
+def test_a_calendar_meeting_needs_a_start(gw):
+    body = {"organizer": MEETING["organizer"], "placement": "calendar", "subject": "When?"}
+    refused = _problem(
+        gw.client.post("/v1/meetings", json=body, headers=gw.headers(gw.booking_key, "t1")),
+        "invalid-request",
+        422,
+    )
+    assert refused["errors"][0]["loc"] == ["body", "start"] and gw.store.count_meetings() == 0
+
+
 def test_a_gateway_without_calendar_access_says_so(gw):
     body = {**MEETING, "placement": "calendar"}
     _problem(
