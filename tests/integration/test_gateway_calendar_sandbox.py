@@ -425,3 +425,72 @@ def test_a_consumers_default_placement(gateway):
     )
     plain = http.post(f"/v1/meetings/{later.json()['id']}/cancel", headers=auth)
     assert plain.status_code == 200 and plain.json()["state"] == "cancelled"
+    # DELETE cancels a calendar meeting too (no message); the event is gone from the calendar
+    deleted = http.delete(f"/v1/meetings/{by_default.json()['id']}", headers=auth)
+    assert deleted.status_code == 200 and deleted.json()["state"] == "cancelled", deleted.text
+    log = app.control.request_log(app.tenant_id, app_id=app.client_id)
+    event_id = by_default.json()["graph_event_id"]
+    assert [e for e in log if e["method"] == "POST" and e["path"].endswith(f"{event_id}/cancel")]
+
+
+def test_two_replicas_and_concurrent_retries_make_one_event(sandbox_app, sandbox, tmp_path):
+    """Twelve requests with one Idempotency-Key, spread over two gateways sharing one store: one
+    event in the organizer's calendar, and every answer is that meeting."""
+    import asyncio
+    from contextlib import AsyncExitStack
+
+    import httpx
+
+    if not sandbox_app.policy_granted:
+        pytest.skip("this sandbox has no policy engine")
+    _scope_mailboxes(sandbox_app, sandbox_app.pilot_users[:1])
+    scope = ControlApiPolicyScope(
+        sandbox.info.control_url, sandbox_app.tenant_id, sandbox_app.client_id, sandbox_app.ca_bundle
+    )
+    # a long wait for the first creation: no take-over while it is merely slow (a loaded machine)
+    settings = GatewaySettings(
+        store_url=f"sqlite:///{tmp_path}/gw.db", policy_cache_seconds=0, pending_wait_seconds=60
+    )
+    stores = [Store.open(settings.store_url), Store.open(settings.store_url)]
+    key = ConsumerAdmin(stores[0], scope).add("booking", organizers=[sandbox_app.pilot_users[0].upn]).api_key
+    graph_settings = graph_settings_from_profile(sandbox_app.profile())
+    body = _calendar_body(sandbox_app, recurrence="RRULE:FREQ=DAILY;COUNT=3")
+
+    async def run() -> list[httpx.Response]:
+        async with AsyncExitStack() as stack:
+            clients = []
+            for store in stores:
+                graph = AsyncGraphClient(graph_settings)
+                app = create_app(
+                    settings,
+                    meetings=graph.meetings,
+                    events=graph.events,
+                    scope=scope,
+                    store=store,
+                    on_shutdown=graph.aclose,
+                )
+                await stack.enter_async_context(app.router.lifespan_context(app))
+                transport = httpx.ASGITransport(app=app)
+                clients.append(
+                    await stack.enter_async_context(
+                        httpx.AsyncClient(transport=transport, base_url="http://gw")
+                    )
+                )
+            return await asyncio.gather(
+                *(
+                    clients[n % 2].post("/v1/meetings", json=body, headers=_auth(key, "series-once"))
+                    for n in range(12)
+                )
+            )
+
+    try:
+        answers = asyncio.run(run())
+    finally:
+        for store in stores:
+            store.close()
+    assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len({a.json()["graph_event_id"] for a in answers}) == 1
+    assert [a.status_code for a in answers].count(201) == 1
+    log = sandbox_app.control.request_log(sandbox_app.tenant_id, app_id=sandbox_app.client_id)
+    assert len([e for e in log if e["method"] == "POST" and e["path"].endswith("/events")]) == 1
