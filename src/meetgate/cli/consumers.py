@@ -65,6 +65,16 @@ SandboxOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+PlacementOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--placement",
+        metavar="standalone|calendar",
+        help="Where the app's meetings go when a request names no placement: standalone (an "
+        "onlineMeeting, the default) or calendar (an event in the organizer's calendar; needs the "
+        "app's mailbox scope).",
+    ),
+]
 ExpiresOpt = Annotated[
     str | None,
     typer.Option(
@@ -90,6 +100,7 @@ def add(
     rate: Annotated[str | None, typer.Option(help="Requests per minute, e.g. 60/min.")] = None,
     daily_quota: Annotated[int | None, typer.Option(help="Meetings created per UTC day.")] = None,
     expires: ExpiresOpt = None,
+    placement: PlacementOpt = None,
     sandbox_control: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -108,6 +119,7 @@ def add(
             rate_per_minute=_parse_rate(rate),
             daily_quota=daily_quota,
             expires_at=expires_at,
+            placement=placement,
         )
     except (ConsumerError, StoreError) as exc:
         fail(str(exc), exc.remedy, code=EXIT_USAGE)
@@ -125,13 +137,16 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "status", "organizers", "rate/min", "daily quota", "key id", "key expires")
+    table = Table(
+        "name", "status", "organizers", "placement", "rate/min", "daily quota", "key id", "key expires"
+    )
     for r in records:
         organizers = "policy scope" if r["organizersFromPolicy"] else ", ".join(r["organizers"])  # type: ignore[arg-type]
         table.add_row(
             str(r["name"]),
             str(r["status"]),
             organizers,
+            str(r["defaultPlacement"]),
             str(r["ratePerMinute"] or "-"),
             str(r["dailyQuota"] or "-"),
             str(r["keyId"]),
@@ -155,6 +170,37 @@ def show(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
         return
     for key, value in summary.items():
         console().print(f"[bold]{key}[/]: {value}")
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    name: str,
+    placement: Annotated[
+        str,
+        typer.Option(
+            "--placement",
+            metavar="standalone|calendar",
+            help="Where the app's meetings go when a request names no placement.",
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a consumer's default placement (meetings made before keep theirs)."""
+    from meetgate.gateway.consumers import ConsumerError, consumer_summary
+    from meetgate.store import StoreError
+
+    try:
+        record = _admin(ctx, None).set_placement(name, placement)
+    except ConsumerError as exc:
+        fail(str(exc), exc.remedy, code=EXIT_USAGE)
+    except StoreError as exc:
+        fail(str(exc), exc.remedy)
+    summary = consumer_summary(record)
+    if as_json:
+        print_json(summary)
+        return
+    console().print(f"consumer [bold]{record.name}[/]: default placement {summary['defaultPlacement']}")
 
 
 @app.command("revoke")

@@ -118,6 +118,8 @@ class GraphBackend:
 
     #: the client's ``AsyncMeetingsService``
     meetings: Any
+    #: the client's ``AsyncCalendarEventsService`` (calendar-backed meetings)
+    events: Any
     #: for /readyz: takes a token unless a valid one is held
     token_check: TokenCheck
     #: closes the client's connections (on shutdown)
@@ -168,7 +170,7 @@ def graph_backend(
         if client.tokens.peek() is None:
             await to_thread.run_sync(client.tokens.get_token)
 
-    return GraphBackend(client.meetings, token_check, client.aclose, limiter.paused_for)
+    return GraphBackend(client.meetings, client.events, token_check, client.aclose, limiter.paused_for)
 
 
 def gateway_settings_from_profile(
@@ -234,6 +236,7 @@ def gateway_app(
     return create_app(
         settings,
         meetings=graph.meetings,
+        events=graph.events,
         scope=policy_scope(profile, sandbox_control),
         token_check=graph.token_check,
         metrics=metrics,

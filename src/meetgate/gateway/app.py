@@ -3,7 +3,8 @@
 ``create_app`` wires the parts (store, limiter, metrics, the service, the audit writer) onto
 ``app.state``, adds the middleware and the exception handlers, and includes one router per resource
 (:mod:`meetgate.gateway.routers`): ``/v1/meetings`` (create with Idempotency-Key, find by join URL),
-``/v1/meetings/{id}`` (get, patch, delete), ``/v1/meetings/{id}/invite.ics``, ``/healthz``,
+``/v1/meetings/{id}`` (get, patch, delete), ``/v1/meetings/{id}/cancel``, ``/v1/meetings/{id}/invite.ics``,
+``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/healthz``,
 ``/readyz``, ``/metrics``, ``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key), ``/docs``
 (Swagger UI). Routes reach ``app.state`` through :mod:`meetgate.gateway.deps`.
 Every ``/v1`` request is authenticated by API key, audited, logged and measured; every answer carries
@@ -31,7 +32,7 @@ from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.middleware import RequestObserver, problem_response
-from meetgate.gateway.ports import AsyncMeetingsPort, PolicyScope, TokenCheck
+from meetgate.gateway.ports import AsyncEventsPort, AsyncMeetingsPort, PolicyScope, TokenCheck
 from meetgate.gateway.problems import Problem, admin_key_problem, http_problem
 from meetgate.gateway.routers import ROUTERS
 from meetgate.gateway.schemas import PROBLEM_RESPONSES
@@ -44,7 +45,8 @@ from meetgate.store import Store, StoreError
 log = logging.getLogger(LOGGER_NAME)
 
 DESCRIPTION = (
-    "Create and manage Microsoft Teams online meetings for your organizers. Authenticate with "
+    "Create and manage Microsoft Teams online meetings for your organizers: standalone, or on the "
+    "organizer's calendar (invitations, recurring series). Authenticate with "
     "your API key; send an Idempotency-Key with every creation and reuse it on retries. "
     "Errors are RFC 9457 problem details with a stable `type` and a `remedy`."
 )
@@ -55,6 +57,7 @@ def create_app(
     *,
     meetings: AsyncMeetingsPort,
     scope: PolicyScope,
+    events: AsyncEventsPort | None = None,
     token_check: TokenCheck | None = None,
     store: Store | None = None,
     limiter: Limiter | None = None,
@@ -63,6 +66,7 @@ def create_app(
     graph_pause: Callable[[], float] | None = None,
 ) -> FastAPI:
     """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake);
+    ``events`` its ``AsyncCalendarEventsService`` for calendar meetings (None: standalone only);
     ``graph_pause`` says how many seconds Graph has asked the app to stop calling (its client's
     limiter): beyond ``graph_max_wait_seconds`` requests are refused with ``graph-throttled`` at once."""
     store = store or Store.open(settings.store_url, migrate=settings.migrate)
@@ -77,6 +81,7 @@ def create_app(
         settings=settings,
         store=store,
         meetings=meetings,
+        events=events,
         scope=CachedPolicyScope(scope, settings.policy_cache_seconds),
         limiter=limiter,
         metrics=metrics,

@@ -1,4 +1,5 @@
-"""Managing consumers (the apps that call the gateway): add, list, show, revoke, rotate-key.
+"""Managing consumers (the apps that call the gateway): add, list, show, update (default placement),
+revoke, rotate-key.
 
 A consumer's organizers must lie inside the application access policy scope: checked here when they
 are given, and again by the gateway on every request (the policy can shrink later).
@@ -16,6 +17,8 @@ from meetgate.gateway.ports import PolicyScope
 from meetgate.gateway.schemas import Organizer
 from meetgate.store import ConsumerRecord, Store
 
+#: the placements a consumer's meetings can get by default
+PLACEMENTS = ("standalone", "calendar")
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -48,6 +51,20 @@ def _check_organizer_format(values: Sequence[str]) -> list[str]:
                 "give organizers as UPNs (name@domain) or GUIDs",
             ) from None
     return sorted(set(cleaned))
+
+
+def check_placement(value: str | None) -> str | None:
+    """``--placement`` checked (None: leave the gateway's default, standalone)."""
+    if value is None:
+        return None
+    placement = value.strip().lower()
+    if placement not in PLACEMENTS:
+        raise ConsumerError(
+            f"--placement {value!r} is not a placement",
+            "give standalone (an onlineMeeting on nobody's calendar) or calendar (an event in the "
+            "organizer's calendar: needs the app's mailbox scope, `meetgate mailbox-scope`)",
+        )
+    return placement
 
 
 def parse_expiry(text: str) -> dt.datetime:
@@ -110,8 +127,11 @@ class ConsumerAdmin:
         rate_per_minute: int | None = None,
         daily_quota: int | None = None,
         expires_at: dt.datetime | None = None,
+        placement: str | None = None,
     ) -> IssuedKey:
-        """Register an app; its key expires at ``expires_at`` (None: never)."""
+        """Register an app; its key expires at ``expires_at`` (None: never); its meetings get
+        ``placement`` when a request names none (None: standalone)."""
+        default_placement = check_placement(placement)
         if not name or len(name) > 100 or set(name) - _NAME_CHARS:
             raise ConsumerError(
                 f"invalid consumer name {name!r}", "use 1-100 letters, digits, '-', '_' or '.'"
@@ -157,8 +177,14 @@ class ConsumerAdmin:
             rate_per_minute=rate_per_minute,
             daily_quota=daily_quota,
             key_expires_at=expiry,
+            default_placement=default_placement,
         )
         return IssuedKey(record, key.api_key)
+
+    def set_placement(self, name: str, placement: str | None) -> ConsumerRecord:
+        """The placement the consumer's meetings get when a request names none (None: standalone).
+        Meetings made before keep theirs; a retry of a creation keeps the placement it began with."""
+        return self.store.set_default_placement(name_or_id=name, placement=check_placement(placement))
 
     def list(self) -> list[ConsumerRecord]:
         return self.store.list_consumers()
@@ -194,6 +220,7 @@ def consumer_summary(record: ConsumerRecord, now: dt.datetime | None = None) -> 
         "organizersFromPolicy": record.organizers_from_policy,
         "ratePerMinute": record.rate_per_minute,
         "dailyQuota": record.daily_quota,
+        "defaultPlacement": record.default_placement or "standalone",
         "keyId": record.key_id,
         "createdAt": record.created_at.isoformat(),
         "keyRotatedAt": record.key_rotated_at.isoformat() if record.key_rotated_at else None,

@@ -1,6 +1,7 @@
 """What the gateway needs from the outside world, as small protocols.
 
 - :class:`AsyncMeetingsPort`: the Graph client's ``AsyncMeetingsService`` (docs/library.md) satisfies it.
+- :class:`AsyncEventsPort`: calendar-backed meetings; the client's ``AsyncCalendarEventsService``.
 - :class:`PolicyScope`: "is this organizer inside the application access policy scope".
 
 The value types are the Graph client's own models (``meetgate.graph.models``).
@@ -8,13 +9,18 @@ The value types are the Graph client's own models (``meetgate.graph.models``).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal, Protocol
 
+from meetgate.graph.event_models import CalendarMeeting, CreateOrGetEventResult
 from meetgate.graph.models import Attendee, CreateOrGetResult, MeetingRequest, MeetingUpdate, OnlineMeeting
 
 __all__ = [
+    "AsyncEventsPort",
     "AsyncMeetingsPort",
     "Attendee",
+    "CalendarMeeting",
+    "CreateOrGetEventResult",
     "CreateOrGetResult",
     "MeetingRequest",
     "MeetingUpdate",
@@ -40,6 +46,27 @@ class AsyncMeetingsPort(Protocol):
     async def cancel(
         self, organizer: str, meeting_id: str, *, mode: Literal["delete", "lock"] = "delete"
     ) -> OnlineMeeting | None: ...
+
+
+class AsyncEventsPort(Protocol):
+    """The subset of ``AsyncCalendarEventsService`` the gateway calls (calendar placement). An event id
+    is a meeting, a series' master or one occurrence."""
+
+    async def create_or_get(
+        self, organizer: str, external_id: str, request: MeetingRequest, *, allow_past: bool = False
+    ) -> CreateOrGetEventResult: ...
+
+    async def get(self, organizer: str, event_id: str) -> CalendarMeeting: ...
+
+    async def update(
+        self, organizer: str, event_id: str, changes: MeetingUpdate, *, allow_past: bool = False
+    ) -> CalendarMeeting: ...
+
+    async def cancel(self, organizer: str, event_id: str, *, message: str | None = None) -> None: ...
+
+    async def occurrences(
+        self, organizer: str, event_id: str, start: dt.datetime, end: dt.datetime
+    ) -> list[CalendarMeeting]: ...
 
 
 class PolicyScope(Protocol):

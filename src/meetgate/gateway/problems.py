@@ -10,6 +10,7 @@ and plain HTTP errors with ``type`` ``about:blank`` (an unknown path or method:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ MEDIA_TYPE = "application/problem+json"
 ABOUT_BLANK = "about:blank"
 #: what a plain HTTP error of the router (unknown path or method) tells the caller to do
 HTTP_ERROR_REMEDY = "check the method and path against /openapi.json"
+#: Exchange's 400 to a cancel by someone else than the organizer
+_NOT_ORGANIZER = re.compile(r"organizer to cancel", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,36 @@ CATALOGUE: dict[str, ProblemKind] = _kinds(
         "Microsoft Graph refused: no application access policy for this organizer",
         "ask the Teams administrator to grant the application access policy to this organizer "
         "(changes take up to 30 minutes), then retry",
+    ),
+    ProblemKind(
+        "mailbox-access-denied",
+        403,
+        "Exchange refused the app this organizer's mailbox",
+        "ask the Exchange administrator to put this organizer in the app's mailbox scope (Exchange RBAC "
+        "for Applications: `meetgate mailbox-scope apply`); new assignments take 30 minutes to 2 hours to "
+        'reach Graph. Or create a standalone meeting ("placement": "standalone")',
+    ),
+    ProblemKind(
+        "not-organizer",
+        403,
+        "Only the meeting's organizer can cancel it",
+        "cancel the meeting (or occurrence) the organizer's calendar holds, through the gateway meeting "
+        "that created it",
+    ),
+    ProblemKind(
+        "mailbox-not-enabled",
+        422,
+        "The organizer has no Exchange Online mailbox",
+        "ask the administrator for an Exchange Online licence for the organizer (a mailbox that is not "
+        "on-premises, inactive or soft-deleted), or create a standalone meeting "
+        '("placement": "standalone") for them instead',
+    ),
+    ProblemKind(
+        "not-for-placement",
+        409,
+        "The meeting's placement has no such operation",
+        "see `detail`: calendar meetings are cancelled with a message and invited by Exchange; standalone "
+        "meetings have no occurrences, time zone, body or location",
     ),
     ProblemKind("not-found", 404, "No such meeting for this consumer", "check the meeting id or join URL"),
     ProblemKind(
@@ -235,12 +268,19 @@ def from_graph_error(exc: BaseException) -> Problem:
         "graph_status": status if isinstance(status, int) and status else None,
         "graph_request_id": request_id if isinstance(request_id, str) else None,
     }
+    if isinstance(exc, ge.MailboxAccessDenied):
+        return Problem("mailbox-access-denied", "Exchange: " + message, **common)
+    if isinstance(exc, ge.MailboxNotEnabled):
+        return Problem("mailbox-not-enabled", "Exchange: " + message, **common)
+    if isinstance(exc, ge.BadRequestError) and _NOT_ORGANIZER.search(message):
+        return Problem("not-organizer", "Exchange: " + message, **common)
     if isinstance(exc, ge.AccessPolicyMissing):
         return Problem(
             "graph-access-policy-missing", "Graph: no application access policy for this organizer", **common
         )
     if isinstance(exc, ge.MeetingRuleError):
-        return Problem("graph-bad-request", message, remedy=exc.remedy, **common)
+        extra = {"field": exc.field} if getattr(exc, "field", None) else {}
+        return Problem("graph-bad-request", message, remedy=exc.remedy, extra=extra, **common)
     if isinstance(exc, ge.BadRequestError | ge.ConflictError):
         return Problem("graph-bad-request", "Graph: " + message, **common)
     if isinstance(exc, ge.UserNotFound):

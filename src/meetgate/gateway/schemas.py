@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from meetgate.gateway.problems import MEDIA_TYPE
 from meetgate.graph import meeting_rules
 from meetgate.graph.errors import MeetingRuleError
+from meetgate.graph.recurrence import parse_rrule, zone_of
 
 Upn = Annotated[
     str,
@@ -50,6 +51,35 @@ LobbyBypass = Literal[
 ]
 Presenters = Literal["everyone", "organization", "roleIsPresenter", "organizer"]
 Chat = Literal["enabled", "disabled", "limited"]
+#: ``standalone``: an onlineMeeting on nobody's calendar; ``calendar``: an Exchange event with a Teams
+#: meeting in the organizer's calendar (invitations, recurrence, transcripts and recordings)
+Placement = Literal["standalone", "calendar"]
+#: the fields only a calendar meeting has
+CALENDAR_FIELDS = ("recurrence", "time_zone", "body", "location")
+TimeZone = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="IANA time zone of a calendar meeting (its recurrence's dates and local time); UTC by default",
+        examples=["Europe/Berlin"],
+    ),
+]
+Rrule = Annotated[
+    str,
+    Field(
+        max_length=500,
+        description="RFC 5545 recurrence rule of a calendar meeting; Graph's patterns only (daily, weekly, "
+        "monthly, yearly; COUNT, UNTIL or no end)",
+        examples=["RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=10"],
+    ),
+]
+ItemBody = Annotated[
+    str,
+    Field(
+        max_length=32000, description="Calendar meetings: the invitation's text (HTML when it starts with <)"
+    ),
+]
+Location = Annotated[str, Field(max_length=255, description="Calendar meetings: where, e.g. a room")]
 Time = Annotated[
     dt.datetime,
     Field(description="ISO 8601 with a timezone: Z (UTC) or an offset such as +02:00"),
@@ -77,6 +107,47 @@ class AttendeeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     upn: Upn
     role: Role = "attendee"
+    optional: bool = Field(
+        default=False, description="Calendar meetings: invited as optional rather than required"
+    )
+
+
+class _CalendarFields(BaseModel):
+    """The time zone and recurrence of a calendar meeting, checked as Graph will take them: an RRULE
+    Graph cannot express is refused with the reason, in ``errors[].loc`` ``recurrence``."""
+
+    @field_validator("time_zone", check_fields=False)
+    @classmethod
+    def _check_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            zone_of(value)
+        except MeetingRuleError as exc:
+            raise _refusal(exc) from None
+        return value
+
+    @field_validator("recurrence", check_fields=False)
+    @classmethod
+    def _check_recurrence(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if "start" not in info.data or "time_zone" not in info.data:
+            return value  # the start or zone was refused already
+        start = info.data["start"]
+        if start is None:
+            raise _refusal(
+                MeetingRuleError(
+                    "a recurrence needs the start of its first meeting",
+                    field="start",
+                    remedy="Give start and end (the first meeting's) with the recurrence.",
+                )
+            )
+        try:
+            parse_rrule(value, start=start, time_zone=info.data["time_zone"] or "UTC")
+        except MeetingRuleError as exc:
+            raise _refusal(exc) from None
+        return value
 
 
 class _Times(BaseModel):
@@ -152,8 +223,9 @@ class _Times(BaseModel):
         return value
 
 
-class MeetingCreate(_Times):
-    """A meeting to create; the organizer must be one of the consumer's organizers."""
+class MeetingCreate(_CalendarFields, _Times):
+    """A meeting to create; the organizer must be one of the consumer's organizers. ``placement``
+    left out: the consumer's default placement (standalone unless the operator set another)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -166,21 +238,43 @@ class MeetingCreate(_Times):
                     "end": "2030-12-01T09:30:00Z",
                     "attendees": [{"upn": "candidate@example.org"}],
                     "lobby_bypass_scope": "organization",
-                }
+                },
+                {
+                    "organizer": "teacher1@contoso.com",
+                    "placement": "calendar",
+                    "subject": "Chemistry 101",
+                    "start": "2030-09-03T08:00:00+02:00",
+                    "end": "2030-09-03T09:30:00+02:00",
+                    "time_zone": "Europe/Berlin",
+                    "recurrence": "RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=24",
+                    "attendees": [
+                        {"upn": "class-7b@contoso.com"},
+                        {"upn": "parent@example.org", "optional": True},
+                    ],
+                    "location": "Lab 2",
+                },
             ]
         },
     )
     organizer: Organizer
+    placement: Placement | None = Field(
+        default=None, description="standalone or calendar; left out: the consumer's default placement"
+    )
     subject: Subject | None = None
     attendees: Annotated[list[AttendeeIn], Field(max_length=250)] = Field(default_factory=list)
     lobby_bypass_scope: LobbyBypass | None = None
     dial_in_bypass: bool | None = None
     allowed_presenters: Presenters | None = None
     allow_meeting_chat: Chat | None = None
+    time_zone: TimeZone | None = None
+    recurrence: Rrule | None = None
+    body: ItemBody | None = None
+    location: Location | None = None
 
 
-class MeetingPatch(_Times):
-    """Changes to a meeting: omitted fields stay; a reschedule gives both start and end."""
+class MeetingPatch(_CalendarFields, _Times):
+    """Changes to a meeting (a calendar series as a whole): omitted fields stay; a reschedule gives
+    both start and end, a new recurrence the series' start and end too."""
 
     model_config = ConfigDict(extra="forbid")
     subject: Subject | None = None
@@ -189,18 +283,46 @@ class MeetingPatch(_Times):
     dial_in_bypass: bool | None = None
     allowed_presenters: Presenters | None = None
     allow_meeting_chat: Chat | None = None
+    time_zone: TimeZone | None = None
+    recurrence: Rrule | None = None
+    body: ItemBody | None = None
+    location: Location | None = None
 
     time_change: ClassVar[bool] = True
+
+
+class OccurrencePatch(_Times):
+    """Changes to one occurrence of a series (it becomes an exception): omitted fields stay; a
+    reschedule gives both start and end. Attendees and meeting options belong to the whole series."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject: Subject | None = None
+    body: ItemBody | None = None
+    location: Location | None = None
+
+    time_change: ClassVar[bool] = True
+
+
+class CancelRequest(BaseModel):
+    """A cancellation of a calendar meeting, a series or one occurrence, with the message the
+    attendees receive in Exchange's cancellation notice."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: Annotated[str, Field(max_length=4000)] | None = Field(
+        default=None, description="Sent to the attendees with the cancellation"
+    )
 
 
 class AttendeeOut(BaseModel):
     upn: str
     role: str
+    optional: bool = False
 
 
 class MeetingOut(BaseModel):
     id: str = Field(description="The gateway's meeting id (use it in the other endpoints)")
     state: Literal["pending", "active", "locked", "cancelled"]
+    placement: Placement = "standalone"
     organizer: str
     subject: str | None = None
     start: dt.datetime | None = None
@@ -213,12 +335,42 @@ class MeetingOut(BaseModel):
     allowed_presenters: str | None = None
     allow_meeting_chat: str | None = None
     graph_meeting_id: str | None = None
+    graph_event_id: str | None = Field(default=None, description="Calendar meetings: the Exchange event's id")
+    kind: str | None = Field(
+        default=None, description="Calendar meetings: singleInstance, or seriesMaster for a recurring series"
+    )
+    recurrence: str | None = None
+    time_zone: str | None = None
+    location: str | None = None
+    web_link: str | None = Field(
+        default=None, description="Calendar meetings: the event in Outlook on the web"
+    )
+    ical_uid: str | None = None
     external_id: str
     created_at: dt.datetime
 
 
 class MeetingList(BaseModel):
     value: list[MeetingOut]
+
+
+class OccurrenceOut(BaseModel):
+    """One occurrence of a calendar series (``exception`` once changed on its own)."""
+
+    id: str = Field(description="The occurrence's id (use it in /occurrences/{occurrenceId})")
+    kind: str = Field(description="occurrence, or exception when changed on its own")
+    subject: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    location: str | None = None
+    join_url: str | None = None
+    web_link: str | None = None
+    cancelled: bool = False
+
+
+class OccurrenceList(BaseModel):
+    value: list[OccurrenceOut]
+    next: str | None = Field(default=None, description="The next page (same window), when there is one")
 
 
 class ProblemOut(BaseModel):
@@ -246,9 +398,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "Idempotency-Key missing",
         401: "API key missing, unknown, revoked, rotated or expired",
-        403: "Organizer not allowed, or outside the application access policy",
+        403: "Organizer not allowed, outside the application access policy or the mailbox scope, "
+        "or not the meeting's organizer",
         404: "No such meeting for this consumer",
-        409: "Idempotency-Key reused with another request, or meeting cancelled",
+        409: "Idempotency-Key reused with another request, meeting cancelled, or an operation its "
+        "placement does not have",
         422: "Invalid request",
         429: "Rate limit or daily quota reached",
         502: "Microsoft Graph failed",

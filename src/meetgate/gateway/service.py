@@ -20,10 +20,12 @@ from typing import Any, Literal, TypeVar
 from anyio import to_thread
 
 from meetgate.gateway import graph_ids, keys
+from meetgate.gateway.calendar import CalendarMeetings, check_placement_fields, placement_of
 from meetgate.gateway.consumers import format_instant
 from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
+    AsyncEventsPort,
     AsyncMeetingsPort,
     Attendee,
     MeetingRequest,
@@ -86,10 +88,21 @@ def external_id_for(consumer_id: str, idempotency_key: str) -> str:
     return f"meetgate-{digest[:48]}"
 
 
+#: fields added to creations later: left out of the hash while unset, so earlier requests' hashes hold
+_LATER_FIELDS = ("placement", "time_zone", "recurrence", "body", "location")
+
+
 def request_hash(body: MeetingCreate) -> str:
     """What the request asks for (``allowPast`` is a permission, not part of the meeting: a replay with
-    or without it is the same request, and hashes of requests made before it existed stay valid)."""
+    or without it is the same request, and hashes of requests made before it existed stay valid; so
+    do those made before calendar meetings: their fields count only when given)."""
     content = body.model_dump(mode="json", exclude={"allow_past"})
+    for name in _LATER_FIELDS:
+        if content.get(name) is None:
+            content.pop(name, None)
+    for attendee in content.get("attendees") or []:
+        if not attendee.get("optional"):
+            attendee.pop("optional", None)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -114,6 +127,7 @@ def meeting_out(record: MeetingRecord) -> MeetingOut:
     return MeetingOut(
         id=record.id,
         state="pending" if record.state == "failed" else record.state,
+        placement="calendar" if record.placement == "calendar" else "standalone",
         organizer=record.organizer,
         subject=snap.get("subject"),
         start=snap.get("start"),
@@ -126,6 +140,13 @@ def meeting_out(record: MeetingRecord) -> MeetingOut:
         allowed_presenters=snap.get("allowed_presenters"),
         allow_meeting_chat=snap.get("allow_meeting_chat"),
         graph_meeting_id=record.graph_meeting_id,
+        graph_event_id=record.graph_event_id,
+        kind=snap.get("kind"),
+        recurrence=snap.get("recurrence"),
+        time_zone=snap.get("time_zone"),
+        location=snap.get("location"),
+        web_link=snap.get("web_link"),
+        ical_uid=snap.get("ical_uid"),
         external_id=record.external_id,
         created_at=record.created_at,
     )
@@ -153,6 +174,7 @@ class GatewayService:
         scope: PolicyScope,
         limiter: Limiter,
         metrics: GatewayMetrics,
+        events: AsyncEventsPort | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         graph_pause: Callable[[], float] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
@@ -169,6 +191,8 @@ class GatewayService:
         self.metrics = metrics
         self.sleep = sleep
         self._inflight: dict[str, asyncio.Future[MeetingRecord]] = {}
+        #: calendar-backed meetings and series (None: standalone meetings only)
+        self.calendar = CalendarMeetings(self, events)
 
     async def _db(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """A store call: inline for SQLite (sub-millisecond, one writer: no thread hand-offs to
@@ -331,10 +355,14 @@ class GatewayService:
         self, consumer: ConsumerRecord, body: MeetingCreate, idempotency_key: str, ctx: CallContext
     ) -> Created:
         ctx.action = "meeting.create"
+        placement = placement_of(body, consumer)
+        check_placement_fields(body, placement)
+        if placement == "calendar":
+            self.calendar.port()
         org = await self._organizer(consumer, body.organizer, ctx)
         digest = request_hash(body)
         external_id = external_id_for(consumer.id, idempotency_key)
-        record, new = await self._reserve(consumer, org, idempotency_key, digest, external_id)
+        record, new = await self._reserve(consumer, org, idempotency_key, digest, external_id, placement)
         ctx.meeting_id = record.id
         if record.request_hash != digest:
             raise Problem(
@@ -389,6 +417,10 @@ class GatewayService:
         record: MeetingRecord,
         ctx: CallContext,
     ) -> _Stored:
+        if record.placement == "calendar":  # as reserved: a takeover makes what the first attempt began
+            saved, created = await self.calendar.create(body, org, external_id, record, ctx)
+            self._count_creation(consumer, created)
+            return _Stored(saved, created)
         request = MeetingRequest(
             subject=body.subject,
             start=body.start,
@@ -412,14 +444,23 @@ class GatewayService:
             graph_meeting_id=result.meeting.id,
             join_url=result.meeting.join_web_url,
         )
-        if result.created:
+        self._count_creation(consumer, result.created)
+        return _Stored(saved, result.created)
+
+    def _count_creation(self, consumer: ConsumerRecord, created: bool) -> None:
+        if created:
             self.metrics.labelled(self.metrics.meetings_created, consumer.name).inc()
         else:
             self.metrics.labelled(self.metrics.idempotent_replays, consumer.name).inc()
-        return _Stored(saved, result.created)
 
     async def _reserve(
-        self, consumer: ConsumerRecord, org: str, key: str, digest: str, external_id: str
+        self,
+        consumer: ConsumerRecord,
+        org: str,
+        key: str,
+        digest: str,
+        external_id: str,
+        placement: str = "standalone",
     ) -> tuple[MeetingRecord, bool]:
         """Reserve consumer + key; quota is taken first and given back when the key existed already."""
         try:
@@ -436,6 +477,7 @@ class GatewayService:
             request_hash=digest,
             organizer=org,
             external_id=external_id,
+            placement=placement,
         )
         if not new:  # a replay, or another request with this key won the race: give the quota back
             for k, limit in (
@@ -457,6 +499,8 @@ class GatewayService:
     async def _refresh(
         self, consumer: ConsumerRecord, record: MeetingRecord, ctx: CallContext
     ) -> MeetingRecord:
+        if record.placement == "calendar":
+            return await self.calendar.refresh(consumer, record, ctx)
         if record.state in ("pending", "failed", "cancelled") or record.graph_meeting_id is None:
             return record
         org = await self._organizer(consumer, record.organizer, ctx)
@@ -492,6 +536,9 @@ class GatewayService:
         record = await self._owned(consumer, meeting_id, ctx)
         if record.state == "cancelled":
             raise Problem("meeting-gone", "the meeting was cancelled")
+        check_placement_fields(patch, record.placement)
+        if record.placement == "calendar":
+            return await self.calendar.update(consumer, record, patch, ctx)
         if record.graph_meeting_id is None:
             raise Problem("not-found", "the meeting is still being created; retry its creation first")
         org = await self._organizer(consumer, record.organizer, ctx)
@@ -524,12 +571,37 @@ class GatewayService:
         return meeting_out(saved)
 
     async def cancel(
-        self, consumer: ConsumerRecord, meeting_id: str, mode: Literal["delete", "lock"], ctx: CallContext
+        self,
+        consumer: ConsumerRecord,
+        meeting_id: str,
+        mode: Literal["delete", "lock"],
+        ctx: CallContext,
+        message: str | None = None,
     ) -> MeetingOut:
+        """Cancel (``delete``) or lock a meeting; a calendar meeting or series is cancelled with
+        ``message`` to its attendees (standalone meetings take no message: Exchange sends nothing)."""
         ctx.action = f"meeting.cancel.{mode}"
         record = await self._owned(consumer, meeting_id, ctx)
+        if record.placement == "calendar" and mode == "lock":
+            raise Problem(
+                "not-for-placement",
+                "a calendar meeting cannot be locked through the gateway",
+                remedy="cancel it (DELETE, or POST /v1/meetings/{id}/cancel with a message to the attendees)",
+            )
+        if record.placement != "calendar" and message is not None:
+            raise Problem(
+                "not-for-placement",
+                "a standalone meeting's cancellation carries no message: nobody was invited by Exchange",
+                remedy="leave the message out, and send the attendees the cancellation from "
+                "/v1/meetings/{id}/invite.ics",
+            )
         if record.state == "cancelled" or (record.state == "locked" and mode == "lock"):
             return meeting_out(record)  # cancelling twice is not an error
+        if record.placement == "calendar":
+            if record.graph_event_id is None:
+                raise Problem("not-found", "the meeting is still being created; retry its creation first")
+            org = await self._organizer(consumer, record.organizer, ctx)
+            return await self.calendar.cancel(record, org, message, ctx)
         if record.graph_meeting_id is None:
             raise Problem("not-found", "the meeting is still being created; retry its creation first")
         org = await self._organizer(consumer, record.organizer, ctx)
@@ -555,7 +627,14 @@ class GatewayService:
         """The meeting's iCalendar invitation (a cancellation once cancelled); its SEQUENCE is the
         meeting's revision, so calendars take a rescheduled or cancelled meeting's as newer."""
         ctx.action = "meeting.invite"
-        record = await self._refresh(consumer, await self._owned(consumer, meeting_id, ctx), ctx)
+        owned = await self._owned(consumer, meeting_id, ctx)
+        if owned.placement == "calendar":
+            raise Problem(
+                "not-for-placement",
+                "Exchange sends a calendar meeting's invitations (and their updates) to its attendees",
+                remedy="give attendees in the meeting's attendees list; web_link opens the event in Outlook",
+            )
+        record = await self._refresh(consumer, owned, ctx)
         meeting = meeting_out(record)
         if meeting.start is None or meeting.end is None:
             raise Problem(

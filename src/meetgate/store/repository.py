@@ -69,6 +69,8 @@ class ConsumerRecord:
     revoked_at: dt.datetime | None
     #: when the current key stops working (None: never)
     key_expires_at: dt.datetime | None = None
+    #: the placement of its meetings when a request names none (None: standalone)
+    default_placement: str | None = None
 
     @property
     def active(self) -> bool:
@@ -111,6 +113,10 @@ class MeetingRecord:
     updated_at: dt.datetime
     #: 0 at creation, +1 for every change made through the gateway (its invitation's SEQUENCE)
     revision: int = 0
+    #: ``standalone`` (an onlineMeeting) or ``calendar`` (an Exchange event with a Teams meeting)
+    placement: str = "standalone"
+    #: the calendar event's id (calendar placement; a series' master for a recurring meeting)
+    graph_event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,7 @@ def _consumer(m: Mapping[Any, Any]) -> ConsumerRecord:
         key_rotated_at=_aware(m["key_rotated_at"]),
         revoked_at=_aware(m["revoked_at"]),
         key_expires_at=_aware(m["key_expires_at"]),
+        default_placement=m["default_placement"],
     )
 
 
@@ -162,6 +169,8 @@ def _meeting(m: Mapping[Any, Any]) -> MeetingRecord:
         created_at=_aware(m["created_at"]) or utcnow(),
         updated_at=_aware(m["updated_at"]) or utcnow(),
         revision=m["revision"],
+        placement=m["placement"],
+        graph_event_id=m["graph_event_id"],
     )
 
 
@@ -404,6 +413,7 @@ class Store:
         rate_per_minute: int | None = None,
         daily_quota: int | None = None,
         key_expires_at: dt.datetime | None = None,
+        default_placement: str | None = None,
     ) -> ConsumerRecord:
         values = {
             "id": str(uuid.uuid4()),
@@ -416,6 +426,7 @@ class Store:
             "daily_quota": daily_quota,
             "created_at": utcnow(),
             "key_expires_at": key_expires_at,
+            "default_placement": default_placement,
         }
         try:
             with self._tx() as conn:
@@ -502,6 +513,15 @@ class Store:
             )
         return self.consumer(name_or_id=record.id)
 
+    def set_default_placement(self, *, name_or_id: str, placement: str | None) -> ConsumerRecord:
+        """The placement the consumer's meetings get when a request names none (None: standalone)."""
+        record = self.consumer(name_or_id=name_or_id)
+        with self._tx() as conn:
+            conn.execute(
+                consumers.update().where(consumers.c.id == record.id).values(default_placement=placement)
+            )
+        return self.consumer(name_or_id=record.id)
+
     # ---- meetings
     def reserve_meeting(
         self,
@@ -511,8 +531,10 @@ class Store:
         request_hash: str,
         organizer: str,
         external_id: str,
+        placement: str = "standalone",
     ) -> tuple[MeetingRecord, bool]:
-        """Record the intent to create; returns (record, True) or the existing (record, False)."""
+        """Record the intent to create (in ``placement``, kept for every retry and takeover); returns
+        (record, True) or the existing (record, False)."""
         now = utcnow()
         values = {
             "id": "mtg_" + uuid.uuid4().hex,
@@ -521,6 +543,7 @@ class Store:
             "request_hash": request_hash,
             "organizer": organizer,
             "external_id": external_id,
+            "placement": placement,
             "state": "pending",
             "created_at": now,
             "updated_at": now,
@@ -546,6 +569,7 @@ class Store:
             "request_hash",
             "organizer",
             "external_id",
+            "placement",
             "state",
             "created_at",
             "updated_at",
@@ -568,6 +592,7 @@ class Store:
                 updated_at=b("updated_at"),
                 graph_meeting_id=sa.func.coalesce(b("graph_meeting_id", type_=sa.Text), c.graph_meeting_id),
                 join_url=sa.func.coalesce(b("join_url", type_=sa.Text), c.join_url),
+                graph_event_id=sa.func.coalesce(b("graph_event_id", type_=sa.Text), c.graph_event_id),
                 revision=c.revision + b("revise", type_=sa.Integer),
             )
             .returning(*meetings.c),
@@ -582,6 +607,7 @@ class Store:
         graph_meeting_id: str | None = None,
         join_url: str | None = None,
         revise: bool = False,
+        graph_event_id: str | None = None,
     ) -> MeetingRecord:
         """Save the meeting's state and snapshot; ``revise`` when this is a change to the meeting
         (update, lock, cancel), which raises its revision by one."""
@@ -592,6 +618,7 @@ class Store:
             "updated_at": utcnow(),
             "graph_meeting_id": graph_meeting_id,
             "join_url": join_url,
+            "graph_event_id": graph_event_id,
             "revise": 1 if revise else 0,
         }
         with self._hot(write=True) as run:

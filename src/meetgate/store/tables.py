@@ -1,10 +1,11 @@
 """The store's tables (SQLAlchemy Core). The Alembic migrations in ``migrations/`` create them.
 
 - ``consumers``: the third-party apps allowed to call the gateway; the API key is kept only as a hash,
-  with its optional expiry.
+  with its optional expiry, and the placement its meetings get when a request names none.
 - ``retired_keys``: the key ids and hashes rotation replaced, with when (for the 401 they get).
-- ``meetings``: consumer + Idempotency-Key → Graph meeting (ids, join URL, state, last snapshot, and
-  the revision its invitation carries as SEQUENCE).
+- ``meetings``: consumer + Idempotency-Key → Graph meeting (its placement, the onlineMeeting's or
+  the calendar event's id, join URL, state, last snapshot, and the revision its invitation carries
+  as SEQUENCE).
 - ``audit_log``: one row per request, append-only (triggers refuse UPDATE and DELETE).
 """
 
@@ -30,6 +31,8 @@ consumers = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     #: when the current key stops working (None: never)
     sa.Column("key_expires_at", sa.DateTime(timezone=True), nullable=True),
+    #: the placement of its meetings when a request names none (None: standalone)
+    sa.Column("default_placement", sa.String(16), nullable=True),
 )
 
 #: keys a rotation replaced: kept (as hashes) only so that their 401 can say "rotated, and when"
@@ -59,6 +62,10 @@ meetings = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     #: 0 at creation, +1 for every change the gateway makes (update, lock, cancel): the ICS SEQUENCE
     sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
+    #: ``standalone`` (an onlineMeeting: graph_meeting_id) or ``calendar`` (an Exchange event:
+    #: graph_event_id, with the onlineMeeting behind it in graph_meeting_id once known)
+    sa.Column("placement", sa.String(16), nullable=False, server_default="standalone"),
+    sa.Column("graph_event_id", sa.Text, nullable=True),
     sa.UniqueConstraint("consumer_id", "idempotency_key", name="uq_meetings_consumer_key"),
     sa.Index("ix_meetings_consumer_join_url", "consumer_id", "join_url"),
 )

@@ -1,5 +1,6 @@
-"""``/v1/meetings``: create (idempotent), find by join URL, read, change, cancel or lock, and the
-iCalendar invitation. Every operation needs the consumer's API key (:data:`~meetgate.gateway.deps.CurrentConsumer`).
+"""``/v1/meetings``: create (idempotent; standalone or calendar-backed, a calendar meeting may recur),
+find by join URL, read, change, cancel (with a message to a calendar meeting's attendees) or lock, the
+iCalendar invitation of a standalone meeting, and a series' occurrences (list, change or cancel one). Every operation needs the consumer's API key (:data:`~meetgate.gateway.deps.CurrentConsumer`).
 
 The endpoints carry comments, not docstrings: FastAPI would publish a docstring as the operation's
 ``description`` in ``/openapi.json``.
@@ -7,13 +8,24 @@ The endpoints carry comments, not docstrings: FastAPI would publish a docstring 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 
 from meetgate.gateway.deps import Context, CurrentConsumer, MeetingId, Service
 from meetgate.gateway.problems import Problem
-from meetgate.gateway.schemas import PROBLEM_RESPONSES, MeetingCreate, MeetingList, MeetingOut, MeetingPatch
+from meetgate.gateway.schemas import (
+    PROBLEM_RESPONSES,
+    CancelRequest,
+    MeetingCreate,
+    MeetingList,
+    MeetingOut,
+    MeetingPatch,
+    OccurrenceList,
+    OccurrenceOut,
+    OccurrencePatch,
+)
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=PROBLEM_RESPONSES)
 
@@ -27,6 +39,13 @@ IdempotencyKey = Annotated[
         description="Unique per meeting; resend it unchanged on retries",
     ),
 ]
+
+
+#: an occurrence's id, as the occurrences list gives it (Graph's event id of the occurrence)
+OccurrenceId = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9=+_\-]{1,512}$", description="The occurrence's id (from /occurrences)")
+]
+WindowTime = Annotated[dt.datetime | None, Query(description="ISO 8601 with a timezone (Z or an offset)")]
 
 
 @router.post("", status_code=201, response_model=MeetingOut, summary="Create a meeting (idempotent)")
@@ -88,15 +107,87 @@ async def delete_meeting(
     ctx: Context,
     mode: Annotated[Literal["delete", "lock"], Query()] = "delete",
 ) -> MeetingOut:
-    # Cancel the meeting (``mode=delete``) or lock it (``mode=lock``).
+    # Cancel the meeting (``mode=delete``) or lock it (``mode=lock``, standalone meetings only).
     return await service.cancel(consumer, meeting_id, mode, ctx)
+
+
+@router.post(
+    "/{meeting_id}/cancel",
+    response_model=MeetingOut,
+    summary="Cancel a meeting or a whole series, with a message to the attendees",
+)
+async def cancel_meeting(
+    consumer: CurrentConsumer,
+    meeting_id: MeetingId,
+    service: Service,
+    ctx: Context,
+    body: Annotated[CancelRequest | None, Body()] = None,
+) -> MeetingOut:
+    # Cancel; Exchange sends a calendar meeting's attendees the cancellation with the message.
+    message = body.message if body is not None else None
+    return await service.cancel(consumer, meeting_id, "delete", ctx, message=message)
+
+
+@router.get(
+    "/{meeting_id}/occurrences",
+    response_model=OccurrenceList,
+    summary="The occurrences of a recurring calendar meeting in a window",
+)
+async def list_occurrences(
+    consumer: CurrentConsumer,
+    meeting_id: MeetingId,
+    service: Service,
+    ctx: Context,
+    start: WindowTime = None,
+    end: WindowTime = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    skip: Annotated[int, Query(ge=0, le=10000)] = 0,
+) -> OccurrenceList:
+    # Occurrences and exceptions overlapping [start, end) (default: now to 90 days on, at most two
+    # years), ``limit`` at a time; ``next`` is the following page.
+    return await service.calendar.occurrences(consumer, meeting_id, start, end, limit, skip, ctx)
+
+
+@router.patch(
+    "/{meeting_id}/occurrences/{occurrence_id}",
+    response_model=OccurrenceOut,
+    summary="Reschedule or change one occurrence of a series",
+)
+async def patch_occurrence(
+    consumer: CurrentConsumer,
+    meeting_id: MeetingId,
+    occurrence_id: OccurrenceId,
+    body: OccurrencePatch,
+    service: Service,
+    ctx: Context,
+) -> OccurrenceOut:
+    # Change one occurrence (it becomes an exception); the rest of the series stays.
+    return await service.calendar.update_occurrence(consumer, meeting_id, occurrence_id, body, ctx)
+
+
+@router.post(
+    "/{meeting_id}/occurrences/{occurrence_id}/cancel",
+    response_model=OccurrenceOut,
+    summary="Cancel one occurrence of a series, with a message to the attendees",
+)
+async def cancel_occurrence(
+    consumer: CurrentConsumer,
+    meeting_id: MeetingId,
+    occurrence_id: OccurrenceId,
+    service: Service,
+    ctx: Context,
+    body: Annotated[CancelRequest | None, Body()] = None,
+) -> OccurrenceOut:
+    # Cancel one occurrence; the series goes on.
+    message = body.message if body is not None else None
+    return await service.calendar.cancel_occurrence(consumer, meeting_id, occurrence_id, message, ctx)
 
 
 @router.get(
     "/{meeting_id}/invite.ics",
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}, "description": "iCalendar invitation"}},
-    summary="An iCalendar invitation to send to attendees",
+    summary="An iCalendar invitation to send to attendees (standalone meetings)",
 )
 async def meeting_invite(
     consumer: CurrentConsumer, meeting_id: MeetingId, service: Service, ctx: Context
