@@ -1,11 +1,15 @@
-"""``meetgate meetings …``: create, get, find, update, cancel Teams online meetings, and their ``.ics``.
+"""``meetgate meetings …``: create, get, find, update, cancel Teams meetings, and their ``.ics``.
 
 The commands run as the app of the active profile (app-only, certificate auth) against Graph, for an
-organizer given by UPN or object id, exactly as a third-party app would through the library.
+organizer given by UPN or object id, exactly as a third-party app would through the library. A meeting
+is standalone (``/onlineMeetings``, on nobody's calendar) or, with ``create --calendar``, a calendar
+meeting (an Exchange event with a Teams meeting: invitations, recurrence); commands taking an id tell
+the two apart by its shape (:func:`meetgate.cli.meetings_calendar.placement_of`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -13,23 +17,29 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from meetgate.cli._common import EXIT_FAILED, EXIT_USAGE, console, err_console, fail, print_json
+from meetgate.cli.meetings_calendar import OPTION_OF_FIELD, Placement, placement_of
 
 if TYPE_CHECKING:
-    import datetime as dt
     from enum import StrEnum
 
     from meetgate.graph.client import GraphClient
-    from meetgate.graph.models import OnlineMeeting
+    from meetgate.graph.models import MeetingRequest, OnlineMeeting
 
 app = typer.Typer(
     help=(
-        "Create, find, reschedule and cancel Teams online meetings for an approved organizer "
-        "(the integration itself, as a third-party app runs it)."
+        "Create, find, reschedule and cancel Teams meetings for an approved organizer (the integration "
+        "itself, as a third-party app runs it): standalone online meetings, or with --calendar Exchange "
+        "calendar meetings with invitations and recurring series (docs/meetings-cli.md).\n\n"
+        "meetgate meetings create -o advisor@contoso.com --subject Advising --start 2030-06-11T10:00Z\n\n"
+        "meetgate meetings create --calendar -o teacher@contoso.com --subject 'Algebra 1' "
+        "--start 2030-09-02T09:00:00+02:00 --time-zone Europe/Berlin --recurrence "
+        "'RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=20' -a class-7b@contoso.com"
     ),
     no_args_is_help=True,
 )
 
 T = TypeVar("T")
+_ONE_HOUR = dt.timedelta(hours=1)
 
 Organizer = Annotated[
     str,
@@ -75,7 +85,7 @@ def _refuse(exc: Any) -> NoReturn:
     """A meeting rule's refusal (``meetgate.graph.meeting_rules``), naming the option; exit 2."""
     from meetgate.graph.meeting_rules import PAST_REMEDY
 
-    option = f"--{exc.field}" if exc.field else "the request"
+    option = OPTION_OF_FIELD.get(exc.field, f"--{exc.field}") if exc.field else "the request"
     remedy = _PAST_REMEDY if exc.remedy == PAST_REMEDY else exc.remedy  # the one naming this option
     fail(f"{option}: {exc.message}", remedy, code=EXIT_USAGE)
 
@@ -106,8 +116,11 @@ def _check(
         _refuse(exc)
 
 
-def _run(ctx: typer.Context, json_out: bool, action: Callable[[GraphClient], T]) -> T:
-    """Build the client from the active profile, run ``action``, turn meetgate's errors into exits."""
+def _run(
+    ctx: typer.Context, json_out: bool, action: Callable[[GraphClient], T], *, cancelling: bool = False
+) -> T:
+    """Build the client from the active profile, run ``action``, turn meetgate's errors into exits
+    (Exchange's refusals with the CLI's remedies; ``cancelling``: a refusal to a non-organizer)."""
     from meetgate.cli._common import load_active_profile
     from meetgate.composition import graph_client_from_profile
     from meetgate.config import ConfigError
@@ -126,7 +139,9 @@ def _run(ctx: typer.Context, json_out: bool, action: Callable[[GraphClient], T])
     except MeetingRuleError as exc:
         _error(exc, json_out, EXIT_USAGE)
     except GraphError as exc:
-        _error(exc, json_out, EXIT_FAILED)
+        from meetgate.cli.meetings_calendar import add_remedies
+
+        _error(add_remedies(exc, cancelling=cancelling), json_out, EXIT_FAILED)
 
 
 def _error(exc: Any, json_out: bool, code: int) -> NoReturn:
@@ -140,7 +155,8 @@ def _show(
     meeting: OnlineMeeting, json_out: bool, title: str | None = None, extra: dict[str, Any] | None = None
 ) -> None:
     if json_out:
-        data = meeting.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data: dict[str, Any] = {"placement": "standalone"}
+        data.update(meeting.model_dump(mode="json", by_alias=True, exclude_none=True))
         if extra:
             data.update(extra)
         print_json(data)
@@ -185,6 +201,9 @@ def _show(
     out.print(table)
 
 
+CALENDAR_ONLY = ("--recurrence", "--optional-attendee", "--body", "--location", "--time-zone")
+
+
 @app.command("create")
 def create(
     ctx: typer.Context,
@@ -192,7 +211,10 @@ def create(
     subject: Annotated[str | None, typer.Option("--subject", "-s", help="Meeting subject.")] = None,
     start: Annotated[
         str | None,
-        typer.Option("--start", help="Start, ISO 8601 with timezone, not in the past (default: now)."),
+        typer.Option(
+            "--start",
+            help="Start, ISO 8601 with timezone, not in the past (default: now; required with --calendar).",
+        ),
     ] = None,
     end: Annotated[
         str | None, typer.Option("--end", help="End, ISO 8601 with timezone (default: start + 1 h).")
@@ -209,24 +231,124 @@ def create(
             "key returns the same meeting instead of creating a second one. Generated when omitted.",
         ),
     ] = None,
+    calendar: Annotated[
+        bool,
+        typer.Option(
+            "--calendar",
+            help="Make a calendar meeting: an event in the organizer's Exchange calendar with a Teams "
+            "meeting; Exchange invites the attendees (Join button in their calendar). Needs the app's "
+            "Calendars.ReadWrite on the organizer's mailbox (Exchange RBAC for Applications).",
+        ),
+    ] = False,
+    recurrence: Annotated[
+        str | None,
+        typer.Option(
+            "--recurrence",
+            help="With --calendar: a series, as an RFC 5545 RRULE, e.g. 'RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=12' "
+            "or 'FREQ=MONTHLY;BYDAY=1MO;UNTIL=20301231'. Rules Graph cannot express are refused.",
+        ),
+    ] = None,
+    optional_attendee: Annotated[
+        list[str] | None,
+        typer.Option("--optional-attendee", help="With --calendar: an optional attendee's UPN (repeatable)."),
+    ] = None,
+    body: Annotated[
+        str | None,
+        typer.Option("--body", help="With --calendar: the invitation's text (HTML when it starts with '<')."),
+    ] = None,
+    location: Annotated[str | None, typer.Option("--location", help="With --calendar: the location.")] = None,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(
+            "--time-zone",
+            help="With --calendar: IANA zone the meeting is kept in (e.g. Europe/Berlin), so a series keeps "
+            "its local time across daylight-saving changes (default UTC).",
+        ),
+    ] = None,
     allow_past: AllowPast = False,
     json_out: JsonOut = False,
 ) -> None:
-    """Create a meeting (createOrGet keyed by --external-id, so a retry never makes a second one)."""
+    """Create a meeting (createOrGet keyed by --external-id, so a retry never makes a second one).
+
+    Standalone by default (on nobody's calendar: send `meetgate meetings ics`); with --calendar an
+    Exchange calendar meeting, which may recur. Examples:
+
+    meetgate meetings create -o advisor@contoso.com -s Advising --start 2030-06-11T10:00Z --external-id b-4711
+
+    meetgate meetings create --calendar -o teacher@contoso.com -s "Algebra 1" --start 2030-09-02T09:00+02:00 --end 2030-09-02T09:45+02:00 --time-zone Europe/Berlin --recurrence "RRULE:FREQ=WEEKLY;COUNT=12" -a class-7b@contoso.com --optional-attendee parent@example.org --external-id algebra-7b
+    """
     from meetgate.graph.models import MeetingRequest
 
-    request = _request(MeetingRequest, subject, start, end, attendee, lobby, presenters, chat)
+    given = {
+        "--recurrence": recurrence,
+        "--optional-attendee": optional_attendee,
+        "--body": body,
+        "--location": location,
+        "--time-zone": time_zone,
+    }
+    if not calendar:
+        used = [name for name in CALENDAR_ONLY if given[name]]
+        if used:
+            fail(
+                f"{', '.join(used)} need(s) a calendar meeting: a standalone meeting is on nobody's "
+                "calendar and cannot recur",
+                "Add --calendar (the meeting then lives in the organizer's Exchange calendar).",
+            )
+    people = [*(attendee or []), *({"upn": upn, "optional": True} for upn in optional_attendee or [])]
+    request = _request(MeetingRequest, subject, start, end, people, lobby, presenters, chat)
+    if calendar:
+        request = request.model_copy(
+            update={
+                "placement": "calendar",
+                "recurrence": recurrence,
+                "body": body,
+                "location": location,
+                "time_zone": time_zone,
+            }
+        )
+        _check_calendar(request)
     _check(request.subject, request.start, request.end, allow_past)
 
     def action(client: GraphClient) -> None:
         from meetgate.graph.meetings import new_external_id
 
         key = external_id or new_external_id()
+        if calendar:
+            from meetgate.cli.meetings_calendar import show_event
+
+            made = client.events.create_or_get(organizer, key, request, allow_past=allow_past)
+            title = (
+                "calendar meeting created (Exchange sends the invitations)"
+                if made.created
+                else "calendar meeting already existed for this external id"
+            )
+            extra = {"newlyCreated": made.created} if json_out else None
+            show_event(made.event, json_out, title, extra, teams=made.meeting)
+            return
         result = client.meetings.create_or_get(organizer, key, request, allow_past=allow_past)
         title = "meeting created" if result.created else "meeting already existed for this external id"
         _show(result.meeting, json_out, title, {"newlyCreated": result.created} if json_out else None)
 
     _run(ctx, json_out, action)
+
+
+def _check_calendar(request: MeetingRequest) -> None:
+    """A calendar meeting's own rules (a start, the zone, the RRULE), before anything is sent."""
+    from meetgate.graph.errors import MeetingRuleError
+    from meetgate.graph.recurrence import parse_rrule, zone_of
+
+    if request.start is None:
+        fail(
+            "--start: a calendar meeting needs a start",
+            "Give --start (and --end, default one hour) as ISO 8601 with a timezone.",
+        )
+    try:
+        zone = request.time_zone or "UTC"
+        zone_of(zone)
+        if request.recurrence is not None:
+            parse_rrule(request.recurrence, start=request.start, time_zone=zone)
+    except MeetingRuleError as exc:
+        _refuse(exc)
 
 
 def _choice(value: str | None, option: str, enum_cls: type[StrEnum]) -> str | None:
@@ -266,9 +388,24 @@ def _request(
 
 
 @app.command("get")
-def get(ctx: typer.Context, meeting_id: MeetingId, organizer: Organizer, json_out: JsonOut = False) -> None:
-    """Show one meeting of an organizer."""
-    _run(ctx, json_out, lambda client: _show(client.meetings.get(organizer, meeting_id), json_out))
+def get(
+    ctx: typer.Context,
+    meeting_id: MeetingId,
+    organizer: Organizer,
+    placement: Placement = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Show one meeting of an organizer (a calendar meeting, a series, an occurrence, or standalone)."""
+
+    def action(client: GraphClient) -> None:
+        if placement_of(meeting_id, placement) == "calendar":
+            from meetgate.cli.meetings_calendar import show_event
+
+            show_event(client.events.get(organizer, meeting_id), json_out)
+            return
+        _show(client.meetings.get(organizer, meeting_id), json_out)
+
+    _run(ctx, json_out, action)
 
 
 @app.command("find")
@@ -316,6 +453,12 @@ def update(
         list[str] | None,
         typer.Option("--attendee", "-a", help="Replace the attendees with these UPNs (repeat the option)."),
     ] = None,
+    optional_attendee: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--optional-attendee", help="Calendar meetings: optional attendees in the replaced list."
+        ),
+    ] = None,
     clear_attendees: Annotated[
         bool, typer.Option("--clear-attendees", help="Remove every attendee.")
     ] = False,
@@ -326,17 +469,62 @@ def update(
     ] = None,
     presenters: Presenters = None,
     chat: Chat = None,
+    body: Annotated[str | None, typer.Option("--body", help="Calendar meetings: new text.")] = None,
+    location: Annotated[
+        str | None, typer.Option("--location", help="Calendar meetings: new location.")
+    ] = None,
+    time_zone: Annotated[
+        str | None,
+        typer.Option("--time-zone", help="Calendar meetings: IANA zone the new times are kept in."),
+    ] = None,
+    occurrence: Annotated[
+        str | None,
+        typer.Option(
+            "--occurrence",
+            help="Calendar series: change only this occurrence (its id, listed by "
+            "`meetgate meetings occurrences`); without it the whole series changes.",
+        ),
+    ] = None,
+    placement: Placement = None,
     allow_past: AllowPast = False,
     json_out: JsonOut = False,
 ) -> None:
-    """Reschedule a meeting or change its subject, attendees (replaced as a whole) or options."""
+    """Reschedule a meeting or change its subject, attendees (replaced as a whole) or options.
+
+    For a calendar meeting Exchange sends the attendees the update. Examples:
+
+    meetgate meetings update ID -o advisor@contoso.com --start 2030-06-12T10:00Z   (keeps the duration)
+
+    meetgate meetings update SERIES_ID -o teacher@contoso.com --occurrence OCCURRENCE_ID --start 2030-09-16T11:00+02:00 --end 2030-09-16T11:45+02:00
+    """
     from meetgate.graph.models import MeetingUpdate
 
+    calendar = placement_of(meeting_id, placement) == "calendar" or occurrence is not None
     if end is not None and start is None:
         fail("--end needs --start", "Graph changes times only as a pair; --start alone keeps the duration.")
-    if clear_attendees and attendee:
-        fail("give either --attendee or --clear-attendees")
-    changes = _request(MeetingUpdate, subject, None, None, attendee, lobby, presenters, chat)
+    if clear_attendees and (attendee or optional_attendee):
+        fail("give either --attendee / --optional-attendee or --clear-attendees")
+    if not calendar:
+        used = [
+            name
+            for name, value in (
+                ("--optional-attendee", optional_attendee),
+                ("--body", body),
+                ("--location", location),
+                ("--time-zone", time_zone),
+            )
+            if value
+        ]
+        if used:
+            fail(
+                f"{', '.join(used)}: only calendar meetings have these, and {meeting_id} is a standalone "
+                "meeting's id",
+                "Drop the option(s), or add --calendar if the id really is a calendar meeting's.",
+            )
+    people: list[Any] | None = None
+    if attendee is not None or optional_attendee is not None:
+        people = [*(attendee or []), *({"upn": u, "optional": True} for u in optional_attendee or [])]
+    changes = _request(MeetingUpdate, subject, None, None, people, lobby, presenters, chat)
     if clear_attendees:
         changes.attendees = []
     if dial_in_bypass is not None:
@@ -344,8 +532,17 @@ def update(
     new_start = _parse_time(start, "start")
     new_end = _parse_time(end, "end")
     _check(changes.subject, new_start, new_end, allow_past)  # --start alone keeps the duration
+    if calendar:
+        for name, value in (("body", body), ("location", location), ("time_zone", time_zone)):
+            if value is not None:
+                setattr(changes, name, value)
+        if time_zone is not None:
+            _check_zone(time_zone)
 
     def action(client: GraphClient) -> None:
+        if calendar:
+            _update_event(client, organizer, occurrence or meeting_id, changes, new_start, new_end)
+            return
         meeting = None
         if new_start is not None:
             meeting = client.meetings.reschedule(
@@ -355,7 +552,43 @@ def update(
             meeting = client.meetings.update(organizer, meeting_id, changes, allow_past=allow_past)
         _show(meeting, json_out, "meeting updated")
 
+    def _update_event(
+        client: GraphClient,
+        organizer: str,
+        event_id: str,
+        changes: Any,
+        new_start: dt.datetime | None,
+        new_end: dt.datetime | None,
+    ) -> None:
+        from meetgate.cli.meetings_calendar import show_event
+
+        if new_start is not None:
+            if new_end is None:  # keep the duration
+                current = client.events.get(organizer, event_id)
+                length = (
+                    current.end - current.start
+                    if current.start is not None and current.end is not None
+                    else None
+                )
+                new_end = new_start + (length or _ONE_HOUR)
+            changes.start, changes.end = new_start, new_end
+        event = client.events.update(organizer, event_id, changes, allow_past=allow_past)
+        if not event.subject and event.start is None:  # only options changed: show the event as it is
+            event = client.events.get(organizer, event_id)
+        what = "occurrence updated" if occurrence else "calendar meeting updated"
+        show_event(event, json_out, f"{what} (Exchange notifies the attendees)")
+
     _run(ctx, json_out, action)
+
+
+def _check_zone(time_zone: str) -> None:
+    from meetgate.graph.errors import MeetingRuleError
+    from meetgate.graph.recurrence import zone_of
+
+    try:
+        zone_of(time_zone)
+    except MeetingRuleError as exc:
+        _refuse(exc)
 
 
 @app.command("cancel")
@@ -364,28 +597,165 @@ def cancel(
     meeting_id: MeetingId,
     organizer: Organizer,
     mode: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--mode",
-            help="delete: remove the meeting. lock: keep it but admit only the organizer and turn chat "
-            "off, so a stale link cannot revive it.",
+            help="Standalone meetings: delete (default) removes the meeting; lock keeps it but admits only "
+            "the organizer and turns chat off, so a stale link cannot revive it.",
         ),
-    ] = "delete",
+    ] = None,
+    message: Annotated[
+        str | None,
+        typer.Option(
+            "--message",
+            "-m",
+            help="Calendar meetings: the cancellation note Exchange sends the attendees (organizer only).",
+        ),
+    ] = None,
+    occurrence: Annotated[
+        str | None,
+        typer.Option(
+            "--occurrence",
+            help="Calendar series: cancel only this occurrence (its id, listed by "
+            "`meetgate meetings occurrences`); without it the whole series is cancelled.",
+        ),
+    ] = None,
+    placement: Placement = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Cancel a meeting: delete it, or lock it so its link leads nowhere."""
-    if mode not in ("delete", "lock"):
+    """Cancel a meeting: a calendar meeting (or one occurrence) with a note to the attendees; a standalone
+    one is deleted, or locked so its link leads nowhere.
+
+    meetgate meetings cancel SERIES_ID -o teacher@contoso.com --occurrence OCCURRENCE_ID -m "No class today"
+
+    meetgate meetings cancel MEETING_ID -o advisor@contoso.com --mode lock
+    """
+    calendar = placement_of(meeting_id, placement) == "calendar" or occurrence is not None
+    if mode not in (None, "delete", "lock"):
         fail(f"--mode must be delete or lock, not {mode!r}")
+    if calendar and mode is not None:
+        fail(
+            "--mode is for standalone meetings: a calendar meeting is cancelled (Exchange tells the "
+            "attendees) or deleted",
+            "Drop --mode; give the attendees a note with --message. `meetgate meetings delete` removes it.",
+        )
+    if not calendar and message is not None:
+        fail(
+            f"--message: {meeting_id} is a standalone meeting's id, and only calendar meetings send a "
+            "cancellation (a standalone meeting is on nobody's calendar)",
+            "Drop --message (tell the attendees yourself, e.g. `meetgate meetings ics ID --cancellation`), "
+            "or add --calendar if the id really is a calendar meeting's.",
+        )
+    if message is not None and len(message) > 4000:
+        fail("--message is longer than 4,000 characters", "Shorten the cancellation note.")
 
     def action(client: GraphClient) -> None:
+        if calendar:
+            target = occurrence or meeting_id
+            client.events.cancel(organizer, target, message=message)
+            what = "occurrence" if occurrence else "calendar meeting"
+            if json_out:
+                print_json(
+                    {
+                        "cancelled": True,
+                        "placement": "calendar",
+                        "id": meeting_id,
+                        "occurrence": occurrence,
+                        "message": message,
+                    }
+                )
+            else:
+                console().print(f"[bold green]{what} cancelled[/] {target} (Exchange notified the attendees)")
+            return
         result = client.meetings.cancel(organizer, meeting_id, mode="lock" if mode == "lock" else "delete")
         if result is None:
             if json_out:
-                print_json({"cancelled": True, "mode": "delete", "id": meeting_id})
+                print_json({"cancelled": True, "placement": "standalone", "mode": "delete", "id": meeting_id})
             else:
                 console().print(f"[bold green]meeting deleted[/] {meeting_id}")
             return
         _show(result, json_out, "meeting locked: only the organizer gets in, chat is off")
+
+    _run(ctx, json_out, action, cancelling=True)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    meeting_id: MeetingId,
+    organizer: Organizer,
+    occurrence: Annotated[
+        str | None,
+        typer.Option("--occurrence", help="Calendar series: delete only this occurrence."),
+    ] = None,
+    placement: Placement = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Delete a meeting. A calendar meeting deleted by its organizer is cancelled for the attendees
+    (without a note: `meetgate meetings cancel ID --message …` sends one); --organizer given as an
+    attendee removes only that attendee's copy."""
+    calendar = placement_of(meeting_id, placement) == "calendar" or occurrence is not None
+
+    def action(client: GraphClient) -> None:
+        target = occurrence or meeting_id
+        if calendar:
+            client.events.delete(organizer, target)
+        else:
+            client.meetings.delete(organizer, meeting_id)
+        if json_out:
+            print_json(
+                {
+                    "deleted": True,
+                    "placement": "calendar" if calendar else "standalone",
+                    "id": meeting_id,
+                    "occurrence": occurrence,
+                }
+            )
+        else:
+            console().print(f"[bold green]meeting deleted[/] {target}")
+
+    _run(ctx, json_out, action)
+
+
+@app.command("occurrences")
+def occurrences(
+    ctx: typer.Context,
+    meeting_id: Annotated[
+        str, typer.Argument(help="The series' id (from `meetgate meetings create --calendar`).")
+    ],
+    organizer: Organizer,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="Window start, ISO 8601 with timezone (default: the series' start)."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Window end, ISO 8601 with timezone (default: a year later).")
+    ] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """List the occurrences of a calendar series in a window (moved ones included, cancelled ones not).
+
+    meetgate meetings occurrences SERIES_ID -o teacher@contoso.com --from 2030-09-01T00:00Z --to 2030-12-31T00:00Z
+    """
+    from meetgate.cli.meetings_calendar import STANDALONE_ONLY_OCCURRENCES, id_shape, show_occurrences
+
+    if id_shape(meeting_id) == "standalone":
+        fail(f"{meeting_id} is a standalone meeting's id", STANDALONE_ONLY_OCCURRENCES)
+    window_start = _parse_time(start, "from")
+    window_end = _parse_time(end, "to")
+    if window_start is not None and window_end is not None and window_end <= window_start:
+        fail(
+            "--to must be after --from",
+            "Give a window such as --from 2030-09-01T00:00Z --to 2030-12-31T00:00Z.",
+        )
+
+    def action(client: GraphClient) -> None:
+        first = window_start
+        if first is None:
+            series = client.events.get(organizer, meeting_id)
+            first = series.start or dt.datetime.now(dt.UTC)
+        last = window_end or first + dt.timedelta(days=366)
+        show_occurrences(client.events.occurrences(organizer, meeting_id, first, last), json_out, first, last)
 
     _run(ctx, json_out, action)
 
@@ -413,7 +783,20 @@ def ics(
         ),
     ] = False,
 ) -> None:
-    """Write an iCalendar invitation for a meeting (these meetings appear on nobody's calendar)."""
+    """Write an iCalendar invitation for a standalone meeting (it appears on nobody's calendar).
+
+    Calendar meetings are refused: Exchange already sent their invitations.
+    """
+    if placement_of(meeting_id, None) == "calendar":
+        from meetgate.cli.meetings_calendar import ICS_REMEDY
+
+        message = (
+            f"{meeting_id} is a calendar meeting: meetgate writes .ics files for standalone meetings only"
+        )
+        if as_json:
+            print_json({"error": "CalendarMeetingHasInvitations", "message": message, "remedy": ICS_REMEDY})
+            raise typer.Exit(EXIT_USAGE)
+        fail(message, ICS_REMEDY)
 
     def action(client: GraphClient) -> str:
         from meetgate.graph.ics import meeting_cancellation_ics, meeting_invitation_ics
@@ -457,7 +840,17 @@ def attendance(
     """List a meeting's attendance reports with their records."""
 
     def action(client: GraphClient) -> None:
-        reports = client.meetings.attendance_reports(organizer, meeting_id, with_records=True)
+        teams_id = meeting_id
+        if placement_of(meeting_id, None) == "calendar":  # the reports are the Teams meeting's
+            behind = client.events.online_meeting(organizer, client.events.get(organizer, meeting_id))
+            if behind is None:
+                fail(
+                    f"calendar meeting {meeting_id} has no Teams meeting (or it was not found by its join URL)",
+                    "Check that the event is an online meeting (`meetgate meetings get ID -o ORGANIZER`).",
+                    code=EXIT_FAILED,
+                )
+            teams_id = behind.id
+        reports = client.meetings.attendance_reports(organizer, teams_id, with_records=True)
         if json_out:
             print_json([r.to_graph() for r in reports])
             return
