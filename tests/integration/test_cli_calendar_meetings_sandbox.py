@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zoneinfo
 
 import pytest
+from calendar_scope import EXCHANGE, scope_calendars
 from typer.testing import CliRunner
 
 from meetgate.cli.main import app
@@ -15,37 +17,6 @@ from meetgate.graph.client import GraphClient
 
 runner = CliRunner()
 START = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).replace(hour=8, minute=0, second=0, microsecond=0)
-EXCHANGE = "/tenants/{tid}/exchange"
-
-
-def scope_calendars(sandbox_app) -> None:
-    """Calendars.ReadWrite on the pilot users' mailboxes only, through Exchange RBAC for Applications."""
-    control, base = sandbox_app.control, EXCHANGE.format(tid=sandbox_app.tenant_id)
-    for user in sandbox_app.pilot_users:
-        control.request(
-            "PATCH",
-            f"{base}/mailboxes/{user.id}",
-            json={"customAttributes": {"CustomAttribute7": "meetgate"}},
-        )
-    control.request(
-        "POST",
-        f"{base}/service-principals",
-        json={"appId": sandbox_app.client_id, "objectId": sandbox_app.service_principal_id},
-    )
-    control.request(
-        "POST",
-        f"{base}/management-scopes",
-        json={"name": "meetgate organizers", "recipientRestrictionFilter": "CustomAttribute7 -eq 'meetgate'"},
-    )
-    control.request(
-        "POST",
-        f"{base}/role-assignments",
-        json={
-            "role": "Application Calendars.ReadWrite",
-            "app": sandbox_app.client_id,
-            "customResourceScope": "meetgate organizers",
-        },
-    )
 
 
 @pytest.fixture
@@ -112,7 +83,8 @@ def test_a_weekly_series_its_occurrences_and_one_cancelled_with_a_message(sandbo
     assert listed.exit_code == 0, listed.output
     occurrences = json.loads(listed.output)
     starts = [dt.datetime.fromisoformat(o["start"]) for o in occurrences]
-    assert starts == [START + dt.timedelta(weeks=n) for n in range(4)]
+    berlin = START.astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))  # the series keeps Berlin's wall time
+    assert starts == [berlin + dt.timedelta(weeks=n) for n in range(4)]
     assert all(o["kind"] == "occurrence" and o["placement"] == "calendar" for o in occurrences)
 
     got = cli(env, "get", occurrences[1]["id"], "-o", organizer.upn)  # the id says calendar: no flag
