@@ -10,20 +10,34 @@ the two apart by its shape (:func:`meetgate.cli.meetings_calendar.placement_of`)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from meetgate.cli._common import EXIT_FAILED, EXIT_USAGE, console, err_console, fail, print_json
-from meetgate.cli.meetings_calendar import OPTION_OF_FIELD, Placement, placement_of
+from meetgate.cli.meetings_args import (
+    ONE_HOUR,
+    AllowPast,
+    Attendees,
+    Chat,
+    JsonOut,
+    Lobby,
+    MeetingId,
+    Organizer,
+    Presenters,
+    build_request,
+    check_calendar,
+    check_rules,
+    check_zone,
+    parse_time_option,
+    run,
+)
+from meetgate.cli.meetings_calendar import Placement, placement_of
 
 if TYPE_CHECKING:
-    from enum import StrEnum
-
     from meetgate.graph.client import GraphClient
-    from meetgate.graph.models import MeetingRequest, OnlineMeeting
+    from meetgate.graph.models import OnlineMeeting
 
 app = typer.Typer(
     help=(
@@ -37,118 +51,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-T = TypeVar("T")
-_ONE_HOUR = dt.timedelta(hours=1)
-
-Organizer = Annotated[
-    str,
-    typer.Option("--organizer", "-o", help="Organizer: UPN (resolved once to its object id) or object id."),
-]
-MeetingId = Annotated[
-    str, typer.Argument(help="The meeting's id (from `meetgate meetings create` or `find`).")
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
-Lobby = Annotated[
-    str | None,
-    typer.Option(
-        "--lobby",
-        help="Who bypasses the lobby: organizer, organization, organizationAndFederated, everyone, "
-        "invited, organizationExcludingGuests.",
-    ),
-]
-Presenters = Annotated[
-    str | None,
-    typer.Option("--presenters", help="Who may present: everyone, organization, roleIsPresenter, organizer."),
-]
-Chat = Annotated[str | None, typer.Option("--chat", help="Meeting chat: enabled, disabled, limited.")]
-Attendees = Annotated[
-    list[str] | None,
-    typer.Option("--attendee", "-a", help="Attendee UPN (repeat the option for several)."),
-]
-
-
-AllowPast = Annotated[
-    bool,
-    typer.Option(
-        "--allow-past",
-        help="Accept a start in the past (refused otherwise: it is usually a wrong date or timezone).",
-    ),
-]
-_PAST_REMEDY = (
-    "Give a start in the future (check the year, the date and the timezone), or add --allow-past "
-    "to schedule it in the past anyway."
-)
-
-
-def _refuse(exc: Any) -> NoReturn:
-    """A meeting rule's refusal (``meetgate.graph.meeting_rules``), naming the option; exit 2."""
-    from meetgate.graph.meeting_rules import PAST_REMEDY
-
-    option = OPTION_OF_FIELD.get(exc.field, f"--{exc.field}") if exc.field else "the request"
-    remedy = _PAST_REMEDY if exc.remedy == PAST_REMEDY else exc.remedy  # the one naming this option
-    fail(f"{option}: {exc.message}", remedy, code=EXIT_USAGE)
-
-
-def _parse_time(value: str | None, name: str) -> dt.datetime | None:
-    from meetgate.graph.meeting_rules import MeetingRuleError, parse_time
-
-    if value is None:
-        return None
-    try:
-        return parse_time(value, name)
-    except MeetingRuleError as exc:
-        _refuse(exc)
-
-
-def _check(
-    subject: str | None,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    allow_past: bool,
-) -> None:
-    """The meeting rules, before the profile is read or anything is sent."""
-    from meetgate.graph.meeting_rules import MeetingRuleError, check_meeting
-
-    try:
-        check_meeting(subject=subject, start=start, end=end, allow_past=allow_past)
-    except MeetingRuleError as exc:
-        _refuse(exc)
-
-
-def _run(
-    ctx: typer.Context, json_out: bool, action: Callable[[GraphClient], T], *, cancelling: bool = False
-) -> T:
-    """Build the client from the active profile, run ``action``, turn meetgate's errors into exits
-    (Exchange's refusals with the CLI's remedies; ``cancelling``: a refusal to a non-organizer)."""
-    from meetgate.cli._common import load_active_profile
-    from meetgate.composition import graph_client_from_profile
-    from meetgate.config import ConfigError
-    from meetgate.graph.errors import GraphError, MeetingRuleError
-
-    try:
-        profile = load_active_profile(ctx)
-        client = graph_client_from_profile(profile)
-    except ConfigError as exc:
-        fail(str(exc), "Check meetgate.toml / MEETGATE_* (`meetgate` docs: docs/configuration.md).")
-    except GraphError as exc:
-        _error(exc, json_out, EXIT_USAGE)
-    try:
-        with client:
-            return action(client)
-    except MeetingRuleError as exc:
-        _error(exc, json_out, EXIT_USAGE)
-    except GraphError as exc:
-        from meetgate.cli.meetings_calendar import add_remedies
-
-        _error(add_remedies(exc, cancelling=cancelling), json_out, EXIT_FAILED)
-
-
-def _error(exc: Any, json_out: bool, code: int) -> NoReturn:
-    if json_out:
-        print_json(exc.to_dict())
-        raise typer.Exit(code)
-    fail(str(exc), exc.remedy, code=code)
 
 
 def _show(
@@ -295,7 +197,7 @@ def create(
                 "Add --calendar (the meeting then lives in the organizer's Exchange calendar).",
             )
     people = [*(attendee or []), *({"upn": upn, "optional": True} for upn in optional_attendee or [])]
-    request = _request(MeetingRequest, subject, start, end, people, lobby, presenters, chat)
+    request = build_request(MeetingRequest, subject, start, end, people, lobby, presenters, chat)
     if calendar:
         request = request.model_copy(
             update={
@@ -306,8 +208,8 @@ def create(
                 "time_zone": time_zone,
             }
         )
-        _check_calendar(request)
-    _check(request.subject, request.start, request.end, allow_past)
+        check_calendar(request)
+    check_rules(request.subject, request.start, request.end, allow_past)
 
     def action(client: GraphClient) -> None:
         from meetgate.graph.meetings import new_external_id
@@ -329,62 +231,7 @@ def create(
         title = "meeting created" if result.created else "meeting already existed for this external id"
         _show(result.meeting, json_out, title, {"newlyCreated": result.created} if json_out else None)
 
-    _run(ctx, json_out, action)
-
-
-def _check_calendar(request: MeetingRequest) -> None:
-    """A calendar meeting's own rules (a start, the zone, the RRULE), before anything is sent."""
-    from meetgate.graph.errors import MeetingRuleError
-    from meetgate.graph.recurrence import parse_rrule, zone_of
-
-    if request.start is None:
-        fail(
-            "--start: a calendar meeting needs a start",
-            "Give --start (and --end, default one hour) as ISO 8601 with a timezone.",
-        )
-    try:
-        zone = request.time_zone or "UTC"
-        zone_of(zone)
-        if request.recurrence is not None:
-            parse_rrule(request.recurrence, start=request.start, time_zone=zone)
-    except MeetingRuleError as exc:
-        _refuse(exc)
-
-
-def _choice(value: str | None, option: str, enum_cls: type[StrEnum]) -> str | None:
-    """A documented value of ``enum_cls`` (any case), or exit 2 before anything is sent: Graph would
-    refuse it only after createOrGet has already made the meeting."""
-    if value is None:
-        return None
-    allowed = [str(member.value) for member in enum_cls if member.value != "unknownFutureValue"]
-    match = {name.lower(): name for name in allowed}.get(value.strip().lower())
-    if match is None:
-        fail(f"{option} {value!r} is not a known value", f"Use one of: {', '.join(allowed)}.")
-    return match
-
-
-def _request(
-    model: Any, subject: Any, start: Any, end: Any, attendee: Any, lobby: Any, presenters: Any, chat: Any
-) -> Any:
-    from pydantic import ValidationError
-
-    from meetgate.graph.models import LobbyBypassScope, MeetingChatMode, OnlineMeetingPresenters
-
-    try:
-        return model(
-            subject=subject,
-            start=_parse_time(start, "start"),
-            end=_parse_time(end, "end"),
-            attendees=attendee
-            if attendee is not None
-            else ([] if model.__name__ == "MeetingRequest" else None),
-            lobby_bypass_scope=_choice(lobby, "--lobby", LobbyBypassScope),
-            allowed_presenters=_choice(presenters, "--presenters", OnlineMeetingPresenters),
-            allow_meeting_chat=_choice(chat, "--chat", MeetingChatMode),
-        )
-    except ValidationError as exc:
-        problems = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
-        fail(f"invalid meeting request: {problems}", "Attendees must be UPNs such as bob@contoso.com.")
+    run(ctx, json_out, action)
 
 
 @app.command("get")
@@ -405,7 +252,7 @@ def get(
             return
         _show(client.meetings.get(organizer, meeting_id), json_out)
 
-    _run(ctx, json_out, action)
+    run(ctx, json_out, action)
 
 
 @app.command("find")
@@ -436,7 +283,7 @@ def find(
             raise typer.Exit(EXIT_FAILED)
         _show(found, json_out)
 
-    _run(ctx, json_out, action)
+    run(ctx, json_out, action)
 
 
 @app.command("update")
@@ -524,20 +371,20 @@ def update(
     people: list[Any] | None = None
     if attendee is not None or optional_attendee is not None:
         people = [*(attendee or []), *({"upn": u, "optional": True} for u in optional_attendee or [])]
-    changes = _request(MeetingUpdate, subject, None, None, people, lobby, presenters, chat)
+    changes = build_request(MeetingUpdate, subject, None, None, people, lobby, presenters, chat)
     if clear_attendees:
         changes.attendees = []
     if dial_in_bypass is not None:
         changes.dial_in_bypass = dial_in_bypass
-    new_start = _parse_time(start, "start")
-    new_end = _parse_time(end, "end")
-    _check(changes.subject, new_start, new_end, allow_past)  # --start alone keeps the duration
+    new_start = parse_time_option(start, "start")
+    new_end = parse_time_option(end, "end")
+    check_rules(changes.subject, new_start, new_end, allow_past)  # --start alone keeps the duration
     if calendar:
         for name, value in (("body", body), ("location", location), ("time_zone", time_zone)):
             if value is not None:
                 setattr(changes, name, value)
         if time_zone is not None:
-            _check_zone(time_zone)
+            check_zone(time_zone)
 
     def action(client: GraphClient) -> None:
         if calendar:
@@ -570,7 +417,7 @@ def update(
                     if current.start is not None and current.end is not None
                     else None
                 )
-                new_end = new_start + (length or _ONE_HOUR)
+                new_end = new_start + (length or ONE_HOUR)
             changes.start, changes.end = new_start, new_end
         event = client.events.update(organizer, event_id, changes, allow_past=allow_past)
         if not event.subject and event.start is None:  # only options changed: show the event as it is
@@ -578,17 +425,7 @@ def update(
         what = "occurrence updated" if occurrence else "calendar meeting updated"
         show_event(event, json_out, f"{what} (Exchange notifies the attendees)")
 
-    _run(ctx, json_out, action)
-
-
-def _check_zone(time_zone: str) -> None:
-    from meetgate.graph.errors import MeetingRuleError
-    from meetgate.graph.recurrence import zone_of
-
-    try:
-        zone_of(time_zone)
-    except MeetingRuleError as exc:
-        _refuse(exc)
+    run(ctx, json_out, action)
 
 
 @app.command("cancel")
@@ -676,88 +513,7 @@ def cancel(
             return
         _show(result, json_out, "meeting locked: only the organizer gets in, chat is off")
 
-    _run(ctx, json_out, action, cancelling=True)
-
-
-@app.command("delete")
-def delete(
-    ctx: typer.Context,
-    meeting_id: MeetingId,
-    organizer: Organizer,
-    occurrence: Annotated[
-        str | None,
-        typer.Option("--occurrence", help="Calendar series: delete only this occurrence."),
-    ] = None,
-    placement: Placement = None,
-    json_out: JsonOut = False,
-) -> None:
-    """Delete a meeting. A calendar meeting deleted by its organizer is cancelled for the attendees
-    (without a note: `meetgate meetings cancel ID --message …` sends one); --organizer given as an
-    attendee removes only that attendee's copy."""
-    calendar = placement_of(meeting_id, placement) == "calendar" or occurrence is not None
-
-    def action(client: GraphClient) -> None:
-        target = occurrence or meeting_id
-        if calendar:
-            client.events.delete(organizer, target)
-        else:
-            client.meetings.delete(organizer, meeting_id)
-        if json_out:
-            print_json(
-                {
-                    "deleted": True,
-                    "placement": "calendar" if calendar else "standalone",
-                    "id": meeting_id,
-                    "occurrence": occurrence,
-                }
-            )
-        else:
-            console().print(f"[bold green]meeting deleted[/] {target}")
-
-    _run(ctx, json_out, action)
-
-
-@app.command("occurrences")
-def occurrences(
-    ctx: typer.Context,
-    meeting_id: Annotated[
-        str, typer.Argument(help="The series' id (from `meetgate meetings create --calendar`).")
-    ],
-    organizer: Organizer,
-    start: Annotated[
-        str | None,
-        typer.Option("--from", help="Window start, ISO 8601 with timezone (default: the series' start)."),
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Window end, ISO 8601 with timezone (default: a year later).")
-    ] = None,
-    json_out: JsonOut = False,
-) -> None:
-    """List the occurrences of a calendar series in a window (moved ones included, cancelled ones not).
-
-    meetgate meetings occurrences SERIES_ID -o teacher@contoso.com --from 2030-09-01T00:00Z --to 2030-12-31T00:00Z
-    """
-    from meetgate.cli.meetings_calendar import STANDALONE_ONLY_OCCURRENCES, id_shape, show_occurrences
-
-    if id_shape(meeting_id) == "standalone":
-        fail(f"{meeting_id} is a standalone meeting's id", STANDALONE_ONLY_OCCURRENCES)
-    window_start = _parse_time(start, "from")
-    window_end = _parse_time(end, "to")
-    if window_start is not None and window_end is not None and window_end <= window_start:
-        fail(
-            "--to must be after --from",
-            "Give a window such as --from 2030-09-01T00:00Z --to 2030-12-31T00:00Z.",
-        )
-
-    def action(client: GraphClient) -> None:
-        first = window_start
-        if first is None:
-            series = client.events.get(organizer, meeting_id)
-            first = series.start or dt.datetime.now(dt.UTC)
-        last = window_end or first + dt.timedelta(days=366)
-        show_occurrences(client.events.occurrences(organizer, meeting_id, first, last), json_out, first, last)
-
-    _run(ctx, json_out, action)
+    run(ctx, json_out, action, cancelling=True)
 
 
 @app.command("ics")
@@ -814,7 +570,7 @@ def ics(
             )
         return meeting_invitation_ics(meeting, email, organizer_name=name, sequence=sequence or 0)
 
-    text = _run(ctx, False, action)
+    text = run(ctx, False, action)
     if out is not None:
         out.write_text(text, newline="")
     if as_json:
@@ -862,7 +618,17 @@ def attendance(
             for record in report.attendance_records:
                 out.print(f"  {record.email_address or '?'}  {record.total_attendance_in_seconds or 0} s")
 
-    _run(ctx, json_out, action)
+    run(ctx, json_out, action)
+
+
+def _add_series_commands() -> None:
+    from meetgate.cli import meetings_series
+
+    app.command("delete")(meetings_series.delete)
+    app.command("occurrences")(meetings_series.occurrences)
+
+
+_add_series_commands()
 
 
 def _add_bulk() -> None:
