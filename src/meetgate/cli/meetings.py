@@ -460,8 +460,11 @@ def cancel(
     placement: Placement = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Cancel a meeting: a calendar meeting (or one occurrence) with a note to the attendees; a standalone
-    one is deleted, or locked so its link leads nowhere.
+    """Cancel a meeting: a calendar one with a note to the attendees, a standalone one deleted or locked.
+
+    A calendar meeting (or, with --occurrence, one occurrence of a series) is cancelled by Exchange,
+    which sends the attendees the cancellation with --message (organizer only). A standalone meeting
+    is deleted, or locked so its link leads nowhere.
 
     meetgate meetings cancel SERIES_ID -o teacher@contoso.com --occurrence OCCURRENCE_ID -m "No class today"
 

@@ -27,9 +27,14 @@ def delete(
     placement: Placement = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Delete a meeting. A calendar meeting deleted by its organizer is cancelled for the attendees
-    (without a note: `meetgate meetings cancel ID --message …` sends one); --organizer given as an
-    attendee removes only that attendee's copy."""
+    """Delete a meeting of either placement, or one occurrence of a calendar series.
+
+    A calendar meeting deleted by its organizer is cancelled for the attendees, without a note
+    (`meetgate meetings cancel ID --message …` sends one); --organizer given as an attendee removes
+    only that attendee's copy.
+
+    meetgate meetings delete SERIES_ID -o teacher@contoso.com --occurrence OCCURRENCE_ID
+    """
     calendar = placement_of(meeting_id, placement) == "calendar" or occurrence is not None
 
     def action(client: GraphClient) -> None:
