@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from meetgate.admin.bulk.cells import bool_cell, parse_attendees, parse_options
 from meetgate.admin.bulk.placement import check_placement
 from meetgate.errors import MeetgateError
 from meetgate.graph.errors import MeetingRuleError
@@ -48,12 +49,8 @@ from meetgate.graph.meeting_rules import PAST_REMEDY, check_subject, check_times
 from meetgate.graph.meetings import check_external_id, check_join_url
 from meetgate.graph.models import (
     Attendee,
-    LobbyBypassScope,
-    MeetingChatMode,
     MeetingRequest,
     MeetingUpdate,
-    OnlineMeetingPresenters,
-    OnlineMeetingRole,
 )
 
 Operation = Literal["create", "update", "cancel"]
@@ -88,24 +85,6 @@ _ALIASES = {
     "tz": "time_zone",
 }
 
-#: options: name → (MeetingRequest field, allowed values or None for booleans)
-OPTIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "lobby": (
-        "lobby_bypass_scope",
-        tuple(v.value for v in LobbyBypassScope if v.value != "unknownFutureValue"),
-    ),
-    "presenters": (
-        "allowed_presenters",
-        tuple(v.value for v in OnlineMeetingPresenters if v.value != "unknownFutureValue"),
-    ),
-    "chat": (
-        "allow_meeting_chat",
-        tuple(v.value for v in MeetingChatMode if v.value != "unknownFutureValue"),
-    ),
-    "dialInBypass": ("dial_in_bypass", None),
-    "recordAutomatically": ("record_automatically", None),
-    "entryExitAnnounced": ("is_entry_exit_announced", None),
-}
 #: bulk-facing remedies where the library's wording names library calls or options bulk does not have
 _KEY_REMEDY = (
     "Use 1–256 printable ASCII characters without spaces, e.g. your booking's own id (booking-4711)."
@@ -115,7 +94,6 @@ _PAST_REMEDY = (
     "Give a start in the future (check the year, the date and the timezone), or set the row's "
     "allow_past column to true to schedule it in the past anyway."
 )
-_ROLES = tuple(v.value for v in OnlineMeetingRole if v.value != "unknownFutureValue")
 _ATTENDEE_REMEDY = (
     "Separate UPNs with ';', e.g. ana@contoso.com;bo@fabrikam.com:presenter (calendar rows: "
     "parent@example.org:optional)."
@@ -364,88 +342,6 @@ def _normalise(record: Mapping[str | None, Any]) -> tuple[dict[str, Any], list[s
     return data, unknown
 
 
-def parse_attendees(value: Any) -> list[Attendee]:
-    items: list[Any]
-    if isinstance(value, list):
-        items = value
-    else:
-        items = [part for part in str(value).replace(",", ";").split(";") if part.strip()]
-    attendees: list[Attendee] = []
-    for item in items:
-        if isinstance(item, dict):
-            attendees.append(Attendee.model_validate(item))
-            continue
-        text = str(item).strip()
-        upn, *marks = text.split(":")
-        role, optional = "attendee", False
-        for raw_mark in marks:
-            mark = raw_mark.strip()
-            if mark == "optional":
-                optional = True
-            elif mark in _ROLES:
-                role = mark
-            else:
-                raise ValueError(
-                    f"attendee {text!r}: {mark!r} is neither a role ({', '.join(_ROLES)}) nor optional"
-                )
-        attendees.append(Attendee(upn=upn, role=role, optional=optional))
-    return attendees
-
-
-def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    raise ValueError(f"option {name} must be true or false, got {value!r}")
-
-
-def parse_options(value: Any) -> dict[str, Any]:
-    """``lobby=organization;chat=disabled`` or a JSON object → MeetingRequest fields."""
-    pairs: dict[str, Any]
-    if isinstance(value, dict):
-        pairs = dict(value)
-    else:
-        text = str(value).strip()
-        if text.startswith("{"):
-            try:
-                loaded = json.loads(text)
-            except ValueError:
-                raise ValueError("options look like JSON but do not parse") from None
-            if not isinstance(loaded, dict):
-                raise ValueError("options must be a JSON object")
-            pairs = loaded
-        else:
-            pairs = {}
-            for part in text.split(";"):
-                if not part.strip():
-                    continue
-                name, sep, item = part.partition("=")
-                if not sep:
-                    raise ValueError(f"option {part.strip()!r} must be name=value")
-                pairs[name.strip()] = item.strip()
-    fields: dict[str, Any] = {}
-    by_lower = {name.lower(): name for name in OPTIONS}
-    for raw_name, item in pairs.items():
-        known = by_lower.get(str(raw_name).lower())
-        if known is None:
-            raise ValueError(f"unknown option {raw_name!r}; known: {', '.join(OPTIONS)}")
-        name = known
-        target, allowed = OPTIONS[name]
-        if allowed is None:
-            fields[target] = _bool(item, name)
-        else:
-            text = str(item).strip()
-            match = {v.lower(): v for v in allowed}.get(text.lower())
-            if match is None:
-                raise ValueError(f"option {name}={text!r}: must be one of {', '.join(allowed)}")
-            fields[target] = match
-    return fields
-
-
 class _RowChecker:
     def __init__(self, operation: Operation, default_mode: str, now: dt.datetime | None = None) -> None:
         self.operation = operation
@@ -485,7 +381,7 @@ class _RowChecker:
         allow_past = False
         if "allow_past" in data:
             try:
-                allow_past = _bool(data["allow_past"], "allow_past")
+                allow_past = bool_cell(data["allow_past"], "allow_past")
             except ValueError:
                 self.problem(
                     row,
