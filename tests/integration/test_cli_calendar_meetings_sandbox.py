@@ -78,6 +78,10 @@ def test_a_weekly_series_its_occurrences_and_one_cancelled_with_a_message(sandbo
     again = cli(env, *create[:-1])  # the same external id: the same series, in text
     assert again.exit_code == 0, again.output
     assert "already existed" in again.output and series["id"] in again.output
+    by_key = cli(env, "find", "-o", organizer.upn, "--external-id", "algebra-7b", "--json")
+    assert by_key.exit_code == 0 and json.loads(by_key.output)["id"] == series["id"]
+    unknown = cli(env, "find", "-o", organizer.upn, "--external-id", "no-such-booking")
+    assert unknown.exit_code == 1 and "no meeting of this organizer matches" in unknown.output
 
     listed = cli(env, "occurrences", series["id"], "-o", organizer.upn, "--json")
     assert listed.exit_code == 0, listed.output
@@ -154,6 +158,12 @@ def test_move_one_occurrence_then_delete_the_series(sandbox_app, env):
 
     renamed = cli(env, "update", series["id"], "-o", organizer.upn, "--subject", "Office hours (new room)")
     assert renamed.exit_code == 0 and "calendar meeting updated" in renamed.output
+    locked_lobby = cli(env, "update", series["id"], "-o", organizer.upn, "--lobby", "organizer", "--json")
+    assert locked_lobby.exit_code == 0, locked_lobby.output
+    assert json.loads(locked_lobby.output)["subject"] == "Office hours (new room)"  # the event as it is now
+    behind = cli(env, "find", "-o", organizer.upn, "--join-url", series["joinWebUrl"], "--json")
+    assert behind.exit_code == 0 and json.loads(behind.output)["lobbyBypassScope"] == "organizer"
+    assert json.loads(behind.output)["placement"] == "standalone"  # the Teams meeting itself
 
     gone = cli(env, "delete", series["id"], "-o", organizer.upn, "--json")
     assert gone.exit_code == 0, gone.output

@@ -263,25 +263,49 @@ def find(
     meeting_id: Annotated[
         str | None, typer.Option("--meeting-id", help="The numeric meeting ID from the invitation.")
     ] = None,
+    external_id: Annotated[
+        str | None,
+        typer.Option(
+            "--external-id",
+            help="Calendar meetings: the key given to `meetgate meetings create --calendar` (e.g. the "
+            "booking id), looked up in the organizer's calendar.",
+        ),
+    ] = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Find an organizer's meeting by its join URL or its numeric meeting ID."""
-    if (join_url is None) == (meeting_id is None):
-        fail("give exactly one of --join-url or --meeting-id")
+    """Find an organizer's meeting by its join URL, its numeric meeting ID or (calendar) its external id.
+
+    A join URL or meeting ID finds the Teams meeting itself, also the one behind a calendar meeting.
+    """
+    if sum(value is not None for value in (join_url, meeting_id, external_id)) != 1:
+        fail("give exactly one of --join-url, --meeting-id or --external-id")
+
+    def not_found() -> None:
+        if json_out:
+            print_json(None)
+        else:
+            err_console().print("no meeting of this organizer matches")
+        raise typer.Exit(EXIT_FAILED)
 
     def action(client: GraphClient) -> None:
+        if external_id is not None:
+            from meetgate.cli.meetings_calendar import show_event
+
+            event = client.events.find_by_external_id(organizer, external_id)
+            if event is None:
+                not_found()
+            else:
+                show_event(event, json_out)
+            return
         if join_url is not None:
             found = client.meetings.find_by_join_url(organizer, join_url)
         else:
             assert meeting_id is not None
             found = client.meetings.find_by_meeting_id(organizer, meeting_id)
         if found is None:
-            if json_out:
-                print_json(None)
-            else:
-                err_console().print("no meeting of this organizer matches")
-            raise typer.Exit(EXIT_FAILED)
-        _show(found, json_out)
+            not_found()
+        else:
+            _show(found, json_out)
 
     run(ctx, json_out, action)
 
