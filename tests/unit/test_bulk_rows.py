@@ -273,3 +273,80 @@ def test_results_file_has_one_line_per_row_even_with_several_problems(tmp_path):
         records = list(csv.DictReader(fh))
     assert len(records) == 1
     assert all(f"{p.field}: {p.message}" in records[0]["error"] for p in loaded.problems)
+
+
+CALENDAR_HEADER = "key,organizer,start,end,subject,attendees,placement,recurrence,time_zone,mode\n"
+
+
+def test_calendar_rows_take_a_recurrence_a_zone_and_optional_attendees(tmp_path):
+    path = tmp_path / "classes.csv"
+    path.write_text(
+        CALENDAR_HEADER + "c-1,t@contoso.com,2030-09-02T09:00:00+02:00,2030-09-02T09:45:00+02:00,Algebra,"
+        '"s@contoso.com;parent@example.org:optional",Calendar,FREQ=WEEKLY;COUNT=12,Europe/Berlin,\n'
+        "c-2,t@contoso.com,2030-09-02T11:00:00Z,,Advising,,standalone,,,\n"
+    )
+    loaded = load_rows(path, "create")
+    assert loaded.problems == []
+    calendar, standalone = loaded.rows
+    assert calendar.placement == "calendar" and calendar.request is not None
+    assert calendar.request.placement == "calendar" and calendar.request.time_zone == "Europe/Berlin"
+    assert calendar.request.recurrence == "FREQ=WEEKLY;COUNT=12"
+    assert [(a.upn, a.optional) for a in calendar.request.attendees] == [
+        ("s@contoso.com", False),
+        ("parent@example.org", True),
+    ]
+    assert standalone.placement == "standalone" and standalone.request is not None
+    assert standalone.request.placement == "standalone"
+    assert calendar.fingerprint() != standalone.fingerprint()
+
+
+def test_calendar_columns_are_strict_and_name_the_field_and_the_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        CALENDAR_HEADER + "b-1,t@contoso.com,2030-09-02T09:00:00Z,,x,,calender,,,\n"  # line 2
+        "b-2,t@contoso.com,2030-09-02T09:00:00Z,,x,,calendar,FREQ=HOURLY,,\n"  # line 3
+        "b-3,t@contoso.com,2030-09-02T09:00:00Z,,x,,,FREQ=DAILY,,\n"  # line 4
+        "b-4,t@contoso.com,2030-09-02T09:00:00Z,,x,p@example.org:optional,,,,\n"  # line 5
+        "b-5,t@contoso.com,2030-09-02T09:00:00Z,,x,,calendar,,Mars/Base,\n"  # line 6
+        "b-6,t@contoso.com,,,x,,calendar,,,\n"  # line 7
+        "b-7,t@contoso.com,2030-09-02T09:00:00Z,,x,p@example.org:maybe,calendar,,,\n"  # line 8
+    )
+    loaded = load_rows(path, "create")
+    found = {(p.line, p.field): p for p in loaded.problems}
+    assert "must be standalone or calendar, got 'calender'" in found[(2, "placement")].message
+    assert str(found[(2, "placement")]).startswith("row 1 (line 2) [b-1] placement:")
+    assert found[(3, "recurrence")].remedy  # what Graph cannot express, with what to do
+    assert "needs placement calendar" in found[(4, "recurrence")].message
+    assert "need placement calendar" in found[(5, "attendees")].message
+    assert "IANA" in found[(6, "time_zone")].message
+    assert "needs a start" in found[(7, "start")].message
+    assert "neither a role" in found[(8, "attendees")].message
+    assert loaded.good_rows() == []
+
+
+def test_calendar_update_and_cancel_rows(tmp_path):
+    path = tmp_path / "cancel.csv"
+    path.write_text(
+        "key,organizer,meeting_id,join_url,placement,mode,recurrence\n"
+        "x-1,t@contoso.com,AAMkAGI=,,calendar,,\n"
+        "x-2,t@contoso.com,,https://teams.microsoft.com/l/meetup-join/19%3ameeting_x%40thread.v2/0,calendar,,\n"
+        "x-3,t@contoso.com,AAMkAGI=,,calendar,lock,\n"
+        "x-4,t@contoso.com,AAMkAGJ=,,calendar,,FREQ=DAILY\n"
+    )
+    loaded = load_rows(path, "cancel")
+    assert [row.key for row in loaded.good_rows()] == ["x-1"]
+    assert loaded.good_rows()[0].placement == "calendar"
+    fields = {(p.row, p.field) for p in loaded.problems}
+    assert fields == {(2, "join_url"), (3, "mode"), (4, "recurrence")}
+    update = tmp_path / "update.csv"
+    update.write_text(
+        "key,organizer,meeting_id,placement,start,end,time_zone,recurrence\n"
+        "u-1,t@contoso.com,AAMkAGI=,calendar,2030-09-03T09:00:00Z,2030-09-03T10:00:00Z,Europe/Berlin,\n"
+        "u-2,t@contoso.com,AAMkAGI=,calendar,,,Europe/Berlin,\n"
+        "u-3,t@contoso.com,AAMkAGI=,calendar,2030-09-03T09:00:00Z,2030-09-03T10:00:00Z,,FREQ=DAILY\n"
+    )
+    loaded = load_rows(update, "update")
+    good = loaded.good_rows()
+    assert [row.key for row in good] == ["u-1"] and good[0].changes is not None
+    assert good[0].changes.time_zone == "Europe/Berlin"
+    assert {(p.row, p.field) for p in loaded.problems} == {(2, "row"), (3, "recurrence")}

@@ -128,3 +128,35 @@ def test_a_client_secret_is_warned_about_once(tmp_path, caplog, monkeypatch):
     assert "s3cr3t-value" not in result.output
     # the CLI renders it only while its command runs: library users in the same process keep the log
     assert credentials_module._weak_reporter is credentials_module._log_weak_credential
+
+
+def test_the_placement_is_told_from_the_id():
+    from meetgate.cli.meetings_calendar import id_shape, placement_of
+
+    # Graph's documented onlineMeeting id: base64 of 1*{organizer}*0**19:meeting_…@thread.v2
+    standalone = "MSpkYzE3Njc0Yy04MWQ5LTRhZGItYmZiMi04ZjZhNDQyZTRmMDYqMCoqMTk6bWVldGluZ19NalEzTVRrek5tTXRNamd6WXkwMFl6STNMV0ZtTW1RdE1UZzJPREZsTlRVeU9EWTBAdGhyZWFkLnYy"
+    event = "AAMkAGIAAAoZDOFAAA="
+    immutable = "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0AgsDNCu0P2UCS4M7bsOSuPQAAAAAA"
+    assert id_shape(standalone) == "standalone" and placement_of(standalone, None) == "standalone"
+    assert id_shape(event) == "calendar" == placement_of(event, None) == id_shape(immutable)
+    assert id_shape("m1") is None and placement_of("m1", None) == "standalone"
+    assert placement_of(standalone, True) == "calendar" and placement_of(event, False) == "standalone"
+
+
+def test_calendar_only_options_need_calendar(tmp_path):
+    create = ["meetings", "create", "-o", "a@b.c", "--start", "2030-06-11T10:00Z"]
+    for extra in (["--body", "x"], ["--location", "Room 4"], ["--optional-attendee", "p@example.org"]):
+        result = runner.invoke(app, [*create, *extra], env=_env(tmp_path))
+        assert result.exit_code == 2 and "Add --calendar" in result.output, extra
+    result = runner.invoke(
+        app, ["meetings", "cancel", "MSpkYzE3", "-o", "a@b.c", "--message", "bye"], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2 and "standalone meeting's id" in result.output
+    result = runner.invoke(
+        app, ["meetings", "cancel", "AAMkAGI=", "-o", "a@b.c", "--mode", "lock"], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2 and "--mode is for standalone meetings" in result.output
+    result = runner.invoke(app, ["meetings", "occurrences", "MSpkYzE3", "-o", "a@b.c"], env=_env(tmp_path))
+    assert result.exit_code == 2 and "cannot recur" in result.output
+    result = runner.invoke(app, ["meetings", "ics", "AAMkAGI=", "-o", "a@b.c", "--json"], env=_env(tmp_path))
+    assert result.exit_code == 2 and "Exchange already sent" in result.output

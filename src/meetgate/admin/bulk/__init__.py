@@ -1,8 +1,10 @@
 """Bulk meetings: create, update or cancel thousands of meetings from a CSV / JSON Lines file.
 
-``rows`` (file → checked rows, every problem with its row number), ``journal`` (resumable outcomes),
-``runner`` (async engine over :class:`~meetgate.graph.meetings.AsyncMeetingsService`), and here the
-one call integrators use::
+``rows`` (file → checked rows, every problem with its row number; ``placement`` the calendar
+columns), ``journal`` (resumable outcomes), ``runner`` (async engine over
+:class:`~meetgate.graph.meetings.AsyncMeetingsService` for standalone rows and
+:class:`~meetgate.graph.events.AsyncCalendarEventsService` for calendar rows), and here the one call
+integrators use::
 
     import asyncio
     from meetgate import AsyncGraphClient, AdaptiveLimiter
@@ -131,7 +133,12 @@ async def run_bulk_job(
         return BulkReport(operation, loaded.total, problems=problems)
     journal = Journal(journal_path or default_journal_path(path, operation), operation, source=str(path))
     runner = BulkRunner(
-        client.meetings, journal=journal, limiter=limiter, workers=workers, on_progress=on_progress
+        client.meetings,
+        events=client.events,
+        journal=journal,
+        limiter=limiter,
+        workers=workers,
+        on_progress=on_progress,
     )
     with journal:
         report = await runner.run(good, total=loaded.total - len({p.row for p in problems}))

@@ -14,6 +14,11 @@ Columns (CSV header names; the same keys in JSON Lines objects):
 | ``join_url`` | – | these | these | ... or its join URL (looked up) |
 | ``mode`` | – | – | optional | ``delete`` (default) or ``lock`` |
 | ``allow_past`` | optional | optional | – | ``true``: a start in the past is accepted (imports of past meetings) |
+| ``placement`` | optional | optional | optional | ``standalone`` (default) or ``calendar``: an Exchange calendar meeting (``graph.events``) |
+| ``recurrence`` | optional (calendar) | – | – | an RFC 5545 RRULE (``FREQ=WEEKLY;COUNT=10``), checked against what Graph can express |
+| ``time_zone`` | optional (calendar) | optional (calendar) | – | IANA zone the meeting is kept in (default UTC) |
+
+Attendees of calendar rows may be optional: ``upn:optional`` (CSV) or ``{"upn": …, "optional": true}``.
 
 The rules of a meeting (subject, times, past starts) are ``meetgate.graph.meeting_rules``, the ones
 the library, the CLI and the gateway check too.
@@ -36,18 +41,16 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from meetgate.admin.bulk.cells import bool_cell, parse_attendees, parse_options
+from meetgate.admin.bulk.placement import check_placement
 from meetgate.errors import MeetgateError
 from meetgate.graph.errors import MeetingRuleError
 from meetgate.graph.meeting_rules import PAST_REMEDY, check_subject, check_times, parse_time
 from meetgate.graph.meetings import check_external_id, check_join_url
 from meetgate.graph.models import (
     Attendee,
-    LobbyBypassScope,
-    MeetingChatMode,
     MeetingRequest,
     MeetingUpdate,
-    OnlineMeetingPresenters,
-    OnlineMeetingRole,
 )
 
 Operation = Literal["create", "update", "cancel"]
@@ -64,6 +67,9 @@ COLUMNS = (
     "join_url",
     "mode",
     "allow_past",
+    "placement",
+    "recurrence",
+    "time_zone",
 )
 _ALIASES = {
     "allowpast": "allow_past",
@@ -74,25 +80,11 @@ _ALIASES = {
     "joinurl": "join_url",
     "joinweburl": "join_url",
     "organizer_upn": "organizer",
+    "rrule": "recurrence",
+    "timezone": "time_zone",
+    "tz": "time_zone",
 }
-#: options: name → (MeetingRequest field, allowed values or None for booleans)
-OPTIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "lobby": (
-        "lobby_bypass_scope",
-        tuple(v.value for v in LobbyBypassScope if v.value != "unknownFutureValue"),
-    ),
-    "presenters": (
-        "allowed_presenters",
-        tuple(v.value for v in OnlineMeetingPresenters if v.value != "unknownFutureValue"),
-    ),
-    "chat": (
-        "allow_meeting_chat",
-        tuple(v.value for v in MeetingChatMode if v.value != "unknownFutureValue"),
-    ),
-    "dialInBypass": ("dial_in_bypass", None),
-    "recordAutomatically": ("record_automatically", None),
-    "entryExitAnnounced": ("is_entry_exit_announced", None),
-}
+
 #: bulk-facing remedies where the library's wording names library calls or options bulk does not have
 _KEY_REMEDY = (
     "Use 1–256 printable ASCII characters without spaces, e.g. your booking's own id (booking-4711)."
@@ -102,7 +94,10 @@ _PAST_REMEDY = (
     "Give a start in the future (check the year, the date and the timezone), or set the row's "
     "allow_past column to true to schedule it in the past anyway."
 )
-_ROLES = tuple(v.value for v in OnlineMeetingRole if v.value != "unknownFutureValue")
+_ATTENDEE_REMEDY = (
+    "Separate UPNs with ';', e.g. ana@contoso.com;bo@fabrikam.com:presenter (calendar rows: "
+    "parent@example.org:optional)."
+)
 MAX_ROWS = 100_000
 
 
@@ -153,6 +148,8 @@ class BulkRow:
     mode: Literal["delete", "lock"] = "delete"
     #: the row's allow_past column: a start in the past is sent (not part of the fingerprint)
     allow_past: bool = False
+    #: ``standalone`` (graph.meetings) or ``calendar`` (graph.events)
+    placement: str = "standalone"
 
     def fingerprint(self) -> str:
         """A digest of what the row asks for: a rerun skips a journaled row only while it is unchanged."""
@@ -164,6 +161,8 @@ class BulkRow:
             "join_url": self.join_url,
             "mode": self.mode if self.operation == "cancel" else None,
         }
+        if self.placement != "standalone":  # rows journaled before placements existed keep their digest
+            content["placement"] = self.placement
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -343,80 +342,6 @@ def _normalise(record: Mapping[str | None, Any]) -> tuple[dict[str, Any], list[s
     return data, unknown
 
 
-def parse_attendees(value: Any) -> list[Attendee]:
-    items: list[Any]
-    if isinstance(value, list):
-        items = value
-    else:
-        items = [part for part in str(value).replace(",", ";").split(";") if part.strip()]
-    attendees: list[Attendee] = []
-    for item in items:
-        if isinstance(item, dict):
-            attendees.append(Attendee.model_validate(item))
-            continue
-        text = str(item).strip()
-        upn, _, role = text.partition(":")
-        role = role.strip() or "attendee"
-        if role not in _ROLES:
-            raise ValueError(f"attendee {text!r}: role must be one of {', '.join(_ROLES)}")
-        attendees.append(Attendee(upn=upn, role=role))
-    return attendees
-
-
-def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    raise ValueError(f"option {name} must be true or false, got {value!r}")
-
-
-def parse_options(value: Any) -> dict[str, Any]:
-    """``lobby=organization;chat=disabled`` or a JSON object → MeetingRequest fields."""
-    pairs: dict[str, Any]
-    if isinstance(value, dict):
-        pairs = dict(value)
-    else:
-        text = str(value).strip()
-        if text.startswith("{"):
-            try:
-                loaded = json.loads(text)
-            except ValueError:
-                raise ValueError("options look like JSON but do not parse") from None
-            if not isinstance(loaded, dict):
-                raise ValueError("options must be a JSON object")
-            pairs = loaded
-        else:
-            pairs = {}
-            for part in text.split(";"):
-                if not part.strip():
-                    continue
-                name, sep, item = part.partition("=")
-                if not sep:
-                    raise ValueError(f"option {part.strip()!r} must be name=value")
-                pairs[name.strip()] = item.strip()
-    fields: dict[str, Any] = {}
-    by_lower = {name.lower(): name for name in OPTIONS}
-    for raw_name, item in pairs.items():
-        known = by_lower.get(str(raw_name).lower())
-        if known is None:
-            raise ValueError(f"unknown option {raw_name!r}; known: {', '.join(OPTIONS)}")
-        name = known
-        target, allowed = OPTIONS[name]
-        if allowed is None:
-            fields[target] = _bool(item, name)
-        else:
-            text = str(item).strip()
-            match = {v.lower(): v for v in allowed}.get(text.lower())
-            if match is None:
-                raise ValueError(f"option {name}={text!r}: must be one of {', '.join(allowed)}")
-            fields[target] = match
-    return fields
-
-
 class _RowChecker:
     def __init__(self, operation: Operation, default_mode: str, now: dt.datetime | None = None) -> None:
         self.operation = operation
@@ -456,7 +381,7 @@ class _RowChecker:
         allow_past = False
         if "allow_past" in data:
             try:
-                allow_past = _bool(data["allow_past"], "allow_past")
+                allow_past = bool_cell(data["allow_past"], "allow_past")
             except ValueError:
                 self.problem(
                     row,
@@ -515,7 +440,7 @@ class _RowChecker:
                     key,
                     "attendees",
                     _first_line(exc),
-                    "Separate UPNs with ';', e.g. ana@contoso.com;bo@fabrikam.com:presenter.",
+                    _ATTENDEE_REMEDY,
                 )
         options: dict[str, Any] = {}
         if "options" in data:
@@ -530,9 +455,31 @@ class _RowChecker:
                     str(exc),
                     "Write options as lobby=organization;presenters=organizer;chat=disabled.",
                 )
+        placed = check_placement(op, data, start, attendees)
+        for name, message, remedy in placed.problems:
+            self.problem(row, line, key, name, message, remedy)
+        placement, calendar_fields = placed.placement, placed.fields
         meeting_id = data.get("meeting_id")
         join_url = data.get("join_url")
         mode = str(data.get("mode") or self.default_mode)
+        if placement == "calendar" and op in ("update", "cancel") and join_url and not meeting_id:
+            self.problem(
+                row,
+                line,
+                key,
+                "join_url",
+                "a calendar meeting is found by its meeting_id, not its join URL",
+                "Give the event's id in meeting_id (the create job's results file has it).",
+            )
+        if placement == "calendar" and op == "cancel" and mode == "lock":
+            self.problem(
+                row,
+                line,
+                key,
+                "mode",
+                "a calendar meeting cannot be locked: it is cancelled, and Exchange tells the attendees",
+                "Use mode delete (or leave it empty) for calendar rows.",
+            )
         if op in ("update", "cancel"):
             if not meeting_id and not join_url:
                 self.problem(
@@ -560,17 +507,24 @@ class _RowChecker:
         if len(self.problems) > before:
             return None
         assert key is not None
-        fields: dict[str, Any] = {"subject": str(subject) if subject is not None else None, **options}
+        fields: dict[str, Any] = {
+            "subject": str(subject) if subject is not None else None,
+            **options,
+            **calendar_fields,
+        }
         if start is not None:
             fields["start"] = start
         if end is not None:
             fields["end"] = end
         if op == "create":
             request = MeetingRequest(**fields, attendees=attendees or [])
-            return BulkRow(row, line, key, organizer, op, request=request, allow_past=allow_past)
+            return BulkRow(
+                row, line, key, organizer, op, request=request, allow_past=allow_past, placement=placement
+            )
         if op == "update":
             changes = MeetingUpdate(**fields, attendees=attendees)
-            if changes.is_empty():
+            without_zone = {name: value for name, value in fields.items() if name != "time_zone"}
+            if MeetingUpdate(**without_zone, attendees=attendees).is_empty():  # a zone alone changes nothing
                 self.problem(row, line, key, "row", "nothing to change", "Give at least one field to update.")
                 return None
             return BulkRow(
@@ -583,6 +537,7 @@ class _RowChecker:
                 meeting_id=str(meeting_id) if meeting_id else None,
                 join_url=str(join_url) if join_url else None,
                 allow_past=allow_past,
+                placement=placement,
             )
         return BulkRow(
             row,
@@ -593,6 +548,7 @@ class _RowChecker:
             meeting_id=str(meeting_id) if meeting_id else None,
             join_url=str(join_url) if join_url else None,
             mode="lock" if mode == "lock" else "delete",
+            placement=placement,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -20,6 +21,7 @@ from meetgate.admin.bulk.rows import BulkRow, RowProblem
 from meetgate.graph.errors import GraphError, MeetingNotFound, MeetingRuleError, NotFoundError
 
 if TYPE_CHECKING:
+    from meetgate.graph.events import AsyncCalendarEventsService
     from meetgate.graph.limiter import AdaptiveLimiter
     from meetgate.graph.meetings import AsyncMeetingsService
     from meetgate.graph.models import User
@@ -195,12 +197,14 @@ def _error_outcome(row: BulkRow, exc: GraphError | MeetingRuleError) -> RowOutco
 
 
 class BulkRunner:
-    """Runs checked rows through an :class:`AsyncMeetingsService`, recording each outcome."""
+    """Runs checked rows through an :class:`AsyncMeetingsService` (standalone rows) and an
+    :class:`AsyncCalendarEventsService` (calendar rows), recording each outcome."""
 
     def __init__(
         self,
         meetings: AsyncMeetingsService,
         *,
+        events: AsyncCalendarEventsService | None = None,
         journal: Journal | None = None,
         limiter: AdaptiveLimiter | None = None,
         workers: int = DEFAULT_WORKERS,
@@ -210,6 +214,7 @@ class BulkRunner:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.meetings = meetings
+        self.events = events
         self.journal = journal
         self.limiter = limiter
         self.workers = workers
@@ -229,6 +234,8 @@ class BulkRunner:
         }
 
     async def run_row(self, row: BulkRow) -> RowOutcome:
+        if row.placement == "calendar":
+            return await self.run_calendar_row(row)
         try:
             if row.operation == "create":
                 assert row.request is not None
@@ -268,6 +275,36 @@ class BulkRunner:
                     return RowOutcome(row.key, row.row, "done", meeting_id)
                 raise
             return RowOutcome(row.key, row.row, "done", meeting_id, locked.join_web_url if locked else None)
+        except (GraphError, MeetingRuleError) as exc:
+            return _error_outcome(row, exc)
+
+    async def run_calendar_row(self, row: BulkRow) -> RowOutcome:
+        """A calendar row through ``graph.events``: create is createOrGet keyed by the row's key (an
+        extended property on the event, searched before every POST), so a rerun never duplicates;
+        cancel sends Exchange's cancellation and counts an event already gone as done."""
+        if self.events is None:
+            raise ValueError("calendar rows need BulkRunner(events=...)")
+        try:
+            if row.operation == "create":
+                assert row.request is not None
+                made = await self.events.create_or_get(
+                    row.organizer, row.key, row.request, allow_past=row.allow_past
+                )
+                event = made.event
+                return RowOutcome(
+                    row.key, row.row, "done", event.id, event.join_web_url, created=made.created
+                )
+            assert row.meeting_id is not None  # calendar rows are refused without one
+            if row.operation == "update":
+                assert row.changes is not None
+                changed = await self.events.update(
+                    row.organizer, row.meeting_id, row.changes, allow_past=row.allow_past
+                )
+                return RowOutcome(row.key, row.row, "done", changed.id, changed.join_web_url)
+            # cancelled or deleted before (e.g. just before a crash): the goal holds
+            with contextlib.suppress(MeetingNotFound):
+                await self.events.cancel(row.organizer, row.meeting_id)
+            return RowOutcome(row.key, row.row, "done", row.meeting_id)
         except (GraphError, MeetingRuleError) as exc:
             return _error_outcome(row, exc)
 
