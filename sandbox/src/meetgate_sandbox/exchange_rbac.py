@@ -249,6 +249,10 @@ class ExchangeRbac:
     assignments: dict[str, RoleAssignment] = field(default_factory=dict)
     #: user id → CustomAttributeN (lower-cased name) → value (``Set-Mailbox -CustomAttribute1``)
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: app id → what app-only Exchange Online PowerShell needs of it: ``manageAsApp`` (the
+    #: Office 365 Exchange Online application permission Exchange.ManageAsApp, consented) and
+    #: ``exchangeAdministrator`` (the Entra role on its service principal)
+    app_only_access: dict[str, dict[str, bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -467,6 +471,7 @@ class ExchangeRbac:
                 "scopes": [asdict(item) for item in self.scopes.values()],
                 "assignments": [asdict(item) for item in self.assignments.values()],
                 "attributes": self.attributes,
+                "appOnlyAccess": self.app_only_access,
             }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -479,6 +484,9 @@ class ExchangeRbac:
                 row["name"].lower(): RoleAssignment(**row) for row in data.get("assignments") or []
             }
             self.attributes = {key: dict(value) for key, value in (data.get("attributes") or {}).items()}
+            self.app_only_access = {
+                key.lower(): dict(value) for key, value in (data.get("appOnlyAccess") or {}).items()
+            }
 
     @classmethod
     def for_tenant(cls, tenant: Tenant, saved: dict[str, Any] | None) -> ExchangeRbac:
