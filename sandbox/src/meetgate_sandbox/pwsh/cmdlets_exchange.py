@@ -309,6 +309,7 @@ def _assignment(row: dict[str, Any], pointers: dict[str, str]) -> PSObject:
         RecipientGroupScope=row.get("scope") if scope_type == "Group" else None,
         RecipientWriteScope=scope_type,
         Enabled=True,
+        WhenCreatedUTC=row.get("created"),
     )
 
 
