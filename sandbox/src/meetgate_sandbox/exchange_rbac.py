@@ -314,7 +314,10 @@ class ExchangeRbac:
                 raise RbacError(
                     f"The operation couldn't be performed because object '{name}' couldn't be found."
                 )
-            if any(item.scope == self.scopes[name.lower()].name for item in self.assignments.values()):
+            if any(
+                item.scope == self.scopes[name.lower()].name and item.removed is None
+                for item in self.assignments.values()
+            ):
                 raise RbacError(
                     f"The management scope '{name}' is used by role assignments: remove them first."
                 )
@@ -359,8 +362,11 @@ class ExchangeRbac:
                     raise RbacError(f"The group '{group_scope}' couldn't be found.")
                 scope_type, scope = "Group", group
             assignment_name = name or f"{canonical}-{pointer.display_name}"[:64]
-            if assignment_name.lower() in self.assignments:
+            existing = self.assignments.get(assignment_name.lower())
+            if existing is not None and existing.removed is None:
                 raise RbacError(f"The role assignment '{assignment_name}' already exists.")
+            if existing is not None:  # a removed one frees its name; the cache forgets it at `removed`
+                self.assignments[f"{assignment_name.lower()}#removed-{existing.created}"] = existing
             effective = now + dt.timedelta(seconds=delay_seconds)
             assignment = RoleAssignment(
                 assignment_name,
@@ -481,7 +487,12 @@ class ExchangeRbac:
             }
             self.scopes = {row["name"].lower(): ManagementScope(**row) for row in data.get("scopes") or []}
             self.assignments = {
-                row["name"].lower(): RoleAssignment(**row) for row in data.get("assignments") or []
+                (
+                    row["name"].lower()
+                    if row.get("removed") is None
+                    else f"{row['name'].lower()}#removed-{row['created']}"
+                ): RoleAssignment(**row)
+                for row in data.get("assignments") or []
             }
             self.attributes = {key: dict(value) for key, value in (data.get("attributes") or {}).items()}
             self.app_only_access = {
