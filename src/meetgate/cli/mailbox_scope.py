@@ -165,17 +165,16 @@ class ScopeSession:
 
 
 def _guard(fn: Any) -> Any:
-    """Turn MailboxScopeError / PolicyError into a clear exit."""
+    """Turn meetgate's errors (the file, Exchange, Graph) into a clear exit with the remedy."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from meetgate.admin.mailbox_scope.model import MailboxScopeError
-        from meetgate.admin.policy.model import PolicyError
+        from meetgate.errors import MeetgateError
 
         try:
             return fn(*args, **kwargs)
-        except (MailboxScopeError, PolicyError) as exc:
+        except MeetgateError as exc:
             fail(str(exc), exc.remedy, code=EXIT_FAILED)
 
     return wrapper
