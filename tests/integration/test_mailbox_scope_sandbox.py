@@ -181,14 +181,10 @@ def test_the_script_applies_once_and_changes_nothing_the_second_time(setup):
         "-TranscriptPath",
         str(tmp / "transcript.log"),
     ]
-    first = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, **env}, timeout=120
-    )
+    first = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("done: ") == 5 and first.stdout.count("ok: ") == 3
-    second = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, **env}, timeout=120
-    )
+    second = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("done: new-") == 0
     assert _json(invoke(config, "mailbox-scope", "plan", "--json"))["changes"] == 0
@@ -210,3 +206,36 @@ def test_a_group_scope_warns_that_nested_members_are_out_of_scope(setup):
     assert plan["mode"] == "group" and plan["recipientFilter"].startswith("MemberOfGroup -eq 'CN=")
     [warning] = [w for w in plan["warnings"] if w["code"] == "nested-members"]
     assert warning["sample"] and plan["inScope"] < plan["approved"]
+
+
+def test_validate_fails_and_golive_says_no_go_when_an_entra_calendar_grant_voids_the_scope(setup):
+    config, app, _, _, _ = setup
+    app.control.update_app(app.tenant_id, app.client_id, roles=["Calendars.ReadWrite"])
+    validated = invoke(
+        config,
+        "validate",
+        "--json",
+        "--only",
+        "configuration",
+        "--only",
+        "certificate",
+        "--only",
+        "token",
+        "--only",
+        "permissions",
+    )
+    assert validated.exit_code == 1, validated.output
+    permissions = next(c for c in _json(validated)["checks"] if c["name"] == "permissions")
+    assert permissions["status"] == "fail" and "Calendars.ReadWrite" in permissions["finding"]
+    assert permissions["evidence"]["entra_calendar_roles"] == ["Calendars.ReadWrite"]
+    golive = invoke(config, "golive", "--json", "--backend", "graph")
+    report = _json(golive)
+    assert golive.exit_code == 1 and report["verdict"] == "NO-GO"
+    item = next(i for i in report["items"] if i["name"] == "calendar_scope")
+    assert item["status"] == "fail" and "Calendars.ReadWrite" in item["finding"]
+
+
+def test_setup_app_refuses_a_tenant_wide_calendar_grant_when_placement_is_scoped(setup):
+    config, _, _, _, _ = setup
+    refused = invoke(config, "setup", "app", "--calendar", "tenant-wide", "--plan")
+    assert refused.exit_code == 2 and "add up" in refused.output
