@@ -128,7 +128,6 @@ def test_an_out_of_scope_organizer_is_refused(setup):
     from meetgate.composition import graph_settings_from_profile
     from meetgate.graph.client import GraphClient
     from meetgate.graph.errors import MailboxAccessDenied
-
     from meetgate.graph.models import MeetingRequest
 
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
