@@ -138,3 +138,28 @@ def test_app_only_needs_app_id_and_organization(sandbox, sandbox_app, missing):
     )
     done = _run(sandbox, script)
     assert done.returncode == 1 and missing in done.stderr
+
+
+def test_connect_with_a_pfx_file_and_its_password(sandbox, sandbox_app, tmp_path):
+    from pathlib import Path
+
+    from meetgate import certificates
+
+    _grant_app_only(sandbox_app)
+    pair = certificates.KeyPair(
+        certificates.load_private_key(Path(sandbox_app.private_key_path)),
+        certificates.load_certificate(Path(sandbox_app.certificate_path)),
+    )
+    pfx = tmp_path / "app.pfx"
+    pfx.write_bytes(certificates.pfx_bytes(pair, b"s3cret"))
+    connect = (
+        "$ErrorActionPreference = 'Stop'\n"
+        f"Connect-ExchangeOnline -AppId '{sandbox_app.client_id}' -CertificateFilePath '{pfx}' "
+        f"-CertificatePassword 's3cret' -Organization '{_domain(sandbox_app)}'\n"
+        "@(Get-ServicePrincipal).Count\n"
+    )
+    done = _run(sandbox, connect)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0" and "s3cret" not in done.stderr
+    wrong = _run(sandbox, connect.replace("'s3cret'", "'nope'"))
+    assert wrong.returncode == 1 and "certificate file" in wrong.stderr and "nope" not in wrong.stderr

@@ -110,6 +110,8 @@ class Assignment:
     #: the management scope's name, or the group of -RecipientGroupScope
     scope: str | None = None
     created: str | None = None
+    #: RoleAssigneeName as Exchange prints it (the pointer's display name or id)
+    assignee_name: str = ""
 
 
 @dataclass
@@ -133,4 +135,8 @@ class ExchangeState:
     def assignments_of(self, pointer: Pointer | None) -> list[Assignment]:
         if pointer is None:
             return []
-        return [a for a in self.assignments if a.assignee.lower() == pointer.object_id.lower()]
+        # which property names the service principal is not documented: any of its names will do
+        names = {pointer.object_id.lower(), pointer.app_id.lower(), pointer.display_name.lower()} - {""}
+        return [
+            a for a in self.assignments if a.assignee.lower() in names or a.assignee_name.lower() in names
+        ]

@@ -116,8 +116,10 @@ class ExchangePowerShellBackend:
         result = self._run(
             "$Sps = @(Get-ServicePrincipal | Select-Object DisplayName, ObjectId, AppId)\n"
             "$Scopes = @(Get-ManagementScope | Select-Object Name, RecipientFilter)\n"
-            "$Assignments = @(Get-ManagementRoleAssignment -RoleAssigneeType ServicePrincipal | Select-Object "
-            "Name, Role, RoleAssignee, RecipientWriteScope, CustomResourceScope, RecipientGroupScope, WhenCreatedUTC)\n"
+            # every assignment, filtered here: -RoleAssigneeType ServicePrincipal is not a documented value
+            "$Assignments = @(Get-ManagementRoleAssignment | Select-Object Name, Role, RoleAssignee, "
+            "RoleAssigneeName, RoleAssigneeType, RecipientWriteScope, CustomResourceScope, RecipientGroupScope, "
+            "WhenCreatedUTC)\n"
             f"{extra}"
             "ConvertTo-Json -InputObject ([pscustomobject]@{ sps = $Sps; scopes = $Scopes; "
             "assignments = $Assignments; tagged = $Tagged; dn = $Dn }) -Depth 4 -Compress\n"
@@ -136,6 +138,8 @@ class ExchangePowerShellBackend:
             name = str(scope.get("Name") or "")
             state.scopes[name.lower()] = Scope(name, str(scope.get("RecipientFilter") or ""))
         for row in _as_list(data.get("assignments")):
+            if str(row.get("RoleAssigneeType") or "ServicePrincipal").lower() != "serviceprincipal":
+                continue
             scope_type = str(row.get("RecipientWriteScope") or "Organization")
             state.assignments.append(
                 Assignment(
@@ -145,6 +149,7 @@ class ExchangePowerShellBackend:
                     scope_type,
                     row.get("CustomResourceScope") or row.get("RecipientGroupScope") or None,
                     row.get("WhenCreatedUTC") or None,
+                    str(row.get("RoleAssigneeName") or ""),
                 )
             )
         for box in _as_list(data.get("tagged")):
