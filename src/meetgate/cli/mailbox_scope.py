@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Calendar meetings, scoped: Exchange Online RBAC for Applications (service principal pointer, "
     "management scope, 'Application Calendars.ReadWrite' role assignment) from the policy file's "
-    "[mailbox_scope]. Needs no Entra Calendars.ReadWrite grant — and must not have one (Entra grants and "
+    "mailbox_scope section. Needs no Entra Calendars.ReadWrite grant — and must not have one (Entra grants and "
     "Exchange RBAC add up).",
     no_args_is_help=True,
 )
@@ -31,7 +31,7 @@ FileOpt = Annotated[
     typer.Option(
         "--file",
         "-f",
-        help="Policy file with a [mailbox_scope] section (default: the profile's policy_file).",
+        help="Policy file with a mailbox_scope section (default: the profile's policy_file).",
     ),
 ]
 BackendOpt = Annotated[
@@ -232,7 +232,7 @@ def plan_cmd(
     organization: OrgOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compare [mailbox_scope] with Exchange: the steps apply would take, and warnings (nested members…)."""
+    """Compare the policy file's mailbox_scope section with Exchange: the steps apply would take, and warnings (nested members…)."""
     session = ScopeSession(ctx, file, backend=backend, pwsh=pwsh, organization=organization)
     plan = session.plan()
     if json_out:
@@ -253,6 +253,8 @@ def apply_cmd(
 ) -> None:
     """Create the service principal pointer, tag mailboxes (or use the group), the scope and the role
     assignment; refuses while the app holds a tenant-wide Entra calendar grant (the union rule)."""
+    from rich.markup import escape
+
     from meetgate.admin.mailbox_scope.apply import apply_plan
     from meetgate.admin.mailbox_scope.model import union_violation
 
@@ -281,7 +283,9 @@ def apply_cmd(
         data = report.to_dict()
         console().print(f"done {data['done']} of {len(plan.steps)} step(s), failed {len(report.failed)}")
         for failure in report.failed:
-            console().print(f"  [red]{failure.step.action} {failure.step.target} failed:[/] {failure.error}")
+            console().print(
+                f"  [red]{failure.step.action} {escape(failure.step.target)} failed:[/] {escape(str(failure.error))}"
+            )
         if report.ok:
             console().print(
                 "Exchange's permission cache takes 30 minutes to 2 hours to reach Graph: run "

@@ -90,7 +90,7 @@ def setup_app_command(
         typer.Option(
             "--calendar",
             help="Calendar placement: scoped (Exchange RBAC, no Entra calendar permission; the default when "
-            "the policy file has [mailbox_scope]), none (standalone meetings only; otherwise the default), "
+            "the policy file has a mailbox_scope section), none (standalone meetings only; otherwise the default), "
             "tenant-wide (Entra Calendars.ReadWrite: every mailbox; refused while the policy file scopes it).",
         ),
     ] = None,
