@@ -238,3 +238,19 @@ def test_setup_app_refuses_a_tenant_wide_calendar_grant_when_placement_is_scoped
     config, _, _, _, _ = setup
     refused = invoke(config, "setup", "app", "--calendar", "tenant-wide", "--plan")
     assert refused.exit_code == 2 and "add up" in refused.output
+
+
+def test_an_organizer_who_leaves_the_list_is_untagged_and_out_of_scope(setup):
+    config, app, _, policy, _ = setup
+    assert invoke(config, "mailbox-scope", "apply").exit_code == 0
+    stays, leaves = app.pilot_users
+    policy.write_text(
+        policy.read_text().replace("[mailbox_scope]\n", f'[mailbox_scope]\nusers = ["{stays.upn}"]\n')
+    )
+    plan = _json(invoke(config, "mailbox-scope", "plan", "--json"))
+    assert [(s["action"], s["target"]) for s in plan["steps"]] == [("untag", leaves.upn)]
+    assert plan["organizersFrom"] == "own"
+    assert invoke(config, "mailbox-scope", "apply").exit_code == 0
+    assert _json(invoke(config, "mailbox-scope", "status", "--json"))["tagged"] == 1
+    verified = invoke(config, "mailbox-scope", "verify", "--json", "--no-events", "--outside", leaves.upn)
+    assert verified.exit_code == 0, verified.output
