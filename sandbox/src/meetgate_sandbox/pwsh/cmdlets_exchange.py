@@ -263,7 +263,7 @@ def _scope(row: dict[str, Any]) -> PSObject:
 @cmdlet("New-ManagementScope", "Name RecipientRestrictionFilter RecipientRoot")
 def _new_scope(it: Interpreter, named: dict[str, Any], pos: list[Any], inp: list[Any] | None) -> list[Any]:
     name = "New-ManagementScope"
-    if "reciproot" in named or "recipientroot" in named:
+    if "recipientroot" in named:
         raise PSError("New-ManagementScope: -RecipientRoot is not modelled by the sandbox.", "NotSupported")
     body = {
         "name": _required(named, pos, "Name", 0),
