@@ -71,6 +71,8 @@ class Profile:
     policy_name: str = "Tag:TeamsMeetingsIntegration"
     #: Desired-state policy file (approved organizers).
     policy_file: Path | None = None
+    #: The tenant's primary .onmicrosoft.com domain (Connect-ExchangeOnline -Organization).
+    exchange_organization: str | None = None
     #: Application registration display name used by `setup app`.
     app_display_name: str = "Teams Meetings Integration"
     #: Object id of the application (written by `setup app`).

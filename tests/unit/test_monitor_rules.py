@@ -171,6 +171,29 @@ def test_certificate_change_and_permission_changes():
     assert sorted(rules_of(data)) == ["credential_change"] + ["permission_change"] * 3
 
 
+def test_a_tenant_wide_calendar_grant_raises_calendar_grant():
+    grant = audit(
+        "Add app role assignment to service principal",
+        new_value='"Calendars.ReadWrite"',
+        prop="AppRole.Value",
+    )
+    other = audit(
+        "Add app role assignment to service principal", new_value='"Mail.Read"', prop="AppRole.Value"
+    )
+    scoped = [
+        a
+        for a in evaluate(quiet_day(audits=[grant, other], mailbox_scoped=True))
+        if a.rule == "calendar_grant"
+    ]
+    assert len(scoped) == 1 and scoped[0].severity == "critical"
+    assert "Calendars.ReadWrite" in scoped[0].title and "voids the Exchange mailbox scope" in scoped[0].title
+    unscoped = [a for a in evaluate(quiet_day(audits=[grant])) if a.rule == "calendar_grant"]
+    assert len(unscoped) == 1 and unscoped[0].severity == "high"
+    assert not [
+        a for a in evaluate(quiet_day(audits=[other], mailbox_scoped=True)) if a.rule == "calendar_grant"
+    ]
+
+
 def test_policy_global_and_beyond_approved():
     snap = PolicySnapshot(
         NOW.isoformat(),
@@ -246,7 +269,7 @@ def test_certificate_expiry_levels():
 
 
 def test_every_rule_is_covered_here():
-    assert len(RULES) == 11
+    assert len(RULES) == 12
 
 
 def test_alert_keys_deduplicate_by_rule_subject_period():

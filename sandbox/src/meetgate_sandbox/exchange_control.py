@@ -7,7 +7,8 @@
 | ``GET`` / ``POST /role-assignments``, ``DELETE /role-assignments/{name}`` | ``Get-`` / ``New-`` / ``Remove-ManagementRoleAssignment -App`` |
 | ``GET /test-authorization?identity=…[&resource=…]`` | ``Test-ServicePrincipalAuthorization`` |
 | ``GET /groups/{identity}`` | ``Get-Group`` (its ``DistinguishedName`` for ``MemberOfGroup`` filters) |
-| ``PATCH /mailboxes/{user}`` (``customAttributes``, ``mailboxEnabled``) | ``Set-Mailbox -CustomAttributeN``; a user without a mailbox |
+| ``GET /mailboxes``, ``PATCH /mailboxes/{user}`` (``customAttributes``, ``mailboxEnabled``) | ``Get-Mailbox``, ``Set-Mailbox -CustomAttributeN``; a user without a mailbox |
+| ``GET`` / ``PUT /app-only-access/{appId}`` (``manageAsApp``, ``exchangeAdministrator``) | what ``Connect-ExchangeOnline -AppId`` needs: Exchange.ManageAsApp consented, the Exchange Administrator role |
 
 Refusals are 400 ``BadRequest`` with Exchange's wording; unknown tenants 404.
 """
@@ -231,6 +232,54 @@ async def set_mailbox(request: Request) -> Response:
     )
 
 
+async def list_mailboxes(request: Request) -> Response:
+    tenant = _tenant(request)
+    rbac = _rbac(tenant)
+    calendars = tenant.extensions[CALENDAR_EXTENSION]
+    assert isinstance(calendars, CalendarStore)
+    return _json(
+        {
+            "value": [
+                {
+                    "user": user.id,
+                    "userPrincipalName": user.user_principal_name,
+                    "displayName": user.display_name,
+                    "customAttributes": rbac.attributes.get(user.id, {}),
+                }
+                for user in tenant.users.values()
+                if user.id not in calendars.without_mailbox
+            ]
+        }
+    )
+
+
+_ACCESS_KEYS = ("manageAsApp", "exchangeAdministrator")
+
+
+def _access(rbac: ExchangeRbac, app_id: str) -> dict[str, Any]:
+    held = rbac.app_only_access.get(app_id.lower(), {})
+    return {"appId": app_id.lower(), **{key: bool(held.get(key)) for key in _ACCESS_KEYS}}
+
+
+async def get_app_only_access(request: Request) -> Response:
+    rbac = _rbac(_tenant(request))
+    return _json(_access(rbac, request.path_params["app_id"]))
+
+
+async def put_app_only_access(request: Request) -> Response:
+    rbac = _rbac(_tenant(request))
+    body = await json_object_body(request)
+    unknown = sorted(set(body) - set(_ACCESS_KEYS))
+    if unknown or not all(isinstance(body.get(key, False), bool) for key in _ACCESS_KEYS):
+        raise GraphErrorResponse(
+            400, "BadRequest", "Give manageAsApp and exchangeAdministrator as true or false."
+        )
+    app_id = request.path_params["app_id"].lower()
+    rbac.app_only_access[app_id] = {key: bool(body.get(key, False)) for key in _ACCESS_KEYS}
+    runtime_of(request).state.changed()
+    return _json(_access(rbac, app_id))
+
+
 def routes() -> list[BaseRoute]:
     """The ``/_sandbox/tenants/{tid}/exchange/...`` routes."""
     base = "/_sandbox/tenants/{tid}/exchange"
@@ -246,5 +295,8 @@ def routes() -> list[BaseRoute]:
         Route(f"{base}/role-assignments/{{name}}", remove_assignment, methods=["DELETE"]),
         Route(f"{base}/test-authorization", test_authorization, methods=["GET"]),
         Route(f"{base}/groups/{{identity}}", get_group, methods=["GET"]),
+        Route(f"{base}/mailboxes", list_mailboxes, methods=["GET"]),
         Route(f"{base}/mailboxes/{{user}}", set_mailbox, methods=["PATCH"]),
+        Route(f"{base}/app-only-access/{{app_id}}", get_app_only_access, methods=["GET"]),
+        Route(f"{base}/app-only-access/{{app_id}}", put_app_only_access, methods=["PUT"]),
     ]

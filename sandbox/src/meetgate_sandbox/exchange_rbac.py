@@ -249,6 +249,10 @@ class ExchangeRbac:
     assignments: dict[str, RoleAssignment] = field(default_factory=dict)
     #: user id → CustomAttributeN (lower-cased name) → value (``Set-Mailbox -CustomAttribute1``)
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: app id → what app-only Exchange Online PowerShell needs of it: ``manageAsApp`` (the
+    #: Office 365 Exchange Online application permission Exchange.ManageAsApp, consented) and
+    #: ``exchangeAdministrator`` (the Entra role on its service principal)
+    app_only_access: dict[str, dict[str, bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -310,7 +314,10 @@ class ExchangeRbac:
                 raise RbacError(
                     f"The operation couldn't be performed because object '{name}' couldn't be found."
                 )
-            if any(item.scope == self.scopes[name.lower()].name for item in self.assignments.values()):
+            if any(
+                item.scope == self.scopes[name.lower()].name and item.removed is None
+                for item in self.assignments.values()
+            ):
                 raise RbacError(
                     f"The management scope '{name}' is used by role assignments: remove them first."
                 )
@@ -355,8 +362,11 @@ class ExchangeRbac:
                     raise RbacError(f"The group '{group_scope}' couldn't be found.")
                 scope_type, scope = "Group", group
             assignment_name = name or f"{canonical}-{pointer.display_name}"[:64]
-            if assignment_name.lower() in self.assignments:
+            existing = self.assignments.get(assignment_name.lower())
+            if existing is not None and existing.removed is None:
                 raise RbacError(f"The role assignment '{assignment_name}' already exists.")
+            if existing is not None:  # a removed one frees its name; the cache forgets it at `removed`
+                self.assignments[f"{assignment_name.lower()}#removed-{existing.created}"] = existing
             effective = now + dt.timedelta(seconds=delay_seconds)
             assignment = RoleAssignment(
                 assignment_name,
@@ -467,6 +477,7 @@ class ExchangeRbac:
                 "scopes": [asdict(item) for item in self.scopes.values()],
                 "assignments": [asdict(item) for item in self.assignments.values()],
                 "attributes": self.attributes,
+                "appOnlyAccess": self.app_only_access,
             }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -476,9 +487,17 @@ class ExchangeRbac:
             }
             self.scopes = {row["name"].lower(): ManagementScope(**row) for row in data.get("scopes") or []}
             self.assignments = {
-                row["name"].lower(): RoleAssignment(**row) for row in data.get("assignments") or []
+                (
+                    row["name"].lower()
+                    if row.get("removed") is None
+                    else f"{row['name'].lower()}#removed-{row['created']}"
+                ): RoleAssignment(**row)
+                for row in data.get("assignments") or []
             }
             self.attributes = {key: dict(value) for key, value in (data.get("attributes") or {}).items()}
+            self.app_only_access = {
+                key.lower(): dict(value) for key, value in (data.get("appOnlyAccess") or {}).items()
+            }
 
     @classmethod
     def for_tenant(cls, tenant: Tenant, saved: dict[str, Any] | None) -> ExchangeRbac:

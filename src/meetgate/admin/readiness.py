@@ -13,6 +13,8 @@ GO / NO-GO verdict::
                           last run with the pilot and negative tests
     monitoring            monitoring configured and a recent successful run
     consumers_scope       every gateway consumer's organizer allowlist inside the policy scope
+    calendar_scope        when the policy file scopes calendar placement ([mailbox_scope]), no tenant-wide
+                          Entra calendar permission beside it (Entra grants and Exchange RBAC add up)
 
 ``meetgate golive --start`` records the go-live time; :func:`hypercare_window` tells monitoring
 whether the 7-day hypercare window (tighter thresholds, daily digest) is on.
@@ -42,6 +44,7 @@ ITEMS: tuple[tuple[str, str], ...] = (
     ("validation_recent", "Recent passing validation (pilot and negative tests)"),
     ("monitoring", "Monitoring configured and running"),
     ("consumers_scope", "Gateway consumers inside the policy scope"),
+    ("calendar_scope", "No tenant-wide Entra calendar grant beside the mailbox scope"),
 )
 ITEM_TITLES = dict(ITEMS)
 
@@ -131,6 +134,11 @@ class ReadinessInputs:
     monitoring: MonitoringStatus | None = None
     monitoring_skip_reason: str = "the monitoring feature (`meetgate monitor`) is not in this build yet"
     consumers: Sequence[ConsumerScope] | None = ()
+    #: the policy file scopes calendar placement ([mailbox_scope])
+    mailbox_scoped: bool = False
+    #: the roles of the app's current token (None when no token could be had: ``roles_error`` says why)
+    entra_roles: Sequence[str] | None = None
+    roles_error: str | None = None
 
 
 def assess_readiness(inputs: ReadinessInputs) -> ReadinessReport:
@@ -142,6 +150,7 @@ def assess_readiness(inputs: ReadinessInputs) -> ReadinessReport:
         check_validation_recent(inputs),
         check_monitoring(inputs),
         check_consumers_scope(inputs),
+        check_calendar_scope(inputs),
     )
     return ReadinessReport(inputs.now, inputs.tenant_id, inputs.client_id, inputs.policy_identity, items)
 
@@ -537,3 +546,47 @@ class HypercareWindow:
 
 def hypercare_for(go_live_at: dt.datetime, days: int = HYPERCARE_DAYS) -> HypercareWindow:
     return HypercareWindow(go_live_at, go_live_at + dt.timedelta(days=days))
+
+
+# --- the calendar plane ---------------------------------------------------------------------------
+
+
+def check_calendar_scope(inputs: ReadinessInputs) -> ReadinessItem:
+    """NO-GO when a mailbox scope is configured and the app holds a tenant-wide Entra calendar grant."""
+    from meetgate.admin.mailbox_scope.model import union_violation
+
+    name = "calendar_scope"
+    if not inputs.mailbox_scoped:
+        held = union_violation(inputs.entra_roles or [])
+        if held:
+            return ReadinessItem(
+                name,
+                "warn",
+                f"calendar placement is not scoped and the app holds {', '.join(held)}: every mailbox",
+                {"entra_calendar_roles": list(held)},
+                "scope it with [mailbox_scope] and `meetgate mailbox-scope apply`, then remove the Entra grant",
+            )
+        return ReadinessItem(name, "skip", "calendar placement is not scoped ([mailbox_scope] absent)")
+    if inputs.entra_roles is None:
+        return ReadinessItem(
+            name,
+            "fail",
+            f"cannot tell: the app's token could not be read ({inputs.roles_error})",
+            remedy="fix the sign-in (`meetgate validate`), then run golive again",
+        )
+    held = union_violation(inputs.entra_roles)
+    if held:
+        return ReadinessItem(
+            name,
+            "fail",
+            f"the app holds the tenant-wide Entra permission(s) {', '.join(held)}: with Exchange RBAC they add "
+            "up, so the mailbox scope limits nothing",
+            {"entra_calendar_roles": list(held)},
+            f"remove {', '.join(held)} from the app's API permissions and revoke the admin consent",
+        )
+    return ReadinessItem(
+        name,
+        "pass",
+        "no tenant-wide Entra calendar permission: calendar access comes from the Exchange mailbox scope alone",
+        {"roles": sorted(inputs.entra_roles)},
+    )

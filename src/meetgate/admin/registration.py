@@ -53,15 +53,30 @@ class RegistrationError(MeetgateError, ValueError):
     """The registration cannot be ensured as asked; nothing further was changed."""
 
 
-def required_permissions(user_read: str = "basic") -> tuple[str, ...]:
-    """The runbook's application permissions: meetings, plus the least user-read that will do."""
+#: calendar placement: "none" (standalone meetings only), "scoped" (Exchange RBAC for Applications:
+#: no Entra calendar permission at all) or "tenant-wide" (Entra Calendars.ReadWrite, every mailbox)
+CALENDAR_CHOICES = ("none", "scoped", "tenant-wide")
+CALENDARS_READWRITE = "Calendars.ReadWrite"
+
+
+def required_permissions(user_read: str = "basic", calendar: str = "none") -> tuple[str, ...]:
+    """The runbook's application permissions: meetings, plus the least user-read that will do, plus
+    Entra ``Calendars.ReadWrite`` only for unscoped (tenant-wide) calendar placement — a scoped one gets
+    its access from an Exchange role assignment (`meetgate mailbox-scope`), and an Entra grant beside it
+    would void the scope (the two add up)."""
+    if calendar not in CALENDAR_CHOICES:
+        raise RegistrationError(
+            f"--calendar must be one of {', '.join(CALENDAR_CHOICES)}, not {calendar!r}",
+            "use 'scoped' with `meetgate mailbox-scope` (least privilege), 'none' for standalone meetings only",
+        )
     try:
-        return (ONLINE_MEETINGS_READWRITE, USER_READ_PERMISSIONS[user_read])
+        base = (ONLINE_MEETINGS_READWRITE, USER_READ_PERMISSIONS[user_read])
     except KeyError:
         raise RegistrationError(
             f"--user-read must be 'basic' or 'all', not {user_read!r}",
             "use 'basic' (User.ReadBasic.All, least privilege) unless the app needs full user profiles",
         ) from None
+    return (*base, CALENDARS_READWRITE) if calendar == "tenant-wide" else base
 
 
 @dataclass(frozen=True)

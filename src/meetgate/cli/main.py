@@ -12,7 +12,18 @@ from typing import Annotated
 import typer
 
 from meetgate import __version__
-from meetgate.cli import cert, consumers, meetings, monitor, policy, serve, setup, signout, validate
+from meetgate.cli import (
+    cert,
+    consumers,
+    mailbox_scope,
+    meetings,
+    monitor,
+    policy,
+    serve,
+    setup,
+    signout,
+    validate,
+)
 from meetgate.cli._common import EXIT_USAGE, fail, state
 from meetgate.cli._help import RunbookOrderGroup, configure_help
 from meetgate.errors import MeetgateError
@@ -36,6 +47,7 @@ app.command("serve")(serve.serve)
 app.add_typer(consumers.app, name="consumers")
 app.add_typer(cert.app, name="cert")
 app.add_typer(policy.app, name="policy")
+app.add_typer(mailbox_scope.app, name="mailbox-scope")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(setup.app, name="setup")
 app.command("validate")(validate.validate)

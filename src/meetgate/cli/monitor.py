@@ -98,6 +98,7 @@ def _monitor(
     policy_backend: str,
     pwsh: str = "pwsh",
 ) -> Monitor:
+    from meetgate.admin.mailbox_scope.loader import is_scoped
     from meetgate.admin.monitoring.collect import Collector
     from meetgate.admin.monitoring.model import MonitorError, MonitorScope, Thresholds
     from meetgate.admin.monitoring.service import Monitor
@@ -156,6 +157,7 @@ def _monitor(
         thresholds=normal,
         hypercare_thresholds=hypercare,
         certificates=certificates,
+        mailbox_scoped=is_scoped(profile.policy_file),
     )
     if policy_backend != "none":
         _snapshot_policy(ctx, monitor, policy_backend, pwsh)

@@ -85,6 +85,15 @@ def setup_app_command(
             "--user-read", help="basic = User.ReadBasic.All (least privilege), all = User.Read.All."
         ),
     ] = "basic",
+    calendar: Annotated[
+        str | None,
+        typer.Option(
+            "--calendar",
+            help="Calendar placement: scoped (Exchange RBAC, no Entra calendar permission; the default when "
+            "the policy file has a mailbox_scope section), none (standalone meetings only; otherwise the default), "
+            "tenant-wide (Entra Calendars.ReadWrite: every mailbox; refused while the policy file scopes it).",
+        ),
+    ] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Show the changes; make none.")] = False,
     tenant: TenantOption = None,
     as_app: AsAppOption = None,
@@ -92,6 +101,7 @@ def setup_app_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Ensure the app registration, its service principal, permissions and admin consent."""
+    from meetgate.admin.mailbox_scope.loader import is_scoped
     from meetgate.admin.registration import RegistrationSpec, required_permissions, setup_app
     from meetgate.cli._common import load_active_profile
     from meetgate.cli._signin import open_session, settings_file
@@ -101,9 +111,20 @@ def setup_app_command(
     session = None
     try:
         profile = load_active_profile(ctx, may_create=True)
+        scoped = is_scoped(profile.policy_file)
+        placement = calendar or ("scoped" if scoped else "none")
+        if placement == "tenant-wide" and scoped:
+            fail(
+                f"--calendar tenant-wide would grant Entra Calendars.ReadWrite, but {profile.policy_file} scopes "
+                "calendar placement ([mailbox_scope]): Entra grants and Exchange RBAC add up, so the scope would "
+                "limit nothing",
+                "keep --calendar scoped (the Exchange role assignment of `meetgate mailbox-scope apply` gives the "
+                "access), or remove [mailbox_scope] from the policy file",
+                code=EXIT_USAGE,
+            )
         spec = RegistrationSpec(
             display_name=name or profile.app_display_name,
-            permissions=required_permissions(user_read),
+            permissions=required_permissions(user_read, placement),
             client_id=profile.client_id if (tenant is None or tenant == profile.tenant_id) else None,
         )
         session = open_session(

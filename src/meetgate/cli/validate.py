@@ -167,6 +167,7 @@ def validate(
     import shutil
 
     from meetgate.admin import validation as v
+    from meetgate.admin.mailbox_scope.loader import is_scoped
     from meetgate.admin.records import StoreCleanupJournal, save_run
     from meetgate.admin.reports import validation_html, validation_junit
     from meetgate.config import ConfigError
@@ -204,6 +205,7 @@ def validate(
         client_secret_configured=profile.client_secret() is not None,
         external_token=external_token is not None,
         policy_name=profile.policy_name,
+        mailbox_scoped=is_scoped(file or profile.policy_file),
     )
     client, client_error = _client(profile, external_token)
     runs = _open_runs(profile) if keep else None
@@ -435,7 +437,9 @@ def golive(
 ) -> None:
     """Runbook step 8: the go-live readiness report with evidence, GO / NO-GO (exit 1 on NO-GO)."""
     import datetime as dt
+    from dataclasses import replace
 
+    from meetgate.admin.mailbox_scope.loader import is_scoped
     from meetgate.admin.readiness import ReadinessInputs, assess_readiness
     from meetgate.admin.records import load_runs, record_go_live
     from meetgate.admin.reports import readiness_html, readiness_markdown
@@ -468,7 +472,11 @@ def golive(
         consumers=_consumers(profile),
         monitoring=_monitoring_status(profile),
         monitoring_skip_reason="the store holding `meetgate monitor` runs could not be read",
+        mailbox_scoped=is_scoped(file or profile.policy_file),
     )
+    if inputs.mailbox_scoped:
+        roles, roles_error = _token_roles(profile)
+        inputs = replace(inputs, entra_roles=roles, roles_error=roles_error)
     report = assess_readiness(inputs)
     if markdown:
         _write(markdown, readiness_markdown(report))
@@ -495,6 +503,18 @@ def golive(
         err_console().print("[red]go-live not recorded: the verdict is NO-GO[/]")
     if not report.go:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _token_roles(profile: Any) -> tuple[list[str] | None, str | None]:
+    """The roles of the app's current token (Entra grants), or why they could not be read."""
+    from meetgate.composition import graph_client_from_profile
+    from meetgate.errors import MeetgateError
+
+    try:
+        with graph_client_from_profile(profile) as client:
+            return list(client.token_claims().roles), None
+    except MeetgateError as exc:
+        return None, str(exc)
 
 
 def _policy_facts(

@@ -1,9 +1,9 @@
 """The composition root: the one place where configuration meets what it configures.
 
 A profile (``meetgate.config``) becomes a Graph client (:mod:`.graph`), a store (:mod:`.store`), a
-policy backend (:mod:`.policy`) or the gateway's Graph side and policy scope (:mod:`.gateway`). The
-CLI commands parse, get what they need from here, call the use case and render; nothing else builds
-clients from settings.
+policy backend (:mod:`.policy`), the mailbox-scope backend (:mod:`.mailbox_scope`) or the gateway's
+Graph side and policy scope (:mod:`.gateway`). The CLI commands parse, get what they need from here,
+call the use case and render; nothing else builds clients from settings.
 """
 
 from meetgate.composition.graph import (

@@ -239,3 +239,23 @@ def test_runs_and_go_live_are_kept_in_the_store(tmp_path):
     assert current_hypercare(repo, APP, now=NOW + dt.timedelta(days=7, seconds=1)) is None
     assert last_go_live(repo, APP) == window
     store.close()
+
+
+def test_an_entra_calendar_grant_beside_a_mailbox_scope_is_no_go():
+    roles = ["OnlineMeetings.ReadWrite.All", "User.ReadBasic.All"]
+    assert (
+        assess_readiness(inputs(mailbox_scoped=True, entra_roles=roles)).item("calendar_scope").status
+        == "pass"
+    )
+    report = assess_readiness(inputs(mailbox_scoped=True, entra_roles=[*roles, "Calendars.ReadWrite"]))
+    item = report.item("calendar_scope")
+    assert report.verdict == "NO-GO" and item.status == "fail"
+    assert item.evidence["entra_calendar_roles"] == ["Calendars.ReadWrite"] and "revoke" in item.remedy
+    unread = assess_readiness(inputs(mailbox_scoped=True, entra_roles=None, roles_error="AADSTS700027"))
+    assert (
+        unread.item("calendar_scope").status == "fail"
+        and "AADSTS700027" in unread.item("calendar_scope").finding
+    )
+    # unscoped: not a go-live blocker here (validate's permissions check flags extra privilege)
+    unscoped = assess_readiness(inputs(entra_roles=[*roles, "Calendars.Read"]))
+    assert unscoped.go and unscoped.item("calendar_scope").status == "warn"

@@ -306,3 +306,11 @@ def test_a_plan_reports_a_consent_it_would_grant_as_pending_not_as_an_error(dire
     pending = [f for f in plan.findings if f.subject == "User.Read.All"]
     assert [(f.severity, f.code) for f in pending] == [("info", "permission.consent_pending")]
     assert not any(f.severity == "error" for f in plan.findings)
+
+
+def test_calendar_placement_gets_an_entra_calendar_permission_only_when_unscoped():
+    assert "Calendars.ReadWrite" not in reg.required_permissions("basic", "scoped")
+    assert "Calendars.ReadWrite" not in reg.required_permissions("basic")
+    assert reg.required_permissions("basic", "tenant-wide")[-1] == "Calendars.ReadWrite"
+    with pytest.raises(reg.RegistrationError, match="--calendar"):
+        reg.required_permissions("basic", "everywhere")

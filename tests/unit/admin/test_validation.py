@@ -256,6 +256,15 @@ def test_audit_log_role_is_reported_not_warned(cert_files):
     assert check.status == "pass" and "AuditLog.Read.All" in check.evidence["feature_roles"]
 
 
+def test_an_entra_calendar_grant_fails_permissions_only_beside_a_mailbox_scope(cert_files):
+    claims = app_claims(roles=["OnlineMeetings.ReadWrite.All", "User.ReadBasic.All", "Calendars.ReadWrite"])
+    scoped = run(target(cert_files, tokens=FakeTokens(claims), mailbox_scoped=True)).check("permissions")
+    assert scoped.status == "fail" and not scoped.blocking
+    assert scoped.evidence["entra_calendar_roles"] == ["Calendars.ReadWrite"] and "add up" in scoped.finding
+    unscoped = run(target(cert_files, tokens=FakeTokens(claims))).check("permissions")
+    assert unscoped.status == "warn" and unscoped.evidence["extra"] == ["Calendars.ReadWrite"]
+
+
 def test_configuration_problems_block_everything(tmp_path):
     config = ValidationConfig(
         tenant_id=None, client_id="not-a-guid", authority_url="http://x", graph_url=None

@@ -20,6 +20,9 @@ understands a small language subset — ``param``, variables, ``'..'``/``".."`` 
     [System.Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile(cert, key)
     Microsoft Graph PowerShell (module :mod:`meetgate_sandbox.pwsh.cmdlets_graph`): Connect-MgGraph,
     Get-MgContext, Disconnect-MgGraph, New-/Get-/Remove-MgUserOnlineMeeting
+    Exchange Online PowerShell (module :mod:`meetgate_sandbox.pwsh.cmdlets_exchange`):
+    Connect-/Disconnect-ExchangeOnline, New-/Get-/Remove-ServicePrincipal, -ManagementScope,
+    -ManagementRoleAssignment, Test-ServicePrincipalAuthorization, Get-Group, Get-/Set-Mailbox
 
 ``-CertificateThumbprint`` reads ``Cert:\\CurrentUser\\My`` on Windows; here the store is the folder
 ``MEETGATE_PWSH_CERT_STORE`` names: PEM certificates and their unencrypted PEM keys, matched by
@@ -36,7 +39,7 @@ else ``./sandbox.json`` or ``./.meetgate/sandbox/sandbox.json``.
 The package, along the seams: ``lexer`` (tokens) → ``parser`` (AST as tuples) → ``interpreter``
 (runs it; ``values`` are PowerShell's conversions, ``errors`` its error records); ``tenant`` reaches
 the sandbox (HTTPS, control API), ``certs`` holds the certificate loading and the app-only sign-in;
-``registry`` is where ``cmdlets_core``, ``cmdlets_teams`` and ``cmdlets_graph`` register; ``cli`` is
+``registry`` is where ``cmdlets_core``, ``cmdlets_teams``, ``cmdlets_graph`` and ``cmdlets_exchange`` register; ``cli`` is
 pwsh's command line (``python -m meetgate_sandbox.pwsh`` runs it). Importing the package registers
 every cmdlet.
 """
@@ -44,7 +47,7 @@ every cmdlet.
 from __future__ import annotations
 
 # Importing the cmdlet modules registers their cmdlets in CMDLETS / PARAMS.
-from meetgate_sandbox.pwsh import cmdlets_core, cmdlets_graph, cmdlets_teams
+from meetgate_sandbox.pwsh import cmdlets_core, cmdlets_exchange, cmdlets_graph, cmdlets_teams
 from meetgate_sandbox.pwsh.certs import (
     CERT_STORE_ENV,
     _certificate_sign_in,
@@ -93,6 +96,7 @@ __all__ = [
     "certificate_from_store",
     "cmdlet",
     "cmdlets_core",
+    "cmdlets_exchange",
     "cmdlets_graph",
     "cmdlets_teams",
     "main",

@@ -47,6 +47,8 @@ class Interpreter:
         self.conn: Connection | None = None
         #: the Microsoft Graph PowerShell connection (Connect-MgGraph), see cmdlets_graph
         self.graph: Any = None
+        #: the Exchange Online PowerShell connection (Connect-ExchangeOnline), see cmdlets_exchange
+        self.exchange: Any = None
         self.had_error = False
 
     # host output

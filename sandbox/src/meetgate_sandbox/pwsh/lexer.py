@@ -131,8 +131,12 @@ def tokenize(src: str) -> list[Tok]:
         elif c == "-" and i + 1 < n and src[i + 1].isalpha():
             m = _MEMBER.match(src, i + 1)
             assert m is not None
-            toks.append(Tok("DASH", m.group(), line))
-            i = m.end()
+            if m.end() < n and src[m.end()] == ":":  # -Confirm:$false binds the value to the switch
+                toks.append(Tok("DASHARG", m.group(), line))
+                i = m.end() + 1
+            else:
+                toks.append(Tok("DASH", m.group(), line))
+                i = m.end()
         elif c in _PUNCT:
             toks.append(Tok(_PUNCT[c], c, line))
             i += 1

@@ -205,7 +205,10 @@ class Parser:
         args: list[Any] = []
         while self.peek().kind not in _END_OF_COMMAND:
             tok = self.peek()
-            if tok.kind == "DASH":
+            if tok.kind == "DASHARG":
+                self.next()
+                args.append(("named", tok.value, self.argument()))
+            elif tok.kind == "DASH":
                 self.next()
                 if self.peek().kind in _END_OF_COMMAND or self.peek().kind == "DASH":
                     args.append(("named", tok.value, ("const", True)))

@@ -44,6 +44,8 @@ class RuleInput:
     certificates: Sequence[CertificateStatus] = ()
     #: known credential key ids besides those seen in earlier sign-ins (e.g. the profile's own)
     known_key_ids: frozenset[str] = field(default_factory=frozenset)
+    #: the policy file scopes calendar placement ([mailbox_scope]): an Entra calendar grant voids it
+    mailbox_scoped: bool = False
 
 
 Rule = Callable[[RuleInput], list[Alert]]
@@ -269,6 +271,49 @@ def permission_changes(data: RuleInput) -> list[Alert]:
                 (f"audit {audit.get('id')} '{raw}' at {audit.get('activityDateTime')}", values[:300]),
                 "The app needs only OnlineMeetings.ReadWrite.All (and user read): check the granted "
                 "roles with `meetgate setup app --plan` (it lists them and changes nothing) and revoke anything else.",
+                subject=str(audit.get("id")),
+                at=str(audit.get("activityDateTime")),
+            )
+        )
+    return alerts
+
+
+def _granted_values(audit: Mapping[str, Any]) -> set[str]:
+    """The permission names an app role assignment audit grants (``AppRole.Value``'s new value)."""
+    out = set()
+    for prop in _modified(audit):
+        if str(prop.get("displayName", "")).lower() == "approle.value" and prop.get("newValue"):
+            out.add(str(prop["newValue"]).strip().strip('"').lower())
+    return out
+
+
+def calendar_grant(data: RuleInput) -> list[Alert]:
+    """A tenant-wide Entra calendar permission granted to the app: with a mailbox scope configured it
+    voids the scope (Entra grants and Exchange RBAC add up) — critical; without one, high."""
+    from meetgate.admin.mailbox_scope.model import ENTRA_CALENDAR_ROLES
+
+    wanted = {name.lower(): name for name in ENTRA_CALENDAR_ROLES}
+    alerts = []
+    for audit in data.audits:
+        raw = str(audit.get("activityDisplayName", ""))
+        if normalize_activity(raw) not in (
+            "add app role assignment to service principal",
+            "consent to application",
+        ):
+            continue
+        granted = sorted(wanted[v] for v in _granted_values(audit) if v in wanted)
+        if not granted:
+            continue
+        scoped = data.mailbox_scoped
+        alerts.append(
+            Alert(
+                "calendar_grant",
+                "critical" if scoped else "high",
+                f"Tenant-wide Entra permission {', '.join(granted)} granted to the app (by {_initiator(audit)})"
+                + (": it voids the Exchange mailbox scope" if scoped else ": it reaches every mailbox"),
+                (f"audit {audit.get('id')} '{raw}' at {audit.get('activityDateTime')}",),
+                f"remove {', '.join(granted)} from the app's API permissions and revoke the consent; calendar "
+                "access belongs in the Exchange role assignment (`meetgate mailbox-scope verify`)",
                 subject=str(audit.get("id")),
                 at=str(audit.get("activityDateTime")),
             )
@@ -536,6 +581,7 @@ RULES: dict[str, Rule] = {
     "new_credential_key": new_credential_key,
     "credential_changes": credential_changes,
     "permission_changes": permission_changes,
+    "calendar_grant": calendar_grant,
     "policy_scope": policy_scope,
     "excessive_creation": excessive_creation,
     "failure_spikes": failure_spikes,

@@ -35,6 +35,8 @@ class Monitor:
     hypercare_thresholds: Thresholds | None = None
     certificates: Sequence[CertificateStatus] = ()
     known_key_ids: frozenset[str] = frozenset()
+    #: the policy file scopes calendar placement ([mailbox_scope])
+    mailbox_scoped: bool = False
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
     def hypercare_until(self, now: dt.datetime) -> dt.datetime | None:
@@ -69,6 +71,7 @@ class Monitor:
             policy=PolicySnapshot.from_dict(latest_policy) if latest_policy else None,
             certificates=self.certificates,
             known_key_ids=self.known_key_ids,
+            mailbox_scoped=self.mailbox_scoped,
         )
 
     def run(self, since: dt.timedelta, *, collect: bool = True) -> PassResult:

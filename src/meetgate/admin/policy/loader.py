@@ -52,6 +52,7 @@ __all__ = [
     "load_desired_state",
     "parse_desired_state",
     "read_organizer_csv",
+    "read_policy_file",
 ]
 
 WARNING_KEYS = ("growth_percent", "growth_min_users", "mass_revoke_percent", "mass_revoke_min_users")
@@ -110,11 +111,12 @@ def parse_desired_state(
     file is read here too, so a members file that cannot be read with certainty is refused at once."""
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: the policy file must be a mapping with [policy] and [organizers]")
-    unknown = set(data) - {"policy", "organizers", "warnings"}
+    unknown = set(data) - {"policy", "organizers", "warnings", "mailbox_scope"}
     if unknown:
         raise PolicyError(
             f"{path}: unknown section(s) {', '.join(sorted(unknown))}",
-            "the file has [policy], [organizers] and optional [warnings]; see docs/policy.md",
+            "the file has [policy], [organizers] and optional [warnings] and [mailbox_scope] "
+            "(the calendar plane, `meetgate mailbox-scope`); see docs/policy.md",
         )
     policy = _table(data, "policy", path)
     identity = policy.get("identity") or policy.get("name") or default_identity
@@ -201,8 +203,8 @@ def parse_desired_state(
     )
 
 
-def load_desired_state(path: Path, default_identity: str | None = None) -> DesiredPolicy:
-    """Read a ``.toml``, ``.yaml`` or ``.yml`` policy file."""
+def read_policy_file(path: Path) -> tuple[Any, str]:
+    """The parsed ``.toml``, ``.yaml`` or ``.yml`` policy file and its text (for line numbers)."""
     if not path.is_file():
         raise PolicyError(
             f"policy file {path} does not exist", "write one (see docs/policy.md) or pass --file"
@@ -231,4 +233,10 @@ def load_desired_state(path: Path, default_identity: str | None = None) -> Desir
             raise PolicyError(f"{path} is not valid YAML: {exc}") from exc
     else:
         raise PolicyError(f"{path}: unknown policy file type {suffix!r}", "use .toml, .yaml or .yml")
+    return data, text
+
+
+def load_desired_state(path: Path, default_identity: str | None = None) -> DesiredPolicy:
+    """Read a ``.toml``, ``.yaml`` or ``.yml`` policy file."""
+    data, text = read_policy_file(path)
     return parse_desired_state(data, path, default_identity, text=text)

@@ -1,6 +1,7 @@
 """Checks that prove the app signs in as itself, app-only, with its certificate: the configuration
 is complete, the certificate is usable and registered, the token is app-only and issued for a
-certificate, and it carries the roles needed (and no more)."""
+certificate, and it carries the roles needed (and no more) — and, when calendar placement is scoped by Exchange RBAC
+for Applications, no tenant-wide Entra calendar permission (the union rule)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from meetgate import certificates as certs
 from meetgate.admin.credentials import EXPIRY_WARNING_DAYS, LocalCertificate, inspect_local_certificate
+from meetgate.admin.mailbox_scope.model import union_violation
 from meetgate.admin.validation.context import _Run
 from meetgate.admin.validation.model import CheckResult
 from meetgate.admin.validation.ports import ValidationConfig
@@ -487,6 +489,19 @@ def check_permissions(run: _Run) -> CheckResult:
             "(`meetgate setup app`, or API permissions > Grant admin consent); roles appear in tokens "
             "issued after consent",
             blocking=True,
+        )
+    held = union_violation(claims.roles)
+    if held and run.target.config.mailbox_scoped:
+        # the union rule: Entra grants and Exchange RBAC add up, so this grant voids the mailbox scope
+        evidence["entra_calendar_roles"] = list(held)
+        return CheckResult(
+            "permissions",
+            "fail",
+            f"the app holds the tenant-wide Entra permission(s) {', '.join(held)} beside its Exchange mailbox "
+            "scope ([mailbox_scope]): Entra grants and Exchange RBAC add up, so the app can reach EVERY mailbox",
+            evidence,
+            f"remove {', '.join(held)} from the app's API permissions and revoke the admin consent; the "
+            "Exchange role assignment (`meetgate mailbox-scope apply`) gives the scoped access",
         )
     extra = sorted(r for key, r in have.items() if key not in EXPECTED_ROLES and key not in FEATURE_ROLES)
     features = sorted(r for key, r in have.items() if key in FEATURE_ROLES)

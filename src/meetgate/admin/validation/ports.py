@@ -34,6 +34,8 @@ class ValidationConfig:
     #: a token handed over instead of the certificate (e.g. what a third-party app was given)
     external_token: bool = False
     policy_name: str = "Tag:TeamsMeetingsIntegration"
+    #: the policy file scopes calendar placement ([mailbox_scope]): no Entra calendar grant may exist
+    mailbox_scoped: bool = False
 
     @property
     def has_certificate(self) -> bool:
