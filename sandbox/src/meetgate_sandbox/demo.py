@@ -23,6 +23,7 @@ import typer
 
 from meetgate.cli.plugin import console, print_json
 from meetgate.errors import MeetgateError
+from meetgate_sandbox.demo_calendar import step_calendar
 from meetgate_sandbox.demo_manual import step_6_by_hand
 
 if TYPE_CHECKING:
@@ -617,6 +618,12 @@ def _run_demo(workdir: Path, keep_running: bool, runs: list[DemoRun] | None = No
             client_id = _steps_1_to_3(run)
             _steps_4_and_5(run, client_id)
             _step_6_meetings(run)
+            _step(
+                "6c",
+                "Calendar meetings: a weekly series, scoped by Exchange RBAC for Applications",
+                "New-ServicePrincipal; New-ManagementScope; New-ManagementRoleAssignment -App …; Outlook by hand",
+            )
+            step_calendar(run, client_id, _next_hour() + dt.timedelta(days=1))
             _step_6_gateway(run)
             _step_6_bulk(run)
             _step_7_monitoring(run, client_id)

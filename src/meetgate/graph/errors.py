@@ -248,10 +248,10 @@ class MailboxAccessDenied(AuthorizationError):
 
     default_remedy = (
         "Give the app Calendars.ReadWrite on this organizer's mailbox through Exchange RBAC for "
-        "Applications, scoped to the approved organizers (see the mailbox-scope section of the admin "
-        'guide): New-ManagementRoleAssignment -App <app> -Role "Application Calendars.ReadWrite" '
-        "-CustomResourceScope <scope> with the organizer in the scope; new assignments take 30 minutes to "
-        "2 hours to reach Graph (Test-ServicePrincipalAuthorization answers at once)."
+        "Applications, scoped to the approved organizers: add the organizer to the policy file and run "
+        "`meetgate mailbox-scope apply` (it makes the management scope and the \"Application "
+        'Calendars.ReadWrite" role assignment); new assignments take 30 minutes to 2 hours to reach Graph '
+        "(`meetgate mailbox-scope verify` asks Test-ServicePrincipalAuthorization, which answers at once)."
     )
 
 
