@@ -187,7 +187,7 @@ def test_an_organizer_outside_the_mailbox_scope_is_refused_with_the_remedy(sandb
     as_json = cli(env, *args, "--json")
     data = json.loads(as_json.output)
     assert as_json.exit_code == 1 and data["error"] == "MailboxAccessDenied"
-    assert data["code"] == "ErrorAccessDenied" and "New-ManagementRoleAssignment" in data["remedy"]
+    assert data["code"] == "ErrorAccessDenied" and "mailbox-scope apply" in data["remedy"]
 
 
 def test_an_organizer_without_a_mailbox_and_a_cancel_by_an_attendee(sandbox_app, env):

@@ -9,7 +9,6 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from meetgate.cli.plugin import console
-from meetgate_sandbox.control import SandboxControl
 
 if TYPE_CHECKING:
     from meetgate_sandbox.demo import DemoRun
@@ -28,6 +27,8 @@ def _json(run: DemoRun, *args: str) -> Any:
 def _grant_exchange_app_only(run: DemoRun, client_id: str) -> None:
     """What an admin does once in Entra for app-only Exchange PowerShell: the Exchange.ManageAsApp
     permission and the Exchange Administrator role for the app (the sandbox keeps both per app)."""
+    from meetgate_sandbox.control import SandboxControl  # httpx: loaded when the demo runs, not for --help
+
     info = run.info
     with SandboxControl(info.control_url, info.ca_bundle) as control:
         control.request(
