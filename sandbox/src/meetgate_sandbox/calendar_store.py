@@ -152,6 +152,8 @@ class CalendarStore:
         #: attendee copy id → (event id, attendee mailbox id)
         self._views: dict[str, tuple[str, str]] = {}
         self._by_transaction: dict[tuple[str, str], str] = {}
+        #: (mailbox id, extended property id in lower case, value) → event ids: Exchange's filter is indexed
+        self._by_extended: dict[tuple[str, str, str], set[str]] = {}
         #: users without an Exchange Online mailbox (Graph: MailboxNotEnabledForRESTAPI)
         self.without_mailbox: set[str] = set()
 
@@ -234,8 +236,17 @@ class CalendarStore:
             self._events[event.id] = event
             if transaction_id:
                 self._by_transaction[(mailbox.id, transaction_id)] = event.id
+            self._index_extended(event)
             self._deliver(event, attendee_mailboxes)
             return event, True
+
+    def _index_extended(self, event: CalendarEvent) -> None:
+        for key, value in event.extended.items():
+            self._by_extended.setdefault((event.mailbox_id, key.lower(), value), set()).add(event.id)
+
+    def _unindex_extended(self, event: CalendarEvent) -> None:
+        for key, value in event.extended.items():
+            self._by_extended.get((event.mailbox_id, key.lower(), value), set()).discard(event.id)
 
     def _deliver(self, event: CalendarEvent, attendee_mailboxes: Mapping[str, Mailbox]) -> None:
         """Invitations: each attendee with a mailbox in the tenant gets (or keeps) their copy."""
@@ -293,7 +304,9 @@ class CalendarStore:
                     event.recurrence = check_recurrence(recurrence)
                     event.exceptions.clear()
                     event.cancelled_dates.clear()
+                self._unindex_extended(event)
                 event.extended.update(extended)
+                self._index_extended(event)
                 self._deliver(event, attendee_mailboxes)
             event.modified = now
             event.change_key = self._new_change_key()
@@ -398,12 +411,13 @@ class CalendarStore:
 
     def find_by_extended(self, mailbox_id: str, prop_id: str, value: str) -> list[EventView]:
         """Events in a mailbox whose single-value extended property ``prop_id`` (case-insensitive) is ``value``."""
-        wanted = prop_id.lower()
+        with self._lock:
+            ids = sorted(self._by_extended.get((mailbox_id, prop_id.lower(), value), ()))
+            events = [self._events[event_id] for event_id in ids]
         return [
-            view
-            for view in self.events(mailbox_id)
-            if view.is_organizer
-            and any(key.lower() == wanted and stored == value for key, stored in view.event.extended.items())
+            EventView(event, mailbox_id, event.id, True)
+            for event in sorted(events, key=lambda item: item.created)
+            if not event.cancelled
         ]
 
     def by_online_meeting(self, meeting_ids: Iterable[str]) -> list[CalendarEvent]:
@@ -430,6 +444,7 @@ class CalendarStore:
                     self._views[view_id] = (event.id, attendee)
                 if event.transaction_id:
                     self._by_transaction[(event.mailbox_id, event.transaction_id)] = event.id
+                self._index_extended(event)
 
 
 _TIMES = ("created", "modified", "start", "end")
