@@ -8,7 +8,14 @@ SRC = ROOT / "src" / "meetgate"
 SANDBOX = ROOT / "sandbox" / "src" / "meetgate_sandbox"
 #: the sandbox's modules that drive the product (the demo, the CLI commands, the pytest plugin's
 #: Profile); everything else of the sandbox emulates Microsoft and must not borrow the client's code
-SANDBOX_DRIVERS = {"demo.py", "demo_manual.py", "demo_calendar.py", "cli.py", "pytest_plugin.py", "gateway_scope.py"}
+SANDBOX_DRIVERS = {
+    "demo.py",
+    "demo_manual.py",
+    "demo_calendar.py",
+    "cli.py",
+    "pytest_plugin.py",
+    "gateway_scope.py",
+}
 
 # package -> meetgate packages it must never import
 FORBIDDEN = {

@@ -249,7 +249,7 @@ class MailboxAccessDenied(AuthorizationError):
     default_remedy = (
         "Give the app Calendars.ReadWrite on this organizer's mailbox through Exchange RBAC for "
         "Applications, scoped to the approved organizers: add the organizer to the policy file and run "
-        "`meetgate mailbox-scope apply` (it makes the management scope and the \"Application "
+        '`meetgate mailbox-scope apply` (it makes the management scope and the "Application '
         'Calendars.ReadWrite" role assignment); new assignments take 30 minutes to 2 hours to reach Graph '
         "(`meetgate mailbox-scope verify` asks Test-ServicePrincipalAuthorization, which answers at once)."
     )
