@@ -6,6 +6,7 @@ and are absent (no calendar call at all) without the section."""
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -151,3 +152,35 @@ def test_without_a_mailbox_scope_section_nothing_changes(app, tmp_path):
     assert code == 0, [(c["name"], c["status"], c["finding"]) for c in data["checks"]]
     assert [c["name"] for c in data["checks"]] == [name for name, _ in CHECKS]
     assert not any(c["name"].startswith("calendar") for c in data["checks"])
+
+
+def test_golive_counts_the_calendar_tests_once_a_scope_exists(scoped, tmp_path, sandbox, monkeypatch):
+    """A validation from before the [mailbox_scope] section does not carry golive once the section is
+    there: validation_recent says the calendar tests did not run; a validation with them passes it."""
+    info = sandbox.info
+    for key, value in {
+        "MEETGATE_SANDBOX_CONTROL_URL": info.control_url,
+        "MEETGATE_SANDBOX_CA_BUNDLE": str(info.ca_bundle),
+        "MEETGATE_SANDBOX_AUTHORITY_URL": info.authority_url,
+    }.items():
+        monkeypatch.setenv(key, value)
+    golive = [
+        "golive",
+        "--backend",
+        "powershell",
+        "--pwsh",
+        f"{sys.executable} -m meetgate_sandbox.pwsh",
+        "--json",
+    ]
+    config = _write_files(scoped, tmp_path, None)
+    assert validate(config)[0] == 0
+    config = _write_files(scoped, tmp_path, "")
+    before = CliRunner().invoke(cli, ["--config", str(config), *golive])
+    item = {i["name"]: i for i in json.loads(before.stdout)["items"]}["validation_recent"]
+    assert (
+        item["status"] == "fail" and "calendar" in item["finding"] and "did not run them" in item["finding"]
+    )
+    assert validate(config)[0] == 0
+    after = CliRunner().invoke(cli, ["--config", str(config), *golive])
+    item = {i["name"]: i for i in json.loads(after.stdout)["items"]}["validation_recent"]
+    assert item["status"] == "pass" and "calendar tests passed" in item["finding"], item
