@@ -67,6 +67,11 @@ def step_calendar(run: DemoRun, client_id: str, start: dt.datetime) -> None:
     run.meetgate("mailbox-scope", "plan", *pwsh, *organization)
     run.meetgate("mailbox-scope", "apply", *pwsh, *organization)
     run.meetgate("mailbox-scope", "verify", *pwsh, *organization)
+    console().print(
+        "[bold]Step 6 again, now with the calendar plane's tests[/] (a calendar meeting per pilot, "
+        "refused for an outside mailbox):"
+    )
+    run.meetgate("validate", *pwsh)
 
     organizer, attendee = run.pilots[0], run.pilots[1]
     out.print("[bold]A weekly class for a pilot organizer, on the attendee's calendar:[/]")

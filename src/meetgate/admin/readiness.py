@@ -10,7 +10,8 @@ GO / NO-GO verdict::
     certificate_auth      certificate only: no client secret configured or on the app
     certificate_validity  the certificate's remaining validity
     validation_recent     the newest `meetgate validate` within N days passed, and no failure since the
-                          last run with the pilot and negative tests
+                          last run with the pilot and negative tests (and, when calendar placement is
+                          scoped, the calendar positive and negative tests)
     monitoring            monitoring configured and a recent successful run
     consumers_scope       every gateway consumer's organizer allowlist inside the policy scope
     calendar_scope        when the policy file scopes calendar placement ([mailbox_scope]), no tenant-wide
@@ -41,7 +42,7 @@ ITEMS: tuple[tuple[str, str], ...] = (
     ("global_grant", "No Global grant"),
     ("certificate_auth", "Certificate authentication only"),
     ("certificate_validity", "Certificate validity"),
-    ("validation_recent", "Recent passing validation (pilot and negative tests)"),
+    ("validation_recent", "Recent passing validation (pilot and negative tests, calendar tests when scoped)"),
     ("monitoring", "Monitoring configured and running"),
     ("consumers_scope", "Gateway consumers inside the policy scope"),
     ("calendar_scope", "No tenant-wide Entra calendar grant beside the mailbox scope"),
@@ -378,6 +379,8 @@ def check_validation_recent(inputs: ReadinessInputs) -> ReadinessItem:
 
     GO needs the newest run to pass, and a run with both policy tests passed no older than the newest
     failed run in the window (a later quick run without ``--pilot``/``--negative`` does not undo it).
+    When the policy file scopes calendar placement, that run must have passed both calendar tests too
+    (a run made before the scope existed, or with them skipped, does not count).
     """
     name = "validation_recent"
     horizon = inputs.now - dt.timedelta(days=inputs.validation_max_age_days)
@@ -407,7 +410,29 @@ def check_validation_recent(inputs: ReadinessInputs) -> ReadinessItem:
         )
     last_failed = next((r for r in recent if not r.ok), None)
     since_failure = [r for r in recent if last_failed is None or r.started_at > last_failed.started_at]
-    good = next((r for r in since_failure if r.covers_policy_tests), None)
+    calendar = inputs.mailbox_scoped
+    evidence["calendar_tests_required"] = calendar
+    good = next(
+        (r for r in since_failure if r.covers_policy_tests and (not calendar or r.covers_calendar_tests)),
+        None,
+    )
+    if good is None and calendar and any(r.covers_policy_tests for r in since_failure):
+        evidence.update({"run_id": newest.id, "status": newest.status})
+        calendar_check = newest.check("calendar_positive")
+        return ReadinessItem(
+            name,
+            "fail",
+            "calendar placement is scoped ([mailbox_scope]) but no run"
+            + (f" since the failed run {last_failed.id[:8]}" if last_failed is not None else "")
+            + " passed the calendar positive and negative tests "
+            + (
+                f"(the newest, {newest.id[:8]}, did not run them)"
+                if calendar_check is None or calendar_check.status == "skip"
+                else f"(the newest, {newest.id[:8]}, has calendar_positive {calendar_check.status})"
+            ),
+            evidence,
+            "run `meetgate validate` with the policy file holding [mailbox_scope] (it adds the calendar tests)",
+        )
     if good is None:
         evidence.update({"run_id": newest.id, "status": newest.status})
         since = (
@@ -436,7 +461,8 @@ def check_validation_recent(inputs: ReadinessInputs) -> ReadinessItem:
         name,
         "pass",
         f"run {good.id[:8]} on {good.started_at:%Y-%m-%d %H:%M} UTC passed, "
-        f"positive test for {len(good.pilot)} pilot(s), negative test for {len(good.negative)} user(s)",
+        f"positive test for {len(good.pilot)} pilot(s), negative test for {len(good.negative)} user(s)"
+        + (", calendar tests passed" if calendar else ""),
         evidence,
     )
 

@@ -89,6 +89,25 @@ def _approved_users(profile: Profile, file: Path | None) -> tuple[list[str], str
     return list(desired.organizers.users), None
 
 
+def _calendar_outside(profile: Profile, file: Path | None) -> tuple[str, ...]:
+    """``[mailbox_scope] outside`` of the policy file (empty when not given or the file is unusable:
+    the calendar negative test then uses the negative users)."""
+    from meetgate.admin.mailbox_scope.loader import load_mailbox_scope
+    from meetgate.admin.mailbox_scope.model import MailboxScopeError
+    from meetgate.admin.policy.loader import load_desired_state
+    from meetgate.admin.policy.model import PolicyError
+
+    path = file or profile.policy_file
+    if path is None:
+        return ()
+    try:
+        desired = load_mailbox_scope(path, load_desired_state(path, profile.policy_name))
+    except (PolicyError, MailboxScopeError) as exc:
+        err_console().print(f"[yellow]note:[/] [mailbox_scope] unusable, outside samples not read: {exc}")
+        return ()
+    return desired.outside if desired is not None else ()
+
+
 # --- validate -------------------------------------------------------------------------------------
 
 
@@ -165,6 +184,7 @@ def validate(
     """
     import shlex
     import shutil
+    from dataclasses import replace
 
     from meetgate.admin import validation as v
     from meetgate.admin.mailbox_scope.loader import is_scoped
@@ -207,6 +227,8 @@ def validate(
         policy_name=profile.policy_name,
         mailbox_scoped=is_scoped(file or profile.policy_file),
     )
+    if config.mailbox_scoped:
+        config = replace(config, calendar_outside=_calendar_outside(profile, file))
     client, client_error = _client(profile, external_token)
     runs = _open_runs(profile) if keep else None
     journal: Any = (
@@ -219,11 +241,15 @@ def validate(
 
         target.tokens = client.tokens
         target.meetings = client.meetings
+        if config.mailbox_scoped:
+            target.events = client.events
         target.directory = client.directory
         target.registration = ApplicationsService(_registration_http(ctx, as_app, client))
         target.reachability = v.GraphReachabilityProbe(client.http)
         _default_users(profile, file, client, pilots, negatives, pilot is None, negative is None)
-        leftovers = v.cleanup_leftovers(client.meetings, journal) if journal.pending() else []
+        leftovers = (
+            v.cleanup_leftovers(client.meetings, journal, events=target.events) if journal.pending() else []
+        )
         for item in leftovers:
             err_console().print(
                 f"[dim]cleanup of an earlier run: {item['external_id']} for {item['organizer_id']}: {item['outcome']}[/]"

@@ -14,6 +14,10 @@ checks with the app's own app-only certificate credential, each ending in ``pass
     organizer_lookup   pilot and negative users resolve through /users (User.Read(Basic).All)
     policy_positive    per pilot: createOrGet (recognisable externalId), read back, delete
     policy_negative    per negative user: the create must be refused with the policy 403
+    calendar_positive  only with [mailbox_scope]: per pilot, a calendar meeting (placement calendar)
+                       with a Teams join URL whose onlineMeeting is reachable, then deleted
+    calendar_negative  only with [mailbox_scope]: per outside mailbox, the create must be refused by
+                       Exchange (MailboxAccessDenied)
     teams_powershell   Connect-MicrosoftTeams app-only with the certificate (when pwsh is there)
     graph_reachability latency of a few cheap calls, throttling seen
 
@@ -35,6 +39,7 @@ The package, one concern per module (this module re-exports their names, so call
     checks_credentials   configuration, certificate, token, permissions
     checks_policy        organizer_lookup, policy_positive, policy_negative, cleanup_leftovers,
                          default_test_users
+    checks_calendar      calendar_positive, calendar_negative (the calendar plane)
     checks_connectivity  teams_powershell, graph_reachability
     adapters             GraphReachabilityProbe, PwshTeamsProbe (the real things, used by the CLI)
 """
@@ -42,6 +47,11 @@ The package, one concern per module (this module re-exports their names, so call
 # The private helpers (``_Run``, ``_test_request``, …) are re-exported as ``name as name`` too: they
 # were reachable here when validation was one module. ``__all__`` lists the public names.
 from meetgate.admin.validation.adapters import GraphReachabilityProbe, PwshTeamsProbe
+from meetgate.admin.validation.checks_calendar import (
+    calendar_outside,
+    check_calendar_negative,
+    check_calendar_positive,
+)
 from meetgate.admin.validation.checks_connectivity import (
     SLOW_MEDIAN_MS,
     check_graph_reachability,
@@ -77,6 +87,7 @@ from meetgate.admin.validation.context import _error_evidence as _error_evidence
 from meetgate.admin.validation.context import _now as _now
 from meetgate.admin.validation.context import _Run as _Run
 from meetgate.admin.validation.model import (
+    CALENDAR_CHECKS,
     CHECKS,
     STATUSES,
     TITLES,
@@ -94,6 +105,7 @@ from meetgate.admin.validation.ports import (
     ProbeSample,
     ReachabilityProbe,
     RegistrationReader,
+    SyncEventsPort,
     SyncMeetingsPort,
     TeamsConnection,
     TeamsConnectionProbe,
@@ -104,6 +116,7 @@ from meetgate.admin.validation.ports import (
 from meetgate.admin.validation.runner import DEPENDS_ON, run_validation
 
 __all__ = [
+    "CALENDAR_CHECKS",
     "CHECKS",
     "DELEGATED_EXPLANATION",
     "DEPENDS_ON",
@@ -127,6 +140,7 @@ __all__ = [
     "ReachabilityProbe",
     "RegistrationReader",
     "Status",
+    "SyncEventsPort",
     "SyncMeetingsPort",
     "TeamsConnection",
     "TeamsConnectionProbe",
@@ -134,6 +148,9 @@ __all__ = [
     "ValidationConfig",
     "ValidationRun",
     "ValidationTarget",
+    "calendar_outside",
+    "check_calendar_negative",
+    "check_calendar_positive",
     "check_certificate",
     "check_configuration",
     "check_graph_reachability",

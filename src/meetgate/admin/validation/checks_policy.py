@@ -13,7 +13,7 @@ from typing import Any
 
 from meetgate.admin.validation.context import _error_evidence, _now, _Run
 from meetgate.admin.validation.model import CheckResult
-from meetgate.admin.validation.ports import CleanupJournal, PendingMeeting, SyncMeetingsPort
+from meetgate.admin.validation.ports import CleanupJournal, PendingMeeting, SyncEventsPort, SyncMeetingsPort
 from meetgate.graph.errors import AccessPolicyMissing, GraphError, MissingRolesError, UserNotFound
 from meetgate.graph.models import MeetingRequest, OnlineMeeting, User
 
@@ -298,23 +298,47 @@ def check_policy_negative(run: _Run) -> CheckResult:
 
 
 def cleanup_leftovers(
-    meetings: SyncMeetingsPort, journal: CleanupJournal, *, now: dt.datetime | None = None
+    meetings: SyncMeetingsPort,
+    journal: CleanupJournal,
+    *,
+    now: dt.datetime | None = None,
+    events: SyncEventsPort | None = None,
 ) -> list[dict[str, Any]]:
-    """Delete test meetings an earlier, hard-killed run announced but never deleted."""
-    from meetgate.graph.errors import NotFoundError
+    """Delete test meetings (and calendar test events) an earlier, hard-killed run announced but never
+    deleted. A calendar leftover is kept while no ``events`` port is given."""
+    from meetgate.graph.errors import MailboxAccessDenied, NotFoundError
 
     done: list[dict[str, Any]] = []
     for item in journal.pending():
         outcome = "deleted"
         try:
-            meeting_id = item.meeting_id
-            if meeting_id is None:  # interrupted inside the create: find it by its externalId
-                found = meetings.create_or_get(
-                    item.organizer_id, item.external_id, _test_request(now or _now())
-                )
-                meeting_id = found.meeting.id
-            meetings.delete(item.organizer_id, meeting_id)
-        except (AccessPolicyMissing, NotFoundError):
+            if item.is_calendar:
+                if events is None:
+                    done.append(
+                        {
+                            "organizer_id": item.organizer_id,
+                            "external_id": item.external_id,
+                            "outcome": "kept: a calendar test event (calendar placement is not scoped here)",
+                        }
+                    )
+                    continue
+                event_id = item.meeting_id
+                if event_id is None:  # interrupted inside the create: find it by its external id
+                    found_event = events.find_by_external_id(item.organizer_id, item.external_id)
+                    event_id = found_event.id if found_event is not None else None
+                if event_id is None:
+                    outcome = "nothing to delete"
+                else:
+                    events.delete(item.organizer_id, event_id)
+            else:
+                meeting_id = item.meeting_id
+                if meeting_id is None:  # interrupted inside the create: find it by its externalId
+                    found = meetings.create_or_get(
+                        item.organizer_id, item.external_id, _test_request(now or _now())
+                    )
+                    meeting_id = found.meeting.id
+                meetings.delete(item.organizer_id, meeting_id)
+        except (AccessPolicyMissing, MailboxAccessDenied, NotFoundError):
             outcome = "nothing to delete"
         except GraphError as exc:
             done.append(

@@ -24,7 +24,13 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("teams_powershell", "Teams PowerShell app-only connection"),
     ("graph_reachability", "Graph reachability and throttling headroom"),
 )
-TITLES = dict(CHECKS)
+#: the calendar plane's checks: run (after policy_negative) only when the policy file scopes calendar
+#: placement ([mailbox_scope]); without it a run holds exactly :data:`CHECKS`
+CALENDAR_CHECKS: tuple[tuple[str, str], ...] = (
+    ("calendar_positive", "Calendar positive test (pilot organizers' mailboxes, both planes)"),
+    ("calendar_negative", "Calendar negative test (a mailbox outside the scope)"),
+)
+TITLES = dict((*CHECKS, *CALENDAR_CHECKS))
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,11 @@ class ValidationRun:
     def covers_policy_tests(self) -> bool:
         """Both the positive and the negative policy tests ran and passed."""
         return self.passed("policy_positive") and self.passed("policy_negative")
+
+    @property
+    def covers_calendar_tests(self) -> bool:
+        """Both calendar tests ran and passed (they run only when calendar placement is scoped)."""
+        return self.passed("calendar_positive") and self.passed("calendar_negative")
 
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for c in self.checks if c.status == s) for s in STATUSES}

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from meetgate.graph.applications import Application
 from meetgate.graph.auth import AccessToken
+from meetgate.graph.event_models import CalendarMeeting, CreateOrGetEventResult
 from meetgate.graph.models import CreateOrGetResult, MeetingRequest, OnlineMeeting, User
 
 
@@ -36,6 +37,9 @@ class ValidationConfig:
     policy_name: str = "Tag:TeamsMeetingsIntegration"
     #: the policy file scopes calendar placement ([mailbox_scope]): no Entra calendar grant may exist
     mailbox_scoped: bool = False
+    #: mailboxes that must stay outside the scope (``[mailbox_scope] outside``); when empty, the
+    #: calendar negative test uses the Teams negative users
+    calendar_outside: tuple[str, ...] = ()
 
     @property
     def has_certificate(self) -> bool:
@@ -58,6 +62,20 @@ class SyncMeetingsPort(Protocol):
     def get(self, organizer: str, meeting_id: str) -> OnlineMeeting: ...
 
     def delete(self, organizer: str, meeting_id: str) -> None: ...
+
+
+class SyncEventsPort(Protocol):
+    """What the calendar tests need (``meetgate.graph.events.CalendarEventsService`` implements it)."""
+
+    def create_or_get(
+        self, organizer: str, external_id: str, request: MeetingRequest
+    ) -> CreateOrGetEventResult: ...
+
+    def find_by_external_id(self, organizer: str, external_id: str) -> CalendarMeeting | None: ...
+
+    def online_meeting(self, organizer: str, event: CalendarMeeting) -> OnlineMeeting | None: ...
+
+    def delete(self, organizer: str, event_id: str) -> None: ...
 
 
 class DirectoryPort(Protocol):
@@ -102,11 +120,24 @@ class TeamsConnectionProbe(Protocol):
     def connect(self) -> TeamsConnection: ...
 
 
+#: the kinds of a calendar test's external id (``meetgate-validate-<run>-<kind><n>``): the journal
+#: keeps no placement, so the id says that a leftover is a calendar event, not a standalone meeting
+CALENDAR_TEST_KINDS = ("calpilot", "caloutside")
+
+
 @dataclass(frozen=True)
 class PendingMeeting:
+    """A test meeting announced to the journal (``meeting_id``: the meeting's or the event's id)."""
+
     organizer_id: str
     external_id: str
     meeting_id: str | None = None
+
+    @property
+    def is_calendar(self) -> bool:
+        """A calendar test's event (deleted through the events port), not a standalone meeting."""
+        kind = self.external_id.rsplit("-", 1)[-1].rstrip("0123456789")
+        return kind in CALENDAR_TEST_KINDS
 
 
 class CleanupJournal(Protocol):
@@ -141,6 +172,8 @@ class ValidationTarget:
     config: ValidationConfig
     tokens: TokenPort | None = None
     meetings: SyncMeetingsPort | None = None
+    #: calendar meetings (the calendar tests; only used when calendar placement is scoped)
+    events: SyncEventsPort | None = None
     directory: DirectoryPort | None = None
     registration: RegistrationReader | None = None
     reachability: ReachabilityProbe | None = None

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from meetgate.admin.validation.checks_calendar import check_calendar_negative, check_calendar_positive
 from meetgate.admin.validation.checks_connectivity import check_graph_reachability, check_teams_powershell
 from meetgate.admin.validation.checks_credentials import (
     check_certificate,
@@ -34,6 +35,8 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "organizer_lookup": ("configuration", "certificate", "token", "permissions"),
     "policy_positive": ("configuration", "certificate", "token", "permissions", "organizer_lookup"),
     "policy_negative": ("configuration", "certificate", "token", "permissions", "organizer_lookup"),
+    "calendar_positive": ("configuration", "certificate", "token", "permissions", "organizer_lookup"),
+    "calendar_negative": ("configuration", "certificate", "token", "permissions", "organizer_lookup"),
     "teams_powershell": ("configuration", "certificate"),
     "graph_reachability": ("configuration", "certificate", "token"),
 }
@@ -52,6 +55,9 @@ def run_validation(
 ) -> ValidationRun:
     """Run the checks in order and return the run (nothing is printed or stored here).
 
+    When the configuration says calendar placement is scoped (``mailbox_scoped``), the calendar
+    positive and negative tests run after the policy tests; otherwise the run holds exactly
+    :data:`~meetgate.admin.validation.model.CHECKS` (no calendar permission is needed or used).
     ``only`` restricts the run to some checks (the others are reported as ``skip``). ``on_result``
     is called after each check (progress display).
     """
@@ -67,6 +73,11 @@ def run_validation(
         "organizer_lookup": check_organizer_lookup,
         "policy_positive": check_policy_positive,
         "policy_negative": check_policy_negative,
+    }
+    if target.config.mailbox_scoped:
+        checks["calendar_positive"] = check_calendar_positive
+        checks["calendar_negative"] = check_calendar_negative
+    checks |= {
         "teams_powershell": check_teams_powershell,
         "graph_reachability": check_graph_reachability,
     }
