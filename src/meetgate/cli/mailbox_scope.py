@@ -347,7 +347,7 @@ def verify_cmd(
     plan = session.plan()
     samples = pick_outside(
         session.directory(),
-        [*plan.organizers.approved, *(u.upn for u in plan.organizers.approved.values())],
+        plan.organizers.covered(),
         outside or session.desired.outside,
     )
     report = verify(
@@ -506,7 +506,7 @@ def script_cmd(
     state = session.backend.read_state(session.desired) if read_state else ExchangeState()
     if not read_state and session.desired.mode == "group":
         state.group_dn = None
-    plan = session.plan(state) if read_state or session.desired.mode == "attribute" else None
+    plan = session.plan(state) if read_state or session.desired.mode != "group" else None
     if plan is None:
         fail(
             "a MemberOfGroup scope needs the group's distinguished name from Exchange",
@@ -514,7 +514,7 @@ def script_cmd(
         )
     samples = pick_outside(
         session.directory(),
-        [*plan.organizers.approved, *(u.upn for u in plan.organizers.approved.values())],
+        plan.organizers.covered(),
         outside or session.desired.outside,
     )
     try:
