@@ -254,3 +254,47 @@ def test_an_organizer_who_leaves_the_list_is_untagged_and_out_of_scope(setup):
     assert _json(invoke(config, "mailbox-scope", "status", "--json"))["tagged"] == 1
     verified = invoke(config, "mailbox-scope", "verify", "--json", "--no-events", "--outside", leaves.upn)
     assert verified.exit_code == 0, verified.output
+
+
+def test_an_administrative_unit_scope_applies_verifies_and_warns_about_organizers_outside_it(setup):
+    config, app, _, policy, _ = setup
+    first, second = app.pilot_users
+    units = f"/tenants/{app.tenant_id}/administrative-units"
+    unit = app.control.request(
+        "POST", units, json={"displayName": "Calendar pilot", "members": [first.upn, second.upn]}
+    )
+    policy.write_text(
+        policy.read_text().replace(
+            "[mailbox_scope]\n", f'[mailbox_scope]\nadministrative_unit = "{unit["id"]}"\n'
+        )
+    )
+    refused = invoke(config, "mailbox-scope", "plan")
+    assert refused.exit_code == 1 and "administrative unit" in refused.output
+    app.control.update_app(app.tenant_id, app.client_id, roles=["AdministrativeUnit.Read.All"])
+    plan = _json(invoke(config, "mailbox-scope", "plan", "--json"))
+    assert plan["mode"] == "administrative_unit" and plan["administrativeUnit"] == unit["id"]
+    assert [s["action"] for s in plan["steps"]] == ["new-service-principal", "new-assignment"]
+    assert plan["steps"][-1]["params"]["RecipientAdministrativeUnitScope"] == unit["id"]
+    assert not plan["warnings"]
+    applied = invoke(config, "mailbox-scope", "apply", "--json")
+    assert applied.exit_code == 0, applied.output
+    [assignment] = app.control.request("GET", f"{_exchange(app)}/role-assignments")["value"]
+    assert (assignment["scope_type"], assignment["scope"]) == ("AdministrativeUnit", unit["id"])
+    verified = invoke(config, "mailbox-scope", "verify", "--json")
+    assert verified.exit_code == 0, verified.output
+    checks = {c["name"]: c["status"] for c in _json(verified)["checks"]}
+    assert checks == {"authorization": "pass", "entra_grant": "pass", "events": "pass"}
+    assert _json(invoke(config, "mailbox-scope", "plan", "--json"))["changes"] == 0
+    status = _json(invoke(config, "mailbox-scope", "status", "--json"))
+    assert status["inSync"] and status["assignment"]["scopeType"] == "AdministrativeUnit"
+    # an Entra admin takes an approved organizer out of the unit: a warning, and meetgate leaves the unit alone
+    app.control.request("DELETE", f"{units}/{unit['id']}/members/{second.upn}")
+    plan = _json(invoke(config, "mailbox-scope", "plan", "--json"))
+    assert plan["changes"] == 0
+    [warning] = [w for w in plan["warnings"] if w["code"] == "organizers-outside-unit"]
+    assert warning["sample"] == [second.upn]
+    verified = invoke(config, "mailbox-scope", "verify", "--json", "--no-events")
+    assert verified.exit_code == 0, verified.output
+    [auth] = [c for c in _json(verified)["checks"] if c["name"] == "authorization"]
+    assert auth["evidence"]["approved_outside_unit"] == [second.upn]
+    assert app.control.request("GET", f"{units}/{unit['id']}")["memberIds"] == [first.id]
