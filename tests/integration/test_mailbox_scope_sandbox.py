@@ -269,7 +269,7 @@ def test_an_administrative_unit_scope_applies_verifies_and_warns_about_organizer
         )
     )
     refused = invoke(config, "mailbox-scope", "plan")
-    assert refused.exit_code == 1 and "administrative unit" in refused.output
+    assert refused.exit_code == 1 and "AdministrativeUnit.Read.All" in refused.output
     app.control.update_app(app.tenant_id, app.client_id, roles=["AdministrativeUnit.Read.All"])
     plan = _json(invoke(config, "mailbox-scope", "plan", "--json"))
     assert plan["mode"] == "administrative_unit" and plan["administrativeUnit"] == unit["id"]
