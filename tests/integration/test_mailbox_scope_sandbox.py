@@ -298,3 +298,42 @@ def test_an_administrative_unit_scope_applies_verifies_and_warns_about_organizer
     [auth] = [c for c in _json(verified)["checks"] if c["name"] == "authorization"]
     assert auth["evidence"]["approved_outside_unit"] == [second.upn]
     assert app.control.request("GET", f"{units}/{unit['id']}")["memberIds"] == [first.id]
+
+
+def test_the_script_scopes_by_the_administrative_unit_without_reading_exchange(setup):
+    config, app, tmp, policy, env = setup
+    unit = app.control.request(
+        "POST",
+        f"/tenants/{app.tenant_id}/administrative-units",
+        json={"displayName": "Script pilot", "members": [u.upn for u in app.pilot_users]},
+    )
+    policy.write_text(
+        policy.read_text().replace(
+            "[mailbox_scope]\n", f'[mailbox_scope]\nadministrative_unit = "{unit["id"]}"\n'
+        )
+    )
+    app.control.update_app(app.tenant_id, app.client_id, roles=["AdministrativeUnit.Read.All"])
+    human = invoke(config, "mailbox-scope", "plan")
+    assert human.exit_code == 0 and "administrative unit" in human.output, human.output
+    script = tmp / "unit.ps1"
+    written = invoke(config, "mailbox-scope", "script", "--out", str(script))
+    assert written.exit_code == 0, written.output
+    text = script.read_text()
+    assert f"-RecipientAdministrativeUnitScope '{unit['id']}' | Out-Null" in text
+    assert "New-ManagementScope" not in text and "Set-Mailbox" not in text
+    command = [
+        sys.executable,
+        "-m",
+        "meetgate_sandbox.pwsh",
+        "-NoProfile",
+        "-NonInteractive",
+        "-File",
+        str(script),
+    ]
+    command += ["-TranscriptPath", str(tmp / "transcript.log")]
+    ran = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.count("done: ") == 2 and ran.stdout.count("ok: ") == 3
+    status = invoke(config, "mailbox-scope", "status")
+    assert status.exit_code == 0 and "administrative unit" in status.output
+    assert _json(invoke(config, "mailbox-scope", "plan", "--json"))["changes"] == 0
