@@ -95,6 +95,12 @@ def test_create_add_members_list_and_get_through_graph(graph):
     assert got.status_code == 200 and got.json()["displayName"] == "Seattle District"
     listed = graph.call("GET", "/directory/administrativeUnits")
     assert unit["id"] in [item["id"] for item in listed.json()["value"]]
+    filtered = graph.call(
+        "GET", "/directory/administrativeUnits", params={"$filter": "displayName eq 'seattle district'"}
+    )
+    assert [item["id"] for item in filtered.json()["value"]] == [unit["id"]]
+    wrong = graph.call("GET", "/directory/administrativeUnits", params={"$filter": "mail eq 'x'"})
+    assert _error(wrong) == (400, "Request_UnsupportedQuery")
     members = graph.call("GET", f"/directory/administrativeUnits/{unit['id']}/members").json()["value"]
     assert [(m["@odata.type"], m["id"]) for m in members] == [
         ("#microsoft.graph.user", first["id"]),

@@ -28,11 +28,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from meetgate_sandbox import odata
 from meetgate_sandbox.directory import (
     ODataResponse,
     _context,
     _not_found,
     _page,
+    _query,
     _Relationship,
     denied,
     user_access,
@@ -46,6 +48,14 @@ __all__ = ["READ_ROLES", "WRITE_ROLES", "routes"]
 WRITE_ROLES = frozenset({"AdministrativeUnit.ReadWrite.All", "Directory.ReadWrite.All"})
 READ_ROLES = frozenset({"AdministrativeUnit.Read.All", "Directory.Read.All", *WRITE_ROLES})
 _VISIBILITIES = ("Public", "HiddenMembership")
+#: what ``$filter`` / ``$orderby`` take on the collection (the documented filterable properties)
+UNIT_SCHEMA = odata.Schema(
+    "AdministrativeUnit",
+    ("id", "description", "displayName", "isMemberManagementRestricted", "membershipType", "visibility"),
+    frozenset(),
+    frozenset(),
+    {"displayName": True},
+)
 _REFERENCE = re.compile(r"/(?:users|groups|directoryObjects)/([^/?#]+)/?$", re.IGNORECASE)
 
 
@@ -114,7 +124,7 @@ def _remove_member(tenant: Tenant, unit: AdministrativeUnit, key: str) -> None:
 
 async def list_units(request: Request) -> Response:
     tenant = _require(request, READ_ROLES)
-    units = sorted(tenant.administrative_units.values(), key=lambda unit: unit.display_name.lower())
+    units = _query(request, list(tenant.administrative_units.values()), UNIT_SCHEMA, _view)
     return _page(request, units, _context(request, "directory/administrativeUnits", None), _view)
 
 
