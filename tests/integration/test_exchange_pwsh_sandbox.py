@@ -109,6 +109,35 @@ def test_rbac_objects_as_exchange_prints_them(sandbox, sandbox_app):
     assert lines[-1] == "0"
 
 
+def test_an_assignment_scoped_by_an_administrative_unit(sandbox, sandbox_app):
+    _grant_app_only(sandbox_app)
+    pilot, other = sandbox_app.pilot_users[0], sandbox_app.other_users[0]
+    unit = sandbox_app.control.request(
+        "POST",
+        f"/tenants/{sandbox_app.tenant_id}/administrative-units",
+        json={"displayName": "meetgate pilot", "members": [pilot.upn]},
+    )
+    script = _connect(sandbox_app, _domain(sandbox_app)) + (
+        f"$Sp = New-ServicePrincipal -AppId '{sandbox_app.client_id}' "
+        f"-ObjectId '{sandbox_app.service_principal_id}' -DisplayName 'meetgate'\n"
+        "$A = New-ManagementRoleAssignment -App $Sp.ObjectId -Role 'Application Calendars.ReadWrite' "
+        f"-RecipientAdministrativeUnitScope '{unit['id']}'\n"
+        f"$In = Test-ServicePrincipalAuthorization -Identity $Sp.AppId -Resource '{pilot.upn}'\n"
+        f"$Out = Test-ServicePrincipalAuthorization -Identity $Sp.AppId -Resource '{other.upn}'\n"
+        "ConvertTo-Json -InputObject ([pscustomobject]@{ a = $A; inScope = $In; outScope = $Out; "
+        "listed = @(Get-ManagementRoleAssignment -Identity $A.Name) }) -Depth 4 -Compress\n"
+    )
+    done = _run(sandbox, script)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout.strip().splitlines()[0])
+    assert data["a"]["RecipientWriteScope"] == "AdministrativeUnit"
+    assert data["a"]["RecipientAdministrativeUnitScope"] == unit["id"]
+    assert data["inScope"]["ScopeType"] == "AdministrativeUnit" and data["inScope"]["InScope"] is True
+    assert data["inScope"]["AllowedResourceScope"] == unit["id"]
+    assert data["outScope"]["InScope"] is False
+    assert _as_list(data["listed"])[0]["RecipientAdministrativeUnitScope"] == unit["id"]
+
+
 def _as_list(value):
     return value if isinstance(value, list) else [value]
 

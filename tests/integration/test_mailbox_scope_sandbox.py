@@ -254,3 +254,86 @@ def test_an_organizer_who_leaves_the_list_is_untagged_and_out_of_scope(setup):
     assert _json(invoke(config, "mailbox-scope", "status", "--json"))["tagged"] == 1
     verified = invoke(config, "mailbox-scope", "verify", "--json", "--no-events", "--outside", leaves.upn)
     assert verified.exit_code == 0, verified.output
+
+
+def test_an_administrative_unit_scope_applies_verifies_and_warns_about_organizers_outside_it(setup):
+    config, app, _, policy, _ = setup
+    first, second = app.pilot_users
+    units = f"/tenants/{app.tenant_id}/administrative-units"
+    unit = app.control.request(
+        "POST", units, json={"displayName": "Calendar pilot", "members": [first.upn, second.upn]}
+    )
+    policy.write_text(
+        policy.read_text().replace(
+            "[mailbox_scope]\n", f'[mailbox_scope]\nadministrative_unit = "{unit["id"]}"\n'
+        )
+    )
+    refused = invoke(config, "mailbox-scope", "plan")
+    assert refused.exit_code == 1 and "AdministrativeUnit.Read.All" in refused.output
+    app.control.update_app(app.tenant_id, app.client_id, roles=["AdministrativeUnit.Read.All"])
+    plan = _json(invoke(config, "mailbox-scope", "plan", "--json"))
+    assert plan["mode"] == "administrative_unit" and plan["administrativeUnit"] == unit["id"]
+    assert [s["action"] for s in plan["steps"]] == ["new-service-principal", "new-assignment"]
+    assert plan["steps"][-1]["params"]["RecipientAdministrativeUnitScope"] == unit["id"]
+    assert not plan["warnings"]
+    applied = invoke(config, "mailbox-scope", "apply", "--json")
+    assert applied.exit_code == 0, applied.output
+    [assignment] = app.control.request("GET", f"{_exchange(app)}/role-assignments")["value"]
+    assert (assignment["scope_type"], assignment["scope"]) == ("AdministrativeUnit", unit["id"])
+    verified = invoke(config, "mailbox-scope", "verify", "--json")
+    assert verified.exit_code == 0, verified.output
+    checks = {c["name"]: c["status"] for c in _json(verified)["checks"]}
+    assert checks == {"authorization": "pass", "entra_grant": "pass", "events": "pass"}
+    assert _json(invoke(config, "mailbox-scope", "plan", "--json"))["changes"] == 0
+    status = _json(invoke(config, "mailbox-scope", "status", "--json"))
+    assert status["inSync"] and status["assignment"]["scopeType"] == "AdministrativeUnit"
+    # an Entra admin takes an approved organizer out of the unit: a warning, and meetgate leaves the unit alone
+    app.control.request("DELETE", f"{units}/{unit['id']}/members/{second.upn}")
+    plan = _json(invoke(config, "mailbox-scope", "plan", "--json"))
+    assert plan["changes"] == 0
+    [warning] = [w for w in plan["warnings"] if w["code"] == "organizers-outside-unit"]
+    assert warning["sample"] == [second.upn]
+    verified = invoke(config, "mailbox-scope", "verify", "--json", "--no-events")
+    assert verified.exit_code == 0, verified.output
+    [auth] = [c for c in _json(verified)["checks"] if c["name"] == "authorization"]
+    assert auth["evidence"]["approved_outside_unit"] == [second.upn]
+    assert app.control.request("GET", f"{units}/{unit['id']}")["memberIds"] == [first.id]
+
+
+def test_the_script_scopes_by_the_administrative_unit_without_reading_exchange(setup):
+    config, app, tmp, policy, env = setup
+    unit = app.control.request(
+        "POST",
+        f"/tenants/{app.tenant_id}/administrative-units",
+        json={"displayName": "Script pilot", "members": [u.upn for u in app.pilot_users]},
+    )
+    policy.write_text(
+        policy.read_text().replace(
+            "[mailbox_scope]\n", f'[mailbox_scope]\nadministrative_unit = "{unit["id"]}"\n'
+        )
+    )
+    app.control.update_app(app.tenant_id, app.client_id, roles=["AdministrativeUnit.Read.All"])
+    human = invoke(config, "mailbox-scope", "plan")
+    assert human.exit_code == 0 and "administrative unit" in human.output, human.output
+    script = tmp / "unit.ps1"
+    written = invoke(config, "mailbox-scope", "script", "--out", str(script))
+    assert written.exit_code == 0, written.output
+    text = script.read_text()
+    assert f"-RecipientAdministrativeUnitScope '{unit['id']}' | Out-Null" in text
+    assert "New-ManagementScope" not in text and "Set-Mailbox" not in text
+    command = [
+        sys.executable,
+        "-m",
+        "meetgate_sandbox.pwsh",
+        "-NoProfile",
+        "-NonInteractive",
+        "-File",
+        str(script),
+    ]
+    command += ["-TranscriptPath", str(tmp / "transcript.log")]
+    ran = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.count("done: ") == 2 and ran.stdout.count("ok: ") == 3
+    status = invoke(config, "mailbox-scope", "status")
+    assert status.exit_code == 0 and "administrative unit" in status.output
+    assert _json(invoke(config, "mailbox-scope", "plan", "--json"))["changes"] == 0

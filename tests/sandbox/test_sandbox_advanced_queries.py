@@ -280,7 +280,7 @@ def test_member_of_casts_and_counts(directory):
             assert counted.headers["content-type"].startswith("text/plain")
             refused = directory.get(f"/users/{alex}/{relation}{cast}/$count")
             assert _error(refused) == (400, "Request_BadRequest", "$count is not currently supported.")
-        # Alex holds no directory role, and the sandbox has no administrative units: nothing in them
+        # Alex holds no directory role, and a seeded tenant has no administrative units: nothing in them
         for kind in ("directoryRole", "administrativeUnit"):
             assert _names(directory.get(f"/users/{alex}/{relation}/microsoft.graph.{kind}")) == []
     assert _error(directory.get(f"/users/{alex}/memberOf/microsoft.graph.user")) == (

@@ -361,6 +361,64 @@ def test_rbac_scope_by_group_reaches_members_only_and_test_authorization_agrees(
     assert [row["InScope"] for row in rows_out["value"]] == [False]
 
 
+def test_rbac_scope_by_administrative_unit_reaches_its_members_only(sandbox_tenant, sandbox_control, scoped):
+    graph, creds = scoped
+    tid = sandbox_tenant.tenant_id
+    inside, outside = _users(sandbox_tenant)[:2]
+    unit = sandbox_control.request(
+        "POST",
+        f"/tenants/{tid}/administrative-units",
+        json={"displayName": "Calendar pilot", "members": [inside["id"]]},
+    )
+    _rbac(
+        sandbox_control,
+        tid,
+        "POST",
+        "/service-principals",
+        json={"appId": creds.app_id, "objectId": creds.service_principal_id, "displayName": "Calendar tests"},
+    )
+    assignment = _rbac(
+        sandbox_control,
+        tid,
+        "POST",
+        "/role-assignments",
+        json={
+            "role": "Application Calendars.ReadWrite",
+            "app": creds.service_principal_id,
+            "recipientAdministrativeUnitScope": unit["id"],
+        },
+    )
+    assert (assignment["scope_type"], assignment["scope"]) == ("AdministrativeUnit", unit["id"])
+    assert graph("POST", f"/users/{inside['id']}/events", json=_event()).status_code == 201
+    refused = graph("POST", f"/users/{outside['id']}/events", json=_event())
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "ErrorAccessDenied"
+    [row] = _rbac(
+        sandbox_control,
+        tid,
+        "GET",
+        "/test-authorization",
+        params={"identity": creds.app_id, "resource": outside["userPrincipalName"]},
+    )["value"]
+    assert (row["ScopeType"], row["AllowedResourceScope"], row["InScope"]) == (
+        "AdministrativeUnit",
+        unit["id"],
+        False,
+    )
+    with pytest.raises(SandboxControlError) as unknown:
+        _rbac(
+            sandbox_control,
+            tid,
+            "POST",
+            "/role-assignments",
+            json={
+                "role": "Application Calendars.Read",
+                "app": creds.service_principal_id,
+                "recipientAdministrativeUnitScope": "00000000-0000-0000-0000-00000000abcd",
+            },
+        )
+    assert unknown.value.status == 400 and "administrative unit" in unknown.value.message
+
+
 def test_entra_grant_and_rbac_add_up(sandbox, http, sandbox_tenant, sandbox_control, key_pair):
     """A tenant-wide Entra Calendars.ReadWrite voids the Exchange scope: every mailbox is reachable."""
     creds = _app(sandbox_tenant, key_pair, ["Calendars.ReadWrite"])

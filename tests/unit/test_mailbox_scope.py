@@ -219,3 +219,107 @@ def test_verify_fails_when_an_outsider_is_in_scope_and_skips_the_events(tmp_path
         plan, FakeBackend({ALICE.upn}), outside=["eve@contoso.test"], roles=["Calendars.Read"], probe=None
     )
     assert {c.name: c.status for c in good.checks}["entra_grant"] == "fail"
+
+
+UNIT = "0a0b0c0d-0000-4000-8000-00000000a0a0"
+CAROL = DirectoryUser("cccccccc-0000-4000-8000-000000000003", "carol@contoso.test")
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ("[mailbox_scope]\nadministrative_unit = 'pilot'\n", ["line 9", "administrative_unit", "GUID"]),
+        (
+            f"[mailbox_scope]\ngroup = '{ALICE.id}'\nadministrative_unit = '{UNIT}'\n",
+            ["line 10", "administrative_unit", "not both"],
+        ),
+    ],
+)
+def test_a_bad_administrative_unit_is_refused_naming_file_field_and_line(tmp_path, section, words):
+    with pytest.raises(MailboxScopeError) as info:
+        _load(_file(tmp_path, section))
+    message = str(info.value)
+    assert "policy.toml" in message and all(word in message for word in words), message
+
+
+def _unit_desired(tmp_path):
+    desired = _load(_file(tmp_path, f"[mailbox_scope]\nadministrative_unit = '{UNIT.upper()}'\n"))
+    assert desired is not None and desired.mode == "administrative_unit"
+    assert desired.administrative_unit == UNIT and desired.organizers_from == "policy"
+    return desired
+
+
+class FakeScopeDirectory:
+    def __init__(self, unit: list[DirectoryUser] | None) -> None:
+        self.unit = unit
+
+    def find_users(self, refs):
+        known = {u.upn: u for u in (ALICE, BOB, CAROL)}
+        return {ref: known[ref] for ref in refs if ref in known}
+
+    def group_members(self, group_id):
+        return None
+
+    def direct_members(self, group_id):
+        return None
+
+    def sample_users(self, limit):
+        return [ALICE, BOB, CAROL][:limit]
+
+    def unit_members(self, unit_id):
+        assert unit_id == UNIT
+        return self.unit
+
+
+def test_an_administrative_unit_scope_plans_an_assignment_and_no_management_scope(tmp_path):
+    from meetgate.admin.mailbox_scope.planner import resolve_scope_organizers
+
+    desired = _unit_desired(tmp_path)
+    organizers = resolve_scope_organizers(desired, FakeScopeDirectory([ALICE, CAROL]))
+    assert list(organizers.in_scope) == [ALICE.id] and organizers.unapproved_members == [CAROL]
+    assert set(organizers.covered()) >= {ALICE.id, CAROL.upn}
+    plan = build_plan(desired, organizers, ExchangeState(), service_principal_id=SP)
+    assert [s.action for s in plan.steps] == ["new-service-principal", "new-assignment"]
+    assert plan.steps[-1].param("RecipientAdministrativeUnitScope") == UNIT
+    assert plan.to_dict()["administrativeUnit"] == UNIT and plan.recipient_filter == ""
+    assert [w.code for w in plan.warnings] == ["unit-members-not-approved"]
+    text = render_script(plan, outside=["bob@contoso.test"])
+    assert f"-RecipientAdministrativeUnitScope '{UNIT}' | Out-Null" in text
+    assert "New-ManagementScope" not in text
+    held = ExchangeState(
+        pointers=[Pointer(APP, SP, "meetgate")],
+        assignments=[Assignment(OURS, "Application Calendars.ReadWrite", SP, "AdministrativeUnit", UNIT)],
+    )
+    assert not build_plan(desired, organizers, held, service_principal_id=SP).has_changes
+    # a management-scope assignment from the attribute mode is replaced
+    old = ExchangeState(
+        pointers=[Pointer(APP, SP, "meetgate")],
+        scopes={NAME: Scope(NAME, FILTER)},
+        assignments=[Assignment(OURS, "Application Calendars.ReadWrite", SP, "CustomRecipientScope", NAME)],
+    )
+    replaced = build_plan(desired, organizers, old, service_principal_id=SP)
+    assert [s.action for s in replaced.steps] == ["remove-assignment", "new-assignment"]
+
+
+def test_approved_organizers_outside_the_unit_are_a_warning_in_plan_and_verify(tmp_path):
+    from meetgate.admin.mailbox_scope.planner import resolve_scope_organizers
+
+    path = _file(
+        tmp_path,
+        f"[mailbox_scope]\nusers = ['alice@contoso.test', 'bob@contoso.test']\nadministrative_unit = '{UNIT}'\n",
+    )
+    desired = _load(path)
+    assert desired is not None and desired.organizers_from == "own"
+    organizers = resolve_scope_organizers(desired, FakeScopeDirectory([ALICE]))
+    plan = build_plan(desired, organizers, ExchangeState(), service_principal_id=SP)
+    [warning] = [w for w in plan.warnings if w.code == "organizers-outside-unit"]
+    assert warning.sample == (BOB.upn,)
+    report = verify(plan, FakeBackend({ALICE.upn}), outside=["eve@contoso.test"], roles=[], probe=None)
+    [auth] = [c for c in report.checks if c.name == "authorization"]
+    assert auth.status == "pass" and "not members of administrative unit" in auth.finding
+    assert auth.evidence["approved_outside_unit"] == [BOB.upn]
+    missing = resolve_scope_organizers(desired, FakeScopeDirectory(None))
+    plan = build_plan(desired, missing, ExchangeState(), service_principal_id=SP)
+    assert "unknown-administrative-unit" in [w.code for w in plan.warnings]
+    report = verify(plan, FakeBackend(set()), outside=["eve@contoso.test"], roles=[], probe=None)
+    assert [c.status for c in report.checks if c.name == "authorization"] == ["fail"]

@@ -49,6 +49,11 @@ GRAPH_APP_ROLES: dict[str, tuple[str, str]] = {
     "Directory.ReadWrite.All": ("19dbc75e-c2e2-444c-a770-ec69d8559fc7", "Read and write directory data"),
     "Group.Read.All": ("5b567255-7703-4780-807c-7be8301ae99b", "Read all groups"),
     "GroupMember.Read.All": ("98830695-27a2-44f7-8c18-0c3ebc9698f6", "Read all group memberships"),
+    "AdministrativeUnit.Read.All": ("134fd756-38ce-4afd-ba33-e9623dbe66c2", "Read all administrative units"),
+    "AdministrativeUnit.ReadWrite.All": (
+        "5eb59dd3-1da2-4329-8733-9dabdc435916",
+        "Read and write all administrative units",
+    ),
     "Application.Read.All": ("9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", "Read all applications"),
     "Application.ReadWrite.All": (
         "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",

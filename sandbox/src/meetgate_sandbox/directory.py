@@ -396,7 +396,7 @@ def _of_type(members: Sequence[Member], kind: str | None) -> list[Member]:
         return [m for m in members if isinstance(m, User)]
     if kind == "group":
         return [m for m in members if isinstance(m, Group)]
-    return []  # devices, contacts, roles, administrative units: the sandbox's directory has none
+    return []  # devices, contacts and (served apart) roles and administrative units
 
 
 class _Relationship:
@@ -547,20 +547,45 @@ async def _roles_cast(request: Request, *, count: bool) -> Response | None:
     return _page(request, roles, _context(request, "directoryRoles", None), lambda role: role)
 
 
+def _units_cast(request: Request, *, count: bool) -> Response | None:
+    """A ``…/memberOf/microsoft.graph.administrativeUnit`` request: the units holding the user, else None.
+
+    Units hold their members directly (no nesting), so direct and transitive alike.
+    """
+    if str(request.path_params.get("kind", "")).lower() != "administrativeunit":
+        return None
+    relationship = _member_of(request, transitive=False)  # the caller's checks, the user's existence
+    assert relationship.user is not None
+    units = [
+        {"@odata.type": "#microsoft.graph.administrativeUnit", **unit.to_graph()}
+        for unit in relationship.tenant.administrative_units_of(relationship.user.id)
+    ]
+    if count:
+        _require_advanced_query(request)
+        return PlainTextResponse(str(len(units)))
+    return _page(request, units, _context(request, "directory/administrativeUnits", None), lambda unit: unit)
+
+
+async def _special_cast(request: Request, *, count: bool) -> Response | None:
+    return await _roles_cast(request, count=count) or _units_cast(request, count=count)
+
+
 async def user_member_of(request: Request) -> Response:
-    return await _roles_cast(request, count=False) or _member_of(request, transitive=False).page(basic=False)
+    return await _special_cast(request, count=False) or _member_of(request, transitive=False).page(
+        basic=False
+    )
 
 
 async def user_transitive_member_of(request: Request) -> Response:
-    return await _roles_cast(request, count=False) or _member_of(request, transitive=True).page(basic=False)
+    return await _special_cast(request, count=False) or _member_of(request, transitive=True).page(basic=False)
 
 
 async def user_member_of_count(request: Request) -> Response:
-    return await _roles_cast(request, count=True) or _member_of(request, transitive=False).count()
+    return await _special_cast(request, count=True) or _member_of(request, transitive=False).count()
 
 
 async def user_transitive_member_of_count(request: Request) -> Response:
-    return await _roles_cast(request, count=True) or _member_of(request, transitive=True).count()
+    return await _special_cast(request, count=True) or _member_of(request, transitive=True).count()
 
 
 def routes() -> list[BaseRoute]:

@@ -4,7 +4,7 @@
 |---|---|
 | ``GET`` / ``POST /service-principals``, ``DELETE /service-principals/{identity}`` | ``Get-`` / ``New-`` / ``Remove-ServicePrincipal`` |
 | ``GET`` / ``POST /management-scopes``, ``DELETE /management-scopes/{name}`` | ``Get-`` / ``New-`` / ``Remove-ManagementScope`` |
-| ``GET`` / ``POST /role-assignments``, ``DELETE /role-assignments/{name}`` | ``Get-`` / ``New-`` / ``Remove-ManagementRoleAssignment -App`` |
+| ``GET`` / ``POST /role-assignments`` (``role``, ``app``, ``name``, one of ``customResourceScope``, ``recipientGroupScope``, ``recipientAdministrativeUnitScope``), ``DELETE /role-assignments/{name}`` | ``Get-`` / ``New-`` / ``Remove-ManagementRoleAssignment -App`` |
 | ``GET /test-authorization?identity=…[&resource=…]`` | ``Test-ServicePrincipalAuthorization`` |
 | ``GET /groups/{identity}`` | ``Get-Group`` (its ``DistinguishedName`` for ``MemberOfGroup`` filters) |
 | ``GET /mailboxes``, ``PATCH /mailboxes/{user}`` (``customAttributes``, ``mailboxEnabled``) | ``Get-Mailbox``, ``Set-Mailbox -CustomAttributeN``; a user without a mailbox |
@@ -142,6 +142,7 @@ async def new_assignment(request: Request) -> Response:
             name=_text(body, "name", required=False),
             custom_scope=_text(body, "customResourceScope", required=False),
             group_scope=_text(body, "recipientGroupScope", required=False),
+            unit_scope=_text(body, "recipientAdministrativeUnitScope", required=False),
             now=utcnow(),
             delay_seconds=_delay(request),
         )

@@ -10,7 +10,8 @@ permission *scoped* to some mailboxes. What Exchange keeps (``New-ServicePrincip
   ``CustomAttribute1 -eq 'x'``, ``Department -eq 'Sales'`` joined by ``-and`` / ``-or`` / ``-not``);
 - **role assignments** of an application role (``Application Calendars.ReadWrite`` …) to a pointer,
   scoped by a management scope, a group's **direct** members (``-RecipientGroupScope``; nested members
-  are out of scope, as in Exchange) or, unscoped, the whole organization.
+  are out of scope, as in Exchange), an Entra administrative unit's user members
+  (``-RecipientAdministrativeUnitScope``) or, unscoped, the whole organization.
 
 Assignments take effect after a cache delay (Exchange documents 30 minutes to 2 hours; 0 by default in
 the sandbox, set by the ``mailboxScopeDelaySeconds`` switch); :meth:`ExchangeRbac.test_authorization`
@@ -230,7 +231,8 @@ class RoleAssignment:
     name: str
     role: str
     app_object_id: str
-    #: "Organization", "CustomRecipientScope" (a management scope) or "Group" (direct members)
+    #: "Organization", "CustomRecipientScope" (a management scope), "Group" (direct members) or
+    #: "AdministrativeUnit" (the unit's user members; ``scope`` is the unit's object id)
     scope_type: str
     scope: str | None
     created: str
@@ -334,8 +336,10 @@ class ExchangeRbac:
         group_scope: str | None,
         now: dt.datetime,
         delay_seconds: float,
+        unit_scope: str | None = None,
     ) -> RoleAssignment:
-        """``New-ManagementRoleAssignment -App … -Role … [-CustomResourceScope | -RecipientGroupScope]``."""
+        """``New-ManagementRoleAssignment -App … -Role … [-CustomResourceScope | -RecipientGroupScope |
+        -RecipientAdministrativeUnitScope]``."""
         with self._lock:
             canonical = next((key for key in APPLICATION_ROLES if key.lower() == role.lower()), None)
             if canonical is None:
@@ -348,8 +352,11 @@ class ExchangeRbac:
                 raise RbacError(
                     f"The service principal '{app}' couldn't be found: create its pointer with New-ServicePrincipal first."
                 )
-            if custom_scope is not None and group_scope is not None:
-                raise RbacError("Give one scope: -CustomResourceScope or -RecipientGroupScope.")
+            if sum(scope is not None for scope in (custom_scope, group_scope, unit_scope)) > 1:
+                raise RbacError(
+                    "Give one scope: -CustomResourceScope, -RecipientGroupScope or "
+                    "-RecipientAdministrativeUnitScope."
+                )
             scope_type, scope = "Organization", None
             if custom_scope is not None:
                 found = self.scopes.get(custom_scope.lower())
@@ -361,6 +368,11 @@ class ExchangeRbac:
                 if group is None:
                     raise RbacError(f"The group '{group_scope}' couldn't be found.")
                 scope_type, scope = "Group", group
+            if unit_scope is not None:
+                unit = self._unit(unit_scope)
+                if unit is None:
+                    raise RbacError(f"The administrative unit '{unit_scope}' couldn't be found.")
+                scope_type, scope = "AdministrativeUnit", unit
             assignment_name = name or f"{canonical}-{pointer.display_name}"[:64]
             existing = self.assignments.get(assignment_name.lower())
             if existing is not None and existing.removed is None:
@@ -410,6 +422,15 @@ class ExchangeRbac:
                 return group.id
         return None
 
+    def _unit(self, identity: str) -> str | None:
+        """An administrative unit by object id or display name (what the parameter takes)."""
+        wanted = identity.lower()
+        units = self.tenant.administrative_units.values()
+        found = next((u for u in units if u.id.lower() == wanted), None) or next(
+            (u for u in units if u.display_name.lower() == wanted), None
+        )
+        return found.id if found is not None else None
+
     def _direct_groups(self, user: User) -> set[str]:
         return {group.id for group in self.tenant.groups.values() if user.id in group.member_ids}
 
@@ -419,6 +440,9 @@ class ExchangeRbac:
             return True
         if assignment.scope_type == "Group":
             return assignment.scope in self._direct_groups(user)
+        if assignment.scope_type == "AdministrativeUnit":
+            unit = self.tenant.administrative_units.get(assignment.scope or "")
+            return unit is not None and user.id in unit.member_ids
         scope = self.scopes.get((assignment.scope or "").lower())
         if scope is None:
             return False

@@ -192,6 +192,52 @@ class Group:
         )
 
 
+@dataclass
+class AdministrativeUnit:
+    """An Entra administrative unit: a container of users and groups (``/directory/administrativeUnits``).
+
+    Membership is direct only: a group in a unit does not bring its members with it.
+    """
+
+    id: str
+    display_name: str
+    description: str | None = None
+    visibility: str | None = None
+    member_ids: list[str] = field(default_factory=list)
+
+    def to_graph(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "deletedDateTime": None,
+            "displayName": self.display_name,
+            "description": self.description,
+            "isMemberManagementRestricted": None,
+            "visibility": self.visibility,
+            "membershipRule": None,
+            "membershipType": None,
+            "membershipRuleProcessingState": None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "displayName": self.display_name,
+            "description": self.description,
+            "visibility": self.visibility,
+            "memberIds": list(self.member_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AdministrativeUnit:
+        return cls(
+            id=data["id"],
+            display_name=data["displayName"],
+            description=data.get("description"),
+            visibility=data.get("visibility"),
+            member_ids=list(data.get("memberIds") or []),
+        )
+
+
 class TenantExtension(Protocol):
     """Per-tenant state of a route module; persisted with the tenant."""
 
@@ -211,6 +257,8 @@ class Tenant:
         self.display_name = display_name
         self.users: dict[str, User] = {}
         self.groups: dict[str, Group] = {}
+        #: administrative units by object id (seeded tenants have none)
+        self.administrative_units: dict[str, AdministrativeUnit] = {}
         self.admin_id: str | None = None
         self.seeded_user_ids: list[str] = []
         self.apps = AppRegistry(tenant_id)
@@ -274,6 +322,10 @@ class Tenant:
                     frontier.append(group.id)
         return result
 
+    def administrative_units_of(self, member_id: str) -> list[AdministrativeUnit]:
+        """The administrative units holding ``member_id`` directly (units do not nest)."""
+        return [unit for unit in self.administrative_units.values() if member_id in unit.member_ids]
+
     # --- views -----------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
@@ -309,6 +361,7 @@ class Tenant:
             "seededUserIds": list(self.seeded_user_ids),
             "users": [u.to_dict() for u in self.users.values()],
             "groups": [g.to_dict() for g in self.groups.values()],
+            "administrativeUnits": [unit.to_dict() for unit in self.administrative_units.values()],
             "apps": self.apps.to_dict(),
             "log": self.log.to_dict(),
             "extensions": {name: ext.to_dict() for name, ext in self.extensions.items()},
@@ -322,6 +375,9 @@ class Tenant:
         for item in data.get("groups") or []:
             group = Group.from_dict(item)
             tenant.groups[group.id] = group
+        for item in data.get("administrativeUnits") or []:
+            unit = AdministrativeUnit.from_dict(item)
+            tenant.administrative_units[unit.id] = unit
         tenant.admin_id = data.get("adminId")
         tenant.seeded_user_ids = list(data.get("seededUserIds") or [])
         tenant.apps = AppRegistry.from_dict(tenant.id, data.get("apps") or {})

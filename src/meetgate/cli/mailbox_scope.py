@@ -197,10 +197,16 @@ def _render_plan(plan: MailboxScopePlan, *, limit: int = 50) -> None:
 
     out = console()
     d = plan.desired
-    out.print(
-        f"[bold]{escape(d.role)}[/] for app {d.app_id} over scope [bold]{escape(d.scope_name)}[/] "
-        f"({d.mode} mode)\n  recipient filter: {escape(plan.recipient_filter)}"
-    )
+    if d.administrative_unit is not None:
+        out.print(
+            f"[bold]{escape(d.role)}[/] for app {d.app_id} over administrative unit "
+            f"[bold]{d.administrative_unit}[/] (administrative_unit mode, -RecipientAdministrativeUnitScope)"
+        )
+    else:
+        out.print(
+            f"[bold]{escape(d.role)}[/] for app {d.app_id} over scope [bold]{escape(d.scope_name)}[/] "
+            f"({d.mode} mode)\n  recipient filter: {escape(plan.recipient_filter)}"
+        )
     out.print(
         f"approved organizers {len(plan.organizers.approved)} (from {d.organizers_from}), in scope "
         f"{len(plan.organizers.in_scope)}; {len(plan.steps)} step(s)   (plan {plan.plan_id})"
@@ -347,7 +353,7 @@ def verify_cmd(
     plan = session.plan()
     samples = pick_outside(
         session.directory(),
-        [*plan.organizers.approved, *(u.upn for u in plan.organizers.approved.values())],
+        plan.organizers.covered(),
         outside or session.desired.outside,
     )
     report = verify(
@@ -409,9 +415,12 @@ def status_cmd(
     out = console()
     p, s, a = status.pointer, status.scope, status.assignment
     out.print(f"service principal pointer: {'[green]' + p['objectId'] + '[/]' if p else '[red]none[/]'}")
-    out.print(
-        f"management scope: {escape(s['name'] + ' — ' + s['recipientFilter']) if s else '[red]none[/]'}"
-    )
+    if session.desired.administrative_unit is not None:
+        out.print(f"administrative unit: {session.desired.administrative_unit} (no management scope)")
+    else:
+        out.print(
+            f"management scope: {escape(s['name'] + ' — ' + s['recipientFilter']) if s else '[red]none[/]'}"
+        )
     out.print(f"role assignment: {escape(a['name'] + ' (' + a['role'] + ')') if a else '[red]none[/]'}")
     for other in status.other_assignments:
         out.print(
@@ -506,7 +515,7 @@ def script_cmd(
     state = session.backend.read_state(session.desired) if read_state else ExchangeState()
     if not read_state and session.desired.mode == "group":
         state.group_dn = None
-    plan = session.plan(state) if read_state or session.desired.mode == "attribute" else None
+    plan = session.plan(state) if read_state or session.desired.mode != "group" else None
     if plan is None:
         fail(
             "a MemberOfGroup scope needs the group's distinguished name from Exchange",
@@ -514,7 +523,7 @@ def script_cmd(
         )
     samples = pick_outside(
         session.directory(),
-        [*plan.organizers.approved, *(u.upn for u in plan.organizers.approved.values())],
+        plan.organizers.covered(),
         outside or session.desired.outside,
     )
     try:

@@ -5,7 +5,8 @@
                             tenant admin (-UserPrincipalName, optional); -ShowBanner -ShowProgress accepted
     Disconnect-ExchangeOnline
     New-/Get-/Remove-ServicePrincipal, New-/Get-/Remove-ManagementScope,
-    New-/Get-/Remove-ManagementRoleAssignment (-App -Role [-CustomResourceScope | -RecipientGroupScope]),
+    New-/Get-/Remove-ManagementRoleAssignment (-App -Role [-CustomResourceScope | -RecipientGroupScope |
+    -RecipientAdministrativeUnitScope]),
     Test-ServicePrincipalAuthorization -Identity [-Resource], Get-Group, Get-Mailbox, Set-Mailbox -CustomAttributeN
 
 App-only, the module needs what the sandbox keeps per app under ``/exchange/app-only-access/{appId}``:
@@ -307,6 +308,7 @@ def _assignment(row: dict[str, Any], pointers: dict[str, str]) -> PSObject:
         AssignmentMethod="Direct",
         CustomResourceScope=row.get("scope") if scope_type == "CustomRecipientScope" else None,
         RecipientGroupScope=row.get("scope") if scope_type == "Group" else None,
+        RecipientAdministrativeUnitScope=row.get("scope") if scope_type == "AdministrativeUnit" else None,
         RecipientWriteScope=scope_type,
         Enabled=True,
         WhenCreatedUTC=row.get("created"),
@@ -317,7 +319,10 @@ def _pointer_names(it: Interpreter, name: str) -> dict[str, str]:
     return {str(row.get("object_id")): str(row.get("display_name")) for row in _pointers(it, name)}
 
 
-@cmdlet("New-ManagementRoleAssignment", "App Role Name CustomResourceScope RecipientGroupScope")
+@cmdlet(
+    "New-ManagementRoleAssignment",
+    "App Role Name CustomResourceScope RecipientGroupScope RecipientAdministrativeUnitScope",
+)
 def _new_assignment(
     it: Interpreter, named: dict[str, Any], pos: list[Any], inp: list[Any] | None
 ) -> list[Any]:
@@ -333,6 +338,7 @@ def _new_assignment(
         ("name", "name"),
         ("customresourcescope", "customResourceScope"),
         ("recipientgroupscope", "recipientGroupScope"),
+        ("recipientadministrativeunitscope", "recipientAdministrativeUnitScope"),
     ):
         if param in named:
             body[key] = _to_str(named[param])

@@ -7,13 +7,17 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from meetgate.admin.mailbox_scope.verify import ProbeOutcome
 from meetgate.admin.policy.graph import DirectoryLike, GraphDirectory, _is_graph_error, _status, _user
 from meetgate.admin.policy.model import DirectoryUser
 
 PROBE_SUBJECT = "meetgate mailbox-scope verify (deleted at once)"
+
+
+class UnitsLike(Protocol):
+    def administrative_unit_members(self, unit_id: str) -> Iterable[Any]: ...
 
 
 @dataclass
@@ -23,6 +27,15 @@ class GraphScopeDirectory(GraphDirectory):
     def direct_members(self, group_id: str) -> list[DirectoryUser] | None:
         try:
             return [_user(u) for u in self.directory.group_members(group_id, transitive=False)]
+        except Exception as exc:
+            if _is_graph_error(exc) and _status(exc) == 404:
+                return None
+            raise
+
+    def unit_members(self, unit_id: str) -> list[DirectoryUser] | None:
+        reader = cast(UnitsLike, self.directory)
+        try:
+            return [_user(u) for u in reader.administrative_unit_members(unit_id)]
         except Exception as exc:
             if _is_graph_error(exc) and _status(exc) == 404:
                 return None

@@ -9,6 +9,9 @@ TOML, beside the Teams policy's sections::
     groups = ["<entra group object id>"]       # expanded transitively, then tagged
     # or: a mail-enabled group whose DIRECT members are in scope (MemberOfGroup)
     group = "<entra group object id>"
+    # or: an Entra administrative unit whose user members are in scope (-RecipientAdministrativeUnitScope);
+    # the organizers above (or the policy's) are who should be in it: meetgate checks, never changes it
+    administrative_unit = "<administrative unit object id>"
     scope_name = "meetgate approved organizers"
     role = "Application Calendars.ReadWrite"  # or "Application Calendars.Read"
     custom_attribute = "CustomAttribute10"     # the tag Set-Mailbox writes when there is no group
@@ -42,6 +45,7 @@ KEYS = (
     "csv",
     "groups",
     "group",
+    "administrative_unit",
     "scope_name",
     "role",
     "custom_attribute",
@@ -139,6 +143,18 @@ def parse_mailbox_scope(
             f"{_where(path, text, 'group')} must be a group object id (GUID)",
             "copy the Object ID of a mail-enabled security group or Microsoft 365 group from Entra",
         )
+    unit = section.get("administrative_unit")
+    if unit is not None and (not isinstance(unit, str) or not is_guid(unit.strip())):
+        raise MailboxScopeError(
+            f"{_where(path, text, 'administrative_unit')} must be an administrative unit object id (GUID)",
+            "copy the Object ID of the administrative unit from Entra (Identity > Roles & admins > "
+            "Admin units)",
+        )
+    if unit is not None and group is not None:
+        raise MailboxScopeError(
+            f"{_where(path, text, 'administrative_unit')}: give either group (MemberOfGroup) or "
+            "administrative_unit (-RecipientAdministrativeUnitScope), not both"
+        )
     own = bool(users or csv_files or groups)
     if group is not None and own:
         raise MailboxScopeError(
@@ -179,6 +195,7 @@ def parse_mailbox_scope(
         else policy.organizers,
         organizers_from="own" if own or group is not None else "policy",
         group=group.strip().lower() if isinstance(group, str) else None,
+        administrative_unit=unit.strip().lower() if isinstance(unit, str) else None,
         scope_name=scope_name,
         role=canonical,
         attribute="CustomAttribute" + _ATTRIBUTE.match(attribute).group(1),  # type: ignore[union-attr]

@@ -45,8 +45,11 @@ class DesiredMailboxScope:
     """``[mailbox_scope]``: which mailboxes the app may reach through ``role``, and how Exchange selects them.
 
     With ``group`` the management scope is ``MemberOfGroup -eq '<the group's DN>'`` (Exchange counts
-    the group's **direct** members only); without it the approved organizers' mailboxes are tagged
-    (``Set-Mailbox -<attribute> <tag>``) and the scope is ``<attribute> -eq '<tag>'``.
+    the group's **direct** members only); with ``administrative_unit`` there is no management scope:
+    the assignment is made with ``-RecipientAdministrativeUnitScope <unit id>`` (Exchange counts the
+    unit's user members, which an Entra admin maintains; meetgate reads them and never changes them);
+    otherwise the approved organizers' mailboxes are tagged (``Set-Mailbox -<attribute> <tag>``) and
+    the scope is ``<attribute> -eq '<tag>'``.
     """
 
     app_id: str
@@ -54,6 +57,8 @@ class DesiredMailboxScope:
     organizers: OrganizerSources
     organizers_from: Literal["policy", "own"] = "policy"
     group: str | None = None
+    #: the Entra administrative unit's object id (administrative-unit mode)
+    administrative_unit: str | None = None
     scope_name: str = DEFAULT_SCOPE_NAME
     role: str = DEFAULT_ROLE
     attribute: str = DEFAULT_ATTRIBUTE
@@ -63,15 +68,20 @@ class DesiredMailboxScope:
     source: Path | None = None
 
     @property
-    def mode(self) -> Literal["group", "attribute"]:
-        return "group" if self.group else "attribute"
+    def mode(self) -> Literal["group", "administrative_unit", "attribute"]:
+        if self.group:
+            return "group"
+        return "administrative_unit" if self.administrative_unit else "attribute"
 
     @property
     def assignment_name(self) -> str:
         return f"meetgate {self.role.removeprefix('Application ')} {self.scope_name}"[:64]
 
     def recipient_filter(self, group_dn: str | None) -> str:
-        """The scope's OPATH filter (``group_dn`` is ``Get-Group``'s DistinguishedName in group mode)."""
+        """The scope's OPATH filter (``group_dn`` is ``Get-Group``'s DistinguishedName in group mode);
+        empty in administrative-unit mode, which has no management scope."""
+        if self.mode == "administrative_unit":
+            return ""
         if self.mode == "group":
             if not group_dn:
                 raise MailboxScopeError(
@@ -105,9 +115,9 @@ class Assignment:
     role: str
     #: the pointer's object id
     assignee: str
-    #: "Organization", "CustomRecipientScope" or "Group"
+    #: "Organization", "CustomRecipientScope", "Group" or "AdministrativeUnit"
     scope_type: str
-    #: the management scope's name, or the group of -RecipientGroupScope
+    #: the management scope's name, the group of -RecipientGroupScope or the administrative unit's id
     scope: str | None = None
     created: str | None = None
     #: RoleAssigneeName as Exchange prints it (the pointer's display name or id)

@@ -2,8 +2,11 @@
 
 Pure except :func:`resolve_scope_organizers`, which asks the directory. The steps, in the order they
 must run: the service principal pointer, the mailbox tags (attribute mode), removal of assignments
-that would widen or replace the scope, the scope itself (re-created when its filter changed), the one
-role assignment. A plan with no steps means the tenant matches the file (``drift`` is a non-empty plan).
+that would widen or replace the scope, the scope itself (re-created when its filter changed; none in
+administrative-unit mode), the one role assignment (``-CustomResourceScope``, or
+``-RecipientAdministrativeUnitScope``). The administrative unit's membership is the Entra admin's:
+the plan warns about approved organizers outside it and members who are not approved, and changes
+neither. A plan with no steps means the tenant matches the file (``drift`` is a non-empty plan).
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ class ScopeDirectory(Protocol):
         """Some enabled users of the tenant (for out-of-scope samples)."""
         ...
 
+    def unit_members(self, unit_id: str) -> list[DirectoryUser] | None:
+        """An administrative unit's user members (what -RecipientAdministrativeUnitScope counts); None
+        when the unit does not exist."""
+        ...
+
 
 @dataclass(frozen=True)
 class Step:
@@ -94,10 +102,33 @@ class ScopeOrganizers:
 
     #: user id → user: every approved organizer (groups expanded transitively)
     approved: Mapping[str, DirectoryUser]
-    #: group mode: the group's direct members (Exchange's MemberOfGroup); else the approved ones
+    #: group mode: the group's direct members (Exchange's MemberOfGroup); administrative-unit mode:
+    #: the approved ones who are members of the unit; else the approved ones
     in_scope: Mapping[str, DirectoryUser]
     unknown: tuple[str, ...] = ()
     unknown_groups: tuple[str, ...] = ()
+    #: administrative-unit mode: every user member of the unit (in scope, approved or not)
+    unit_members: Mapping[str, DirectoryUser] | None = None
+    unknown_units: tuple[str, ...] = ()
+
+    @property
+    def outside_unit(self) -> list[DirectoryUser]:
+        """Approved organizers Exchange will NOT count (administrative-unit mode: not in the unit)."""
+        if self.unit_members is None:
+            return []
+        return [u for uid, u in self.approved.items() if uid not in self.unit_members]
+
+    @property
+    def unapproved_members(self) -> list[DirectoryUser]:
+        """Members of the administrative unit who are not approved organizers (in scope all the same)."""
+        if self.unit_members is None:
+            return []
+        return [u for uid, u in self.unit_members.items() if uid not in self.approved]
+
+    def covered(self) -> list[str]:
+        """Ids and UPNs of everyone approved or in scope: never picked as an outside sample."""
+        people = {**self.approved, **(self.unit_members or {})}
+        return [*people, *(u.upn for u in people.values() if u.upn)]
 
 
 @dataclass
@@ -128,6 +159,7 @@ class MailboxScopePlan:
             "appId": d.app_id,
             "servicePrincipalId": self.service_principal_id,
             "mode": d.mode,
+            "administrativeUnit": d.administrative_unit,
             "scopeName": d.scope_name,
             "recipientFilter": self.recipient_filter,
             "role": d.role,
@@ -152,6 +184,15 @@ def resolve_scope_organizers(desired: DesiredMailboxScope, directory: ScopeDirec
     as_policy = DesiredPolicy("Tag:mailbox-scope", (desired.app_id,), organizers=desired.organizers)
     resolved = resolve_organizers(as_policy, directory)
     users = {uid: user for uid, user in resolved.users.items()}
+    if desired.administrative_unit is not None:
+        found = directory.unit_members(desired.administrative_unit)
+        if found is None:
+            return ScopeOrganizers(
+                users, {}, resolved.unknown, resolved.unknown_groups, {}, (desired.administrative_unit,)
+            )
+        in_unit_ids = {u.id: u for u in found}
+        in_unit = {uid: user for uid, user in users.items() if uid in in_unit_ids}
+        return ScopeOrganizers(users, in_unit, resolved.unknown, resolved.unknown_groups, in_unit_ids)
     return ScopeOrganizers(users, users, resolved.unknown, resolved.unknown_groups)
 
 
@@ -219,12 +260,11 @@ def build_plan(
     ours_found = False
     extra: list[Step] = []
     removals: list[Step] = []
+    unit_mode = desired.administrative_unit is not None
+    if unit_mode:
+        recreate_scope = False  # no management scope: the unit is the scope
     for assignment in state.assignments_of(pointer):
-        is_ours = (
-            assignment.role.lower() == desired.role.lower()
-            and assignment.scope_type == "CustomRecipientScope"
-            and (assignment.scope or "").lower() == desired.scope_name.lower()
-        )
+        is_ours = is_our_assignment(desired, assignment.role, assignment.scope_type, assignment.scope)
         if is_ours and not ours_found and not recreate_scope:
             ours_found = True
             continue
@@ -271,7 +311,7 @@ def build_plan(
                 (("Identity", scope.name),),
             )
         )
-    if scope is None or recreate_scope:
+    if (scope is None or recreate_scope) and not unit_mode:
         plan.steps.append(
             Step(
                 "new-scope",
@@ -281,21 +321,72 @@ def build_plan(
             )
         )
     if not ours_found:
+        over = (
+            ("RecipientAdministrativeUnitScope", str(desired.administrative_unit))
+            if unit_mode
+            else ("CustomResourceScope", desired.scope_name)
+        )
         plan.steps.append(
             Step(
                 "new-assignment",
                 desired.assignment_name,
-                f"{desired.role} over {desired.scope_name}",
+                f"{desired.role} over "
+                + (f"administrative unit {desired.administrative_unit}" if unit_mode else desired.scope_name),
                 (
                     ("Name", desired.assignment_name),
                     ("App", service_principal_id),
                     ("Role", desired.role),
-                    ("CustomResourceScope", desired.scope_name),
+                    over,
                 ),
             )
         )
     _organizer_warnings(plan)
     return plan
+
+
+def is_our_assignment(desired: DesiredMailboxScope, role: str, scope_type: str, scope: str | None) -> bool:
+    """Whether an assignment is the one ``desired`` asks for (its role over its scope or unit)."""
+    if role.lower() != desired.role.lower():
+        return False
+    if desired.administrative_unit is not None:
+        return scope_type == "AdministrativeUnit" and (scope or "").lower() == desired.administrative_unit
+    return scope_type == "CustomRecipientScope" and (scope or "").lower() == desired.scope_name.lower()
+
+
+def _unit_warnings(plan: MailboxScopePlan) -> None:
+    org, unit = plan.organizers, plan.desired.administrative_unit
+    if org.unknown_units:
+        plan.warnings.append(
+            ScopeWarning(
+                "unknown-administrative-unit",
+                f"administrative unit {unit} does not exist (or the app may not read it)",
+                "fix administrative_unit in the policy file; reading it needs AdministrativeUnit.Read.All",
+                org.unknown_units,
+            )
+        )
+        return
+    outside = [u.upn or u.id for u in org.outside_unit]
+    if outside:
+        plan.warnings.append(
+            ScopeWarning(
+                "organizers-outside-unit",
+                f"{len(outside)} approved organizer(s) are not members of administrative unit {unit}: they "
+                "will be OUT of scope",
+                "an Entra admin adds them to the administrative unit (meetgate does not change its membership)",
+                tuple(outside[:SAMPLE]),
+            )
+        )
+    extra = [u.upn or u.id for u in org.unapproved_members]
+    if extra:
+        plan.warnings.append(
+            ScopeWarning(
+                "unit-members-not-approved",
+                f"{len(extra)} member(s) of administrative unit {unit} are not approved organizers: the app "
+                "reaches their calendars too",
+                "remove them from the administrative unit, or approve them in the policy file",
+                tuple(extra[:SAMPLE]),
+            )
+        )
 
 
 def _organizer_warnings(plan: MailboxScopePlan) -> None:
@@ -324,6 +415,8 @@ def _organizer_warnings(plan: MailboxScopePlan) -> None:
                 "no-organizers", "no approved organizer: the scope holds no mailbox", "list organizers"
             )
         )
+    if desired.mode == "administrative_unit":
+        _unit_warnings(plan)
     if desired.mode == "group":
         nested = [u.upn or uid for uid, u in org.approved.items() if uid not in org.in_scope]
         plan.warnings.append(

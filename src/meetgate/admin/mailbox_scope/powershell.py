@@ -108,7 +108,7 @@ class ExchangePowerShellBackend:
                 f"{ps_quote(desired.attribute + ' -eq ' + chr(39) + desired.tag + chr(39))} | "
                 "Select-Object ExternalDirectoryObjectId, UserPrincipalName)\n"
             )
-        else:
+        elif desired.mode == "group":
             extra += (
                 f"$Group = Get-Group -Identity {ps_quote(str(desired.group))} -ErrorAction SilentlyContinue\n"
                 "if ($null -ne $Group) { $Dn = $Group.DistinguishedName }\n"
@@ -119,7 +119,7 @@ class ExchangePowerShellBackend:
             # every assignment, filtered here: -RoleAssigneeType ServicePrincipal is not a documented value
             "$Assignments = @(Get-ManagementRoleAssignment | Select-Object Name, Role, RoleAssignee, "
             "RoleAssigneeName, RoleAssigneeType, RecipientWriteScope, CustomResourceScope, RecipientGroupScope, "
-            "WhenCreatedUTC)\n"
+            "RecipientAdministrativeUnitScope, WhenCreatedUTC)\n"
             f"{extra}"
             "ConvertTo-Json -InputObject ([pscustomobject]@{ sps = $Sps; scopes = $Scopes; "
             "assignments = $Assignments; tagged = $Tagged; dn = $Dn }) -Depth 4 -Compress\n"
@@ -141,13 +141,19 @@ class ExchangePowerShellBackend:
             if str(row.get("RoleAssigneeType") or "ServicePrincipal").lower() != "serviceprincipal":
                 continue
             scope_type = str(row.get("RecipientWriteScope") or "Organization")
+            if row.get("RecipientAdministrativeUnitScope"):
+                # what RecipientWriteScope says for an administrative unit is not documented
+                scope_type = "AdministrativeUnit"
             state.assignments.append(
                 Assignment(
                     str(row.get("Name") or ""),
                     str(row.get("Role") or ""),
                     str(row.get("RoleAssignee") or ""),
                     scope_type,
-                    row.get("CustomResourceScope") or row.get("RecipientGroupScope") or None,
+                    row.get("CustomResourceScope")
+                    or row.get("RecipientGroupScope")
+                    or row.get("RecipientAdministrativeUnitScope")
+                    or None,
                     row.get("WhenCreatedUTC") or None,
                     str(row.get("RoleAssigneeName") or ""),
                 )

@@ -4,8 +4,8 @@ backend's reviewed, idempotent ``.ps1`` for an administrator to run.
 The script, at run time: logs with ``Start-Transcript``; connects unless ``-SkipConnect`` (the
 admin interactively, or app-only with ``-CertificateThumbPrint``: the app then needs the Office 365
 Exchange Online permission ``Exchange.ManageAsApp`` and the Exchange Administrator role); creates the
-service principal pointer, tags and untags the listed mailboxes, creates the management scope and the
-role assignment only when missing (a second run changes nothing); removes the listed extra
+service principal pointer, tags and untags the listed mailboxes, creates the management scope (none
+for an administrative unit, which an Entra admin fills) and the role assignment only when missing (a second run changes nothing); removes the listed extra
 assignments when they still exist; then runs ``Test-ServicePrincipalAuthorization`` for every
 approved organizer (must be in scope) and every outside sample (must not be), counts failures and
 exits 1 when any happened.
@@ -41,9 +41,15 @@ def step_command(step: Step, attribute: str) -> str:
             f"New-ManagementScope -Name {ps_quote(p('Name'))} "
             f"-RecipientRestrictionFilter {ps_quote(p('RecipientRestrictionFilter'))} | Out-Null"
         )
+    over = dict(step.params)
+    scope = (
+        f"-RecipientAdministrativeUnitScope {ps_quote(over['RecipientAdministrativeUnitScope'])}"
+        if "RecipientAdministrativeUnitScope" in over
+        else f"-CustomResourceScope {ps_quote(p('CustomResourceScope'))}"
+    )
     return (
         f"New-ManagementRoleAssignment -Name {ps_quote(p('Name'))} -App {ps_quote(p('App'))} "
-        f"-Role {ps_quote(p('Role'))} -CustomResourceScope {ps_quote(p('CustomResourceScope'))} | Out-Null"
+        f"-Role {ps_quote(p('Role'))} {scope} | Out-Null"
     )
 
 
@@ -133,10 +139,16 @@ def render_script(
     steps = "".join(_guarded(step, d.attribute) for step in plan.steps) or "# nothing to change\n"
     tests = [(u.upn or uid, True) for uid, u in plan.organizers.in_scope.items()]
     tests += [(ref, False) for ref in outside]
+    if d.administrative_unit is not None:
+        over = f"administrative unit {d.administrative_unit} (-RecipientAdministrativeUnitScope)"
+    else:
+        over = (
+            f"the management scope '{_comment(d.scope_name)}'\n"
+            f"  recipient filter: {_comment(plan.recipient_filter)}"
+        )
     return (
         f"<#\n  meetgate mailbox-scope script, generated {when} by {_comment(generated_by)}\n"
-        f"  app {d.app_id}: {d.role} over the management scope '{_comment(d.scope_name)}'\n"
-        f"  recipient filter: {_comment(plan.recipient_filter)}\n"
+        f"  app {d.app_id}: {d.role} over {over}\n"
         f"  approved organizers {len(plan.organizers.approved)}, in scope {len(plan.organizers.in_scope)}; "
         f"steps {len(plan.steps)} (plan {plan.plan_id})\n"
         f"{warnings}\n"

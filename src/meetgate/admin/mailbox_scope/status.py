@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meetgate.admin.mailbox_scope.model import CACHE_MAX_SECONDS, ExchangeState
-from meetgate.admin.mailbox_scope.planner import MailboxScopePlan
+from meetgate.admin.mailbox_scope.planner import MailboxScopePlan, is_our_assignment
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def scope_status(
     moment = now or dt.datetime.now(dt.UTC)
     d = plan.desired
     pointer = state.pointer(d.app_id)
-    scope = state.scope(d.scope_name)
+    scope = None if d.mode == "administrative_unit" else state.scope(d.scope_name)
     ours = None
     others = []
     for a in state.assignments_of(pointer):
@@ -64,12 +64,7 @@ def scope_status(
             "scope": a.scope,
             "created": a.created,
         }
-        if (
-            ours is None
-            and a.role.lower() == d.role.lower()
-            and (a.scope or "").lower() == d.scope_name.lower()
-            and a.scope_type == "CustomRecipientScope"
-        ):
+        if ours is None and is_our_assignment(d, a.role, a.scope_type, a.scope):
             ours = row
         else:
             others.append(row)
@@ -83,6 +78,13 @@ def scope_status(
             )
     if d.mode == "group":
         notes.append("Exchange's MemberOfGroup counts the group's direct members only")
+    if d.mode == "administrative_unit":
+        org = plan.organizers
+        notes.append(
+            f"the scope is administrative unit {d.administrative_unit}: {len(org.unit_members or {})} user "
+            f"member(s), {len(org.outside_unit)} approved organizer(s) outside it (an Entra admin keeps its "
+            "membership; meetgate does not change it)"
+        )
     return ScopeStatus(
         pointer=None
         if pointer is None

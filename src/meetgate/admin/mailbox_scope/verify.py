@@ -76,9 +76,16 @@ def check_authorization(
 ) -> VerifyCheck:
     d = plan.desired
     inside = [u.upn or uid for uid, u in plan.organizers.in_scope.items()]
-    nested = [
-        u.upn or uid for uid, u in plan.organizers.approved.items() if uid not in plan.organizers.in_scope
-    ]
+    unit_mode = d.administrative_unit is not None
+    # administrative-unit mode: approved organizers outside the unit are expected out of scope (a warning)
+    outside_unit = [u.upn or u.id for u in plan.organizers.outside_unit]
+    nested = (
+        []
+        if unit_mode
+        else [
+            u.upn or uid for uid, u in plan.organizers.approved.items() if uid not in plan.organizers.in_scope
+        ]
+    )
     results = backend.test_authorization(d.app_id, d.role, [*inside, *nested, *outside])
     not_in = [r for r in inside if not results.get(r)]
     nested_out = [r for r in nested if not results.get(r)]
@@ -90,7 +97,21 @@ def check_authorization(
         "nested_out_of_scope": nested_out,
         "outside_in_scope": leaked,
     }
+    notes = []
+    if unit_mode:
+        evidence["administrative_unit"] = d.administrative_unit
+        evidence["approved_outside_unit"] = outside_unit
+        evidence["unit_members_not_approved"] = [u.upn or u.id for u in plan.organizers.unapproved_members]
+        if outside_unit:
+            notes.append(
+                f"warning: {len(outside_unit)} approved organizer(s) are not members of administrative unit "
+                f"{d.administrative_unit} and stay out of scope until an Entra admin adds them"
+            )
+        if plan.organizers.unknown_units:
+            notes.append(f"administrative unit {d.administrative_unit} was not found")
     problems = []
+    if unit_mode and plan.organizers.unknown_units:
+        problems.append(f"administrative unit {d.administrative_unit} does not exist or cannot be read")
     if not inside:
         problems.append("no approved organizer to test")
     if not_in:
@@ -107,15 +128,21 @@ def check_authorization(
         return VerifyCheck(
             "authorization",
             "fail",
-            "; ".join(problems),
+            "; ".join([*problems, *notes]),
             evidence,
             "run `meetgate mailbox-scope plan` and `apply`; check the scope's recipient filter and the "
-            "organizers' tags or group membership; name outside samples with [mailbox_scope] outside or --outside",
+            "organizers' tags, group or administrative unit membership; name outside samples with "
+            "[mailbox_scope] outside or --outside",
         )
     return VerifyCheck(
         "authorization",
         "pass",
-        f"{len(inside)} approved organizer(s) in scope, {len(outside)} outside mailbox(es) out of scope",
+        "; ".join(
+            [
+                f"{len(inside)} approved organizer(s) in scope, {len(outside)} outside mailbox(es) out of scope",
+                *notes,
+            ]
+        ),
         evidence,
     )
 
