@@ -41,7 +41,10 @@ GRAPH_APP_ROLES: dict[str, tuple[str, str]] = {
         "Read and create online meetings",
     ),
     "OnlineMeetings.Read.All": ("c1684f21-1984-47fa-9d61-2dc8c296bb70", "Read online meeting details"),
-    "OnlineMeetingArtifact.Read.All": ("df01ed3b-eb61-4eca-9965-6b3d789751b2", "Read online meeting artifacts"),
+    "OnlineMeetingArtifact.Read.All": (
+        "df01ed3b-eb61-4eca-9965-6b3d789751b2",
+        "Read online meeting artifacts",
+    ),
     "OnlineMeetingTranscript.Read.All": (
         "a4a80d8d-d283-4bd8-8504-555ec3870630",
         "Read all transcripts of online meetings.",
