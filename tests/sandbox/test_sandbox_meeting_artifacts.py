@@ -476,3 +476,66 @@ def test_a_standalone_meeting_publishes_no_transcript_or_recording(setup, change
     kinds = {c.odata_type for c in changes if c.meeting_id == meeting_id}
     assert "#microsoft.graph.meetingAttendanceReport" in kinds
     assert not kinds & {"#Microsoft.Graph.callTranscript", "#Microsoft.Graph.callRecording"}
+
+
+def test_a_delegated_organizer_reads_the_transcript_under_me(setup):
+    s = setup
+    meeting_id = _calendar_meeting(s)
+    session = _hold(s, meeting_id)
+    token = s.control.delegated_token(
+        s.tenant_id, s.organizer["id"], s.creds.app_id, ["OnlineMeetingTranscript.Read.All"]
+    )
+    me = Graph(s.graph.http, s.graph.base, token)
+    listed = me("GET", f"/me/onlineMeetings/{meeting_id}/transcripts")
+    assert listed.status_code == 200, listed.text
+    assert [t["id"] for t in listed.json()["value"]] == [session["transcriptId"]]
+    # the scope is per kind: recordings need their own
+    assert me("GET", f"/me/onlineMeetings/{meeting_id}/recordings").status_code == 403
+
+
+def test_sessions_and_switches_are_saved_with_the_tenant():
+    import datetime as dt
+
+    from meetgate_sandbox.meeting_artifacts import ArtifactStore, Interval, MeetingSession, SessionParticipant
+
+    start = dt.datetime(2030, 7, 1, 9, tzinfo=dt.UTC)
+    end = start + dt.timedelta(minutes=30)
+    session = MeetingSession(
+        id="s1",
+        meeting_id="m1",
+        organizer_id="o1",
+        start=start,
+        end=end,
+        participants=(
+            SessionParticipant("Ann", "ann@example.org", None, None, "Presenter", (Interval(start, end),)),
+        ),
+        transcript=True,
+        recording=False,
+        available=end,
+        calendar_backed=True,
+        call_id="c1",
+        correlation_id="k1",
+        lines=(("Ann", "Hello."),),
+    )
+    store = ArtifactStore("t1")
+    store.add(session)
+    store.settings.update({"graphTranscriptAccess": False, "notReady": "notFound"})
+    again = ArtifactStore("t1")
+    again.load_dict(store.to_dict())
+    assert again.sessions("m1") == [session]
+    assert again.settings == store.settings
+    assert again.reports("m1", end) == [session]
+    assert again.reports("m1", end - dt.timedelta(seconds=1)) == []
+
+
+def test_at_most_the_50_most_recent_reports_are_listed(setup):
+    s = setup
+    meeting_id = _standalone_meeting(s)
+    held = [
+        _hold(s, meeting_id, start=-(60 - n) * 3600, participants=[{"user": s.organizer["id"]}])
+        for n in range(51)
+    ]
+    reports = s.graph("GET", f"{s.meeting_path(meeting_id)}/attendanceReports").json()["value"]
+    assert len(reports) == 50
+    assert reports[0]["id"] == held[-1]["attendanceReportId"]
+    assert held[0]["attendanceReportId"] not in {r["id"] for r in reports}
