@@ -16,6 +16,7 @@ meeting → calendar placement (transcripts, recordings) → the tenant's transc
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -39,6 +40,7 @@ from meetgate_sandbox.meeting_artifacts import (
     transcript_vtt,
 )
 from meetgate_sandbox.meeting_sessions import artifact_store, is_calendar_backed, sandbox_now
+from meetgate_sandbox.meetings import MeetingError, parse_datetime
 from meetgate_sandbox.meetings_api import (
     ATTENDANCE_ROLES,
     ATTENDANCE_SCOPES,
@@ -133,34 +135,26 @@ class ArtifactRoutes(MeetingRoutes):
     def _meeting_url(self, request: Request, target: _Target, meeting_id: str) -> str:
         return f"{_base(request)}/users/{target.organizer.id}/onlineMeetings/{meeting_id}"
 
-    def _sessions(self, request: Request, kind: str) -> tuple[_Target, list[MeetingSession], Tenant]:
-        """The available sessions that made a ``kind`` artifact (404 per the not-ready switch)."""
+    def _sessions(
+        self, request: Request, kind: str, *, listing: bool = True
+    ) -> tuple[_Target, list[MeetingSession], Tenant]:
+        """The available sessions that made a ``kind`` artifact; an empty listing is 404 when the
+        not-ready switch says so."""
         target, tenant = self._meeting_target(request, kind)
         store = artifact_store(tenant)
-        meeting_id = request.path_params["meetingId"]
         now = sandbox_now(runtime_of(request))
-        made = [s for s in store.available(meeting_id, now) if getattr(s, kind[:-1])]
-        if not made and store.settings.not_ready == "notFound":
+        made = [s for s in store.available(request.path_params["meetingId"], now) if getattr(s, kind[:-1])]
+        if listing and not made and store.settings.not_ready == "notFound":
             raise GraphErrorResponse(404, "NotFound", f"No {kind[:-1]} is available for this meeting yet.")
         return target, made, tenant
 
     def _one(self, request: Request, kind: str) -> tuple[_Target, MeetingSession, Tenant]:
-        target, made, tenant = self._sessions_lenient(request, kind)
+        target, made, tenant = self._sessions(request, kind, listing=False)
         wanted = request.path_params["artifactId"]
         for session in made:
             if (session.transcript_id if kind == "transcripts" else session.recording_id) == wanted:
                 return target, session, tenant
         raise GraphErrorResponse(404, "NotFound", f"The requested {kind[:-1]} was not found.")
-
-    def _sessions_lenient(self, request: Request, kind: str) -> tuple[_Target, list[MeetingSession], Tenant]:
-        target, tenant = self._meeting_target(request, kind)
-        now = sandbox_now(runtime_of(request))
-        made = [
-            s
-            for s in artifact_store(tenant).available(request.path_params["meetingId"], now)
-            if getattr(s, kind[:-1])
-        ]
-        return target, made, tenant
 
     # -- attendance (overrides the synthetic report once a meeting was held)
 
@@ -332,9 +326,7 @@ class ArtifactRoutes(MeetingRoutes):
         return _page(request, values, "callTranscript" if kind == "transcripts" else "callRecording")
 
 
-def _parse_bound(name: str, raw: str) -> Any:
-    from meetgate_sandbox.meetings import MeetingError, parse_datetime
-
+def _parse_bound(name: str, raw: str) -> dt.datetime:
     try:
         return parse_datetime(name, raw)
     except MeetingError as error:
