@@ -279,8 +279,20 @@ def test_a_calendar_meeting_has_a_webvtt_transcript_with_the_participants_as_spe
 
     metadata = s.graph("GET", f"{s.meeting_path(meeting_id)}/transcripts/{transcript['id']}/metadataContent")
     assert metadata.status_code == 200
-    assert '"speakerName": "Guest Candidate"' in metadata.text
-    assert '"spokenText": "Thank you for having me."' in metadata.text
+    assert '"speakerName":"Guest Candidate","spokenText":"Thank you for having me."' in metadata.text
+    assert '"startDateTime":"' in metadata.text and "+00:00" in metadata.text
+
+    # the transcript of a recording, by contentCorrelationId
+    by_correlation = s.graph(
+        "GET",
+        f"{s.meeting_path(meeting_id)}/transcripts",
+        params={"$filter": f"contentCorrelationId eq '{transcript['contentCorrelationId']}'"},
+    ).json()["value"]
+    assert [t["id"] for t in by_correlation] == [transcript["id"]]
+    other = s.graph(
+        "GET", f"{s.meeting_path(meeting_id)}/transcripts", params={"$filter": "contentCorrelationId eq 'x'"}
+    )
+    assert other.json()["value"] == []
 
 
 def test_transcripts_and_recordings_of_a_standalone_meeting_are_refused(setup):

@@ -397,19 +397,24 @@ def transcript_vtt(session: MeetingSession, *, speakers: bool = True) -> str:
     return "\n".join(out)
 
 
+def _offset_time(value: dt.datetime) -> str:
+    """``2023-03-08T08:22:30.0461639+00:00``, as the metadataContent example writes its times."""
+    return format_datetime(value)[:-1] + "+00:00"
+
+
 def transcript_metadata(session: MeetingSession, *, speakers: bool = True) -> str:
-    """``metadataContent``: WebVTT whose cues are JSON (time-aligned utterance metadata)."""
+    """``metadataContent``: WebVTT whose cues are one-line JSON (time-aligned utterance metadata)."""
     out = ["WEBVTT", ""]
     for start, end, speaker, text in _cues(session):
         item = {
-            "startDateTime": format_datetime(session.start + dt.timedelta(seconds=start)),
-            "endDateTime": format_datetime(session.start + dt.timedelta(seconds=end)),
+            "startDateTime": _offset_time(session.start + dt.timedelta(seconds=start)),
+            "endDateTime": _offset_time(session.start + dt.timedelta(seconds=end)),
             "speakerName": speaker if speakers else None,
             "spokenText": text,
             "spokenLanguage": "en-us",
         }
         out.append(f"{_stamp(start)} --> {_stamp(end)}")
-        out.append(json.dumps(item, indent=2))
+        out.append(json.dumps(item, separators=(",", ":")))
         out.append("")
     return "\n".join(out)
 

@@ -67,6 +67,7 @@ VTT = "text/vtt"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _PARAM = re.compile(r"(\w+)\s*=\s*('(?:[^']|'')*'|[^,)]*)")
 _ORGANIZER_FILTER = re.compile(r"^\s*MeetingOrganizer/User/Id\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
+_CORRELATION_FILTER = re.compile(r"^\s*contentCorrelationId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
@@ -228,6 +229,14 @@ class ArtifactRoutes(MeetingRoutes):
         target, made, _ = self._sessions(request, kind)
         meeting_id = request.path_params["meetingId"]
         values = [self._artifact(request, target, s, kind) for s in made]
+        query = request.query_params.get("$filter")
+        if query:
+            match = _CORRELATION_FILTER.match(query)
+            if match is None:
+                raise GraphErrorResponse(
+                    400, "BadRequest", f"Unsupported filter on {kind}: use contentCorrelationId eq '{{id}}'."
+                )
+            values = [v for v in values if v["contentCorrelationId"] == match.group(1)]
         return _json({"@odata.context": target.context(request, f"('{meeting_id}')/{kind}"), "value": values})
 
     async def get_artifact(self, request: Request) -> Response:
