@@ -333,6 +333,10 @@ def test_the_tenant_switch_for_graph_access_to_transcripts(setup):
     s.control.set_artifact_settings(s.tenant_id, graphTranscriptAccess=True, speakerAttribution=False)
     text = s.graph("GET", f"{base}/{session['transcriptId']}/content").text
     assert "<v " not in text
+    assert "\n00:00:00.000 --> 00:00:05.000\n" in text
+    s.control.set_artifact_settings(s.tenant_id, vttTimestamps="short")
+    text = s.graph("GET", f"{base}/{session['transcriptId']}/content").text
+    assert "\n0:0:0.0 --> 0:0:5.0\n" in text
 
 
 # ---- recordings ---------------------------------------------------------------------------------------

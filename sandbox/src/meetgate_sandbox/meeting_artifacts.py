@@ -26,8 +26,11 @@ from meetgate_sandbox.meetings_model import format_datetime
 __all__ = [
     "ARTIFACTS_EXTENSION",
     "MAX_REPORTS",
+    "MP4_CONTENT_TYPE",
     "NOT_READY_VARIANTS",
     "STANDALONE_ERRORS",
+    "STANDALONE_MESSAGE",
+    "VTT_TIMESTAMPS",
     "ArtifactSettings",
     "ArtifactStore",
     "Interval",
@@ -58,6 +61,8 @@ STANDALONE_MESSAGE = (
 )
 #: an artifact not made yet: left out of lists (and 404 by id), or a list that answers 404 too
 NOT_READY_VARIANTS = ("empty", "notFound")
+#: how WebVTT cue times are written: zero-padded, or unpadded as in the docs' example
+VTT_TIMESTAMPS = ("padded", "short")
 TEAMWORK_USER_TYPE = "#Microsoft.Teams.GraphSvc.teamworkUserIdentity"
 MP4_CONTENT_TYPE = "video/mp4"
 #: size of a sandbox recording: small, and more than one Range chunk of a typical client
@@ -134,6 +139,8 @@ class ArtifactSettings:
     speaker_attribution: bool = True
     standalone_error: str = "preconditionFailed"
     not_ready: str = "empty"
+    #: cue times ``00:00:05.320`` (what Teams files carry) or ``0:0:5.320`` (the docs' example)
+    vtt_timestamps: str = "padded"
 
     def update(self, data: Mapping[str, Any]) -> None:
         for key, attribute in (
@@ -147,6 +154,7 @@ class ArtifactSettings:
         for key, attribute, allowed in (
             ("standaloneError", "standalone_error", tuple(STANDALONE_ERRORS)),
             ("notReady", "not_ready", NOT_READY_VARIANTS),
+            ("vttTimestamps", "vtt_timestamps", VTT_TIMESTAMPS),
         ):
             if key in data:
                 if data[key] not in allowed:
@@ -159,6 +167,7 @@ class ArtifactSettings:
             "speakerAttribution": self.speaker_attribution,
             "standaloneError": self.standalone_error,
             "notReady": self.not_ready,
+            "vttTimestamps": self.vtt_timestamps,
         }
 
 
@@ -380,18 +389,22 @@ def _cues(session: MeetingSession) -> list[tuple[float, float, str, str]]:
     return [(n * step, n * step + min(step, 5.0), speaker, text) for n, (speaker, text) in enumerate(lines)]
 
 
-def _stamp(seconds: float) -> str:
+def _stamp(seconds: float, short: bool = False) -> str:
     millis = round(seconds * 1000)
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
+    if short:
+        fraction = f"{rest % 1000:03d}".rstrip("0") or "0"
+        return f"{hours}:{minutes}:{rest // 1000}.{fraction}"
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
-def transcript_vtt(session: MeetingSession, *, speakers: bool = True) -> str:
-    """WebVTT with one ``<v Speaker>`` cue per utterance (speakers stripped when attribution is off)."""
+def transcript_vtt(session: MeetingSession, *, speakers: bool = True, short_times: bool = False) -> str:
+    """WebVTT with one ``<v Speaker>`` cue per utterance (speakers stripped when attribution is off;
+    ``short_times``: ``0:0:5.32`` cue times as the docs' example writes them)."""
     out = ["WEBVTT", ""]
     for start, end, speaker, text in _cues(session):
-        out.append(f"{_stamp(start)} --> {_stamp(end)}")
+        out.append(f"{_stamp(start, short_times)} --> {_stamp(end, short_times)}")
         out.append(f"<v {speaker}>{text}</v>" if speakers else text)
         out.append("")
     return "\n".join(out)

@@ -257,8 +257,11 @@ class ArtifactRoutes(MeetingRoutes):
                 else f"The format '{wanted}' is not supported: use $format=text/vtt."
             )
             raise GraphErrorResponse(400, "BadRequest", message)
-        speakers = artifact_store(tenant).settings.speaker_attribution
-        return Response(transcript_vtt(session, speakers=speakers), media_type=VTT)
+        settings = artifact_store(tenant).settings
+        text = transcript_vtt(
+            session, speakers=settings.speaker_attribution, short_times=settings.vtt_timestamps == "short"
+        )
+        return Response(text, media_type=VTT)
 
     async def transcript_metadata(self, request: Request) -> Response:
         request.path_params["kind"] = "transcripts"
