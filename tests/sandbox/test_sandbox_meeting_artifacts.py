@@ -337,6 +337,18 @@ def test_the_tenant_switch_for_graph_access_to_transcripts(setup):
     s.control.set_artifact_settings(s.tenant_id, vttTimestamps="short")
     text = s.graph("GET", f"{base}/{session['transcriptId']}/content").text
     assert "\n0:0:0.0 --> 0:0:5.0\n" in text
+    s.control.set_artifact_settings(s.tenant_id, speakerAttributionOff="refuse")
+    refused = s.graph("GET", f"{base}/{session['transcriptId']}/content")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["innerError"]["code"] == "SpeakerAttributionNotAllowed"
+    plain = s.graph(
+        "GET",
+        f"{base}/{session['transcriptId']}/content",
+        headers={"Accept": "application/vnd.microsoft.graph.transcript+text"},
+    )
+    assert plain.status_code == 200
+    assert plain.headers["content-type"].startswith("application/vnd.microsoft.graph.transcript+text")
+    assert "<v " not in plain.text and " --> " in plain.text
 
 
 # ---- recordings ---------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_REPORTS",
     "MP4_CONTENT_TYPE",
     "NOT_READY_VARIANTS",
+    "SPEAKER_ATTRIBUTION_OFF",
     "STANDALONE_ERRORS",
     "STANDALONE_MESSAGE",
     "VTT_TIMESTAMPS",
@@ -63,6 +64,8 @@ STANDALONE_MESSAGE = (
 NOT_READY_VARIANTS = ("empty", "notFound")
 #: how WebVTT cue times are written: zero-padded, or unpadded as in the docs' example
 VTT_TIMESTAMPS = ("padded", "short")
+#: what an attributed transcript request gets while speaker attribution is off
+SPEAKER_ATTRIBUTION_OFF = ("strip", "refuse")
 TEAMWORK_USER_TYPE = "#Microsoft.Teams.GraphSvc.teamworkUserIdentity"
 MP4_CONTENT_TYPE = "video/mp4"
 #: size of a sandbox recording: small, and more than one Range chunk of a typical client
@@ -133,12 +136,15 @@ def _artifact_id(kind: str, session: MeetingSession) -> str:
 class ArtifactSettings:
     """A tenant's artifact switches (``PATCH /_sandbox/tenants/{tid}/meeting-artifacts/settings``)."""
 
-    #: Teams' "Graph API access to transcripts" (Set-CsTeamsMeetingConfiguration -EnableGraphTranscriptAccess)
+    #: Teams' tenant setting "Graph API access to transcripts" (meeting settings of the Teams admin center)
     graph_transcript_access: bool = True
     #: speaker attribution in transcripts: off strips the ``<v Name>`` speakers
     speaker_attribution: bool = True
     standalone_error: str = "preconditionFailed"
     not_ready: str = "empty"
+    #: with speaker attribution off, an attributed (``text/vtt``) request is answered without the
+    #: speakers (``strip``) or refused with 403 ``SpeakerAttributionNotAllowed`` (``refuse``)
+    speaker_attribution_off: str = "strip"
     #: cue times ``00:00:05.320`` (what Teams files carry) or ``0:0:5.320`` (the docs' example)
     vtt_timestamps: str = "padded"
 
@@ -155,6 +161,7 @@ class ArtifactSettings:
             ("standaloneError", "standalone_error", tuple(STANDALONE_ERRORS)),
             ("notReady", "not_ready", NOT_READY_VARIANTS),
             ("vttTimestamps", "vtt_timestamps", VTT_TIMESTAMPS),
+            ("speakerAttributionOff", "speaker_attribution_off", SPEAKER_ATTRIBUTION_OFF),
         ):
             if key in data:
                 if data[key] not in allowed:
@@ -168,6 +175,7 @@ class ArtifactSettings:
             "standaloneError": self.standalone_error,
             "notReady": self.not_ready,
             "vttTimestamps": self.vtt_timestamps,
+            "speakerAttributionOff": self.speaker_attribution_off,
         }
 
 

@@ -65,6 +65,8 @@ _PERMISSIONS = {
 }
 VTT = "text/vtt"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+#: a transcript without speakers (asked for with ``Accept``; ``$format`` does not take it)
+UNATTRIBUTED = "application/vnd.microsoft.graph.transcript+text"
 _PARAM = re.compile(r"(\w+)\s*=\s*('(?:[^']|'')*'|[^,)]*)")
 _ORGANIZER_FILTER = re.compile(r"^\s*MeetingOrganizer/User/Id\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 _CORRELATION_FILTER = re.compile(r"^\s*contentCorrelationId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
@@ -129,7 +131,7 @@ class ArtifactRoutes(MeetingRoutes):
                 403,
                 "Forbidden",
                 "Graph API access to transcripts is disabled for this tenant: a Teams administrator must "
-                "allow it in the meeting settings (Set-CsTeamsMeetingConfiguration -EnableGraphTranscriptAccess $true).",
+                "turn on Microsoft Graph access to transcripts in the tenant's meeting settings.",
                 inner={"code": "GraphAccessToTranscriptsDisabled"},
             )
 
@@ -258,9 +260,20 @@ class ArtifactRoutes(MeetingRoutes):
             )
             raise GraphErrorResponse(400, "BadRequest", message)
         settings = artifact_store(tenant).settings
-        text = transcript_vtt(
-            session, speakers=settings.speaker_attribution, short_times=settings.vtt_timestamps == "short"
-        )
+        short = settings.vtt_timestamps == "short"
+        if not wanted and UNATTRIBUTED in request.headers.get("accept", "").lower():
+            return Response(
+                transcript_vtt(session, speakers=False, short_times=short), media_type=UNATTRIBUTED
+            )
+        if not settings.speaker_attribution and settings.speaker_attribution_off == "refuse":
+            raise GraphErrorResponse(
+                403,
+                "Forbidden",
+                "Speaker attribution of transcripts is turned off for this tenant: ask for the transcript "
+                f"without speakers (Accept: {UNATTRIBUTED}).",
+                inner={"code": "SpeakerAttributionNotAllowed"},
+            )
+        text = transcript_vtt(session, speakers=settings.speaker_attribution, short_times=short)
         return Response(text, media_type=VTT)
 
     async def transcript_metadata(self, request: Request) -> Response:
