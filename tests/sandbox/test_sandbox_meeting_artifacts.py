@@ -212,11 +212,11 @@ def test_several_sessions_of_a_series_each_make_a_report_newest_first(setup):
     assert len(s.control.meeting_sessions(s.tenant_id, meeting_id)) == 2
 
 
-def test_the_control_call_refuses_a_session_that_has_not_ended(setup):
+def test_the_control_call_refuses_bad_sessions(setup):
     s = setup
     meeting_id = _standalone_meeting(s)
     with pytest.raises(SandboxControlError) as raised:
-        _hold(s, meeting_id, start=-60, end=3600)
+        _hold(s, meeting_id, start=-60, end=2 * 86400)
     assert raised.value.status == 400
     with pytest.raises(SandboxControlError) as raised:
         s.control.hold_meeting(s.tenant_id, meeting_id, [{"user": "nobody@nowhere.example"}])
@@ -475,12 +475,16 @@ def test_holding_a_meeting_publishes_call_events_and_each_artifact(setup, change
     meeting_id = _calendar_meeting(s)
     session = _hold(s, meeting_id)
     mine = [c for c in changes if c.meeting_id == meeting_id]
-    events = [c.extra.get("eventType") for c in mine if c.odata_type == "#microsoft.graph.onlineMeeting"]
-    assert events == [
-        "Microsoft.Communication.CallStarted",
-        "Microsoft.Communication.CallRosterUpdate",
-        "Microsoft.Communication.CallEnded",
-    ]
+    calls = [c for c in mine if c.odata_type == "#microsoft.graph.onlineMeeting"]
+    events = [c.extra.get("eventType") for c in calls]
+    # started, a roster update at each of the 4 joins and 4 leaves (the attendee rejoined), ended
+    assert events[0] == "Microsoft.Communication.CallStarted"
+    assert events[-1] == "Microsoft.Communication.CallEnded"
+    assert events[1:-1] == ["Microsoft.Communication.CallRosterUpdate"] * 8
+    first_roster = calls[1].resource_data
+    assert first_roster["activeParticipants@joined"][0]["identity"]["user"]["id"] == s.organizer["id"]
+    times = [c.resource_data["eventDateTime"] for c in calls]
+    assert times == sorted(times)
     assert all(c.tenant_id == s.tenant_id and c.organizer_id == s.organizer["id"] for c in mine)
     report = next(c for c in mine if c.odata_type == "#microsoft.graph.meetingAttendanceReport")
     assert report.resource_data["id"] == session["attendanceReportId"]
@@ -567,3 +571,31 @@ def test_at_most_the_50_most_recent_reports_are_listed(setup):
     assert len(reports) == 50
     assert reports[0]["id"] == held[-1]["attendanceReportId"]
     assert held[0]["attendanceReportId"] not in {r["id"] for r in reports}
+
+
+def test_a_live_session_publishes_its_end_when_the_time_comes(setup, changes):
+    s = setup
+    meeting_id = _calendar_meeting(s)
+    session = _hold(
+        s,
+        meeting_id,
+        start=0,
+        end=2,
+        participants=[{"user": s.organizer["id"]}, {"displayName": "Late Guest", "join": 1}],
+    )
+    path = s.meeting_path(meeting_id)
+
+    def events() -> list[str]:
+        return [
+            str(c.extra.get("eventType")) for c in changes if c.extra.get("sessionId") == session["sessionId"]
+        ]
+
+    assert events()[0] == "Microsoft.Communication.CallStarted"
+    if "Microsoft.Communication.CallEnded" not in events():  # still running (unless this machine is slow)
+        assert s.graph("GET", f"{path}/attendanceReports").json()["value"] == []
+    _until(lambda: "Microsoft.Communication.CallEnded" in events())
+    _until(lambda: len(s.graph("GET", f"{path}/attendanceReports").json()["value"]) == 1)
+    _until(lambda: any(c.odata_type == "#Microsoft.Graph.callTranscript" for c in changes))
+    assert events().index("Microsoft.Communication.CallEnded") > events().index(
+        "Microsoft.Communication.CallStarted"
+    )

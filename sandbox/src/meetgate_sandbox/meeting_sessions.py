@@ -10,7 +10,8 @@ report, the transcript and the recording.
 
 Times are absolute (ISO 8601) or relative: a session ``start`` as a number is seconds from now (negative:
 in the past); a participant's ``join``/``leave`` and the session's ``end`` as numbers are seconds after
-the start. A session must have ended by now.
+the start. A session may still be running (an end ahead of now, at most a day): its joins, leaves
+and end are published when their time comes, and its artifacts appear after its end.
 
 ``GET …/sessions`` lists a meeting's sessions; ``GET``/``PATCH /_sandbox/tenants/{tid}/meeting-artifacts/settings``
 reads and sets the tenant's artifact switches.
@@ -56,6 +57,8 @@ __all__ = ["artifact_store", "hold", "is_calendar_backed", "organizer_of_meeting
 ROLES = ("None", "Attendee", "Presenter", "Organizer")
 DEFAULT_SECONDS = 1800
 MAX_ARTIFACT_DELAY = 86_400
+#: how far ahead a live session may end
+MAX_AHEAD = 86_400
 
 
 def sandbox_now(runtime: SandboxRuntime) -> dt.datetime:
@@ -144,8 +147,8 @@ def _window(body: dict[str, Any], now: dt.datetime) -> tuple[dt.datetime, dt.dat
         end = _moment("end", end_value, start)
     if end <= start:
         raise bad_request("a session must end after it starts")
-    if end > now + dt.timedelta(seconds=1):
-        raise bad_request("a session must have ended: give an end (or a start) in the past")
+    if end > now + dt.timedelta(seconds=MAX_AHEAD):
+        raise bad_request("a session may run at most a day ahead of now")
     return start, end
 
 
@@ -254,7 +257,10 @@ def session_from_body(
 # ---- publishing -------------------------------------------------------------------------------------
 
 
-def _call_events(tenant: Tenant, meeting: Meeting, session: MeetingSession) -> list[Change]:
+def _call_events(
+    tenant: Tenant, meeting: Meeting, session: MeetingSession
+) -> list[tuple[dt.datetime, Change]]:
+    """The call's events in time order: started, a roster update at each join and leave, ended."""
     url = join_web_url(tenant.id, meeting.organizer_id, meeting.thread_key)
     topics = (
         f"communications/onlineMeetings/?$filter=JoinWebUrl eq '{url}'",
@@ -262,16 +268,36 @@ def _call_events(tenant: Tenant, meeting: Meeting, session: MeetingSession) -> l
         f"communications/onlineMeetings/{meeting.id}/meetingCallEvents",
     )
     resource = f"communications/onlineMeetings/?$filter=JoinWebUrl eq '{url}'"
-    roster = [
-        {"identity": {"user": {"id": p.user_id, "displayName": p.display_name, "tenantId": p.tenant_id}}}
-        for p in session.participants
+
+    def identity(p: SessionParticipant) -> dict[str, Any]:
+        user = {"id": p.user_id, "displayName": p.display_name, "tenantId": p.tenant_id}
+        return {"identity": {"user": user}}
+
+    timeline: list[tuple[dt.datetime, int, str, dict[str, Any]]] = [
+        (session.start, 0, "Microsoft.Communication.CallStarted", {})
     ]
+    for p in session.participants:
+        for interval in p.intervals:
+            timeline.append(
+                (
+                    interval.join,
+                    1,
+                    "Microsoft.Communication.CallRosterUpdate",
+                    {"activeParticipants@joined": [identity(p)]},
+                )
+            )
+            timeline.append(
+                (
+                    interval.leave,
+                    1,
+                    "Microsoft.Communication.CallRosterUpdate",
+                    {"activeParticipants@exited": [identity(p)]},
+                )
+            )
+    timeline.append((session.end, 2, "Microsoft.Communication.CallEnded", {}))
+    timeline.sort(key=lambda item: (item[0], item[1]))
     changes = []
-    for event, when, extra in (
-        ("Microsoft.Communication.CallStarted", session.start, {}),
-        ("Microsoft.Communication.CallRosterUpdate", session.start, {"activeParticipants@joined": roster}),
-        ("Microsoft.Communication.CallEnded", session.end, {"activeParticipants@exited": roster}),
-    ):
+    for when, _, event, extra in timeline:
         data = {
             "@odata.type": "#microsoft.graph.onlineMeeting",
             "@odata.id": resource,
@@ -281,19 +307,18 @@ def _call_events(tenant: Tenant, meeting: Meeting, session: MeetingSession) -> l
             "callId": session.call_id,
             **extra,
         }
-        changes.append(
-            Change(
-                tenant.id,
-                "updated",
-                resource,
-                "#microsoft.graph.onlineMeeting",
-                data,
-                topics,
-                organizer_id=meeting.organizer_id,
-                meeting_id=meeting.id,
-                extra={"eventType": event, "joinWebUrl": url, "sessionId": session.id},
-            )
+        change = Change(
+            tenant.id,
+            "updated",
+            resource,
+            "#microsoft.graph.onlineMeeting",
+            data,
+            topics,
+            organizer_id=meeting.organizer_id,
+            meeting_id=meeting.id,
+            extra={"eventType": event, "joinWebUrl": url, "sessionId": session.id},
         )
+        changes.append((when, change))
     return changes
 
 
@@ -344,31 +369,40 @@ def _artifact_changes(tenant: Tenant, session: MeetingSession) -> list[Change]:
     return changes
 
 
+Later = Callable[[float, Callable[[], None]], object]
+
+
 def hold(
     runtime: SandboxRuntime,
     tenant: Tenant,
     meeting: Meeting,
     session: MeetingSession,
     *,
-    later: Callable[[float, Callable[[], None]], object] | None = None,
+    later: Later | None = None,
 ) -> None:
-    """Store the session and publish its changes; artifacts now or, with a delay, through ``later``."""
+    """Store the session and publish its changes: what has happened at once, in order; what is still
+    ahead (a live session's joins, leaves and end; artifacts after their delay) through ``later``."""
     artifact_store(tenant).add(session)
     runtime.state.changed()
     bus = runtime.notifications
-    for change in _call_events(tenant, meeting, session):
+    timeline = _call_events(tenant, meeting, session)
+    timeline += [(session.available, change) for change in _artifact_changes(tenant, session)]
+    now = sandbox_now(runtime)
+    due = [change for when, change in timeline if when <= now or later is None]
+    ahead: dict[dt.datetime, list[Change]] = {}
+    for when, change in timeline:
+        if when > now and later is not None:
+            ahead.setdefault(when, []).append(change)
+    for change in due:
         bus.publish(change)
-    artifacts = _artifact_changes(tenant, session)
+    for when, changes in sorted(ahead.items()):
 
-    def publish_artifacts() -> None:
-        for change in artifacts:
-            bus.publish(change)
+        def publish(changes: list[Change] = changes) -> None:
+            for change in changes:
+                bus.publish(change)
 
-    wait = (session.available - sandbox_now(runtime)).total_seconds()
-    if wait <= 0 or later is None:
-        publish_artifacts()
-    else:
-        later(wait, publish_artifacts)
+        assert later is not None
+        later((when - now).total_seconds(), publish)
 
 
 # ---- routes -----------------------------------------------------------------------------------------
