@@ -30,6 +30,9 @@ from meetgate_sandbox import (
     entra,
     exchange_control,
     exchange_rbac,
+    meeting_artifacts,
+    meeting_artifacts_api,
+    meeting_sessions,
     meetings_backend,
 )
 from meetgate_sandbox.directory_audit import EXTENSION as PROVISIONING
@@ -44,6 +47,7 @@ def builtin_routes() -> list[BaseRoute]:
     """Every route the server offers (route modules add theirs here)."""
     # the online-meeting routes first: they are the hot path (Starlette tries routes in order)
     return [
+        *meeting_artifacts_api.routes(),  # before the meeting routes: they share /onlineMeetings/{id}
         *meetings_backend.routes(),
         *entra.routes(),
         *control_api.routes(),
@@ -54,6 +58,7 @@ def builtin_routes() -> list[BaseRoute]:
         *audit_logs.routes(),
         *calendar_api.routes(),
         *exchange_control.routes(),
+        *meeting_sessions.routes(),
         *batch.routes(),
     ]
 
@@ -64,13 +69,14 @@ def builtin_extensions() -> dict[str, ExtensionFactory]:
         **dict(meetings_backend.extensions()),
         PROVISIONING: ProvisioningExtension.for_tenant,
         calendar_api.CALENDAR_EXTENSION: calendar_api.calendar_extension,
+        meeting_artifacts.ARTIFACTS_EXTENSION: meeting_artifacts.artifacts_extension,
         exchange_rbac.EXTENSION: exchange_rbac.ExchangeRbac.for_tenant,
     }
 
 
 async def _graph_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GraphErrorResponse)
-    return graph_error(exc.status, exc.code, exc.message, headers=exc.headers)
+    return graph_error(exc.status, exc.code, exc.message, headers=exc.headers, inner=exc.inner)
 
 
 def _unknown_segment(routes: Sequence[BaseRoute], path: str) -> str:

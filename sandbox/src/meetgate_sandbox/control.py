@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -341,6 +341,51 @@ class SandboxControl:
 
     def settings(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/settings")
+        return result
+
+    # --- meeting sessions and artifacts -----------------------------------------------------------
+
+    def hold_meeting(
+        self,
+        tenant_id: str,
+        meeting_id: str,
+        participants: Iterable[Mapping[str, Any]],
+        *,
+        start: str | float | None = None,
+        end: str | float | None = None,
+        transcript: bool = True,
+        recording: bool = True,
+        artifact_delay_seconds: float = 0,
+        transcript_lines: Iterable[Mapping[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """Hold the meeting once: ``participants`` ({"user"} or {"displayName","email"}, "role",
+        "join"/"leave" or "intervals") join and leave, the meeting ends (docs/sandbox.md, "Meeting
+        artifacts"). Returns the session with its report, transcript and recording ids."""
+        body: dict[str, Any] = {
+            "participants": [dict(p) for p in participants],
+            "transcript": transcript,
+            "recording": recording,
+            "artifactDelaySeconds": artifact_delay_seconds,
+        }
+        if start is not None:
+            body["start"] = start
+        if end is not None:
+            body["end"] = end
+        if transcript_lines is not None:
+            body["transcriptLines"] = [dict(line) for line in transcript_lines]
+        result: dict[str, Any] = self.request(
+            "POST", f"/tenants/{tenant_id}/meetings/{meeting_id}/sessions", json=body
+        )
+        return result
+
+    def meeting_sessions(self, tenant_id: str, meeting_id: str) -> list[dict[str, Any]]:
+        return list(self.request("GET", f"/tenants/{tenant_id}/meetings/{meeting_id}/sessions")["value"])
+
+    def set_artifact_settings(self, tenant_id: str, **switches: Any) -> dict[str, Any]:
+        """``graphTranscriptAccess``, ``speakerAttribution``, ``standaloneError``, ``notReady``."""
+        result: dict[str, Any] = self.request(
+            "PATCH", f"/tenants/{tenant_id}/meeting-artifacts/settings", json=switches
+        )
         return result
 
     # --- logs ------------------------------------------------------------------------------------

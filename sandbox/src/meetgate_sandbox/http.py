@@ -58,13 +58,21 @@ class GraphErrorResponse(Exception):
     """Raised by routes; rendered as Graph's error envelope with the given status and headers."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        inner: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        #: members added to ``innerError`` (e.g. ``{"code": "GraphAccessToTranscriptsDisabled"}``)
+        self.inner = dict(inner or {})
 
 
 def new_request_ids(request: Request) -> tuple[str, str]:

@@ -152,7 +152,16 @@ class MeetingRoutes:
 
     # -- the common preamble of every meeting call
 
-    def _target(self, request: Request, *, write: bool, attendance: bool = False) -> _Target:
+    def _target(
+        self,
+        request: Request,
+        *,
+        write: bool,
+        attendance: bool = False,
+        permissions: tuple[frozenset[str], frozenset[str]] | None = None,
+    ) -> _Target:
+        """Path form, permission, organizer and policy checks; ``permissions`` (roles, scopes)
+        replaces the meeting read permissions (the artifact routes: one permission per kind)."""
         caller = caller_of(request)
         me = "userId" not in request.path_params
         if me and caller.is_app_only:
@@ -167,6 +176,8 @@ class MeetingRoutes:
             )
         if caller.is_app_only:
             allowed_roles = {READ_WRITE_ROLE} if write else (ATTENDANCE_ROLES if attendance else READ_ROLES)
+            if permissions is not None:
+                allowed_roles = set(permissions[0])
             if not caller.roles & allowed_roles:
                 raise _denied(
                     f"the app needs the application permission {' or '.join(sorted(allowed_roles))}"
@@ -175,6 +186,8 @@ class MeetingRoutes:
             allowed_scopes = (
                 {READ_WRITE_SCOPE} if write else (ATTENDANCE_SCOPES if attendance else READ_SCOPES)
             )
+            if permissions is not None:
+                allowed_scopes = set(permissions[1])
             if not caller.scopes & allowed_scopes:
                 raise _denied(
                     f"the token needs the delegated permission {' or '.join(sorted(allowed_scopes))}"

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from meetgate_sandbox.faults import FaultDice, Throttler
 from meetgate_sandbox.http import Caller, GraphErrorResponse, caller_of
+from meetgate_sandbox.notification_bus import NotificationBus
 from meetgate_sandbox.realistic import RealisticRuntime
 from meetgate_sandbox.state import SandboxState, Tenant
 from meetgate_sandbox.tokens import TokenIssuer
@@ -29,6 +30,8 @@ class SandboxRuntime:
     in_flight: int = 0
     #: the realistic profile's draws and throttle (built when the profile is first used)
     realistic_runtime: RealisticRuntime | None = None
+    #: changes for change notifications (route modules publish, the subscriptions module listens)
+    notifications: NotificationBus = field(default_factory=NotificationBus)
 
     def __post_init__(self) -> None:
         self.issuer.clock = self.now
