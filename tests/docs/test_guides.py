@@ -315,37 +315,6 @@ def test_admin_guide_runs_as_written(guide_env, sandbox_control, tmp_path, capsy
     print("\n".join(runner.ran), f"\nadmin guide: {elapsed:.1f}s", file=sys.stderr)
 
 
-def _scope_mailboxes(app: Any) -> None:
-    """The calendar plane for the pilot organizers: Exchange RBAC for Applications, as an Exchange
-    administrator sets it up (a scope of the pilots' mailboxes, Application Calendars.ReadWrite)."""
-    base = f"/tenants/{app.tenant_id}/exchange"
-    for user in app.pilot_users:
-        app.control.request(
-            "PATCH",
-            f"{base}/mailboxes/{user.id}",
-            json={"customAttributes": {"CustomAttribute7": "meetgate"}},
-        )
-    app.control.request(
-        "POST",
-        f"{base}/service-principals",
-        json={"appId": app.client_id, "objectId": app.service_principal_id},
-    )
-    app.control.request(
-        "POST",
-        f"{base}/management-scopes",
-        json={"name": "meetgate organizers", "recipientRestrictionFilter": "CustomAttribute7 -eq 'meetgate'"},
-    )
-    app.control.request(
-        "POST",
-        f"{base}/role-assignments",
-        json={
-            "role": "Application Calendars.ReadWrite",
-            "app": app.client_id,
-            "customResourceScope": "meetgate organizers",
-        },
-    )
-
-
 @pytest.fixture
 def provisioned(guide_env, sandbox_app, tmp_path, capsys):
     """A tenant after runbook steps 1–5 (the integrator's and the operator's starting point), with a
@@ -384,7 +353,7 @@ def provisioned(guide_env, sandbox_app, tmp_path, capsys):
     profile = load_profile(config)
     store = Store.open(profile.store_url)
     graph = AsyncGraphClient(graph_settings_from_profile(profile))
-    _scope_mailboxes(sandbox_app)
+    sandbox_app.scope_calendars()  # the calendar plane, as an Exchange administrator sets it up
     app = create_app(
         GatewaySettings(store_url=profile.store_url, policy_cache_seconds=0),
         meetings=graph.meetings,

@@ -23,33 +23,7 @@ EXCHANGE = "/tenants/{tid}/exchange"
 @pytest.fixture
 def scoped_app(sandbox_app):
     """sandbox_app plus Exchange RBAC: Calendars.ReadWrite on the pilot users' mailboxes only."""
-    control, tid = sandbox_app.control, sandbox_app.tenant_id
-    base = EXCHANGE.format(tid=tid)
-    for user in sandbox_app.pilot_users:
-        control.request(
-            "PATCH",
-            f"{base}/mailboxes/{user.id}",
-            json={"customAttributes": {"CustomAttribute7": "meetgate"}},
-        )
-    control.request(
-        "POST",
-        f"{base}/service-principals",
-        json={"appId": sandbox_app.client_id, "objectId": sandbox_app.service_principal_id},
-    )
-    control.request(
-        "POST",
-        f"{base}/management-scopes",
-        json={"name": "meetgate organizers", "recipientRestrictionFilter": "CustomAttribute7 -eq 'meetgate'"},
-    )
-    control.request(
-        "POST",
-        f"{base}/role-assignments",
-        json={
-            "role": "Application Calendars.ReadWrite",
-            "app": sandbox_app.client_id,
-            "customResourceScope": "meetgate organizers",
-        },
-    )
+    sandbox_app.scope_calendars()
     return sandbox_app
 
 

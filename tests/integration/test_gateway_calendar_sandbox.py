@@ -36,43 +36,13 @@ def _problem(resp, slug, status):
     return body
 
 
-def _scope_mailboxes(app, users) -> None:
-    """Exchange RBAC for Applications: Calendars.ReadWrite on ``users``' mailboxes only."""
-    control, base = app.control, EXCHANGE.format(tid=app.tenant_id)
-    for user in users:
-        control.request(
-            "PATCH",
-            f"{base}/mailboxes/{user.id}",
-            json={"customAttributes": {"CustomAttribute7": "meetgate"}},
-        )
-    control.request(
-        "POST",
-        f"{base}/service-principals",
-        json={"appId": app.client_id, "objectId": app.service_principal_id},
-    )
-    control.request(
-        "POST",
-        f"{base}/management-scopes",
-        json={"name": "meetgate organizers", "recipientRestrictionFilter": "CustomAttribute7 -eq 'meetgate'"},
-    )
-    control.request(
-        "POST",
-        f"{base}/role-assignments",
-        json={
-            "role": "Application Calendars.ReadWrite",
-            "app": app.client_id,
-            "customResourceScope": "meetgate organizers",
-        },
-    )
-
-
 @pytest.fixture
 def gateway(sandbox_app, sandbox, tmp_path):
     """The gateway with calendar meetings; ``booking`` may act for both pilots (the Teams policy holds
     for both), the mailbox scope holds the first only; ``school`` defaults to calendar placement."""
     if not sandbox_app.policy_granted:
         pytest.skip("this sandbox has no policy engine")
-    _scope_mailboxes(sandbox_app, sandbox_app.pilot_users[:1])
+    sandbox_app.scope_calendars(sandbox_app.pilot_users[:1])
     scope = ControlApiPolicyScope(
         sandbox.info.control_url, sandbox_app.tenant_id, sandbox_app.client_id, sandbox_app.ca_bundle
     )
@@ -443,7 +413,7 @@ def test_two_replicas_and_concurrent_retries_make_one_event(sandbox_app, sandbox
 
     if not sandbox_app.policy_granted:
         pytest.skip("this sandbox has no policy engine")
-    _scope_mailboxes(sandbox_app, sandbox_app.pilot_users[:1])
+    sandbox_app.scope_calendars(sandbox_app.pilot_users[:1])
     scope = ControlApiPolicyScope(
         sandbox.info.control_url, sandbox_app.tenant_id, sandbox_app.client_id, sandbox_app.ca_bundle
     )

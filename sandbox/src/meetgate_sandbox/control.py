@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -244,6 +244,40 @@ class SandboxControl:
         return self.request("GET", f"/tenants/{tenant_id}/users/{user}/policy")
 
     # --- server-wide -----------------------------------------------------------------------------
+
+    def scope_mailboxes(
+        self,
+        tenant_id: str,
+        app_id: str,
+        service_principal_id: str,
+        users: Sequence[str],
+        *,
+        scope: str = "meetgate organizers",
+        attribute: str = "CustomAttribute7",
+        tag: str = "meetgate",
+        role: str = "Application Calendars.ReadWrite",
+    ) -> dict[str, Any]:
+        """What an Exchange administrator does to give an app calendar access to some mailboxes only
+        (RBAC for Applications): tag the mailboxes of ``users`` (ids or UPNs) in ``attribute``, point
+        at the app's service principal, a management scope over the tag, and one role assignment.
+        Returns the role assignment."""
+        base = f"/tenants/{tenant_id}/exchange"
+        for user in users:
+            self.request("PATCH", f"{base}/mailboxes/{user}", json={"customAttributes": {attribute: tag}})
+        self.request(
+            "POST", f"{base}/service-principals", json={"appId": app_id, "objectId": service_principal_id}
+        )
+        self.request(
+            "POST",
+            f"{base}/management-scopes",
+            json={"name": scope, "recipientRestrictionFilter": f"{attribute} -eq '{tag}'"},
+        )
+        assignment: dict[str, Any] = self.request(
+            "POST",
+            f"{base}/role-assignments",
+            json={"role": role, "app": app_id, "customResourceScope": scope},
+        )
+        return assignment
 
     def set_faults(
         self,

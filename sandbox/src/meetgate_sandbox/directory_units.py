@@ -40,7 +40,7 @@ from meetgate_sandbox.directory import (
     user_access,
 )
 from meetgate_sandbox.http import GraphErrorResponse, caller_of, json_object_body
-from meetgate_sandbox.runtime import caller_tenant, runtime_of
+from meetgate_sandbox.runtime import caller_tenant, control_tenant, runtime_of
 from meetgate_sandbox.state import AdministrativeUnit, Group, Tenant, User
 
 __all__ = ["READ_ROLES", "WRITE_ROLES", "routes"]
@@ -179,28 +179,17 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status_code=status, media_type="application/json")
 
 
-def _control_tenant(request: Request) -> Tenant:
-    state = runtime_of(request).state
-    key = request.path_params["tid"]
-    tenant = state.tenants.get(key) or state.find_tenant(key)
-    if tenant is None:
-        raise GraphErrorResponse(
-            404, "NotFound", f"No sandbox tenant {key}: create it with POST /_sandbox/tenants."
-        )
-    return tenant
-
-
 def _control_view(unit: AdministrativeUnit) -> dict[str, Any]:
     return {**_view(unit), "memberIds": list(unit.member_ids)}
 
 
 async def control_list(request: Request) -> Response:
-    tenant = _control_tenant(request)
+    tenant = control_tenant(request)
     return _json({"value": [_control_view(unit) for unit in tenant.administrative_units.values()]})
 
 
 async def control_create(request: Request) -> Response:
-    tenant = _control_tenant(request)
+    tenant = control_tenant(request)
     body = await json_object_body(request)
     members = body.pop("members", [])
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
@@ -218,12 +207,12 @@ async def control_create(request: Request) -> Response:
 
 
 async def control_get(request: Request) -> Response:
-    tenant = _control_tenant(request)
+    tenant = control_tenant(request)
     return _json(_control_view(_unit(tenant, request.path_params["unit"])))
 
 
 async def control_delete(request: Request) -> Response:
-    tenant = _control_tenant(request)
+    tenant = control_tenant(request)
     unit = _unit(tenant, request.path_params["unit"])
     del tenant.administrative_units[unit.id]
     runtime_of(request).state.changed()
@@ -231,7 +220,7 @@ async def control_delete(request: Request) -> Response:
 
 
 async def control_add_member(request: Request) -> Response:
-    tenant = _control_tenant(request)
+    tenant = control_tenant(request)
     unit = _unit(tenant, request.path_params["unit"])
     body = await json_object_body(request)
     key = body.get("id")
@@ -243,7 +232,7 @@ async def control_add_member(request: Request) -> Response:
 
 
 async def control_remove_member(request: Request) -> Response:
-    tenant = _control_tenant(request)
+    tenant = control_tenant(request)
     unit = _unit(tenant, request.path_params["unit"])
     _remove_member(tenant, unit, request.path_params["member"])
     runtime_of(request).state.changed()

@@ -27,7 +27,7 @@ from meetgate_sandbox.calendar_store import CalendarStore
 from meetgate_sandbox.exchange_rbac import EXTENSION, ExchangeRbac, RbacError, group_dn
 from meetgate_sandbox.http import GraphErrorResponse, json_object_body
 from meetgate_sandbox.meetings_model import utcnow
-from meetgate_sandbox.runtime import runtime_of
+from meetgate_sandbox.runtime import control_tenant, runtime_of
 from meetgate_sandbox.state import Tenant
 
 __all__ = ["routes"]
@@ -35,17 +35,6 @@ __all__ = ["routes"]
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status_code=status, media_type="application/json")
-
-
-def _tenant(request: Request) -> Tenant:
-    state = runtime_of(request).state
-    key = request.path_params["tid"]
-    tenant = state.tenants.get(key) or state.find_tenant(key)
-    if tenant is None:
-        raise GraphErrorResponse(
-            404, "NotFound", f"No sandbox tenant {key}: create it with POST /_sandbox/tenants."
-        )
-    return tenant
 
 
 def _rbac(tenant: Tenant) -> ExchangeRbac:
@@ -72,12 +61,12 @@ def _delay(request: Request) -> float:
 
 
 async def list_pointers(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     return _json({"value": [vars(item) for item in rbac.pointers.values()]})
 
 
 async def new_pointer(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     body = await json_object_body(request)
     try:
         pointer = rbac.new_service_principal(
@@ -92,7 +81,7 @@ async def new_pointer(request: Request) -> Response:
 
 
 async def remove_pointer(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     try:
         rbac.remove_service_principal(request.path_params["identity"])
     except RbacError as error:
@@ -102,12 +91,12 @@ async def remove_pointer(request: Request) -> Response:
 
 
 async def list_scopes(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     return _json({"value": [vars(item) for item in rbac.scopes.values()]})
 
 
 async def new_scope(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     body = await json_object_body(request)
     try:
         scope = rbac.new_scope(str(_text(body, "name")), str(_text(body, "recipientRestrictionFilter")))
@@ -118,7 +107,7 @@ async def new_scope(request: Request) -> Response:
 
 
 async def remove_scope(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     try:
         rbac.remove_scope(request.path_params["name"])
     except RbacError as error:
@@ -128,12 +117,12 @@ async def remove_scope(request: Request) -> Response:
 
 
 async def list_assignments(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     return _json({"value": [vars(item) for item in rbac.assignments.values() if item.removed is None]})
 
 
 async def new_assignment(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     body = await json_object_body(request)
     try:
         assignment = rbac.new_assignment(
@@ -153,7 +142,7 @@ async def new_assignment(request: Request) -> Response:
 
 
 async def remove_assignment(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     try:
         rbac.remove_assignment(request.path_params["name"], now=utcnow(), delay_seconds=_delay(request))
     except RbacError as error:
@@ -163,7 +152,7 @@ async def remove_assignment(request: Request) -> Response:
 
 
 async def test_authorization(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = control_tenant(request)
     identity = request.query_params.get("identity")
     if not identity:
         raise GraphErrorResponse(
@@ -181,7 +170,7 @@ async def test_authorization(request: Request) -> Response:
 
 
 async def get_group(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = control_tenant(request)
     identity = request.path_params["identity"].lower()
     for group in tenant.groups.values():
         if identity in (group.id.lower(), group.display_name.lower(), group.mail_nickname.lower()):
@@ -199,7 +188,7 @@ async def get_group(request: Request) -> Response:
 
 
 async def set_mailbox(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = control_tenant(request)
     user = tenant.find_user(request.path_params["user"])
     if user is None:
         raise GraphErrorResponse(
@@ -234,7 +223,7 @@ async def set_mailbox(request: Request) -> Response:
 
 
 async def list_mailboxes(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = control_tenant(request)
     rbac = _rbac(tenant)
     calendars = tenant.extensions[CALENDAR_EXTENSION]
     assert isinstance(calendars, CalendarStore)
@@ -263,12 +252,12 @@ def _access(rbac: ExchangeRbac, app_id: str) -> dict[str, Any]:
 
 
 async def get_app_only_access(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     return _json(_access(rbac, request.path_params["app_id"]))
 
 
 async def put_app_only_access(request: Request) -> Response:
-    rbac = _rbac(_tenant(request))
+    rbac = _rbac(control_tenant(request))
     body = await json_object_body(request)
     unknown = sorted(set(body) - set(_ACCESS_KEYS))
     if unknown or not all(isinstance(body.get(key, False), bool) for key in _ACCESS_KEYS):

@@ -18,7 +18,7 @@ Enable with ``pytest_plugins = ["meetgate_sandbox.pytest_plugin"]`` in a ``conft
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +71,14 @@ class SandboxApp:
     control: SandboxControl = field(repr=False)
     #: True when the policy was created and granted to the pilot users
     policy_granted: bool = False
+
+    def scope_calendars(self, users: Sequence[TenantUser] | None = None) -> dict[str, Any]:
+        """Calendar access for this app to ``users``' mailboxes only (the pilots by default), through
+        Exchange RBAC for Applications, as an Exchange administrator would set it up."""
+        chosen = self.pilot_users if users is None else users
+        return self.control.scope_mailboxes(
+            self.tenant_id, self.client_id, self.service_principal_id, [user.id for user in chosen]
+        )
 
     def profile(self, name: str = "sandbox") -> Profile:
         """A :class:`meetgate.config.Profile` for this tenant and app, as ``meetgate.toml`` would hold."""

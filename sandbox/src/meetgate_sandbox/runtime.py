@@ -94,3 +94,15 @@ def caller_tenant(conn: HTTPConnection) -> tuple[Caller, Tenant]:
     if tenant is None:
         raise GraphErrorResponse(401, "InvalidAuthenticationToken", "Access token validation failure.")
     return caller, tenant
+
+
+def control_tenant(conn: HTTPConnection) -> Tenant:
+    """The tenant named by a control route's ``{tid}`` (its id or domain), or the control API's 404."""
+    state = runtime_of(conn).state
+    key = conn.path_params["tid"]
+    tenant = state.tenants.get(key) or state.find_tenant(key)
+    if tenant is None:
+        raise GraphErrorResponse(
+            404, "NotFound", f"No sandbox tenant {key}: create it with POST /_sandbox/tenants."
+        )
+    return tenant
