@@ -30,6 +30,8 @@ from meetgate_sandbox import (
     exchange_control,
     exchange_rbac,
     meetings_backend,
+    subscriptions,
+    subscriptions_api,
 )
 from meetgate_sandbox.directory_audit import EXTENSION as PROVISIONING
 from meetgate_sandbox.directory_audit import ProvisioningExtension
@@ -53,6 +55,7 @@ def builtin_routes() -> list[BaseRoute]:
         *calendar_api.routes(),
         *exchange_control.routes(),
         *batch.routes(),
+        *subscriptions_api.routes(),
     ]
 
 
@@ -63,6 +66,7 @@ def builtin_extensions() -> dict[str, ExtensionFactory]:
         PROVISIONING: ProvisioningExtension.for_tenant,
         calendar_api.CALENDAR_EXTENSION: calendar_api.calendar_extension,
         exchange_rbac.EXTENSION: exchange_rbac.ExchangeRbac.for_tenant,
+        subscriptions.EXTENSION: subscriptions.SubscriptionStore.for_tenant,
     }
 
 
@@ -123,4 +127,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.sandbox = runtime
+    subscriptions_api.attach(runtime)  # change notifications listen to the runtime's changes
     return app

@@ -1,0 +1,612 @@
+"""Graph's ``/subscriptions`` routes, the listener that turns changes into notifications, and the
+control API of change notifications.
+
+Graph (``/v1.0`` and ``/beta``): ``POST /subscriptions`` (201), ``GET /subscriptions`` (the calling
+app's), ``GET`` / ``PATCH`` (renew: 200) / ``DELETE`` (204) ``/subscriptions/{id}``,
+``POST /subscriptions/{id}/reauthorize`` (204). Order of checks on create: body → required fields →
+resource (known, its version) → changeType → URLs → clientState → expirationDateTime (past, maximum,
+raised to 45 minutes, ``lifecycleNotificationUrl`` beyond one hour for Teams artifacts) → resource
+data encryption → permission → the resource (user, meeting) → the Teams application access policy →
+the validation handshake of ``notificationUrl`` and then of ``lifecycleNotificationUrl``.
+
+Control (``/_sandbox/tenants/{tid}/subscriptions``): ``GET`` (every subscription of the tenant),
+``GET`` / ``PUT /settings`` (:class:`~meetgate_sandbox.subscriptions.DeliverySettings`),
+``GET /{id}/deliveries``, ``POST /{id}/lifecycle`` (``{"event": "reauthorizationRequired" |
+"subscriptionRemoved" | "missed"}``), ``POST /{id}/expire``; ``POST /_sandbox/tenants/{tid}/changes``
+publishes a change as a route module would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from meetgate_sandbox.exchange_rbac import mailbox_permitted
+from meetgate_sandbox.http import Caller, GraphErrorResponse, json_object_body
+from meetgate_sandbox.meetings import MeetingStore
+from meetgate_sandbox.notification_bus import Change
+from meetgate_sandbox.notifications_delivery import DeliveryWorker, PendingDelivery, lifecycle_body
+from meetgate_sandbox.policy import PolicyEngine
+from meetgate_sandbox.runtime import SandboxRuntime, caller_tenant, runtime_of
+from meetgate_sandbox.state import Tenant
+from meetgate_sandbox.subscriptions import (
+    CHANGE_TYPES,
+    EXTENSION,
+    LIFECYCLE_REQUIRED_MESSAGE,
+    MIN_MINUTES,
+    NOTIFICATION_APP_ID,
+    DeliveryRecord,
+    ResourceRule,
+    Subscription,
+    SubscriptionStore,
+    encrypt_resource_data,
+    iso,
+    load_encryption_certificate,
+    match_key,
+    parse_time,
+    resource_rule,
+)
+
+__all__ = ["attach", "control_routes", "graph_routes", "on_change"]
+
+WORKER = "notifications.worker"
+LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+MAX_CLIENT_STATE = 128
+MAX_PER_MAILBOX = 1000
+TLS_VERSIONS = ("v1_0", "v1_1", "v1_2", "v1_3")
+HANDSHAKE_FAILED = (
+    "Subscription validation request failed. Notification endpoint must respond with 200 OK to "
+    "validation request."
+)
+HANDSHAKE_MISMATCH = (
+    "Subscription validation request failed. Response must exactly match validationToken query parameter."
+)
+FORBIDDEN = "Operation: Create; Exception: [Status Code: Forbidden; Reason: {reason}]"
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
+def _invalid(message: str, code: str = "InvalidRequest") -> GraphErrorResponse:
+    return GraphErrorResponse(400, code, message)
+
+
+def store_of(tenant: Tenant) -> SubscriptionStore:
+    store = tenant.extensions[EXTENSION]
+    assert isinstance(store, SubscriptionStore)
+    return store
+
+
+def worker_of(runtime: SandboxRuntime) -> DeliveryWorker:
+    worker = runtime.services.get(WORKER)
+    if worker is None:
+        worker = runtime.services[WORKER] = DeliveryWorker()
+    assert isinstance(worker, DeliveryWorker)
+    return worker
+
+
+def sandbox_now(runtime: SandboxRuntime) -> dt.datetime:
+    return dt.datetime.fromtimestamp(runtime.now(), dt.UTC)
+
+
+# ---- validation -----------------------------------------------------------------------------------
+
+
+def _check_url(name: str, value: Any, store: SubscriptionStore) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(f"{name} must be an absolute https URL.")
+    parts = urllib.parse.urlsplit(value)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and loopback and store.settings.allow_http_loopback:
+        return value
+    raise _invalid(f"Invalid {name} '{value}': the URL must use the HTTPS protocol.", "ValidationError")
+
+
+def _expiration(
+    value: Any, rule: ResourceRule, store: SubscriptionStore, now: dt.datetime, lifecycle: str | None
+) -> dt.datetime:
+    if not isinstance(value, str):
+        raise _invalid("expirationDateTime is a required property for subscription creation.")
+    try:
+        expiration = parse_time(value)
+    except ValueError:
+        raise _invalid(f"The expirationDateTime value '{value}' is not a valid DateTimeOffset.") from None
+    if expiration <= now:
+        raise GraphErrorResponse(400, "ExtensionError", "Subscription expiration must be in the future.")
+    maximum = int(getattr(store.settings, rule.max_minutes_setting))
+    if expiration > now + dt.timedelta(minutes=maximum):
+        raise GraphErrorResponse(
+            400, "ExtensionError", f"Subscription expiration can only be {maximum} minutes in the future."
+        )
+    expiration = max(expiration, now + dt.timedelta(minutes=MIN_MINUTES))
+    if rule.lifecycle_beyond_hour and lifecycle is None and expiration > now + dt.timedelta(hours=1):
+        raise _invalid(LIFECYCLE_REQUIRED_MESSAGE, "ValidationError")
+    return expiration
+
+
+def _forbidden(reason: str) -> GraphErrorResponse:
+    return GraphErrorResponse(403, "ExtensionError", FORBIDDEN.format(reason=reason))
+
+
+def _authorize(
+    caller: Caller, tenant: Tenant, rule: ResourceRule, ids: dict[str, str], now: dt.datetime
+) -> tuple[str, str | None]:
+    """The resource's match key (user keys as ids) and the organizer the Teams policy is checked for."""
+    granted = caller.roles if caller.is_app_only else caller.scopes
+    user_id: str | None = None
+    if rule.user_group is not None:
+        key = ids.get(rule.user_group) or caller.delegated_user_id
+        if key is None:
+            raise _invalid("/me is only valid with delegated authentication flow.")
+        user = tenant.find_user(key)
+        if user is None:
+            raise GraphErrorResponse(404, "ResourceNotFound", f"The user '{key}' was not found.")
+        user_id = user.id
+    rbac = (
+        rule.kind == "events"
+        and caller.is_app_only
+        and user_id is not None
+        and any(mailbox_permitted(tenant, caller.app_id, p, user_id, now) for p in rule.permissions)
+    )
+    if not set(rule.permissions) & granted and not rbac:
+        wanted = " or ".join(rule.permissions)
+        raise _forbidden(f"The app needs the permission {wanted} to subscribe to this resource.")
+    if not caller.is_app_only and user_id is not None and user_id != caller.delegated_user_id:
+        raise _forbidden("The signed-in user may subscribe only to their own resources.")
+    policy_user = user_id
+    meetings = tenant.extensions.get("meetings")
+    if "meeting" in ids or "url" in ids:
+        found = []
+        if isinstance(meetings, MeetingStore):
+            if "url" in ids:
+                found = meetings.find_in_tenant(join_url=urllib.parse.unquote(ids["url"]))
+            else:
+                found = [m for m in meetings.snapshot() if m.id == ids["meeting"]]
+        if not found:
+            raise GraphErrorResponse(404, "ResourceNotFound", "The online meeting was not found.")
+        policy_user = found[0].organizer_id
+    if rule.teams_policy and caller.is_app_only and policy_user is not None:
+        engine = tenant.extensions.get("policy")
+        if not isinstance(engine, PolicyEngine) or not engine.allows(policy_user, caller.app_id):
+            raise _forbidden(f"No application access policy found for this app {caller.app_id} on the user.")
+    resource = f"users/{user_id}/events" if rule.kind == "events" else _resource_path(rule, ids)
+    return match_key(resource), policy_user
+
+
+def _resource_path(rule: ResourceRule, ids: dict[str, str]) -> str:
+    if "url" in ids:
+        return f"communications/onlineMeetings/?$filter=JoinWebUrl eq '{ids['url']}'"
+    if "meeting" in ids:
+        return f"communications/onlineMeetings/{ids['meeting']}/{rule.kind}"
+    artifact = "Transcripts" if rule.kind == "transcripts" else "Recordings"
+    if "user" in ids:
+        return f"users/{ids['user']}/onlineMeetings/getAll{artifact}"
+    return (
+        "communications/callRecords"
+        if rule.kind == "callRecords"
+        else f"communications/onlineMeetings/getAll{artifact}"
+    )
+
+
+async def _handshake(url: str, store: SubscriptionStore) -> None:
+    """Graph's validation request: POST ``url?validationToken=…``; the answer must be 200 with the
+    decoded token as its body, within ``validationTimeoutSeconds``."""
+    token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
+    parts = urllib.parse.urlsplit(url)
+    query = "&".join(q for q in (parts.query, urllib.parse.urlencode({"validationToken": token})) if q)
+    target = urllib.parse.urlunsplit(parts._replace(query=query))
+    try:
+        async with httpx.AsyncClient(timeout=store.settings.validation_timeout_seconds) as client:
+            response = await client.post(
+                target, content=b"", headers={"Content-Type": "text/plain; charset=utf-8"}
+            )
+    except httpx.HTTPError:
+        raise _invalid(HANDSHAKE_FAILED, "ValidationError") from None
+    if response.status_code != 200:
+        raise _invalid(HANDSHAKE_FAILED, "ValidationError")
+    if response.text != token:
+        raise _invalid(HANDSHAKE_MISMATCH, "ValidationError")
+
+
+def _text(body: dict[str, Any], name: str, limit: int | None = None) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{name} must be a string.")
+    if limit is not None and len(value) > limit:
+        raise _invalid(f"{name} must be at most {limit} characters.", "ValidationError")
+    return value
+
+
+# ---- Graph routes ---------------------------------------------------------------------------------
+
+
+def _version(request: Request) -> str:
+    return "beta" if request.url.path.startswith("/beta/") else "v1.0"
+
+
+def _context(request: Request, suffix: str = "") -> str:
+    return f"https://graph.microsoft.com/{_version(request)}/$metadata#subscriptions{suffix}"
+
+
+async def create_subscription(request: Request) -> Response:
+    caller, tenant = caller_tenant(request)
+    runtime = runtime_of(request)
+    store = store_of(tenant)
+    body = await json_object_body(request)
+    for name in ("changeType", "notificationUrl", "resource", "expirationDateTime"):
+        if body.get(name) in (None, ""):
+            raise _invalid(f"{name} is a required property for subscription creation.")
+    resource = _text(body, "resource") or ""
+    found = resource_rule(resource)
+    if found is None or (found[0].beta_only and _version(request) != "beta"):
+        raise _invalid(
+            f"The resource '{resource}' is not supported for change notifications.", "ExtensionError"
+        )
+    rule, ids = found
+    change_type = _text(body, "changeType") or ""
+    kinds = [part.strip() for part in change_type.split(",")]
+    for kind in kinds:
+        if kind not in CHANGE_TYPES or kind not in rule.change_types:
+            raise _invalid(
+                f"The changeType '{kind}' is not supported for the resource '{resource}'; "
+                f"supported: {', '.join(rule.change_types)}.",
+                "ValidationError",
+            )
+    notification_url = _check_url("notificationUrl", body.get("notificationUrl"), store)
+    lifecycle = body.get("lifecycleNotificationUrl")
+    lifecycle_url = None if lifecycle is None else _check_url("lifecycleNotificationUrl", lifecycle, store)
+    client_state = _text(body, "clientState", MAX_CLIENT_STATE)
+    tls = _text(body, "latestSupportedTlsVersion") or "v1_2"
+    if tls not in TLS_VERSIONS:
+        raise _invalid(f"latestSupportedTlsVersion must be one of {', '.join(TLS_VERSIONS)}.")
+    now = sandbox_now(runtime)
+    expiration = _expiration(body.get("expirationDateTime"), rule, store, now, lifecycle_url)
+    include = body.get("includeResourceData", False)
+    if not isinstance(include, bool):
+        raise _invalid("includeResourceData must be true or false.")
+    certificate = _text(body, "encryptionCertificate")
+    certificate_id = _text(body, "encryptionCertificateId", 128)
+    if include:
+        if not certificate:
+            raise _invalid(
+                "encryptionCertificate is required when includeResourceData is true.", "ValidationError"
+            )
+        if not certificate_id:
+            raise _invalid(
+                "encryptionCertificateId is required when includeResourceData is true.", "ValidationError"
+            )
+        try:
+            load_encryption_certificate(certificate)
+        except ValueError as error:
+            raise _invalid(f"The encryptionCertificate is not valid: {error}.", "ValidationError") from None
+    key, policy_user = _authorize(caller, tenant, rule, ids, now)
+    if rule.kind == "events" and sum(s.key == key for s in store.live(now)) >= MAX_PER_MAILBOX:
+        raise _forbidden(f"The mailbox already has {MAX_PER_MAILBOX} active subscriptions.")
+    await _handshake(notification_url, store)
+    if lifecycle_url is not None:
+        await _handshake(lifecycle_url, store)
+    sub = Subscription(
+        id=store.new_id(),
+        resource=resource,
+        change_type=",".join(kinds),
+        notification_url=notification_url,
+        expiration=expiration,
+        application_id=caller.app_id,
+        creator_id=caller.service_principal_id if caller.is_app_only else str(caller.delegated_user_id),
+        version=_version(request),
+        client_state=client_state,
+        lifecycle_notification_url=lifecycle_url,
+        include_resource_data=include,
+        encryption_certificate=certificate,
+        encryption_certificate_id=certificate_id,
+        latest_supported_tls_version=tls,
+        key=key,
+        policy_user_id=policy_user,
+    )
+    store.subscriptions[sub.id] = sub
+    runtime.state.changed()
+    return _json({"@odata.context": _context(request, "/$entity"), **sub.to_json()}, 201)
+
+
+def _own(request: Request) -> tuple[Caller, Tenant, SubscriptionStore, Subscription]:
+    caller, tenant = caller_tenant(request)
+    store = store_of(tenant)
+    store.live(sandbox_now(runtime_of(request)))
+    sub_id = request.path_params["id"]
+    sub = store.subscriptions.get(sub_id)
+    if sub is None or sub.application_id != caller.app_id:
+        raise GraphErrorResponse(404, "ResourceNotFound", f"The subscription '{sub_id}' was not found.")
+    return caller, tenant, store, sub
+
+
+async def list_subscriptions(request: Request) -> Response:
+    caller, tenant = caller_tenant(request)
+    subs = store_of(tenant).live(sandbox_now(runtime_of(request)))
+    return _json(
+        {
+            "@odata.context": _context(request),
+            "value": [s.to_json() for s in subs if s.application_id == caller.app_id],
+        }
+    )
+
+
+async def get_subscription(request: Request) -> Response:
+    _, _, _, sub = _own(request)
+    return _json({"@odata.context": _context(request, "/$entity"), **sub.to_json()})
+
+
+async def update_subscription(request: Request) -> Response:
+    _, _, store, sub = _own(request)
+    runtime = runtime_of(request)
+    body = await json_object_body(request)
+    unknown = sorted(set(body) - {"expirationDateTime", "notificationUrl", "@odata.type"})
+    if unknown:
+        raise _invalid(
+            f"Only expirationDateTime and notificationUrl can be updated, not {', '.join(unknown)}."
+        )
+    found = resource_rule(sub.resource)
+    assert found is not None
+    expiration = sub.expiration
+    if "expirationDateTime" in body:
+        now = sandbox_now(runtime)
+        expiration = _expiration(
+            body["expirationDateTime"], found[0], store, now, sub.lifecycle_notification_url
+        )
+    url = sub.notification_url
+    if "notificationUrl" in body:
+        url = _check_url("notificationUrl", body["notificationUrl"], store)
+        if url != sub.notification_url:
+            await _handshake(url, store)
+    sub.expiration, sub.notification_url = expiration, url
+    sub.reauthorization_required = False
+    runtime.state.changed()
+    return _json({"@odata.context": _context(request, "/$entity"), **sub.to_json()})
+
+
+async def delete_subscription(request: Request) -> Response:
+    _, _, store, sub = _own(request)
+    del store.subscriptions[sub.id]
+    runtime_of(request).state.changed()
+    return Response(status_code=204)
+
+
+async def reauthorize_subscription(request: Request) -> Response:
+    _, _, _, sub = _own(request)
+    sub.reauthorization_required = False
+    runtime_of(request).state.changed()
+    return Response(status_code=204)
+
+
+def graph_routes() -> list[BaseRoute]:
+    """``/subscriptions`` under /v1.0 and /beta."""
+    result: list[BaseRoute] = []
+    for version in ("v1.0", "beta"):
+        base = f"/{version}/subscriptions"
+        result += [
+            Route(base, create_subscription, methods=["POST"]),
+            Route(base, list_subscriptions, methods=["GET"]),
+            Route(f"{base}/{{id}}", get_subscription, methods=["GET"]),
+            Route(f"{base}/{{id}}", update_subscription, methods=["PATCH"]),
+            Route(f"{base}/{{id}}", delete_subscription, methods=["DELETE"]),
+            Route(f"{base}/{{id}}/reauthorize", reauthorize_subscription, methods=["POST"]),
+        ]
+    return result
+
+
+# ---- delivery -------------------------------------------------------------------------------------
+
+
+def _basic_resource_data(change: Change) -> dict[str, Any]:
+    data = change.resource_data
+    basic: dict[str, Any] = {"@odata.type": change.odata_type, "@odata.id": change.resource}
+    if "@odata.etag" in data:
+        basic["@odata.etag"] = data["@odata.etag"]
+    if "id" in data:
+        basic["id"] = data["id"]
+    return basic
+
+
+def _policy_allows(tenant: Tenant, sub: Subscription, change: Change) -> bool:
+    found = resource_rule(sub.resource)
+    if found is None or not found[0].teams_policy:
+        return True
+    user = change.organizer_id or sub.policy_user_id
+    engine = tenant.extensions.get("policy")
+    if user is None or not isinstance(engine, PolicyEngine):
+        return True
+    return engine.allows(user, sub.application_id)
+
+
+def on_change(runtime: SandboxRuntime, change: Change) -> None:
+    """Queue a notification of ``change`` for each live subscription of its tenant that watches it."""
+    tenant = runtime.state.tenants.get(change.tenant_id)
+    store = tenant.extensions.get(EXTENSION) if tenant is not None else None
+    if tenant is None or not isinstance(store, SubscriptionStore):
+        return
+    topics = {match_key(topic) for topic in change.topics}
+    for sub in store.live(sandbox_now(runtime)):
+        if sub.key not in topics or change.change_type not in sub.change_types():
+            continue
+        if not _policy_allows(tenant, sub, change):
+            continue
+        item: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "subscriptionId": sub.id,
+            "subscriptionExpirationDateTime": iso(sub.expiration),
+            "changeType": change.change_type,
+            "resource": change.resource,
+            "clientState": sub.client_state,
+            "tenantId": tenant.id,
+            "resourceData": _basic_resource_data(change),
+        }
+        body: dict[str, Any] = {"value": [item]}
+        if sub.include_resource_data and sub.encryption_certificate and sub.encryption_certificate_id:
+            item["encryptedContent"] = encrypt_resource_data(
+                change.resource_data, sub.encryption_certificate, sub.encryption_certificate_id
+            )
+            body["validationTokens"] = [
+                runtime.issuer.issue_notification_token(
+                    tenant_id=tenant.id, audience=sub.application_id, app_id=NOTIFICATION_APP_ID
+                )
+            ]
+        _submit(runtime, store, sub, "notification", sub.notification_url, body)
+
+
+def _submit(
+    runtime: SandboxRuntime,
+    store: SubscriptionStore,
+    sub: Subscription,
+    kind: str,
+    url: str,
+    body: dict[str, Any],
+) -> DeliveryRecord:
+    record = DeliveryRecord(str(uuid.uuid4()), sub.id, kind, url, body, created=time.time())
+    missed = _lifecycle(store, sub, "missed") if sub.lifecycle_notification_url else None
+    worker_of(runtime).submit(PendingDelivery(store, record, sub.lifecycle_notification_url, missed))
+    return record
+
+
+def _lifecycle(store: SubscriptionStore, sub: Subscription, event: str) -> dict[str, Any]:
+    return lifecycle_body(
+        subscription_id=sub.id,
+        expiration=iso(sub.expiration),
+        tenant_id=store.tenant_id,
+        client_state=sub.client_state,
+        event=event,
+    )
+
+
+def attach(runtime: SandboxRuntime) -> None:
+    """Listen to the runtime's changes (once per runtime)."""
+    if runtime.services.get("notifications.attached"):
+        return
+    runtime.services["notifications.attached"] = True
+    runtime.notifications.subscribe(lambda change: on_change(runtime, change))
+
+
+# ---- control API ----------------------------------------------------------------------------------
+
+
+def _tenant(request: Request) -> Tenant:
+    key = request.path_params["tid"]
+    tenant = runtime_of(request).state.find_tenant(key)
+    if tenant is None:
+        raise GraphErrorResponse(
+            404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants"
+        )
+    return tenant
+
+
+def _control_sub(request: Request) -> tuple[SubscriptionStore, Subscription]:
+    store = store_of(_tenant(request))
+    store.live(sandbox_now(runtime_of(request)))
+    sub = store.subscriptions.get(request.path_params["id"])
+    if sub is None:
+        raise GraphErrorResponse(404, "NotFound", f"no live subscription {request.path_params['id']!r}")
+    return store, sub
+
+
+async def control_list(request: Request) -> Response:
+    store = store_of(_tenant(request))
+    return _json({"value": [s.to_json() for s in store.live(sandbox_now(runtime_of(request)))]})
+
+
+async def control_settings(request: Request) -> Response:
+    store = store_of(_tenant(request))
+    if request.method == "PUT":
+        body = await json_object_body(
+            request, invalid_json="the body is not valid JSON", not_an_object="the body must be a JSON object"
+        )
+        try:
+            store.settings.update(body)
+        except ValueError as error:
+            raise GraphErrorResponse(400, "BadRequest", str(error)) from None
+        runtime_of(request).state.changed()
+    return _json(store.settings.to_json())
+
+
+async def control_deliveries(request: Request) -> Response:
+    store = store_of(_tenant(request))
+    return _json({"value": store.records(request.path_params["id"])})
+
+
+async def control_lifecycle(request: Request) -> Response:
+    store, sub = _control_sub(request)
+    body = await json_object_body(request)
+    event = body.get("event")
+    if event not in LIFECYCLE_EVENTS:
+        raise GraphErrorResponse(400, "BadRequest", f"event must be one of {', '.join(LIFECYCLE_EVENTS)}")
+    if sub.lifecycle_notification_url is None:
+        raise GraphErrorResponse(
+            400,
+            "BadRequest",
+            "the subscription has no lifecycleNotificationUrl: Graph sends it no lifecycle events",
+        )
+    runtime = runtime_of(request)
+    record = _submit(
+        runtime, store, sub, "lifecycle", sub.lifecycle_notification_url, _lifecycle(store, sub, event)
+    )
+    if event == "reauthorizationRequired":
+        sub.reauthorization_required = True
+    elif event == "subscriptionRemoved":
+        del store.subscriptions[sub.id]
+    runtime.state.changed()
+    return _json(record.to_json(), 202)
+
+
+async def control_expire(request: Request) -> Response:
+    store, sub = _control_sub(request)
+    sub.expiration = sandbox_now(runtime_of(request))
+    store.live(sub.expiration)
+    runtime_of(request).state.changed()
+    return Response(status_code=204)
+
+
+async def control_publish(request: Request) -> Response:
+    tenant = _tenant(request)
+    body = await json_object_body(request)
+    try:
+        change = Change(
+            tenant_id=tenant.id,
+            change_type=str(body["changeType"]),
+            resource=str(body["resource"]),
+            odata_type=str(body.get("odataType") or "#Microsoft.Graph.entity"),
+            resource_data=dict(body.get("resourceData") or {}),
+            topics=tuple(str(t) for t in body.get("topics") or ()),
+            organizer_id=body.get("organizerId"),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise GraphErrorResponse(400, "BadRequest", "changeType, resource and topics are required") from None
+    runtime_of(request).notifications.publish(change)
+    return Response(status_code=202)
+
+
+def control_routes() -> list[BaseRoute]:
+    base = "/_sandbox/tenants/{tid}/subscriptions"
+    return [
+        Route(base, control_list, methods=["GET"]),
+        Route(f"{base}/settings", control_settings, methods=["GET", "PUT"]),
+        Route(f"{base}/{{id}}/deliveries", control_deliveries, methods=["GET"]),
+        Route(f"{base}/{{id}}/lifecycle", control_lifecycle, methods=["POST"]),
+        Route(f"{base}/{{id}}/expire", control_expire, methods=["POST"]),
+        Route("/_sandbox/tenants/{tid}/changes", control_publish, methods=["POST"]),
+    ]
+
+
+def routes() -> list[BaseRoute]:
+    """Graph's subscription routes and their control API."""
+    return [*graph_routes(), *control_routes()]
