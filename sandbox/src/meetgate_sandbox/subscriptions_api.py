@@ -181,6 +181,8 @@ def _authorize(
         engine = tenant.extensions.get("policy")
         if not isinstance(engine, PolicyEngine) or not engine.allows(policy_user, caller.app_id):
             raise _forbidden(f"No application access policy found for this app {caller.app_id} on the user.")
+    if user_id is not None and "user" in ids:
+        ids = {**ids, "user": user_id}  # a UPN in the resource matches changes by the user's id
     resource = f"users/{user_id}/events" if rule.kind == "events" else _resource_path(rule, ids)
     return match_key(resource), policy_user
 
