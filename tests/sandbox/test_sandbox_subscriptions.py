@@ -555,3 +555,53 @@ def test_the_teams_policy_lets_a_user_scoped_subscription_in(sandbox_tenant, sub
         delivery["body"]["value"][0]["resource"]
         == "communications/onlineMeetings('MSo1')/recordings('MSMj1')"
     )
+
+
+# ---- units ------------------------------------------------------------------------------------------
+
+
+def test_the_store_and_its_settings_survive_a_save():
+    from meetgate_sandbox.subscriptions import Subscription, SubscriptionStore
+
+    store = SubscriptionStore("tid")
+    store.settings.update({"allowHttpLoopback": True, "outlookMaxMinutes": 10080})
+    sub = Subscription(
+        id="s1",
+        resource="users/u/events",
+        change_type="created",
+        notification_url="https://example.org/n",
+        expiration=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+        application_id="app",
+        creator_id="sp",
+        key="users/u/events",
+    )
+    store.subscriptions[sub.id] = sub
+    again = SubscriptionStore("tid")
+    again.load_dict(json.loads(json.dumps(store.to_dict())))
+    assert again.subscriptions["s1"] == sub
+    assert again.settings == store.settings
+    assert again.live(dt.datetime(2031, 1, 1, tzinfo=dt.UTC)) == []  # expired ones are gone
+
+
+def test_resources_match_case_insensitively_and_decoded():
+    from meetgate_sandbox.subscriptions import match_key, resource_rule
+
+    url = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/0"
+    found = resource_rule(f"communications/onlineMeetings/?$filter=JoinWebUrl eq '{url}'")
+    assert found is not None and found[0].kind == "callEvents" and found[0].beta_only
+    assert match_key(f"/Communications/OnlineMeetings/?$filter=JoinWebUrl eq '{url}'") == match_key(
+        "communications/onlineMeetings?$filter=joinWebUrl eq '" + urllib.parse.unquote(url) + "'"
+    )
+    assert resource_rule("/users/a@b.c/calendar/events") is not None
+    assert resource_rule("users/a/messages") is None
+
+
+def test_the_settings_refuse_unknown_names_and_bad_values(sandbox_tenant):
+    from meetgate_sandbox.control import SandboxControlError
+
+    control, tid = sandbox_tenant.control, sandbox_tenant.tenant_id
+    for changes in ({"retryEverything": 1}, {"retryBaseSeconds": -1}, {"allowHttpLoopback": "yes"}):
+        with pytest.raises(SandboxControlError) as refused:
+            control.notification_settings(tid, **changes)
+        assert refused.value.status == 400
+    assert control.notification_settings(tid)["allowHttpLoopback"] is False

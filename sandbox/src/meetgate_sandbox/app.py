@@ -117,6 +117,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        subscriptions_api.detach(runtime)
         if on_shutdown is not None:
             on_shutdown()
 

@@ -347,8 +347,8 @@ class SubscriptionStore:
 
     def live(self, now: dt.datetime) -> list[Subscription]:
         """Subscriptions that have not expired; expired ones are removed (Graph deletes them)."""
-        for sub_id in [s.id for s in self.subscriptions.values() if s.expiration <= now]:
-            del self.subscriptions[sub_id]
+        for sub_id in [s.id for s in list(self.subscriptions.values()) if s.expiration <= now]:
+            self.subscriptions.pop(sub_id, None)
         return list(self.subscriptions.values())
 
     def add_record(self, record: DeliveryRecord) -> None:

@@ -56,7 +56,7 @@ from meetgate_sandbox.subscriptions import (
     resource_rule,
 )
 
-__all__ = ["attach", "control_routes", "graph_routes", "on_change"]
+__all__ = ["attach", "control_routes", "detach", "graph_routes", "on_change"]
 
 WORKER = "notifications.worker"
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
@@ -498,6 +498,14 @@ def attach(runtime: SandboxRuntime) -> None:
         return
     runtime.services["notifications.attached"] = True
     runtime.notifications.subscribe(lambda change: on_change(runtime, change))
+
+
+def detach(runtime: SandboxRuntime) -> None:
+    """Stop the delivery worker (the server is shutting down; undelivered notifications are lost,
+    as they are kept in memory only)."""
+    worker = runtime.services.pop(WORKER, None)
+    if isinstance(worker, DeliveryWorker):
+        worker.stop()
 
 
 # ---- control API ----------------------------------------------------------------------------------
