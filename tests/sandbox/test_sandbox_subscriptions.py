@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -36,7 +37,8 @@ class Receiver:
     """A tiny HTTP endpoint: answers the validation handshake as told, records every notification
     and answers it with the next queued status (202 when none is queued)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        self.scheme = "https" if tls else "http"
         self.handshake: str = "echo"  # echo | encoded | fail
         self.statuses: list[int] = []
         self.always: int | None = None
@@ -66,6 +68,10 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -88,7 +94,7 @@ class Receiver:
         handler.wfile.write(body)
 
     def url(self, path: str = "/notify") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}{path}"
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
         deadline = time.monotonic() + DEADLINE
@@ -605,3 +611,28 @@ def test_the_settings_refuse_unknown_names_and_bad_values(sandbox_tenant):
             control.notification_settings(tid, **changes)
         assert refused.value.status == 400
     assert control.notification_settings(tid)["allowHttpLoopback"] is False
+
+
+def test_an_https_endpoint_is_validated_and_served(sandbox, sandbox_tenant, subscriber):
+    """Without the loopback switch: a receiver with a certificate the sandbox's CA issued."""
+    graph, _ = subscriber
+    control, tid = sandbox_tenant.control, sandbox_tenant.tenant_id
+    control.notification_settings(tid, allowHttpLoopback=False)
+    tls_dir = sandbox.info.ca_bundle.parent
+    receiver = Receiver(tls=(str(tls_dir / "server.pem"), str(tls_dir / "server.key.pem")))
+    try:
+        user = _users(sandbox_tenant)[0]
+        plain = _events_subscription(user["id"], receiver)
+        refused = graph(
+            "POST",
+            "/subscriptions",
+            json={**plain, "notificationUrl": plain["notificationUrl"].replace("https", "http")},
+        )
+        assert refused.status_code == 400
+        response = graph("POST", "/subscriptions", json=plain)
+        assert response.status_code == 201, response.text
+        graph("POST", f"/users/{user['id']}/events", json=_event())
+        [delivery] = receiver.wait_for(lambda r: len(r) >= 1)
+        assert delivery["body"]["value"][0]["changeType"] == "created"
+    finally:
+        receiver.close()

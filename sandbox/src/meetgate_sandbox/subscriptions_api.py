@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import time
 import urllib.parse
 import uuid
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from meetgate_sandbox.control import ssl_context
 from meetgate_sandbox.exchange_rbac import mailbox_permitted
 from meetgate_sandbox.http import Caller, GraphErrorResponse, json_object_body
 from meetgate_sandbox.meetings import MeetingStore
@@ -87,10 +89,20 @@ def store_of(tenant: Tenant) -> SubscriptionStore:
     return store
 
 
+def trust(runtime: SandboxRuntime) -> ssl.SSLContext | bool:
+    """What notification endpoints' certificates are checked against: the system's CAs, plus the
+    sandbox's own CA when the server has one (so a test's receiver can use a certificate it issued)."""
+    ca = runtime.services.get("tls.ca_certificate")
+    return ssl_context(ca) if ca is not None else True
+
+
 def worker_of(runtime: SandboxRuntime) -> DeliveryWorker:
     worker = runtime.services.get(WORKER)
     if worker is None:
-        worker = runtime.services[WORKER] = DeliveryWorker()
+        verify = trust(runtime)
+        worker = runtime.services[WORKER] = DeliveryWorker(
+            client_factory=lambda: httpx.Client(verify=verify, follow_redirects=False)
+        )
     assert isinstance(worker, DeliveryWorker)
     return worker
 
@@ -202,7 +214,7 @@ def _resource_path(rule: ResourceRule, ids: dict[str, str]) -> str:
     )
 
 
-async def _handshake(url: str, store: SubscriptionStore) -> None:
+async def _handshake(url: str, store: SubscriptionStore, verify: ssl.SSLContext | bool) -> None:
     """Graph's validation request: POST ``url?validationToken=…``; the answer must be 200 with the
     decoded token as its body, within ``validationTimeoutSeconds``."""
     token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
@@ -210,7 +222,9 @@ async def _handshake(url: str, store: SubscriptionStore) -> None:
     query = "&".join(q for q in (parts.query, urllib.parse.urlencode({"validationToken": token})) if q)
     target = urllib.parse.urlunsplit(parts._replace(query=query))
     try:
-        async with httpx.AsyncClient(timeout=store.settings.validation_timeout_seconds) as client:
+        async with httpx.AsyncClient(
+            timeout=store.settings.validation_timeout_seconds, verify=verify
+        ) as client:
             response = await client.post(
                 target, content=b"", headers={"Content-Type": "text/plain; charset=utf-8"}
             )
@@ -298,9 +312,9 @@ async def create_subscription(request: Request) -> Response:
     key, policy_user = _authorize(caller, tenant, rule, ids, now)
     if rule.kind == "events" and sum(s.key == key for s in store.live(now)) >= MAX_PER_MAILBOX:
         raise _forbidden(f"The mailbox already has {MAX_PER_MAILBOX} active subscriptions.")
-    await _handshake(notification_url, store)
+    await _handshake(notification_url, store, trust(runtime))
     if lifecycle_url is not None:
-        await _handshake(lifecycle_url, store)
+        await _handshake(lifecycle_url, store, trust(runtime))
     sub = Subscription(
         id=store.new_id(),
         resource=resource,
@@ -372,7 +386,7 @@ async def update_subscription(request: Request) -> Response:
     if "notificationUrl" in body:
         url = _check_url("notificationUrl", body["notificationUrl"], store)
         if url != sub.notification_url:
-            await _handshake(url, store)
+            await _handshake(url, store, trust(runtime))
     sub.expiration, sub.notification_url = expiration, url
     sub.reauthorization_required = False
     runtime.state.changed()
