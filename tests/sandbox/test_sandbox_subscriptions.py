@@ -599,6 +599,7 @@ def test_resources_match_case_insensitively_and_decoded():
         "communications/onlineMeetings?$filter=joinWebUrl eq '" + urllib.parse.unquote(url) + "'"
     )
     assert resource_rule("/users/a@b.c/calendar/events") is not None
+    assert resource_rule("users/a/events?$select=subject,start") is not None  # rich Outlook notifications
     assert resource_rule("users/a/messages") is None
 
 

@@ -87,7 +87,9 @@ _ID = r"[^/()']+"
 RULES: tuple[ResourceRule, ...] = (
     ResourceRule(
         "events",
-        re.compile(rf"^(?:users/(?P<user>{_ID})|me)/(?:calendar/)?events$", re.IGNORECASE),
+        re.compile(
+            rf"^(?:users/(?P<user>{_ID})|me)/(?:calendar/)?events(?:\?\$select=[^&]+)?$", re.IGNORECASE
+        ),
         CHANGE_TYPES,
         ("Calendars.Read", "Calendars.ReadWrite"),
         "outlook_max_minutes",
