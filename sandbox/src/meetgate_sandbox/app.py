@@ -30,6 +30,7 @@ from meetgate_sandbox import (
     exchange_control,
     exchange_rbac,
     meetings_backend,
+    notifications_delivery,
     subscriptions,
     subscriptions_api,
 )
@@ -117,7 +118,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        subscriptions_api.detach(runtime)
+        notifications_delivery.detach(runtime)
         if on_shutdown is not None:
             on_shutdown()
 
@@ -128,5 +129,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.sandbox = runtime
-    subscriptions_api.attach(runtime)  # change notifications listen to the runtime's changes
+    notifications_delivery.attach(runtime)  # change notifications listen to the runtime's changes
     return app

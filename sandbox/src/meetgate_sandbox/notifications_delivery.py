@@ -7,6 +7,11 @@ until ``retryWindowSeconds`` (Graph: "up to 4 hours") have passed since the chan
 notification is dropped and, when the subscription has a ``lifecycleNotificationUrl``, a ``missed``
 lifecycle event is sent there. Notifications of a subscription that is gone (deleted or expired) are
 dropped without one.
+
+:func:`attach` makes :func:`on_change` listen to the runtime's
+:class:`~meetgate_sandbox.notification_bus.NotificationBus`: each change becomes one notification per
+live subscription watching it (with ``encryptedContent`` and ``validationTokens`` when the
+subscription asked for resource data).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import datetime as dt
 import heapq
 import itertools
 import logging
+import ssl
 import threading
 import time
 import uuid
@@ -24,9 +30,37 @@ from typing import Any
 
 import httpx
 
-from meetgate_sandbox.subscriptions import DeliveryRecord, SubscriptionStore, iso
+from meetgate_sandbox.control import ssl_context
+from meetgate_sandbox.notification_bus import Change
+from meetgate_sandbox.policy import PolicyEngine
+from meetgate_sandbox.runtime import SandboxRuntime
+from meetgate_sandbox.state import Tenant
+from meetgate_sandbox.subscriptions import (
+    EXTENSION,
+    NOTIFICATION_APP_ID,
+    DeliveryRecord,
+    Subscription,
+    SubscriptionStore,
+    encrypt_resource_data,
+    iso,
+    match_key,
+    resource_rule,
+)
 
-__all__ = ["DeliveryWorker", "PendingDelivery", "lifecycle_body"]
+__all__ = [
+    "DeliveryWorker",
+    "PendingDelivery",
+    "attach",
+    "detach",
+    "lifecycle_body",
+    "lifecycle_of",
+    "on_change",
+    "sandbox_now",
+    "submit",
+    "trust",
+]
+
+WORKER = "notifications.worker"
 
 log = logging.getLogger("meetgate_sandbox.notifications")
 
@@ -157,3 +191,129 @@ class DeliveryWorker:
             if attempt is not None:
                 record.attempts.append(attempt)
             record.state = state
+
+
+# ---- the runtime's worker ----------------------------------------------------------------------------
+
+
+def trust(runtime: SandboxRuntime) -> ssl.SSLContext | bool:
+    """What notification endpoints' certificates are checked against: the system's CAs, plus the
+    sandbox's own CA when the server has one (so a test's receiver can use a certificate it issued)."""
+    ca = runtime.services.get("tls.ca_certificate")
+    return ssl_context(ca) if ca is not None else True
+
+
+def worker_of(runtime: SandboxRuntime) -> DeliveryWorker:
+    """The server's delivery worker (made on first use; it trusts what :func:`trust` says)."""
+    worker = runtime.services.get(WORKER)
+    if worker is None:
+        verify = trust(runtime)
+        worker = runtime.services[WORKER] = DeliveryWorker(
+            client_factory=lambda: httpx.Client(verify=verify, follow_redirects=False)
+        )
+    assert isinstance(worker, DeliveryWorker)
+    return worker
+
+
+def sandbox_now(runtime: SandboxRuntime) -> dt.datetime:
+    """The sandbox's clock (``clockOffsetSeconds`` included) as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(runtime.now(), dt.UTC)
+
+
+# ---- the listener -------------------------------------------------------------------------------------
+
+
+def _basic_resource_data(change: Change) -> dict[str, Any]:
+    data = change.resource_data
+    basic: dict[str, Any] = {"@odata.type": change.odata_type, "@odata.id": change.resource}
+    if "@odata.etag" in data:
+        basic["@odata.etag"] = data["@odata.etag"]
+    if "id" in data:
+        basic["id"] = data["id"]
+    return basic
+
+
+def _policy_allows(tenant: Tenant, sub: Subscription, change: Change) -> bool:
+    found = resource_rule(sub.resource)
+    if found is None or not found[0].teams_policy:
+        return True
+    user = change.organizer_id or sub.policy_user_id
+    engine = tenant.extensions.get("policy")
+    if user is None or not isinstance(engine, PolicyEngine):
+        return True
+    return engine.allows(user, sub.application_id)
+
+
+def on_change(runtime: SandboxRuntime, change: Change) -> None:
+    """Queue a notification of ``change`` for each live subscription of its tenant that watches it."""
+    tenant = runtime.state.tenants.get(change.tenant_id)
+    store = tenant.extensions.get(EXTENSION) if tenant is not None else None
+    if tenant is None or not isinstance(store, SubscriptionStore):
+        return
+    topics = {match_key(topic) for topic in change.topics}
+    for sub in store.live(sandbox_now(runtime)):
+        if sub.key not in topics or change.change_type not in sub.change_types():
+            continue
+        if not _policy_allows(tenant, sub, change):
+            continue
+        item: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "subscriptionId": sub.id,
+            "subscriptionExpirationDateTime": iso(sub.expiration),
+            "changeType": change.change_type,
+            "resource": change.resource,
+            "clientState": sub.client_state,
+            "tenantId": tenant.id,
+            "resourceData": _basic_resource_data(change),
+        }
+        body: dict[str, Any] = {"value": [item]}
+        if sub.include_resource_data and sub.encryption_certificate and sub.encryption_certificate_id:
+            item["encryptedContent"] = encrypt_resource_data(
+                change.resource_data, sub.encryption_certificate, sub.encryption_certificate_id
+            )
+            body["validationTokens"] = [
+                runtime.issuer.issue_notification_token(
+                    tenant_id=tenant.id, audience=sub.application_id, app_id=NOTIFICATION_APP_ID
+                )
+            ]
+        submit(runtime, store, sub, "notification", sub.notification_url, body)
+
+
+def submit(
+    runtime: SandboxRuntime,
+    store: SubscriptionStore,
+    sub: Subscription,
+    kind: str,
+    url: str,
+    body: dict[str, Any],
+) -> DeliveryRecord:
+    record = DeliveryRecord(str(uuid.uuid4()), sub.id, kind, url, body, created=time.time())
+    missed = lifecycle_of(store, sub, "missed") if sub.lifecycle_notification_url else None
+    worker_of(runtime).submit(PendingDelivery(store, record, sub.lifecycle_notification_url, missed))
+    return record
+
+
+def lifecycle_of(store: SubscriptionStore, sub: Subscription, event: str) -> dict[str, Any]:
+    return lifecycle_body(
+        subscription_id=sub.id,
+        expiration=iso(sub.expiration),
+        tenant_id=store.tenant_id,
+        client_state=sub.client_state,
+        event=event,
+    )
+
+
+def attach(runtime: SandboxRuntime) -> None:
+    """Listen to the runtime's changes (once per runtime)."""
+    if runtime.services.get("notifications.attached"):
+        return
+    runtime.services["notifications.attached"] = True
+    runtime.notifications.subscribe(lambda change: on_change(runtime, change))
+
+
+def detach(runtime: SandboxRuntime) -> None:
+    """Stop the delivery worker (the server is shutting down; undelivered notifications are lost,
+    as they are kept in memory only)."""
+    worker = runtime.services.pop(WORKER, None)
+    if isinstance(worker, DeliveryWorker):
+        worker.stop()

@@ -49,6 +49,7 @@ __all__ = [
     "encrypt_resource_data",
     "match_key",
     "resource_rule",
+    "store_of",
 ]
 
 EXTENSION = "subscriptions"
@@ -377,6 +378,13 @@ class SubscriptionStore:
             self.settings.update(data.get("settings") or {})
         except ValueError:
             self.settings = DeliverySettings()
+
+
+def store_of(tenant: Tenant) -> SubscriptionStore:
+    """The tenant's subscriptions (its extension)."""
+    store = tenant.extensions[EXTENSION]
+    assert isinstance(store, SubscriptionStore)
+    return store
 
 
 # ---- encryption -----------------------------------------------------------------------------------

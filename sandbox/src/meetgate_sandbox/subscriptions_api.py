@@ -1,19 +1,13 @@
-"""Graph's ``/subscriptions`` routes, the listener that turns changes into notifications, and the
-control API of change notifications.
+"""Graph's ``/subscriptions`` routes (``/v1.0`` and ``/beta``).
 
-Graph (``/v1.0`` and ``/beta``): ``POST /subscriptions`` (201), ``GET /subscriptions`` (the calling
-app's), ``GET`` / ``PATCH`` (renew: 200) / ``DELETE`` (204) ``/subscriptions/{id}``,
-``POST /subscriptions/{id}/reauthorize`` (204). Order of checks on create: body → required fields →
-resource (known, its version) → changeType → URLs → clientState → expirationDateTime (past, maximum,
-raised to 45 minutes, ``lifecycleNotificationUrl`` beyond one hour for Teams artifacts) → resource
-data encryption → permission → the resource (user, meeting) → the Teams application access policy →
-the validation handshake of ``notificationUrl`` and then of ``lifecycleNotificationUrl``.
-
-Control (``/_sandbox/tenants/{tid}/subscriptions``): ``GET`` (every subscription of the tenant),
-``GET`` / ``PUT /settings`` (:class:`~meetgate_sandbox.subscriptions.DeliverySettings`),
-``GET /{id}/deliveries``, ``POST /{id}/lifecycle`` (``{"event": "reauthorizationRequired" |
-"subscriptionRemoved" | "missed"}``), ``POST /{id}/expire``; ``POST /_sandbox/tenants/{tid}/changes``
-publishes a change as a route module would.
+``POST /subscriptions`` (201), ``GET /subscriptions`` (the calling app's), ``GET`` / ``PATCH`` (renew:
+200) / ``DELETE`` (204) ``/subscriptions/{id}``, ``POST /subscriptions/{id}/reauthorize`` (204).
+Order of checks on create: body → required fields → resource (known, its version) → changeType →
+URLs → clientState → expirationDateTime (past, maximum, raised to 45 minutes,
+``lifecycleNotificationUrl`` beyond one hour for Teams artifacts) → resource data encryption →
+permission → the resource (user, meeting) → the Teams application access policy → the validation
+handshake of ``notificationUrl`` and then of ``lifecycleNotificationUrl``. Delivery is
+:mod:`~meetgate_sandbox.notifications_delivery`, the control API :mod:`~meetgate_sandbox.subscriptions_control`.
 """
 
 from __future__ import annotations
@@ -21,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
-import time
 import urllib.parse
 import uuid
 from typing import Any
@@ -31,37 +24,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from meetgate_sandbox.control import ssl_context
+from meetgate_sandbox import subscriptions_control
 from meetgate_sandbox.exchange_rbac import mailbox_permitted
 from meetgate_sandbox.http import Caller, GraphErrorResponse, json_object_body
 from meetgate_sandbox.meetings import MeetingStore
-from meetgate_sandbox.notification_bus import Change
-from meetgate_sandbox.notifications_delivery import DeliveryWorker, PendingDelivery, lifecycle_body
+from meetgate_sandbox.notifications_delivery import sandbox_now, trust
 from meetgate_sandbox.policy import PolicyEngine
-from meetgate_sandbox.runtime import SandboxRuntime, caller_tenant, runtime_of
+from meetgate_sandbox.runtime import caller_tenant, runtime_of
 from meetgate_sandbox.state import Tenant
 from meetgate_sandbox.subscriptions import (
     CHANGE_TYPES,
-    EXTENSION,
     LIFECYCLE_REQUIRED_MESSAGE,
     MIN_MINUTES,
-    NOTIFICATION_APP_ID,
-    DeliveryRecord,
     ResourceRule,
     Subscription,
     SubscriptionStore,
-    encrypt_resource_data,
-    iso,
     load_encryption_certificate,
     match_key,
     parse_time,
     resource_rule,
+    store_of,
 )
 
-__all__ = ["attach", "control_routes", "detach", "graph_routes", "on_change"]
+__all__ = ["graph_routes", "routes"]
 
-WORKER = "notifications.worker"
-LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 MAX_CLIENT_STATE = 128
 MAX_PER_MAILBOX = 1000
 TLS_VERSIONS = ("v1_0", "v1_1", "v1_2", "v1_3")
@@ -81,34 +67,6 @@ def _json(body: Any, status: int = 200) -> Response:
 
 def _invalid(message: str, code: str = "InvalidRequest") -> GraphErrorResponse:
     return GraphErrorResponse(400, code, message)
-
-
-def store_of(tenant: Tenant) -> SubscriptionStore:
-    store = tenant.extensions[EXTENSION]
-    assert isinstance(store, SubscriptionStore)
-    return store
-
-
-def trust(runtime: SandboxRuntime) -> ssl.SSLContext | bool:
-    """What notification endpoints' certificates are checked against: the system's CAs, plus the
-    sandbox's own CA when the server has one (so a test's receiver can use a certificate it issued)."""
-    ca = runtime.services.get("tls.ca_certificate")
-    return ssl_context(ca) if ca is not None else True
-
-
-def worker_of(runtime: SandboxRuntime) -> DeliveryWorker:
-    worker = runtime.services.get(WORKER)
-    if worker is None:
-        verify = trust(runtime)
-        worker = runtime.services[WORKER] = DeliveryWorker(
-            client_factory=lambda: httpx.Client(verify=verify, follow_redirects=False)
-        )
-    assert isinstance(worker, DeliveryWorker)
-    return worker
-
-
-def sandbox_now(runtime: SandboxRuntime) -> dt.datetime:
-    return dt.datetime.fromtimestamp(runtime.now(), dt.UTC)
 
 
 # ---- validation -----------------------------------------------------------------------------------
@@ -423,214 +381,6 @@ def graph_routes() -> list[BaseRoute]:
     return result
 
 
-# ---- delivery -------------------------------------------------------------------------------------
-
-
-def _basic_resource_data(change: Change) -> dict[str, Any]:
-    data = change.resource_data
-    basic: dict[str, Any] = {"@odata.type": change.odata_type, "@odata.id": change.resource}
-    if "@odata.etag" in data:
-        basic["@odata.etag"] = data["@odata.etag"]
-    if "id" in data:
-        basic["id"] = data["id"]
-    return basic
-
-
-def _policy_allows(tenant: Tenant, sub: Subscription, change: Change) -> bool:
-    found = resource_rule(sub.resource)
-    if found is None or not found[0].teams_policy:
-        return True
-    user = change.organizer_id or sub.policy_user_id
-    engine = tenant.extensions.get("policy")
-    if user is None or not isinstance(engine, PolicyEngine):
-        return True
-    return engine.allows(user, sub.application_id)
-
-
-def on_change(runtime: SandboxRuntime, change: Change) -> None:
-    """Queue a notification of ``change`` for each live subscription of its tenant that watches it."""
-    tenant = runtime.state.tenants.get(change.tenant_id)
-    store = tenant.extensions.get(EXTENSION) if tenant is not None else None
-    if tenant is None or not isinstance(store, SubscriptionStore):
-        return
-    topics = {match_key(topic) for topic in change.topics}
-    for sub in store.live(sandbox_now(runtime)):
-        if sub.key not in topics or change.change_type not in sub.change_types():
-            continue
-        if not _policy_allows(tenant, sub, change):
-            continue
-        item: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
-            "subscriptionId": sub.id,
-            "subscriptionExpirationDateTime": iso(sub.expiration),
-            "changeType": change.change_type,
-            "resource": change.resource,
-            "clientState": sub.client_state,
-            "tenantId": tenant.id,
-            "resourceData": _basic_resource_data(change),
-        }
-        body: dict[str, Any] = {"value": [item]}
-        if sub.include_resource_data and sub.encryption_certificate and sub.encryption_certificate_id:
-            item["encryptedContent"] = encrypt_resource_data(
-                change.resource_data, sub.encryption_certificate, sub.encryption_certificate_id
-            )
-            body["validationTokens"] = [
-                runtime.issuer.issue_notification_token(
-                    tenant_id=tenant.id, audience=sub.application_id, app_id=NOTIFICATION_APP_ID
-                )
-            ]
-        _submit(runtime, store, sub, "notification", sub.notification_url, body)
-
-
-def _submit(
-    runtime: SandboxRuntime,
-    store: SubscriptionStore,
-    sub: Subscription,
-    kind: str,
-    url: str,
-    body: dict[str, Any],
-) -> DeliveryRecord:
-    record = DeliveryRecord(str(uuid.uuid4()), sub.id, kind, url, body, created=time.time())
-    missed = _lifecycle(store, sub, "missed") if sub.lifecycle_notification_url else None
-    worker_of(runtime).submit(PendingDelivery(store, record, sub.lifecycle_notification_url, missed))
-    return record
-
-
-def _lifecycle(store: SubscriptionStore, sub: Subscription, event: str) -> dict[str, Any]:
-    return lifecycle_body(
-        subscription_id=sub.id,
-        expiration=iso(sub.expiration),
-        tenant_id=store.tenant_id,
-        client_state=sub.client_state,
-        event=event,
-    )
-
-
-def attach(runtime: SandboxRuntime) -> None:
-    """Listen to the runtime's changes (once per runtime)."""
-    if runtime.services.get("notifications.attached"):
-        return
-    runtime.services["notifications.attached"] = True
-    runtime.notifications.subscribe(lambda change: on_change(runtime, change))
-
-
-def detach(runtime: SandboxRuntime) -> None:
-    """Stop the delivery worker (the server is shutting down; undelivered notifications are lost,
-    as they are kept in memory only)."""
-    worker = runtime.services.pop(WORKER, None)
-    if isinstance(worker, DeliveryWorker):
-        worker.stop()
-
-
-# ---- control API ----------------------------------------------------------------------------------
-
-
-def _tenant(request: Request) -> Tenant:
-    key = request.path_params["tid"]
-    tenant = runtime_of(request).state.find_tenant(key)
-    if tenant is None:
-        raise GraphErrorResponse(
-            404, "NotFound", f"no sandbox tenant {key!r}; create one with POST /_sandbox/tenants"
-        )
-    return tenant
-
-
-def _control_sub(request: Request) -> tuple[SubscriptionStore, Subscription]:
-    store = store_of(_tenant(request))
-    store.live(sandbox_now(runtime_of(request)))
-    sub = store.subscriptions.get(request.path_params["id"])
-    if sub is None:
-        raise GraphErrorResponse(404, "NotFound", f"no live subscription {request.path_params['id']!r}")
-    return store, sub
-
-
-async def control_list(request: Request) -> Response:
-    store = store_of(_tenant(request))
-    return _json({"value": [s.to_json() for s in store.live(sandbox_now(runtime_of(request)))]})
-
-
-async def control_settings(request: Request) -> Response:
-    store = store_of(_tenant(request))
-    if request.method == "PUT":
-        body = await json_object_body(
-            request, invalid_json="the body is not valid JSON", not_an_object="the body must be a JSON object"
-        )
-        try:
-            store.settings.update(body)
-        except ValueError as error:
-            raise GraphErrorResponse(400, "BadRequest", str(error)) from None
-        runtime_of(request).state.changed()
-    return _json(store.settings.to_json())
-
-
-async def control_deliveries(request: Request) -> Response:
-    store = store_of(_tenant(request))
-    return _json({"value": store.records(request.path_params["id"])})
-
-
-async def control_lifecycle(request: Request) -> Response:
-    store, sub = _control_sub(request)
-    body = await json_object_body(request)
-    event = body.get("event")
-    if event not in LIFECYCLE_EVENTS:
-        raise GraphErrorResponse(400, "BadRequest", f"event must be one of {', '.join(LIFECYCLE_EVENTS)}")
-    if sub.lifecycle_notification_url is None:
-        raise GraphErrorResponse(
-            400,
-            "BadRequest",
-            "the subscription has no lifecycleNotificationUrl: Graph sends it no lifecycle events",
-        )
-    runtime = runtime_of(request)
-    record = _submit(
-        runtime, store, sub, "lifecycle", sub.lifecycle_notification_url, _lifecycle(store, sub, event)
-    )
-    if event == "reauthorizationRequired":
-        sub.reauthorization_required = True
-    elif event == "subscriptionRemoved":
-        del store.subscriptions[sub.id]
-    runtime.state.changed()
-    return _json(record.to_json(), 202)
-
-
-async def control_expire(request: Request) -> Response:
-    store, sub = _control_sub(request)
-    sub.expiration = sandbox_now(runtime_of(request))
-    store.live(sub.expiration)
-    runtime_of(request).state.changed()
-    return Response(status_code=204)
-
-
-async def control_publish(request: Request) -> Response:
-    tenant = _tenant(request)
-    body = await json_object_body(request)
-    try:
-        change = Change(
-            tenant_id=tenant.id,
-            change_type=str(body["changeType"]),
-            resource=str(body["resource"]),
-            odata_type=str(body.get("odataType") or "#Microsoft.Graph.entity"),
-            resource_data=dict(body.get("resourceData") or {}),
-            topics=tuple(str(t) for t in body.get("topics") or ()),
-            organizer_id=body.get("organizerId"),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise GraphErrorResponse(400, "BadRequest", "changeType, resource and topics are required") from None
-    runtime_of(request).notifications.publish(change)
-    return Response(status_code=202)
-
-
-def control_routes() -> list[BaseRoute]:
-    base = "/_sandbox/tenants/{tid}/subscriptions"
-    return [
-        Route(base, control_list, methods=["GET"]),
-        Route(f"{base}/settings", control_settings, methods=["GET", "PUT"]),
-        Route(f"{base}/{{id}}/deliveries", control_deliveries, methods=["GET"]),
-        Route(f"{base}/{{id}}/lifecycle", control_lifecycle, methods=["POST"]),
-        Route(f"{base}/{{id}}/expire", control_expire, methods=["POST"]),
-        Route("/_sandbox/tenants/{tid}/changes", control_publish, methods=["POST"]),
-    ]
-
-
 def routes() -> list[BaseRoute]:
     """Graph's subscription routes and their control API."""
-    return [*graph_routes(), *control_routes()]
+    return [*graph_routes(), *subscriptions_control.routes()]
