@@ -637,3 +637,49 @@ def test_an_https_endpoint_is_validated_and_served(sandbox, sandbox_tenant, subs
         assert delivery["body"]["value"][0]["changeType"] == "created"
     finally:
         receiver.close()
+
+
+def test_call_events_of_a_meeting_are_a_beta_subscription_behind_the_access_policy(
+    sandbox_tenant, subscriber, receiver
+):
+    graph, creds = subscriber
+    control, tid = sandbox_tenant.control, sandbox_tenant.tenant_id
+    organizer = _users(sandbox_tenant)[2]
+    control.create_policy(tid, "Tag:CallEvents", [creds.app_id])
+    control.grant_policy(tid, "CallEvents", user=organizer["id"])
+    meeting = graph(
+        "POST",
+        f"/users/{organizer['id']}/onlineMeetings",
+        json={"subject": "Call events", "startDateTime": _in(60), "endDateTime": _in(90)},
+    ).json()
+    url = meeting["joinWebUrl"]
+    resource = f"communications/onlineMeetings/?$filter=JoinWebUrl eq '{url}'"
+    body = {
+        "changeType": "updated",
+        "notificationUrl": receiver.url(),
+        "resource": resource,
+        "expirationDateTime": _in(120),
+        "clientState": "calls",
+    }
+    response = graph("POST", "/subscriptions", version="beta", json=body)
+    assert response.status_code == 201, response.text
+    unknown = {**body, "resource": "communications/onlineMeetings/?$filter=JoinWebUrl eq 'https://x/y'"}
+    assert graph("POST", "/subscriptions", version="beta", json=unknown).status_code == 404
+    control.grant_policy(tid, None, user=organizer["id"])
+    refused = graph("POST", "/subscriptions", version="beta", json=body)
+    assert refused.status_code == 403
+    control.grant_policy(tid, "CallEvents", user=organizer["id"])
+    control.publish_change(
+        tid,
+        change_type="updated",
+        resource=f"communications/onlineMeetings(joinWebUrl='{urllib.parse.quote(url, safe='')}')/meetingCallEvents",
+        topics=[
+            f"communications/onlineMeetings/?$filter=JoinWebUrl eq '{urllib.parse.quote(url, safe=':/')}'"
+        ],
+        odata_type="#microsoft.graph.callStartedEventMessageDetail",
+        resource_data={"@odata.type": "#Microsoft.Communication.CallStarted", "id": "call-1"},
+        organizer_id=organizer["id"],
+    )
+    [delivery] = receiver.wait_for(lambda r: len(r) >= 1)
+    assert delivery["body"]["value"][0]["clientState"] == "calls"
+    assert delivery["body"]["value"][0]["changeType"] == "updated"

@@ -159,10 +159,15 @@ def resource_rule(resource: str) -> tuple[ResourceRule, dict[str, str]] | None:
 
 
 def match_key(resource: str) -> str:
-    """How a resource string is compared with a change's topics: case-insensitive, URL-decoded,
-    without a leading slash or a trailing one before a query."""
-    text = urllib.parse.unquote(resource.strip()).lstrip("/").replace("/?", "?")
-    return text.lower()
+    """How a resource string is compared with a change's topics: case-insensitive, URL-decoded
+    (repeatedly), without a leading slash or a trailing one before a query."""
+    text = resource.strip()
+    for _ in range(3):  # a join URL may come encoded once, twice or not at all
+        decoded = urllib.parse.unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text.lstrip("/").replace("/?", "?").lower()
 
 
 #: the control API's names of the :class:`DeliverySettings` fields
