@@ -683,3 +683,21 @@ def test_call_events_of_a_meeting_are_a_beta_subscription_behind_the_access_poli
     [delivery] = receiver.wait_for(lambda r: len(r) >= 1)
     assert delivery["body"]["value"][0]["clientState"] == "calls"
     assert delivery["body"]["value"][0]["changeType"] == "updated"
+
+
+def test_an_invitation_notifies_the_attendees_calendar(sandbox_tenant, subscriber, receiver):
+    graph, _ = subscriber
+    organizer, attendee = _users(sandbox_tenant)[3:5]
+    sub = graph("POST", "/subscriptions", json=_events_subscription(attendee["id"], receiver)).json()
+    invite = {
+        **_event(),
+        "attendees": [{"emailAddress": {"address": attendee["userPrincipalName"]}, "type": "required"}],
+    }
+    event = graph("POST", f"/users/{organizer['id']}/events", json=invite).json()
+    graph("POST", f"/users/{organizer['id']}/events/{event['id']}/cancel", json={})
+    seen = receiver.wait_for(lambda r: len(r) >= 2)
+    items = [x["body"]["value"][0] for x in seen]
+    assert [i["changeType"] for i in items] == ["created", "updated"]
+    assert all(i["subscriptionId"] == sub["id"] for i in items)
+    assert items[0]["resource"].startswith(f"Users/{attendee['id']}/Events/")
+    assert items[0]["resourceData"]["id"] != event["id"]  # the attendee's own copy

@@ -320,7 +320,13 @@ def _publish(
     request: Request, tenant: Tenant, mailbox: Mailbox, change_type: str, item: dict[str, Any]
 ) -> None:
     """Tell change notifications of a change to an event of ``mailbox`` (topic ``users/{id}/events``)."""
-    path = f"Users/{mailbox.id}/Events/{item['id']}"
+    _publish_to(request, tenant, mailbox.id, change_type, item)
+
+
+def _publish_to(
+    request: Request, tenant: Tenant, mailbox_id: str, change_type: str, item: dict[str, Any]
+) -> None:
+    path = f"Users/{mailbox_id}/Events/{item['id']}"
     data = {k: v for k, v in item.items() if k != "@odata.context"}
     runtime_of(request).notifications.publish(
         Change(
@@ -329,9 +335,19 @@ def _publish(
             resource=path,
             odata_type="#Microsoft.Graph.Event",
             resource_data={"@odata.type": "#microsoft.graph.event", "@odata.id": path, **data},
-            topics=(f"users/{mailbox.id}/events",),
+            topics=(f"users/{mailbox_id}/events",),
         )
     )
+
+
+def _publish_copies(request: Request, tenant: Tenant, view: EventView, change_type: str) -> None:
+    """The attendees' copies changed with the organizer's event (an invitation, an update, a
+    cancellation): each attendee's calendar tells its own subscribers."""
+    store = _store(tenant)
+    for mailbox_id, copy_id in view.event.invited.items():
+        copy = store.find(mailbox_id, copy_id)
+        if copy is not None:
+            _publish_to(request, tenant, mailbox_id, change_type, _render(request, copy))
 
 
 def _window(request: Request) -> tuple[dt.datetime, dt.datetime]:
@@ -444,6 +460,7 @@ async def create_event(request: Request) -> Response:
     rendered = _render(request, view)
     if created:
         _publish(request, tenant, mailbox, "created", rendered)
+        _publish_copies(request, tenant, view, "created")
     return _json(rendered, 201)
 
 
@@ -519,6 +536,7 @@ async def update_event(request: Request) -> Response:
     assert refreshed is not None
     rendered = _render(request, refreshed)
     _publish(request, tenant, mailbox, "updated", rendered)
+    _publish_copies(request, tenant, refreshed, "updated")
     return _json(rendered)
 
 
@@ -533,6 +551,8 @@ async def delete_event(request: Request) -> Response:
         store.remove_attendee_copy(view)
     runtime_of(request).state.changed()
     _publish(request, tenant, mailbox, "deleted", {"id": view.id})
+    if view.is_organizer:
+        _publish_copies(request, tenant, view, "updated")  # the copies show the cancellation
     return Response(status_code=204)
 
 
@@ -549,6 +569,8 @@ async def cancel_event(request: Request) -> Response:
         raise _bad("Your request can't be completed. You need to be an organizer to cancel a meeting.")
     store.cancel(view, utcnow())
     runtime_of(request).state.changed()
+    _publish(request, tenant, mailbox, "deleted", {"id": view.id})
+    _publish_copies(request, tenant, view, "updated")
     return Response(status_code=202)
 
 
