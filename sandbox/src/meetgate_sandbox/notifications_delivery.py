@@ -102,7 +102,9 @@ class DeliveryWorker:
         self._heap: list[tuple[float, int, PendingDelivery]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
-        self._client_factory = client_factory or (lambda: httpx.Client(follow_redirects=False))
+        self._client_factory = client_factory or (
+            lambda: httpx.Client(follow_redirects=False, trust_env=False)
+        )
         self._stopped = False
 
     def submit(self, pending: PendingDelivery, delay: float = 0.0) -> None:
@@ -209,7 +211,7 @@ def worker_of(runtime: SandboxRuntime) -> DeliveryWorker:
     if worker is None:
         verify = trust(runtime)
         worker = runtime.services[WORKER] = DeliveryWorker(
-            client_factory=lambda: httpx.Client(verify=verify, follow_redirects=False)
+            client_factory=lambda: httpx.Client(verify=verify, follow_redirects=False, trust_env=False)
         )
     assert isinstance(worker, DeliveryWorker)
     return worker

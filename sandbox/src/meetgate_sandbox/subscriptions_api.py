@@ -180,8 +180,9 @@ async def _handshake(url: str, store: SubscriptionStore, verify: ssl.SSLContext 
     query = "&".join(q for q in (parts.query, urllib.parse.urlencode({"validationToken": token})) if q)
     target = urllib.parse.urlunsplit(parts._replace(query=query))
     try:
+        # straight to the endpoint, as Graph connects (no proxy from the environment)
         async with httpx.AsyncClient(
-            timeout=store.settings.validation_timeout_seconds, verify=verify
+            timeout=store.settings.validation_timeout_seconds, verify=verify, trust_env=False
         ) as client:
             response = await client.post(
                 target, content=b"", headers={"Content-Type": "text/plain; charset=utf-8"}
