@@ -701,3 +701,35 @@ def test_an_invitation_notifies_the_attendees_calendar(sandbox_tenant, subscribe
     assert all(i["subscriptionId"] == sub["id"] for i in items)
     assert items[0]["resource"].startswith(f"Users/{attendee['id']}/Events/")
     assert items[0]["resourceData"]["id"] != event["id"]  # the attendee's own copy
+
+
+def test_subscriptions_survive_a_restart_and_keep_notifying(tmp_path, key_pair, receiver):
+    from meetgate_sandbox.control import SandboxControl, ssl_context
+    from meetgate_sandbox.server import SandboxOptions, SandboxServer
+
+    state_dir = tmp_path / "sandbox"
+    with SandboxServer(SandboxOptions(state_dir=state_dir, users=3)) as first:
+        info = first.info
+        with SandboxControl(info.control_url, info.ca_bundle) as control:
+            tenant = control.create_tenant(users=3, seed=7)
+            tid = tenant["tenantId"]
+            app = control.register_app(
+                tid,
+                "persisted",
+                certificate_pem=certificates.certificate_pem(key_pair.certificate),
+                roles=["Calendars.ReadWrite"],
+            )
+            control.notification_settings(tid, allowHttpLoopback=True)
+        creds = Credentials(tid, app["appId"], app["objectId"], app["servicePrincipalId"], key_pair)
+        user = tenant["users"][0]["id"]
+        with httpx.Client(verify=ssl_context(info.ca_bundle)) as client:
+            graph = Graph(client, info.graph_url, app_token(first, client, creds))
+            sub = graph("POST", "/subscriptions", json=_events_subscription(user, receiver)).json()
+    with SandboxServer(SandboxOptions(state_dir=state_dir)) as second:
+        info = second.info
+        with httpx.Client(verify=ssl_context(info.ca_bundle)) as client:
+            graph = Graph(client, info.graph_url, app_token(second, client, creds))
+            assert graph("GET", f"/subscriptions/{sub['id']}").json()["clientState"] == "secretClientValue"
+            graph("POST", f"/users/{user}/events", json=_event())
+        [delivery] = receiver.wait_for(lambda r: len(r) >= 1)
+        assert delivery["body"]["value"][0]["subscriptionId"] == sub["id"]
