@@ -34,6 +34,9 @@ from meetgate_sandbox import (
     meeting_artifacts_api,
     meeting_sessions,
     meetings_backend,
+    notifications_delivery,
+    subscriptions,
+    subscriptions_api,
 )
 from meetgate_sandbox.directory_audit import EXTENSION as PROVISIONING
 from meetgate_sandbox.directory_audit import ProvisioningExtension
@@ -60,6 +63,7 @@ def builtin_routes() -> list[BaseRoute]:
         *exchange_control.routes(),
         *meeting_sessions.routes(),
         *batch.routes(),
+        *subscriptions_api.routes(),
     ]
 
 
@@ -71,6 +75,7 @@ def builtin_extensions() -> dict[str, ExtensionFactory]:
         calendar_api.CALENDAR_EXTENSION: calendar_api.calendar_extension,
         meeting_artifacts.ARTIFACTS_EXTENSION: meeting_artifacts.artifacts_extension,
         exchange_rbac.EXTENSION: exchange_rbac.ExchangeRbac.for_tenant,
+        subscriptions.EXTENSION: subscriptions.SubscriptionStore.for_tenant,
     }
 
 
@@ -121,6 +126,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        notifications_delivery.detach(runtime)
         if on_shutdown is not None:
             on_shutdown()
 
@@ -131,4 +137,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.sandbox = runtime
+    notifications_delivery.attach(runtime)  # change notifications listen to the runtime's changes
     return app

@@ -53,6 +53,7 @@ GRAPH_APP_ROLES: dict[str, tuple[str, str]] = {
         "a4a08342-c95d-476b-b943-97e100569c8d",
         "Read all recordings of online meetings.",
     ),
+    "CallRecords.Read.All": ("45bbb07e-7321-4fd7-a8f6-3ff27e6a81c8", "Read all call records"),
     "User.Read.All": ("df021288-bdef-4463-88db-98f22de89214", "Read all users' full profiles"),
     "User.ReadBasic.All": ("97235f07-e226-4f63-ace3-39588e11d3a1", "Read all users' basic profiles"),
     "User.ReadWrite.All": ("741f803b-c850-494e-b5df-cde7c675a1ca", "Read and write all users' full profiles"),

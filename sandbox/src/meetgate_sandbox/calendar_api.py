@@ -35,6 +35,7 @@ from meetgate_sandbox.exchange_rbac import mailbox_permitted
 from meetgate_sandbox.http import Caller, GraphErrorResponse, json_object_body
 from meetgate_sandbox.meetings import MeetingStore
 from meetgate_sandbox.meetings_model import Organizer, join_web_url, utcnow
+from meetgate_sandbox.notification_bus import Change
 from meetgate_sandbox.runtime import caller_tenant, runtime_of
 from meetgate_sandbox.state import Tenant
 
@@ -315,6 +316,40 @@ def _render(request: Request, view: EventView) -> dict[str, Any]:
     return render_event(view, base_url=_base(request), zone=zone, expand_extended=wanted)
 
 
+def _publish(
+    request: Request, tenant: Tenant, mailbox: Mailbox, change_type: str, item: dict[str, Any]
+) -> None:
+    """Tell change notifications of a change to an event of ``mailbox`` (topic ``users/{id}/events``)."""
+    _publish_to(request, tenant, mailbox.id, change_type, item)
+
+
+def _publish_to(
+    request: Request, tenant: Tenant, mailbox_id: str, change_type: str, item: dict[str, Any]
+) -> None:
+    path = f"Users/{mailbox_id}/Events/{item['id']}"
+    data = {k: v for k, v in item.items() if k != "@odata.context"}
+    runtime_of(request).notifications.publish(
+        Change(
+            tenant_id=tenant.id,
+            change_type=change_type,
+            resource=path,
+            odata_type="#Microsoft.Graph.Event",
+            resource_data={"@odata.type": "#microsoft.graph.event", "@odata.id": path, **data},
+            topics=(f"users/{mailbox_id}/events",),
+        )
+    )
+
+
+def _publish_copies(request: Request, tenant: Tenant, view: EventView, change_type: str) -> None:
+    """The attendees' copies changed with the organizer's event (an invitation, an update, a
+    cancellation): each attendee's calendar tells its own subscribers."""
+    store = _store(tenant)
+    for mailbox_id, copy_id in view.event.invited.items():
+        copy = store.find(mailbox_id, copy_id)
+        if copy is not None:
+            _publish_to(request, tenant, mailbox_id, change_type, _render(request, copy))
+
+
 def _window(request: Request) -> tuple[dt.datetime, dt.datetime]:
     params = {key.lower(): value for key, value in request.query_params.items()}
     raw_start, raw_end = params.get("startdatetime"), params.get("enddatetime")
@@ -422,7 +457,11 @@ async def create_event(request: Request) -> Response:
     if created and online and provider == "teamsForBusiness":
         _online_meeting(tenant, view, mailbox)
     runtime_of(request).state.changed()
-    return _json(_render(request, view), 201)
+    rendered = _render(request, view)
+    if created:
+        _publish(request, tenant, mailbox, "created", rendered)
+        _publish_copies(request, tenant, view, "created")
+    return _json(rendered, 201)
 
 
 async def list_events(request: Request) -> Response:
@@ -495,7 +534,10 @@ async def update_event(request: Request) -> Response:
     runtime_of(request).state.changed()
     refreshed = store.find(mailbox.id, view.id)
     assert refreshed is not None
-    return _json(_render(request, refreshed))
+    rendered = _render(request, refreshed)
+    _publish(request, tenant, mailbox, "updated", rendered)
+    _publish_copies(request, tenant, refreshed, "updated")
+    return _json(rendered)
 
 
 async def delete_event(request: Request) -> Response:
@@ -508,6 +550,9 @@ async def delete_event(request: Request) -> Response:
     else:
         store.remove_attendee_copy(view)
     runtime_of(request).state.changed()
+    _publish(request, tenant, mailbox, "deleted", {"id": view.id})
+    if view.is_organizer:
+        _publish_copies(request, tenant, view, "updated")  # the copies show the cancellation
     return Response(status_code=204)
 
 
@@ -524,6 +569,8 @@ async def cancel_event(request: Request) -> Response:
         raise _bad("Your request can't be completed. You need to be an organizer to cancel a meeting.")
     store.cancel(view, utcnow())
     runtime_of(request).state.changed()
+    _publish(request, tenant, mailbox, "deleted", {"id": view.id})
+    _publish_copies(request, tenant, view, "updated")
     return Response(status_code=202)
 
 

@@ -439,3 +439,58 @@ class SandboxControl:
         if app_id:
             params["appId"] = app_id
         return list(self.request("GET", f"/tenants/{tenant_id}/log/tokens", params=params)["value"])
+
+    # --- change notifications --------------------------------------------------------------------
+
+    def subscriptions(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every live Graph subscription of the tenant (any app's)."""
+        return list(self.request("GET", f"/tenants/{tenant_id}/subscriptions")["value"])
+
+    def notification_settings(self, tenant_id: str, **changes: Any) -> dict[str, Any]:
+        """The tenant's delivery settings; camelCase ``changes`` (``allowHttpLoopback=True``,
+        ``retryBaseSeconds=0.1`` …) are applied first when given."""
+        if changes:
+            result: dict[str, Any] = self.request(
+                "PUT", f"/tenants/{tenant_id}/subscriptions/settings", json=changes
+            )
+        else:
+            result = self.request("GET", f"/tenants/{tenant_id}/subscriptions/settings")
+        return result
+
+    def deliveries(self, tenant_id: str, subscription_id: str) -> list[dict[str, Any]]:
+        """The notifications and lifecycle events sent for a subscription, with each attempt."""
+        path = f"/tenants/{tenant_id}/subscriptions/{subscription_id}/deliveries"
+        return list(self.request("GET", path)["value"])
+
+    def send_lifecycle_event(self, tenant_id: str, subscription_id: str, event: str) -> dict[str, Any]:
+        """Send ``reauthorizationRequired``, ``subscriptionRemoved`` (which removes the subscription)
+        or ``missed`` to the subscription's lifecycleNotificationUrl; the delivery record."""
+        path = f"/tenants/{tenant_id}/subscriptions/{subscription_id}/lifecycle"
+        result: dict[str, Any] = self.request("POST", path, json={"event": event})
+        return result
+
+    def expire_subscription(self, tenant_id: str, subscription_id: str) -> None:
+        """Let a subscription reach its expirationDateTime now (it stops; Graph deletes it)."""
+        self.request("POST", f"/tenants/{tenant_id}/subscriptions/{subscription_id}/expire")
+
+    def publish_change(
+        self,
+        tenant_id: str,
+        *,
+        change_type: str,
+        resource: str,
+        topics: Iterable[str],
+        odata_type: str = "#Microsoft.Graph.entity",
+        resource_data: dict[str, Any] | None = None,
+        organizer_id: str | None = None,
+    ) -> None:
+        """Publish a change as a route module does (subscriptions watching one of ``topics`` get it)."""
+        body = {
+            "changeType": change_type,
+            "resource": resource,
+            "topics": list(topics),
+            "odataType": odata_type,
+            "resourceData": resource_data or {},
+            "organizerId": organizer_id,
+        }
+        self.request("POST", f"/tenants/{tenant_id}/changes", json=body)

@@ -150,7 +150,9 @@ async def openid_configuration(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     runtime = runtime_of(request)
     key = request.path_params["tenant"]
-    if runtime.state.find_tenant(key) is None:
+    # one signing key for every tenant: the multi-tenant authorities serve it too (Graph's notification
+    # validation tokens are checked against common's keys)
+    if key.lower() not in ("common", "organizations") and runtime.state.find_tenant(key) is None:
         return tenant_not_found(request, key)
     return JSONResponse(runtime.issuer.jwks())
 

@@ -248,6 +248,8 @@ class SandboxServer:
         issuer = TokenIssuer.load_or_create(directory)
         state = self._prepare_state(directory)
         runtime = SandboxRuntime(state=state, issuer=issuer)
+        # notifications are delivered to endpoints the system's CAs or the sandbox's own CA vouch for
+        runtime.services["tls.ca_certificate"] = tls.ca_certificate
         self.runtime = runtime
         saver = self._saver
         app = create_app(runtime, on_shutdown=saver.flush if saver else None)

@@ -198,6 +198,25 @@ class TokenIssuer:
         }
         return self._sign(claims)
 
+    def issue_notification_token(
+        self, *, tenant_id: str, audience: str, app_id: str, lifetime: int = 3600
+    ) -> str:
+        """A ``validationTokens`` JWT of a rich change notification: issued by the tenant's v1.0 STS to
+        ``audience`` (the subscribing app) on behalf of Graph's change tracking app ``app_id``."""
+        claims: dict[str, Any] = {
+            "aud": audience,
+            "iss": sts_issuer(tenant_id),
+            **self._times(lifetime),
+            "aio": certificates.b64url(uuid.uuid4().bytes),
+            "appid": app_id,
+            "appidacr": "2",
+            "idp": sts_issuer(tenant_id),
+            "tid": tenant_id,
+            "uti": certificates.b64url(uuid.uuid4().bytes),
+            "ver": "1.0",
+        }
+        return self._sign(claims)
+
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a token this server issued, or :class:`AccessTokenError` with Graph's text.
 
