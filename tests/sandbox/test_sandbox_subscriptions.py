@@ -733,3 +733,59 @@ def test_subscriptions_survive_a_restart_and_keep_notifying(tmp_path, key_pair, 
             graph("POST", f"/users/{user}/events", json=_event())
         [delivery] = receiver.wait_for(lambda r: len(r) >= 1)
         assert delivery["body"]["value"][0]["subscriptionId"] == sub["id"]
+
+
+def test_a_held_calendar_meeting_notifies_its_transcript_and_recording(
+    sandbox_tenant, subscriber, receiver, key_pair
+):
+    """End to end: an online calendar event, a transcript and a recording subscription, the meeting
+    held through the control call: the rich notifications decrypt to the artifacts Graph then serves."""
+    graph, creds = subscriber
+    tid = sandbox_tenant.tenant_id
+    organizer, attendee = _users(sandbox_tenant)[:2]
+    control = sandbox_tenant.control
+    control.create_policy(tid, "Tag:Artifacts", [creds.app_id])
+    control.grant_policy(tid, "Artifacts", user=organizer["id"])
+    event = graph(
+        "POST",
+        f"/users/{organizer['id']}/events",
+        json={**_event(), "isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"},
+    ).json()
+    join_url = event["onlineMeeting"]["joinUrl"]
+    meetings = graph(
+        "GET", f"/users/{organizer['id']}/onlineMeetings", params={"$filter": f"JoinWebUrl eq '{join_url}'"}
+    ).json()["value"]
+    meeting_id = meetings[0]["id"]
+    recordings = _transcripts_subscription(
+        receiver, key_pair, resource="communications/onlineMeetings/getAllRecordings"
+    )
+    for body in (_transcripts_subscription(receiver, key_pair), recordings):
+        created = graph("POST", "/subscriptions", json=body)
+        assert created.status_code == 201, created.text
+    session = control.hold_meeting(
+        tid,
+        meeting_id,
+        [
+            {"user": organizer["id"], "role": "Organizer", "join": 0, "leave": 600},
+            {"user": attendee["id"], "role": "Attendee", "join": 30, "leave": 590},
+        ],
+        start=-900,
+        end=600,
+    )
+    seen = receiver.wait_for(lambda items: len([i for i in items if i["path"].startswith("/notify")]) >= 2)
+    kinds = {}
+    for item in (i for i in seen if i["path"].startswith("/notify")):
+        [notification] = item["body"]["value"]
+        assert notification["clientState"] == "transcripts-secret"
+        data = json.loads(_decrypt(notification["encryptedContent"], key_pair))
+        kinds["transcript" if "/transcripts(" in notification["resource"] else "recording"] = data
+    transcript = kinds["transcript"]
+    assert transcript["meetingId"] == meeting_id
+    content = graph(
+        "GET",
+        f"/users/{organizer['id']}/onlineMeetings/{meeting_id}/transcripts/{transcript['id']}/content",
+        params={"$format": "text/vtt"},
+    )
+    assert content.status_code == 200 and content.text.startswith("WEBVTT")
+    assert kinds["recording"]["meetingId"] == meeting_id
+    assert session
