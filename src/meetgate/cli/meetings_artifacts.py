@@ -174,7 +174,7 @@ def transcripts(
     meeting_id: MeetingId,
     organizer: Organizer,
     placement: Placement = None,
-    output: Annotated[str, TranscriptFormat] = "text",
+    output: TranscriptFormat = "text",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
     transcript_id: Annotated[
         str | None, typer.Option("--id", help="Only this transcript (default: every session's).")
