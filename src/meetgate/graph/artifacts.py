@@ -20,6 +20,8 @@ recordings are those of every occurrence held. Graph's rules, with the errors th
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import hashlib
 import os
 import re
@@ -189,9 +191,46 @@ class ArtifactOps:
     def recording(self, ref: MeetingRef, recording_id: str) -> Operation[Recording]:
         return Recording.model_validate((yield from self._one(ref, "recordings", "recordings", recording_id)))
 
+    def probe(self, organizer: str, kind: str, now: dt.datetime) -> Operation[int]:
+        """One read of ``kind`` for ``organizer`` that needs no meeting, through the permission and
+        the Teams application access policy (``meetgate validate``): the organizer's transcripts or
+        recordings of the last day (``getAllTranscripts`` / ``getAllRecordings``), or the attendance
+        of a meeting id of this organizer that cannot exist (404 once both let the read through)."""
+        organizer_id = yield from self.meetings._organizer_id(organizer)
+        if kind == "attendance":
+            probe_id = base64.b64encode(
+                f"1*{organizer_id}*0**19:meetgate-validate-probe@thread.v2".encode()
+            ).decode()
+            ref = MeetingRef(organizer, organizer_id, probe_id)
+            try:
+                yield Op(
+                    "GET", ref.path("/attendanceReports"), context=self._ctx(kind, "read attendance", ref)
+                )
+            except MeetingNotFound:
+                return 0
+            return 0
+        function = {"transcripts": "getAllTranscripts", "recordings": "getAllRecordings"}[kind]
+        start, end = (now - dt.timedelta(days=1)), now
+        path = (
+            f"/users/{quote(organizer_id, safe='')}/onlineMeetings/{function}("
+            f"meetingOrganizerUserId='{organizer_id}',startDateTime={_graph_time(start)},"
+            f"endDateTime={_graph_time(end)})"
+        )
+        ctx = GraphCallContext(
+            operation=f"list the {kind} of organizer {organizer}",
+            organizer=organizer,
+            required_roles=(ARTIFACT_PERMISSIONS[kind],),
+        )
+        page = yield Op("GET", path, params={"$top": "1"}, context=ctx)
+        return len(page.get("value", [])) if isinstance(page, dict) else 0
+
     def content_call(self, ref: MeetingRef, recording: Recording) -> tuple[str, GraphCallContext]:
         ctx = self._ctx("recordings", f"download recording {recording.id}", ref)
         return ref.path(f"/recordings/{_segment(recording.id)}/content"), ctx
+
+
+def _graph_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _not_ready(exc: GraphError, what: str, item_id: str, ref: MeetingRef) -> ArtifactNotReady:
@@ -384,6 +423,11 @@ class ArtifactsService:
     ) -> Recording:
         ref = self.resolve(organizer, meeting_id, placement=placement)
         return run_sync(self._http, self._ops.recording(ref, recording_id))
+
+    def probe(self, organizer: str, kind: str, now: dt.datetime | None = None) -> int:
+        """A read of ``kind`` that needs no meeting (see :meth:`ArtifactOps.probe`); raises what Graph
+        refused (missing permission, policy, transcripts turned off)."""
+        return run_sync(self._http, self._ops.probe(organizer, kind, now or dt.datetime.now(dt.UTC)))
 
     def download_recording(
         self,
