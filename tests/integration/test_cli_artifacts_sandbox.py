@@ -195,3 +195,17 @@ def test_a_kind_the_profile_does_not_enable_says_how(sandbox_app, sandbox_cli_en
     assert refused.exit_code == 1
     said = " ".join(refused.output.split())
     assert "OnlineMeetingRecording.Read.All" in said and "add it to `artifacts`" in said
+
+
+def test_fifty_reports_are_all_graph_returns_and_the_cli_says_so(sandbox_app, env):
+    organizer = sandbox_app.pilot_users[0]
+    standalone, _ = _made(sandbox_app, "standalone")
+    for n in range(51):
+        sandbox_app.control.hold_meeting(
+            sandbox_app.tenant_id, standalone, [{"user": organizer.id}], start=-(60 - n) * 3600, end=600
+        )
+    result = cli(env, "attendance", standalone, "-o", organizer.upn, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["reports"]) == 50 and data["limitReached"] is True
+    assert "only the 50 most recent attendance reports" in " ".join(result.stderr.split())

@@ -357,7 +357,8 @@ class SpeakerAttributionDisabled(AuthorizationError):
     transcript was asked for with speakers."""
 
     default_remedy = (
-        "Ask for the transcript without speakers (`--format text` reads the unattributed form), or have a "
+        "Ask for the transcript without speakers (`meetgate meetings transcripts --no-speakers`, library "
+        "`speakers=False`: the unattributed form), or have a "
         f"Teams administrator turn speaker attribution on (`{SPEAKER_ATTRIBUTION_SWITCH}`)."
     )
 
