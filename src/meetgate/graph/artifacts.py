@@ -309,7 +309,15 @@ class RecordingDownload:
         if status == 416:
             return
         match = _CONTENT_RANGE.match(headers.get("content-range", ""))
-        if status == 206 and match and match.group(1) is not None and int(match.group(1)) == self.offset:
+        ours = match is not None and match.group(1) is not None and int(match.group(1)) == self.offset
+        if status == 206 and not ours:
+            raise GraphError(
+                f"Graph answered a range that does not start at byte {self.offset}: "
+                f"{headers.get('content-range')!r}",
+                status=status,
+                remedy=f"Delete {self.part} and download again.",
+            )
+        if status == 206 and match is not None:
             self.total = int(match.group(3)) if match.group(3) != "*" else None
             mode = "ab"
         else:  # the whole body (Range ignored, or a range that is not ours): start over
