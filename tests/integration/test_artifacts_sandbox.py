@@ -146,6 +146,7 @@ def test_async_reads_the_same(app, graph, tmp_path):
             saved = await client.artifacts.download_recording(
                 organizer.upn, event_id, held["recordingId"], tmp_path
             )
+            assert await client.artifacts.probe(organizer.upn, "recordings") == 1
             return attendance, content, saved
 
     attendance, content, saved = asyncio.run(read())

@@ -210,7 +210,7 @@ class ArtifactOps:
                 return 0
             return 0
         function = {"transcripts": "getAllTranscripts", "recordings": "getAllRecordings"}[kind]
-        start, end = (now - dt.timedelta(days=1)), now
+        start, end = now - dt.timedelta(days=1), now + dt.timedelta(minutes=5)  # clock skew
         path = (
             f"/users/{quote(organizer_id, safe='')}/onlineMeetings/{function}("
             f"meetingOrganizerUserId='{organizer_id}',startDateTime={_graph_time(start)},"
@@ -528,6 +528,9 @@ class AsyncArtifactsService:
     ) -> Recording:
         ref = await self.resolve(organizer, meeting_id, placement=placement)
         return await run_async(self._http, self._ops.recording(ref, recording_id))
+
+    async def probe(self, organizer: str, kind: str, now: dt.datetime | None = None) -> int:
+        return await run_async(self._http, self._ops.probe(organizer, kind, now or dt.datetime.now(dt.UTC)))
 
     async def download_recording(
         self,
