@@ -85,6 +85,9 @@ class Profile:
     redis_url: str | None = None
     #: HTTP timeout for Graph and token calls, seconds.
     timeout_seconds: float = 30.0
+    #: Meeting artifacts the app reads: any of attendance, transcripts, recordings (default none);
+    #: `setup app` requests the permission of each kind listed, and only those.
+    artifacts: tuple[str, ...] = ()
     # --- the gateway (`meetgate serve`; a flag of serve overrides; unset: the gateway's default) ---
     #: Requests per minute for consumers without a rate of their own (gateway default 600).
     gateway_default_consumer_rate_per_minute: int | None = None
@@ -173,7 +176,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
 
+def _artifact_kinds(value: Any) -> tuple[str, ...]:
+    """A TOML array of kinds, or (from the environment) a comma-separated list."""
+    from meetgate.graph.artifact_models import ARTIFACT_KINDS
+
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f'artifacts must be a list such as ["attendance"], got {value!r}')
+    kinds = [item.strip().lower() for item in items if item.strip()]
+    unknown = [kind for kind in kinds if kind not in ARTIFACT_KINDS]
+    if unknown:
+        raise ConfigError(
+            f"artifacts: unknown kind(s) {', '.join(map(repr, unknown))}; use {', '.join(ARTIFACT_KINDS)}"
+        )
+    return tuple(kind for kind in ARTIFACT_KINDS if kind in kinds)
+
+
 def _coerce(key: str, value: Any, base: Path) -> Any:
+    if key == "artifacts":
+        return _artifact_kinds(value)
     if value is None or value == "":
         return None
     if key in _PATH_KEYS:

@@ -59,11 +59,20 @@ CALENDAR_CHOICES = ("none", "scoped", "tenant-wide")
 CALENDARS_READWRITE = "Calendars.ReadWrite"
 
 
-def required_permissions(user_read: str = "basic", calendar: str = "none") -> tuple[str, ...]:
+def required_permissions(
+    user_read: str = "basic", calendar: str = "none", artifacts: Sequence[str] = ()
+) -> tuple[str, ...]:
     """The runbook's application permissions: meetings, plus the least user-read that will do, plus
     Entra ``Calendars.ReadWrite`` only for unscoped (tenant-wide) calendar placement — a scoped one gets
     its access from an Exchange role assignment (`meetgate mailbox-scope`), and an Entra grant beside it
-    would void the scope (the two add up)."""
+    would void the scope (the two add up) — plus one read permission per meeting-artifact kind the
+    profile enables (``artifacts``: attendance, transcripts, recordings), and none for the others."""
+    from meetgate.graph.artifact_models import artifact_permissions
+
+    try:
+        extra = artifact_permissions(artifacts)
+    except ValueError as exc:
+        raise RegistrationError(str(exc), "fix `artifacts` in the profile (docs/configuration.md)") from None
     if calendar not in CALENDAR_CHOICES:
         raise RegistrationError(
             f"--calendar must be one of {', '.join(CALENDAR_CHOICES)}, not {calendar!r}",
@@ -76,7 +85,8 @@ def required_permissions(user_read: str = "basic", calendar: str = "none") -> tu
             f"--user-read must be 'basic' or 'all', not {user_read!r}",
             "use 'basic' (User.ReadBasic.All, least privilege) unless the app needs full user profiles",
         ) from None
-    return (*base, CALENDARS_READWRITE) if calendar == "tenant-wide" else base
+    calendars = (CALENDARS_READWRITE,) if calendar == "tenant-wide" else ()
+    return (*base, *calendars, *extra)
 
 
 @dataclass(frozen=True)

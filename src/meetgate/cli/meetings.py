@@ -616,36 +616,13 @@ def ics(
         err_console().print(f"wrote {out}")
 
 
-@app.command("attendance")
-def attendance(
-    ctx: typer.Context, meeting_id: MeetingId, organizer: Organizer, json_out: JsonOut = False
-) -> None:
-    """List a meeting's attendance reports with their records."""
+def _add_artifact_commands() -> None:
+    from meetgate.cli import meetings_artifacts
 
-    def action(client: GraphClient) -> None:
-        teams_id = meeting_id
-        if placement_of(meeting_id, None) == "calendar":  # the reports are the Teams meeting's
-            behind = client.events.online_meeting(organizer, client.events.get(organizer, meeting_id))
-            if behind is None:
-                fail(
-                    f"calendar meeting {meeting_id} has no Teams meeting (or it was not found by its join URL)",
-                    "Check that the event is an online meeting (`meetgate meetings get ID -o ORGANIZER`).",
-                    code=EXIT_FAILED,
-                )
-            teams_id = behind.id
-        reports = client.meetings.attendance_reports(organizer, teams_id, with_records=True)
-        if json_out:
-            print_json([r.to_graph() for r in reports])
-            return
-        out = console()
-        if not reports:
-            out.print("no attendance reports yet (they appear after the meeting has been held)")
-        for report in reports:
-            out.print(f"[bold]report {report.id}[/]: {report.total_participant_count or 0} participant(s)")
-            for record in report.attendance_records:
-                out.print(f"  {record.email_address or '?'}  {record.total_attendance_in_seconds or 0} s")
+    meetings_artifacts.register(app)
 
-    run(ctx, json_out, action)
+
+_add_artifact_commands()
 
 
 def _add_series_commands() -> None:

@@ -9,8 +9,6 @@ either without a flag; ``--calendar`` / ``--standalone`` override the guess.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,20 +56,11 @@ STANDALONE_ONLY_OCCURRENCES = (
 
 
 def id_shape(meeting_id: str) -> str | None:
-    """``calendar`` or ``standalone`` when ``meeting_id`` has one of the two shapes, else None.
+    """``calendar`` or ``standalone`` when ``meeting_id`` has one of the two shapes, else None
+    (:func:`meetgate.graph.identifiers.meeting_id_shape`)."""
+    from meetgate.graph.identifiers import meeting_id_shape
 
-    A standalone meeting's id is base64 of ``1*{organizerId}*0**{threadId}`` (it decodes to text
-    starting ``1*``); an Exchange item id (event, occurrence, attendee's copy) is base64 of binary
-    data starting with a zero or one byte (``AAMk…``, ``AQMk…``, immutable ``AAkA…``).
-    """
-    head = meeting_id.strip()[:8].replace("-", "+").replace("_", "/")
-    try:
-        decoded = base64.b64decode(head + "=" * (-len(head) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if decoded.startswith(b"1*"):
-        return "standalone"
-    return "calendar" if decoded[:1] in (b"\x00", b"\x01") else None
+    return meeting_id_shape(meeting_id)
 
 
 def placement_of(meeting_id: str, flag: bool | None) -> str:

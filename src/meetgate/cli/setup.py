@@ -65,6 +65,17 @@ def handle_errors(exc: Exception) -> None:
     raise exc
 
 
+def artifacts_line(kinds: tuple[str, ...]) -> str:
+    """Which meeting-artifact permissions the profile's ``artifacts`` asks for (least privilege)."""
+    from meetgate.graph.artifact_models import ARTIFACT_PERMISSIONS
+
+    if not kinds:
+        return "meeting artifacts: none enabled (profile `artifacts`), so no artifact permission is requested"
+    return "meeting artifacts (profile `artifacts`): " + ", ".join(
+        f"{kind} → {ARTIFACT_PERMISSIONS[kind]}" for kind in kinds
+    )
+
+
 def signed_in_line(rights: Any) -> str:
     if rights.kind == "user":
         roles = ", ".join(rights.directory_roles) or "no directory role"
@@ -124,7 +135,7 @@ def setup_app_command(
             )
         spec = RegistrationSpec(
             display_name=name or profile.app_display_name,
-            permissions=required_permissions(user_read, placement),
+            permissions=required_permissions(user_read, placement, profile.artifacts),
             client_id=profile.client_id if (tenant is None or tenant == profile.tenant_id) else None,
         )
         session = open_session(
@@ -177,6 +188,7 @@ def setup_app_command(
     out.print(signed_in_line(session.rights), style="dim")
     if plan:
         out.print(f"[bold]plan[/] for {spec.display_name!r} in tenant {session.tenant_id}:")
+    out.print(artifacts_line(profile.artifacts), style="dim")
     if not result.changes:
         out.print("[green]no changes[/]: the registration is as required")
     for change in result.changes:

@@ -226,6 +226,7 @@ def validate(
         external_token=external_token is not None,
         policy_name=profile.policy_name,
         mailbox_scoped=is_scoped(file or profile.policy_file),
+        artifacts=profile.artifacts,
     )
     if config.mailbox_scoped:
         config = replace(config, calendar_outside=_calendar_outside(profile, file))
@@ -244,6 +245,8 @@ def validate(
         if config.mailbox_scoped:
             target.events = client.events
         target.directory = client.directory
+        if config.artifacts:
+            target.artifacts = client.artifacts
         target.registration = ApplicationsService(_registration_http(ctx, as_app, client))
         target.reachability = v.GraphReachabilityProbe(client.http)
         _default_users(profile, file, client, pilots, negatives, pilot is None, negative is None)

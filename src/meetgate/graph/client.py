@@ -53,7 +53,7 @@ class _ClientBase:
 
 
 class GraphClient(_ClientBase):
-    """Synchronous client: ``.meetings``, ``.directory``, ``.tokens``, ``.http``. Thread-safe."""
+    """Synchronous client: ``.meetings``, ``.events``, ``.artifacts``, ``.directory``, ``.tokens``, ``.http``. Thread-safe."""
 
     def __init__(
         self,
@@ -67,6 +67,7 @@ class GraphClient(_ClientBase):
         limiter: AdaptiveLimiter | None = None,
         token_retry: RetryPolicy | None = None,
     ) -> None:
+        from meetgate.graph.artifacts import ArtifactsService
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import DirectoryService, UserIdCache
         from meetgate.graph.events import CalendarEventsService
@@ -87,6 +88,8 @@ class GraphClient(_ClientBase):
         self.meetings = MeetingsService(self.http, self.user_ids)
         #: calendar-backed meetings (Exchange events with a Teams meeting)
         self.events = CalendarEventsService(self.http, self.user_ids)
+        #: what meetings produced: attendance reports, transcripts, recordings
+        self.artifacts = ArtifactsService(self.http, self.user_ids)
 
     def close(self) -> None:
         self.http.close()
@@ -122,6 +125,7 @@ class AsyncGraphClient(_ClientBase):
         limiter: AdaptiveLimiter | None = None,
         token_retry: RetryPolicy | None = None,
     ) -> None:
+        from meetgate.graph.artifacts import AsyncArtifactsService
         from meetgate.graph.auth import TokenProvider
         from meetgate.graph.directory import AsyncDirectoryService, UserIdCache
         from meetgate.graph.events import AsyncCalendarEventsService
@@ -141,6 +145,7 @@ class AsyncGraphClient(_ClientBase):
         self.directory = AsyncDirectoryService(self.http, self.user_ids)
         self.meetings = AsyncMeetingsService(self.http, self.user_ids)
         self.events = AsyncCalendarEventsService(self.http, self.user_ids)
+        self.artifacts = AsyncArtifactsService(self.http, self.user_ids)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -68,9 +68,12 @@ class GraphError(MeetgateError):
         method: str | None = None,
         path: str | None = None,
         maybe_applied: bool = False,
+        inner_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.maybe_applied = maybe_applied
+        #: ``innerError.code`` of Graph's envelope, when it had one (e.g. GraphAccessToTranscriptsDisabled)
+        self.inner_code = inner_code
         self.message = message
         self.status = status
         self.code = code
@@ -328,6 +331,71 @@ class OrganizerIdRequired(BadRequestError):
 
 class ConflictError(GraphError):
     """Graph answered 409 or 412."""
+
+
+# --- meeting artifacts (attendance reports, transcripts, recordings) ------------------------------
+
+#: the Teams PowerShell switch behind the tenant setting "Graph API access to transcripts"
+TRANSCRIPT_ACCESS_SWITCH = "Set-CsTeamsMeetingConfiguration -EnableGraphTranscriptAccess $true"
+#: the one behind speaker attribution
+SPEAKER_ATTRIBUTION_SWITCH = "Set-CsTeamsMeetingConfiguration -EnableAttributedTranscripts $true"
+
+
+class TranscriptAccessDisabled(AuthorizationError):
+    """403 with ``innerError.code`` ``GraphAccessToTranscriptsDisabled``: the tenant's Teams meeting
+    setting "Graph API access to transcripts" is off (every transcript route, in every format)."""
+
+    default_remedy = (
+        'A Teams administrator must turn on "Graph API access to transcripts" for the tenant: in Teams '
+        f"PowerShell `{TRANSCRIPT_ACCESS_SWITCH}` (the tenant-wide meeting configuration, not a per-user "
+        "policy). Nothing in the app registration changes it; recordings and attendance are not affected."
+    )
+
+
+class SpeakerAttributionDisabled(AuthorizationError):
+    """403 (``SpeakerAttributionNotAllowed``): speaker attribution is off in the tenant and a
+    transcript was asked for with speakers."""
+
+    default_remedy = (
+        "Ask for the transcript without speakers (`meetgate meetings transcripts --no-speakers`, library "
+        "`speakers=False`: the unattributed form), or have a "
+        f"Teams administrator turn speaker attribution on (`{SPEAKER_ATTRIBUTION_SWITCH}`)."
+    )
+
+
+class CalendarMeetingRequired(GraphError):
+    """Transcripts and recordings exist only for calendar-backed meetings: Graph refuses them for a
+    standalone onlineMeeting ("No iCalUid found for the meeting")."""
+
+    default_remedy = (
+        "Graph serves transcripts and recordings only for meetings on the organizer's calendar: create "
+        "the meeting as a calendar meeting (`meetgate meetings create --calendar`, library "
+        "placement='calendar'). A standalone meeting still has its attendance reports."
+    )
+
+
+class ChannelMeetingUnsupported(BadRequestError):
+    """Graph refuses the artifacts of a meeting held in a Teams channel."""
+
+    default_remedy = (
+        "Graph does not serve artifacts of channel meetings through these APIs: schedule the meeting "
+        "from the organizer's calendar (not in a channel), or read the recording from the channel's "
+        "SharePoint files."
+    )
+
+
+class ArtifactNotReady(NotFoundError):
+    """The meeting has no report, transcript or recording of this kind, or not yet (``kind``)."""
+
+    def __init__(self, message: str, *, kind: str = "artifact", **kwargs: Any) -> None:
+        self.kind = kind
+        kwargs.setdefault(
+            "remedy",
+            f"Graph publishes the {kind} only after a session of the meeting has ended (no delay is "
+            "documented; minutes are usual): retry later, with backoff. Transcripts and recordings exist "
+            "only when someone started transcription or recording in the meeting.",
+        )
+        super().__init__(message, **kwargs)
 
 
 class ThrottledError(GraphError):

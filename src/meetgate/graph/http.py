@@ -28,6 +28,8 @@ from meetgate.graph.errors import (
     AccessPolicyMissing,
     AuthorizationError,
     BadRequestError,
+    CalendarMeetingRequired,
+    ChannelMeetingUnsupported,
     ConflictError,
     DelegatedTokenError,
     GraphError,
@@ -40,7 +42,9 @@ from meetgate.graph.errors import (
     OrganizerIdRequired,
     OrganizerNotFound,
     ServiceError,
+    SpeakerAttributionDisabled,
     ThrottledError,
+    TranscriptAccessDisabled,
     TransportError,
     UserNotFound,
 )
@@ -240,7 +244,11 @@ class CallPlan:
             "client_request_id": client_request_id,
             "method": self.method,
             "path": path,
+            "inner_code": str(inner["code"]) if inner.get("code") else None,
         }
+        artifact_error = _artifact_error(status, code, inner, text, what, common)
+        if artifact_error is not None:
+            return artifact_error
         path_match = _ORGANIZER_IN_PATH.search(self.url)
         organizer_segment = unquote(path_match.group(1)) if path_match else None
         organizer = ctx.organizer or organizer_segment
@@ -323,6 +331,32 @@ class CallPlan:
         if status >= 500:
             return ServiceError(f"Graph failed to {what} after {self.attempt} attempt(s): {text}", **common)
         return GraphError(f"{what}: HTTP {status}: {text}", **common)
+
+
+_NOT_CALENDAR_BACKED = re.compile(r"no icaluid found|only for calendar backed", re.IGNORECASE)
+_CHANNEL_MEETING = re.compile(r"channel based meetings are (currently )?not supported", re.IGNORECASE)
+
+
+def _artifact_error(
+    status: int, code: str | None, inner: Mapping[str, Any], text: str, what: str, common: dict[str, Any]
+) -> GraphError | None:
+    """The meeting-artifact refusals, told by their inner code or message (any status they come with)."""
+    inner_code = str(inner.get("code") or "")
+    if status == 403 and "GraphAccessToTranscriptsDisabled" in (inner_code, code):
+        return TranscriptAccessDisabled(
+            f"the tenant has turned off Graph API access to transcripts ({what}): {text}", **common
+        )
+    if status == 403 and "SpeakerAttributionNotAllowed" in (inner_code, code):
+        return SpeakerAttributionDisabled(
+            f"speaker attribution is off in the tenant, so {what} with speakers is refused: {text}", **common
+        )
+    if 400 <= status < 500 and _NOT_CALENDAR_BACKED.search(text):
+        return CalendarMeetingRequired(
+            f"Graph refused to {what}: the meeting is not calendar-backed: {text}", **common
+        )
+    if status == 400 and _CHANNEL_MEETING.search(text):
+        return ChannelMeetingUnsupported(f"Graph refused to {what}: {text}", **common)
+    return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -412,6 +446,23 @@ class _GraphHttpBase:
             context=context or GraphCallContext(),
             full=full,
         )
+
+
+def _streamed(plan: CallPlan, response: httpx.Response) -> bool:
+    """Whether a streamed response's body goes to the sink: a success, or (for a ranged request) 416,
+    whose ``Content-Range: bytes */total`` tells the caller what it already has."""
+    ranged = any(key.lower() == "range" for key in (plan.headers or {}))
+    return response.status_code < 300 or (response.status_code == 416 and ranged)
+
+
+def _broken_off(plan: CallPlan, received: int, exc: Exception) -> TransportError:
+    return TransportError(
+        f"{plan.method} {plan._path().split('?')[0]} broke off after {received} byte(s): {type(exc).__name__}",
+        client_request_id=plan.client_request_id,
+        method=plan.method,
+        path=plan._path(),
+        remedy="Run the download again: it resumes from the bytes already written.",
+    )
 
 
 def _build_httpx_kwargs(settings: GraphSettings) -> dict[str, Any]:
@@ -536,6 +587,62 @@ class GraphHttp(_GraphHttpBase):
             if max_pages is not None and pages >= max_pages:
                 return
 
+    def stream(
+        self,
+        path: str,
+        sink: Callable[[bytes], None],
+        *,
+        headers: Mapping[str, str] | None = None,
+        context: GraphCallContext | None = None,
+        on_response: Callable[[int, Mapping[str, str]], None] | None = None,
+    ) -> GraphResponse:
+        """GET ``path`` and hand the body to ``sink`` chunk by chunk (never held in memory whole).
+
+        Errors, retries and token refreshes are those of :meth:`request`; a ranged request (a ``Range``
+        header) that Graph answers 416 returns that response (no body) instead of raising.
+        ``on_response`` sees the status and headers before the first chunk. A body that
+        breaks off is a :class:`TransportError` (not retried: the caller resumes with ``Range``)."""
+        plan = self.plan("GET", path, headers=headers, context=context)
+        refresh = False
+        while True:
+            if refresh:
+                token = self.tokens.get_token(force_refresh=True, rejected=plan.last_token)
+            else:
+                token = self.tokens.get_token()
+            request = plan.build(token)
+            permit = self.limiter.acquire() if self.limiter is not None else None
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, exc)
+                step = plan.after_exception(exc)
+            else:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, response.status_code, _retry_after(response))
+                try:
+                    if _streamed(plan, response):
+                        if on_response is not None:
+                            on_response(response.status_code, response.headers)
+                        received = 0
+                        try:
+                            if response.status_code < 300:
+                                for chunk in response.iter_bytes():
+                                    received += len(chunk)
+                                    sink(chunk)
+                        except httpx.TransportError as exc:
+                            raise _broken_off(plan, received, exc) from None
+                        return GraphResponse(
+                            response.status_code, None, response.headers, plan.client_request_id
+                        )
+                    response.read()
+                    step = plan.after_response(response)
+                finally:
+                    response.close()
+            refresh = step.refresh_token
+            if step.delay > 0:
+                self._sleep(step.delay)
+
     def close(self) -> None:
         self._client.close()
 
@@ -650,6 +757,54 @@ class AsyncGraphHttp(_GraphHttpBase):
             query = None
             if max_pages is not None and pages >= max_pages:
                 return
+
+    async def stream(
+        self,
+        path: str,
+        sink: Callable[[bytes], None],
+        *,
+        headers: Mapping[str, str] | None = None,
+        context: GraphCallContext | None = None,
+        on_response: Callable[[int, Mapping[str, str]], None] | None = None,
+    ) -> GraphResponse:
+        """As :meth:`GraphHttp.stream`, awaited."""
+        plan = self.plan("GET", path, headers=headers, context=context)
+        refresh = False
+        while True:
+            token = await self._token(refresh, plan.last_token)
+            request = plan.build(token)
+            permit = await self.limiter.acquire_async(self._sleep) if self.limiter is not None else None
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, exc)
+                step = plan.after_exception(exc)
+            else:
+                if permit is not None and self.limiter is not None:
+                    self.limiter.release(permit, response.status_code, _retry_after(response))
+                try:
+                    if _streamed(plan, response):
+                        if on_response is not None:
+                            on_response(response.status_code, response.headers)
+                        received = 0
+                        try:
+                            if response.status_code < 300:
+                                async for chunk in response.aiter_bytes():
+                                    received += len(chunk)
+                                    sink(chunk)
+                        except httpx.TransportError as exc:
+                            raise _broken_off(plan, received, exc) from None
+                        return GraphResponse(
+                            response.status_code, None, response.headers, plan.client_request_id
+                        )
+                    await response.aread()
+                    step = plan.after_response(response)
+                finally:
+                    await response.aclose()
+            refresh = step.refresh_token
+            if step.delay > 0:
+                await self._sleep(step.delay)
 
     async def aclose(self) -> None:
         await self._client.aclose()

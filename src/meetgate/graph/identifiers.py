@@ -6,6 +6,8 @@ back from Entra as a paragraph about tenant discovery. No imports beyond the sta
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -30,3 +32,20 @@ def tenant_problem(value: str) -> str | None:
         "domain such as contoso.onmicrosoft.com; copy the Directory (tenant) ID from the app "
         "registration's overview in the Entra admin center"
     )
+
+
+def meeting_id_shape(meeting_id: str) -> str | None:
+    """``calendar`` or ``standalone`` when ``meeting_id`` has one of the two shapes, else None.
+
+    A standalone meeting's id is base64 of ``1*{organizerId}*0**{threadId}`` (it decodes to text
+    starting ``1*``); an Exchange item id (event, occurrence, attendee's copy) is base64 of binary
+    data starting with a zero or one byte (``AAMk…``, ``AQMk…``, immutable ``AAkA…``).
+    """
+    head = meeting_id.strip()[:8].replace("-", "+").replace("_", "/")
+    try:
+        decoded = base64.b64decode(head + "=" * (-len(head) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if decoded.startswith(b"1*"):
+        return "standalone"
+    return "calendar" if decoded[:1] in (b"\x00", b"\x01") else None

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 READ_ROLES = ("OnlineMeetings.Read.All", "OnlineMeetings.ReadWrite.All")
 WRITE_ROLES = MEETINGS_ROLES
+#: what reads attendance reports: the artifact permission (least privilege), or a meeting permission
+ATTENDANCE_ROLES = ("OnlineMeetingArtifact.Read.All", *READ_ROLES)
 PREFER = {"Prefer": "include-unknown-enum-members"}
 CancelMode = Literal["delete", "lock"]
 _EXTERNAL_ID = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -417,7 +419,12 @@ class MeetingOps:
         self, organizer: str, meeting_id: str, with_records: bool
     ) -> Operation[list[AttendanceReport]]:
         organizer_id = yield from self._organizer_id(organizer)
-        ctx = self._ctx(f"read attendance of meeting {meeting_id}", organizer, meeting_id, write=False)
+        ctx = GraphCallContext(
+            operation=f"read attendance of meeting {meeting_id}",
+            organizer=organizer,
+            meeting_id=meeting_id,
+            required_roles=ATTENDANCE_ROLES,
+        )
         data = yield from self._call(
             organizer,
             Op("GET", _meetings_path(organizer_id, meeting_id, "/attendanceReports"), context=ctx),

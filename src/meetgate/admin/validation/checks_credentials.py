@@ -15,6 +15,7 @@ from meetgate.admin.validation.context import _Run
 from meetgate.admin.validation.model import CheckResult
 from meetgate.admin.validation.ports import ValidationConfig
 from meetgate.graph.applications import Application
+from meetgate.graph.artifact_models import ARTIFACT_PERMISSIONS
 from meetgate.graph.auth import USER_READ_ROLES, AccessToken, TokenClaims
 from meetgate.graph.errors import AuthenticationError, GraphError, InvalidTokenError
 from meetgate.graph.identifiers import GUID, tenant_problem
@@ -503,7 +504,9 @@ def check_permissions(run: _Run) -> CheckResult:
             f"remove {', '.join(held)} from the app's API permissions and revoke the admin consent; the "
             "Exchange role assignment (`meetgate mailbox-scope apply`) gives the scoped access",
         )
-    extra = sorted(r for key, r in have.items() if key not in EXPECTED_ROLES and key not in FEATURE_ROLES)
+    enabled = {ARTIFACT_PERMISSIONS[kind].lower() for kind in run.target.config.artifacts}
+    expected = EXPECTED_ROLES | enabled
+    extra = sorted(r for key, r in have.items() if key not in expected and key not in FEATURE_ROLES)
     features = sorted(r for key, r in have.items() if key in FEATURE_ROLES)
     if features:
         evidence["feature_roles"] = {r: FEATURE_ROLES[r.lower()] for r in features}

@@ -30,7 +30,11 @@ CALENDAR_CHECKS: tuple[tuple[str, str], ...] = (
     ("calendar_positive", "Calendar positive test (pilot organizers' mailboxes, both planes)"),
     ("calendar_negative", "Calendar negative test (a mailbox outside the scope)"),
 )
-TITLES = dict((*CHECKS, *CALENDAR_CHECKS))
+#: run (after the calendar checks) only when the profile enables meeting artifacts (``artifacts``)
+ARTIFACT_CHECKS: tuple[tuple[str, str], ...] = (
+    ("artifacts", "Meeting artifacts: permission and a read per enabled kind"),
+)
+TITLES = dict((*CHECKS, *CALENDAR_CHECKS, *ARTIFACT_CHECKS))
 
 
 @dataclass(frozen=True)

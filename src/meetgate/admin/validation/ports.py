@@ -40,6 +40,8 @@ class ValidationConfig:
     #: mailboxes that must stay outside the scope (``[mailbox_scope] outside``); when empty, the
     #: calendar negative test uses the Teams negative users
     calendar_outside: tuple[str, ...] = ()
+    #: the meeting-artifact kinds the profile enables (``artifacts``): each is checked
+    artifacts: tuple[str, ...] = ()
 
     @property
     def has_certificate(self) -> bool:
@@ -76,6 +78,12 @@ class SyncEventsPort(Protocol):
     def online_meeting(self, organizer: str, event: CalendarMeeting) -> OnlineMeeting | None: ...
 
     def delete(self, organizer: str, event_id: str) -> None: ...
+
+
+class ArtifactsPort(Protocol):
+    """One read of an artifact kind for an organizer (``meetgate.graph.artifacts.ArtifactsService``)."""
+
+    def probe(self, organizer: str, kind: str) -> int: ...
 
 
 class DirectoryPort(Protocol):
@@ -175,6 +183,8 @@ class ValidationTarget:
     #: calendar meetings (the calendar tests; only used when calendar placement is scoped)
     events: SyncEventsPort | None = None
     directory: DirectoryPort | None = None
+    #: meeting artifacts (the artifacts check; only used when the profile enables a kind)
+    artifacts: ArtifactsPort | None = None
     registration: RegistrationReader | None = None
     reachability: ReachabilityProbe | None = None
     teams: TeamsConnectionProbe | None = None

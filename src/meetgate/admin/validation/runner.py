@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from meetgate.admin.validation.checks_artifacts import check_artifacts
 from meetgate.admin.validation.checks_calendar import check_calendar_negative, check_calendar_positive
 from meetgate.admin.validation.checks_connectivity import check_graph_reachability, check_teams_powershell
 from meetgate.admin.validation.checks_credentials import (
@@ -37,6 +38,7 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "policy_negative": ("configuration", "certificate", "token", "permissions", "organizer_lookup"),
     "calendar_positive": ("configuration", "certificate", "token", "permissions", "organizer_lookup"),
     "calendar_negative": ("configuration", "certificate", "token", "permissions", "organizer_lookup"),
+    "artifacts": ("configuration", "certificate", "token", "organizer_lookup"),
     "teams_powershell": ("configuration", "certificate"),
     "graph_reachability": ("configuration", "certificate", "token"),
 }
@@ -77,6 +79,8 @@ def run_validation(
     if target.config.mailbox_scoped:
         checks["calendar_positive"] = check_calendar_positive
         checks["calendar_negative"] = check_calendar_negative
+    if target.config.artifacts:
+        checks["artifacts"] = check_artifacts
     checks |= {
         "teams_powershell": check_teams_powershell,
         "graph_reachability": check_graph_reachability,
