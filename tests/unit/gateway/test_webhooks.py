@@ -317,3 +317,26 @@ def test_a_wrong_webhook_key_is_refused_at_delivery_not_leaked(wg, caplog):
     endpoint = _register(wg)
     _patch(wg, _meeting(wg)["id"], "Moved")
     assert TEST_KEY not in repr(wg.settings) and endpoint["secret"] not in caplog.text
+
+
+def test_migration_0007_adds_and_removes_the_outbox(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    from meetgate.store import Store
+    from meetgate.store.repository import MIGRATIONS, make_engine
+
+    url = f"sqlite:///{tmp_path}/m.db"
+    Store.open(url).close()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    tables = {"webhook_endpoints", "webhook_events", "webhook_deliveries", "webhook_attempts"}
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        assert tables <= set(sa.inspect(conn).get_table_names())
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+        assert not tables & set(sa.inspect(conn).get_table_names())
+        command.upgrade(cfg, "head")
+        assert tables <= set(sa.inspect(conn).get_table_names())
+    engine.dispose()
