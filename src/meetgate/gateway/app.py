@@ -4,7 +4,8 @@
 ``app.state``, adds the middleware and the exception handlers, and includes one router per resource
 (:mod:`meetgate.gateway.routers`): ``/v1/meetings`` (create with Idempotency-Key, find by join URL),
 ``/v1/meetings/{id}`` (get, patch, delete), ``/v1/meetings/{id}/cancel``, ``/v1/meetings/{id}/invite.ics``,
-``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/healthz``,
+``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/v1/webhooks`` (a consumer's webhook
+endpoints and deliveries; the delivery worker runs in the lifespan), ``/healthz``,
 ``/readyz``, ``/metrics``, ``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key), ``/docs``
 (Swagger UI). Routes reach ``app.state`` through :mod:`meetgate.gateway.deps`.
 Every ``/v1`` request is authenticated by API key, audited, logged and measured; every answer carries
