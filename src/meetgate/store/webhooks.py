@@ -94,10 +94,25 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True)
+class Attempted:
+    """What one attempt gave: the receiver's status (None: no answer), latency, error, and when the
+    next attempt is due (None with ``ok`` False: the delivery fails for good)."""
+
+    delivery_id: str
+    at: dt.datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    ok: bool
+    next_attempt_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class ClaimedDelivery:
     """A delivery a worker holds the lease of: what it needs to send it."""
 
     id: str
+    seq: int
     event_id: str
     event_type: str
     body: str
@@ -301,11 +316,20 @@ class WebhookStore:
 
     # ---- the workers' side
     def claim(
-        self, *, owner: str, now: dt.datetime, lease_until: dt.datetime, limit: int = 50
+        self,
+        *,
+        owner: str,
+        now: dt.datetime,
+        lease_until: dt.datetime,
+        limit: int = 50,
+        per_endpoint: int = 1,
     ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries, each the oldest unfinished one of its endpoint, to
-        ``owner`` until ``lease_until``. On PostgreSQL rows another replica is claiming are skipped
-        (``FOR UPDATE SKIP LOCKED``), and a claimed one stays leased once committed."""
+        """Lease to ``owner`` until ``lease_until`` up to ``limit`` endpoints' oldest unfinished
+        deliveries (when due), and behind each up to ``per_endpoint - 1`` of the same endpoint's next
+        ones, in order. On PostgreSQL a head another replica is claiming is skipped (``FOR UPDATE SKIP
+        LOCKED``), and a claimed one stays leased once committed; the ones behind a head can only be
+        claimed with it (no other replica sees them as heads, and once the head is done they are
+        leased). The worker sends an endpoint's in order and stops at its first failure."""
         earlier = d.alias("earlier")
         blocked = (
             sa.select(earlier.c.seq)
@@ -330,14 +354,35 @@ class WebhookStore:
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=d)
         with self.store._tx() as conn:
-            seqs = [int(s) for s in conn.execute(query).scalars()]
-            if not seqs:
+            heads = [int(s) for s in conn.execute(query).scalars()]
+            if not heads:
                 return []
+            seqs = list(heads)
+            if per_endpoint > 1:
+                for head, endpoint_id in conn.execute(
+                    sa.select(d.c.seq, d.c.endpoint_id).where(d.c.seq.in_(heads))
+                ).all():
+                    seqs.extend(
+                        int(s)
+                        for s in conn.execute(
+                            sa.select(d.c.seq)
+                            .where(
+                                d.c.endpoint_id == endpoint_id,
+                                d.c.status == PENDING,
+                                d.c.seq > head,
+                                d.c.next_attempt_at <= now,
+                                sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+                            )
+                            .order_by(d.c.seq)
+                            .limit(per_endpoint - 1)
+                        ).scalars()
+                    )
             conn.execute(
                 d.update().where(d.c.seq.in_(seqs)).values(lease_owner=owner, lease_until=lease_until)
             )
             rows = conn.execute(
                 sa.select(
+                    d.c.seq,
                     d.c.id,
                     d.c.event_id,
                     d.c.attempts,
@@ -357,6 +402,7 @@ class WebhookStore:
             claimed.append(
                 ClaimedDelivery(
                     id=m["id"],
+                    seq=int(m["seq"]),
                     event_id=m["event_id"],
                     event_type=m["type"],
                     body=m["body"],
@@ -367,52 +413,58 @@ class WebhookStore:
             )
         return claimed
 
-    def record_attempt(
-        self,
-        *,
-        delivery_id: str,
-        owner: str,
-        at: dt.datetime,
-        status_code: int | None,
-        latency_ms: float,
-        error: str | None,
-        ok: bool,
-        next_attempt_at: dt.datetime | None,
-    ) -> bool:
-        """Record one attempt and what follows: succeeded (``ok``), retried at ``next_attempt_at``,
-        or failed for good (neither). False when ``owner`` no longer holds the lease (its attempt
-        is recorded all the same: the receiver did get it)."""
-        if ok:
-            outcome: dict[str, Any] = {"status": SUCCEEDED, "finished_at": at}
-        elif next_attempt_at is None:
-            outcome = {"status": FAILED, "finished_at": at}
-        else:
-            outcome = {"next_attempt_at": next_attempt_at}
+    def record_attempts(
+        self, *, owner: str, attempts: Sequence[Attempted], release: Sequence[str] = ()
+    ) -> int:
+        """Record a round's attempts, in one transaction, and what follows each: succeeded (``ok``),
+        retried at ``next_attempt_at``, or failed for good (neither). A delivery whose lease ``owner``
+        no longer holds keeps its state (its attempt is recorded all the same: the receiver did get
+        it). ``release``: deliveries leased but not tried, freed. Returns how many were updated."""
+        updated = 0
         with self.store._tx() as conn:
-            conn.execute(
-                a.insert().values(
-                    delivery_id=delivery_id,
-                    at=at,
-                    status_code=status_code,
-                    latency_ms=latency_ms,
-                    error=error,
-                    ok=ok,
-                    replica=owner,
+            if attempts:
+                conn.execute(
+                    a.insert(),
+                    [
+                        {
+                            "delivery_id": t.delivery_id,
+                            "at": t.at,
+                            "status_code": t.status_code,
+                            "latency_ms": t.latency_ms,
+                            "error": t.error,
+                            "ok": t.ok,
+                            "replica": owner,
+                        }
+                        for t in attempts
+                    ],
                 )
-            )
-            result = conn.execute(
-                d.update()
-                .where(d.c.id == delivery_id, d.c.lease_owner == owner, d.c.status == PENDING)
-                .values(
-                    attempts=d.c.attempts + 1,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_status_code=status_code,
-                    last_error=error,
-                    **outcome,
+            for t in attempts:
+                if t.ok:
+                    outcome: dict[str, Any] = {"status": SUCCEEDED, "finished_at": t.at}
+                elif t.next_attempt_at is None:
+                    outcome = {"status": FAILED, "finished_at": t.at}
+                else:
+                    outcome = {"next_attempt_at": t.next_attempt_at}
+                result = conn.execute(
+                    d.update()
+                    .where(d.c.id == t.delivery_id, d.c.lease_owner == owner, d.c.status == PENDING)
+                    .values(
+                        attempts=d.c.attempts + 1,
+                        lease_owner=None,
+                        lease_until=None,
+                        last_status_code=t.status_code,
+                        last_error=t.error,
+                        **outcome,
+                    )
                 )
-            )
-        return bool(result.rowcount)
+                updated += result.rowcount
+            if release:  # leased but not tried (behind a failure): free again, untouched
+                conn.execute(
+                    d.update()
+                    .where(d.c.id.in_(list(release)), d.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+        return updated
 
     # ---- reading and replaying
     def deliveries(

@@ -1,9 +1,9 @@
 """The delivery worker: an asyncio task in the gateway process that sends the outbox's deliveries.
 
 Each round it leases the due deliveries (each the oldest unfinished one of its endpoint: order is kept),
-sends them at once (one per endpoint), records every attempt (status, latency, error) and schedules a
-failed one again with exponential backoff and jitter, until ``retry_window`` (24 hours by default) has
-passed since the event: at least once. A replica that dies holding a lease loses nothing: the lease
+sends them at once (one per endpoint), records the round's attempts (status, latency, error) in one
+transaction and schedules a failed one again with exponential backoff and jitter, until
+``retry_window`` (24 hours by default) has passed since the event: at least once. A replica that dies holding a lease loses nothing: the lease
 expires and another replica (or the restarted one) takes the delivery over. The clock is injectable.
 """
 
@@ -28,7 +28,7 @@ from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.webhooks import signing
 from meetgate.gateway.webhooks.secret_box import SecretBox
 from meetgate.gateway.webhooks.urls import Resolver, WebhookUrlError, check_url, system_resolver
-from meetgate.store.webhooks import ClaimedDelivery, WebhookStore
+from meetgate.store.webhooks import Attempted, ClaimedDelivery, WebhookStore
 
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
@@ -50,8 +50,10 @@ class WorkerSettings:
     timeout_seconds: float = 10.0
     #: how often the outbox is looked at when nothing wakes the worker, seconds
     poll_seconds: float = 1.0
-    #: deliveries leased per round
+    #: endpoints served per round
     batch: int = 50
+    #: deliveries of one endpoint sent per round, one after the other (in order)
+    per_endpoint: int = 20
     allow_local_http: bool = False
     allow_private: bool = False
 
@@ -108,12 +110,36 @@ class DeliveryWorker:
         now = self.clock()
         claimed = await self._db(
             lambda: self.hooks.claim(
-                owner=self.owner, now=now, lease_until=now + self.settings.lease, limit=self.settings.batch
+                owner=self.owner,
+                now=now,
+                lease_until=now + self.settings.lease,
+                limit=self.settings.batch,
+                per_endpoint=self.settings.per_endpoint,
             )
         )
-        if claimed:
-            await asyncio.gather(*(self._attempt(c) for c in claimed))
-        return len(claimed)
+        if not claimed:
+            return 0
+        queues: dict[str, list[ClaimedDelivery]] = {}
+        for delivery in claimed:  # in seq order: each endpoint's queue is in order
+            queues.setdefault(delivery.endpoint.id, []).append(delivery)
+        results = await asyncio.gather(*(self._send_in_order(q) for q in queues.values()))
+        attempts = [a for done, _ in results for a in done]
+        release = [r for _, rest in results for r in rest]
+        await self._db(
+            lambda: self.hooks.record_attempts(owner=self.owner, attempts=attempts, release=release)
+        )
+        return len(attempts)
+
+    async def _send_in_order(self, queue: list[ClaimedDelivery]) -> tuple[list[Attempted], list[str]]:
+        """One endpoint's deliveries, one after the other; after a failure the rest are not tried
+        (they are released, still in order behind the failed one)."""
+        done: list[Attempted] = []
+        for n, delivery in enumerate(queue):
+            attempt = await self._attempt(delivery)
+            done.append(attempt)
+            if not attempt.ok:
+                return done, [d.id for d in queue[n + 1 :]]
+        return done, []
 
     def _secrets(self, delivery: ClaimedDelivery, now: dt.datetime) -> list[str]:
         endpoint, box = delivery.endpoint, self.box()
@@ -142,7 +168,7 @@ class DeliveryWorker:
             )
         )
 
-    async def _attempt(self, delivery: ClaimedDelivery) -> None:
+    async def _attempt(self, delivery: ClaimedDelivery) -> Attempted:
         now = self.clock()
         body = delivery.body.encode()
         status: int | None = None
@@ -175,23 +201,12 @@ class DeliveryWorker:
             end = delivery.created_at + self.settings.retry_window
             if now < end:  # one more attempt at least, the last one at the window's end
                 next_at = min(now + backoff(delivery.attempts + 1, self.settings, self.rng), end)
-        await self._db(
-            lambda: self.hooks.record_attempt(
-                delivery_id=delivery.id,
-                owner=self.owner,
-                at=now,
-                status_code=status,
-                latency_ms=latency_ms,
-                error=error,
-                ok=ok,
-                next_attempt_at=next_at,
-            )
-        )
         if not ok:
             log.info(
                 "webhook delivery failed",
                 extra={"delivery": delivery.id, "endpoint": delivery.endpoint.id, "error": error},
             )
+        return Attempted(delivery.id, now, status, latency_ms, error, ok, next_at)
 
     # ---- as a task
     def wake(self) -> None:
@@ -217,6 +232,8 @@ class DeliveryWorker:
     async def _run(self) -> None:
         assert self._woken is not None
         while True:
+            # cleared before the round: a publication during it wakes the next one at once
+            self._woken.clear()
             try:
                 sent = await self.run_once()
             except Exception as exc:  # the store is down, say: try again next round
@@ -224,7 +241,6 @@ class DeliveryWorker:
                 sent = 0
             if sent:
                 continue
-            self._woken.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self.settings.poll_seconds)
 
