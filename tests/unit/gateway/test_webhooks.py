@@ -3,13 +3,17 @@ nothing lost when a gateway dies mid-delivery, replay, secret rotation, consumer
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
+import json
+import time
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from gateway_kit import MEETING
-from webhook_kit import TEST_KEY, WebhookGateway, make_webhook_gateway
+from webhook_kit import TEST_KEY, Receiver, WebhookGateway, make_webhook_gateway
 
 from meetgate.gateway.webhooks import signing
 from meetgate.gateway.webhooks.events import WebhookError
@@ -340,3 +344,80 @@ def test_migration_0007_adds_and_removes_the_outbox(tmp_path):
         command.upgrade(cfg, "head")
         assert tables <= set(sa.inspect(conn).get_table_names())
     engine.dispose()
+
+
+def test_a_failure_inside_a_round_keeps_the_order(wg):
+    _register(wg)
+    meeting = _meeting(wg)
+    for n in range(5):
+        _patch(wg, meeting["id"], f"Change {n}")
+    refuse_once = {"Change 2"}
+    plain = wg.receiver.__call__
+
+    def flaky(request):
+        subject = json.loads(request.content)["data"]["subject"]
+        if subject in refuse_once:
+            refuse_once.discard(subject)
+            return httpx.Response(500)
+        return plain(request)
+
+    worker = wg.worker()
+    worker.client = httpx.AsyncClient(transport=httpx.MockTransport(flaky))
+    assert wg.deliver(worker) == 3  # 0 and 1 delivered, 2 refused, 3 and 4 left for later
+    wg.clock.advance(minutes=5)
+    wg.deliver(worker, rounds=2)
+    subjects = [r.event["data"]["subject"] for r in wg.receiver.received]
+    assert subjects == [f"Change {n}" for n in range(5)]
+
+
+def test_a_gateway_killed_during_the_post_loses_nothing_after_a_restart(wg, tmp_path):
+    _register(wg)
+    _patch(wg, _meeting(wg)["id"], "Moved")
+    arrived = []
+
+    async def hang(request):
+        arrived.append(request.headers["meetgate-event-id"])
+        await asyncio.sleep(3600)  # the gateway dies before the answer
+        return httpx.Response(204)
+
+    async def kill_mid_delivery():
+        worker = wg.worker(owner="killed")
+        worker.client = httpx.AsyncClient(transport=httpx.MockTransport(hang))
+        round_ = asyncio.create_task(worker.run_once())
+        while not arrived:
+            await asyncio.sleep(0.01)
+        round_.cancel()
+
+    asyncio.run(kill_mid_delivery())
+    wg.store.close()
+    # the restarted gateway: a new store on the same file
+    from meetgate.store import Store
+
+    wg.store = Store.open(wg.settings.store_url)
+    restarted = wg.worker(owner="restarted")
+    assert wg.deliver(restarted) == 0  # the dead process's lease still holds
+    wg.clock.advance(seconds=61)
+    assert wg.deliver(restarted) == 1
+    assert wg.receiver.event_ids() == arrived  # the same event, delivered again
+    assert WebhookStore(wg.store).pending_count() == 0
+
+
+def test_the_worker_runs_in_the_gateway_and_is_woken_by_a_publication(tmp_path):
+    receiver = Receiver()
+    gateway = make_webhook_gateway(
+        tmp_path,
+        webhook_worker=True,
+        webhook_client=httpx.AsyncClient(transport=httpx.MockTransport(receiver)),
+    )
+    gateway.hooks.publisher.clock = lambda: dt.datetime.now(dt.UTC)  # the worker's clock: real time
+    with gateway.client:
+        endpoint = _register(gateway)
+        meeting = _meeting(gateway)
+        _patch(gateway, meeting["id"], "Moved")
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [r.event["type"] for r in receiver.received] == ["meeting.updated"]
+        got = receiver.received[0]
+        assert signing.verify(got.headers["meetgate-signature"], got.body, endpoint["secret"])
+    gateway.store.close()

@@ -117,7 +117,11 @@ class WebhookGateway:
         return sum(asyncio.run(worker.run_once()) for _ in range(rounds))
 
 
-def make_webhook_gateway(tmp_path: Any, **settings: Any) -> WebhookGateway:
+def make_webhook_gateway(
+    tmp_path: Any, webhook_client: httpx.AsyncClient | None = None, **settings: Any
+) -> WebhookGateway:
+    """A gateway with two consumers (booking, crm) whose worker is off unless ``webhook_worker``;
+    with it on, ``webhook_client`` is what it sends with."""
     values: dict[str, Any] = {
         "store_url": f"sqlite:///{tmp_path}/gw.db",
         "policy_cache_seconds": 0,
@@ -133,7 +137,13 @@ def make_webhook_gateway(tmp_path: Any, **settings: Any) -> WebhookGateway:
     booking = admin.add("booking", organizers=["alice@contoso.test", "bob@contoso.test"])
     crm = admin.add("crm", organizers=["carol@contoso.test"])
     app = create_app(
-        config, meetings=graph, scope=scope, store=store, limiter=InMemoryLimiter(), webhook_resolve=None
+        config,
+        meetings=graph,
+        scope=scope,
+        store=store,
+        limiter=InMemoryLimiter(),
+        webhook_resolve=None,
+        webhook_client=webhook_client,
     )
     clock = Clock()
     hooks: WebhookAdmin = app.state.webhooks
