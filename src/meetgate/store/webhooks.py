@@ -177,9 +177,11 @@ class WebhookStore:
         events: Sequence[str],
         secret_enc: str,
         description: str | None = None,
+        endpoint_id: str | None = None,
     ) -> EndpointRecord:
+        """Store a new endpoint (``endpoint_id``: chosen by the caller, who sealed the secret for it)."""
         values = {
-            "id": new_id("whk"),
+            "id": endpoint_id or new_id("whk"),
             "consumer_id": consumer_id,
             "url": url,
             "events": list(events),

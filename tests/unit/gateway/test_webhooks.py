@@ -317,10 +317,18 @@ def test_local_http_only_when_the_setting_allows_it(tmp_path):
     gateway.store.close()
 
 
-def test_a_wrong_webhook_key_is_refused_at_delivery_not_leaked(wg, caplog):
+def test_a_gateway_with_another_webhook_key_fails_the_attempt_and_leaks_nothing(wg, caplog):
+    from meetgate.gateway.webhooks.manage import secret_box_factory
+
     endpoint = _register(wg)
     _patch(wg, _meeting(wg)["id"], "Moved")
+    worker = wg.worker()
+    worker.box = secret_box_factory("A" * 43 + "=", wg.store_dir())
+    assert wg.deliver(worker) == 1 and wg.receiver.received == []
+    record = WebhookStore(wg.store).deliveries(endpoint_id=endpoint["id"])[0]
+    assert record.status == "pending" and "does not decrypt" in (record.last_error or "")
     assert TEST_KEY not in repr(wg.settings) and endpoint["secret"] not in caplog.text
+    assert endpoint["secret"] not in (record.last_error or "")
 
 
 def test_migration_0007_adds_and_removes_the_outbox(tmp_path):

@@ -23,7 +23,7 @@ from meetgate.gateway.webhooks.events import EVENT_TYPES, WebhookError, WebhookP
 from meetgate.gateway.webhooks.secret_box import SecretBox, load_or_create_key_file
 from meetgate.gateway.webhooks.urls import Resolver, check_url, system_resolver
 from meetgate.store import Store
-from meetgate.store.webhooks import DeliveryRecord, EndpointRecord, WebhookStore
+from meetgate.store.webhooks import DeliveryRecord, EndpointRecord, WebhookStore, new_id
 
 #: the environment variable that holds the webhook key (base64url, 32 bytes)
 KEY_ENV = "MEETGATE_WEBHOOK_KEY"
@@ -111,13 +111,15 @@ class WebhookAdmin:
         """Register an endpoint; its secret is returned this once."""
         checked, wanted = self._url(url), check_events(events)
         secret = signing.new_secret()
-        # the ciphertext is bound to the endpoint id, known only once the row exists: seal a
-        # placeholder first, then the secret under the new id
+        endpoint_id = new_id("whk")  # the ciphertext is bound to the endpoint's id
         endpoint = self.hooks.add_endpoint(
-            consumer_id=consumer_id, url=checked, events=wanted, secret_enc="-", description=description
+            endpoint_id=endpoint_id,
+            consumer_id=consumer_id,
+            url=checked,
+            events=wanted,
+            secret_enc=self.box().seal(endpoint_id, secret),
+            description=description,
         )
-        sealed = self.box().seal(endpoint.id, secret)
-        endpoint = self.hooks.update_endpoint(endpoint_id=endpoint.id, secret_enc=sealed)
         return IssuedSecret(endpoint, secret)
 
     def list(self, consumer_id: str) -> list[EndpointRecord]:

@@ -26,7 +26,7 @@ from anyio import to_thread
 
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.webhooks import signing
-from meetgate.gateway.webhooks.secret_box import SecretBox
+from meetgate.gateway.webhooks.secret_box import SecretBox, SecretBoxError
 from meetgate.gateway.webhooks.urls import Resolver, WebhookUrlError, check_url, system_resolver
 from meetgate.store.webhooks import Attempted, ClaimedDelivery, WebhookStore
 
@@ -194,6 +194,10 @@ class DeliveryWorker:
             error = f"no answer within {self.settings.timeout_seconds:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
+        except SecretBoxError as exc:  # the gateway runs with another webhook key than the endpoint's
+            error = str(exc)[:300]
+        except Exception as exc:  # anything else fails this attempt, not the round (class name only)
+            error = f"unexpected {type(exc).__name__}"
         latency_ms = (time.perf_counter() - started) * 1000
         ok = error is None
         next_at: dt.datetime | None = None
