@@ -34,7 +34,7 @@ from meetgate.gateway.ports import (
     PolicyScope,
 )
 from meetgate.gateway.problems import Problem, from_graph_error, is_graph_error
-from meetgate.gateway.schemas import AttendeeOut, MeetingCreate, MeetingOut, MeetingPatch
+from meetgate.gateway.schemas import AttendeeOut, MeetingCreate, MeetingOut, MeetingPatch, OccurrenceOut
 from meetgate.gateway.scope import CachedPolicyScope
 from meetgate.gateway.settings import GatewaySettings
 from meetgate.gateway.webhooks.events import WebhookPublisher
@@ -546,6 +546,30 @@ class GatewayService:
         }
         await self._db(
             self.publisher.publish_event, consumer=consumer.id, type=type, meeting=meeting.id, data=data
+        )
+
+    async def occurrence_changed(
+        self, consumer: ConsumerRecord, meeting_id: str, occurrence: OccurrenceOut
+    ) -> None:
+        """One occurrence of a series was changed or cancelled: ``meeting.updated`` about the series,
+        with the occurrence in ``data.occurrence``."""
+        if self.publisher is None:
+            return
+        data = {
+            "occurrence": {
+                "id": occurrence.id,
+                "cancelled": occurrence.cancelled,
+                "subject": occurrence.subject,
+                "start": occurrence.start.isoformat() if occurrence.start else None,
+                "end": occurrence.end.isoformat() if occurrence.end else None,
+            }
+        }
+        await self._db(
+            self.publisher.publish_event,
+            consumer=consumer.id,
+            type="meeting.updated",
+            meeting=meeting_id,
+            data=data,
         )
 
     async def update(
