@@ -429,3 +429,49 @@ def test_the_worker_runs_in_the_gateway_and_is_woken_by_a_publication(tmp_path):
         got = receiver.received[0]
         assert signing.verify(got.headers["meetgate-signature"], got.body, endpoint["secret"])
     gateway.store.close()
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused():
+    from meetgate.gateway.webhooks.urls import WebhookUrlError, check_url
+
+    def resolver(table):
+        return lambda host, port: table[host]
+
+    table = {
+        "hooks.example.org": ["93.184.216.34", "2606:2800:220:1::1"],
+        "sneaky.example.org": ["93.184.216.34", "10.0.0.7"],  # one private address is enough
+        "metadata.example.org": ["169.254.169.254"],
+    }
+    assert check_url("https://hooks.example.org/h", resolve=resolver(table)) == "https://hooks.example.org/h"
+    for host in ("sneaky.example.org", "metadata.example.org"):
+        with pytest.raises(WebhookUrlError, match="private"):
+            check_url(f"https://{host}/h", resolve=resolver(table))
+    assert check_url("https://sneaky.example.org/h", resolve=resolver(table), allow_private=True)
+
+    def unresolvable(host, port):
+        raise OSError("no such host")
+
+    with pytest.raises(WebhookUrlError, match="does not resolve"):
+        check_url("https://nowhere.example.org/h", resolve=unresolvable)
+
+
+def test_a_target_that_turns_private_is_refused_at_delivery(wg):
+    endpoint = _register(wg)
+    _patch(wg, _meeting(wg)["id"], "Moved")
+    worker = wg.worker()
+    worker.resolve = lambda host, port: ["192.168.0.10"]  # the name now points inside the network
+    assert wg.deliver(worker) == 1 and wg.receiver.received == []
+    record = WebhookStore(wg.store).deliveries(endpoint_id=endpoint["id"])[0]
+    assert record.status == "pending" and (record.last_error or "").startswith("refused target")
+
+
+def test_the_profile_sets_the_webhook_url_rules(tmp_path):
+    from meetgate.composition.gateway import gateway_settings_from_profile
+    from meetgate.config import load_profile
+
+    config = tmp_path / "meetgate.toml"
+    config.write_text(
+        "[profiles.default]\ngateway_webhook_allow_local_http = true\ngateway_webhook_allow_private = true\n"
+    )
+    settings = gateway_settings_from_profile(load_profile(config, environ={}))
+    assert settings.webhook_allow_local_http and settings.webhook_allow_private
