@@ -379,8 +379,16 @@ class WebhookStore:
                             .limit(per_endpoint - 1)
                         ).scalars()
                     )
+            # the lease's own condition again: a row another process leased meanwhile is not taken
+            # (PostgreSQL's row locks make that impossible; it keeps SQLite shared by processes safe)
             conn.execute(
-                d.update().where(d.c.seq.in_(seqs)).values(lease_owner=owner, lease_until=lease_until)
+                d.update()
+                .where(
+                    d.c.seq.in_(seqs),
+                    d.c.status == PENDING,
+                    sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+                )
+                .values(lease_owner=owner, lease_until=lease_until)
             )
             rows = conn.execute(
                 sa.select(
@@ -394,7 +402,7 @@ class WebhookStore:
                     *[c.label(f"e_{c.name}") for c in e.c],
                 )
                 .select_from(d.join(ev, ev.c.id == d.c.event_id).join(e, e.c.id == d.c.endpoint_id))
-                .where(d.c.seq.in_(seqs))
+                .where(d.c.seq.in_(seqs), d.c.lease_owner == owner, d.c.lease_until == lease_until)
                 .order_by(d.c.seq)
             ).all()
         claimed = []
