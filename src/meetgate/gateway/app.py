@@ -88,7 +88,7 @@ def create_app(
             else InMemoryLimiter()
         )
     metrics = metrics or GatewayMetrics()
-    webhooks, worker = _webhooks(settings, store, webhook_client, webhook_resolve)
+    webhooks, worker = _webhooks(settings, store, webhook_client, webhook_resolve, metrics)
     service = GatewayService(
         settings=settings,
         store=store,
@@ -154,6 +154,7 @@ def _webhooks(
     store: Store,
     client: httpx.AsyncClient | None,
     resolve: Resolver | None,
+    metrics: GatewayMetrics,
 ) -> tuple[WebhookAdmin, DeliveryWorker | None]:
     """The webhook endpoints' admin (with the outbox's publisher) and the delivery worker."""
     key_file = (
@@ -174,6 +175,7 @@ def _webhooks(
             ),
             client=client,
             resolve=resolve,
+            metrics=metrics,
         )
     publisher = WebhookPublisher(hooks, wake=worker.wake if worker is not None else None)
     admin = WebhookAdmin(

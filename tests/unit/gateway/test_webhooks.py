@@ -428,6 +428,14 @@ def test_the_worker_runs_in_the_gateway_and_is_woken_by_a_publication(tmp_path):
         assert [r.event["type"] for r in receiver.received] == ["meeting.updated"]
         got = receiver.received[0]
         assert signing.verify(got.headers["meetgate-signature"], got.body, endpoint["secret"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # counted once the round's attempts are recorded
+            text = gateway.client.get("/metrics").text
+            if 'meetgate_gateway_webhook_attempts_total{outcome="ok"} 1.0' in text:
+                break
+            time.sleep(0.02)
+        assert 'meetgate_gateway_webhook_attempts_total{outcome="ok"} 1.0' in text
+        assert "meetgate_gateway_webhook_seconds_count 1.0" in text
     gateway.store.close()
 
 

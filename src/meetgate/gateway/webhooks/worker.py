@@ -25,6 +25,7 @@ import httpx
 from anyio import to_thread
 
 from meetgate.gateway.logs import LOGGER_NAME
+from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.webhooks import signing
 from meetgate.gateway.webhooks.secret_box import SecretBox, SecretBoxError
 from meetgate.gateway.webhooks.urls import Resolver, WebhookUrlError, check_url, system_resolver
@@ -81,6 +82,7 @@ class DeliveryWorker:
         resolve: Resolver | None = system_resolver,
         owner: str | None = None,
         rng: random.Random | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.hooks = hooks
         self.box = box
@@ -95,6 +97,7 @@ class DeliveryWorker:
         self.resolve = resolve
         #: this replica's name on its leases and attempts
         self.owner = owner or f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+        self.metrics = metrics
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,7 +131,21 @@ class DeliveryWorker:
         await self._db(
             lambda: self.hooks.record_attempts(owner=self.owner, attempts=attempts, release=release)
         )
+        if self.metrics is not None:
+            self._count(claimed, attempts)
         return len(attempts)
+
+    def _count(self, claimed: list[ClaimedDelivery], attempts: list[Attempted]) -> None:
+        metrics, published = self.metrics, {c.id: c.created_at for c in claimed}
+        assert metrics is not None
+        done = dt.datetime.now(dt.UTC)
+        for attempt in attempts:
+            outcome = "ok" if attempt.ok else ("retry" if attempt.next_attempt_at else "failed")
+            metrics.labelled(metrics.webhook_attempts, outcome).inc()
+            if attempt.ok:
+                metrics.webhook_latency.observe(
+                    max((done - published[attempt.delivery_id]).total_seconds(), 0)
+                )
 
     async def _send_in_order(self, queue: list[ClaimedDelivery]) -> tuple[list[Attempted], list[str]]:
         """One endpoint's deliveries, one after the other; after a failure the rest are not tried
