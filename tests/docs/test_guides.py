@@ -6,7 +6,7 @@ Rules the guides follow so that this is possible (and so that a reader can follo
 - a command runs with the guide's shell variables (``$ORGANIZER``, ``$OUTSIDER``, ``$MEETING_ID``,
   ``$THUMBPRINT``, ``$CLIENT_ID``) set to the sandbox's values; an unknown variable fails the test;
 - ``MEETING_ID`` / ``THUMBPRINT`` come from the JSON the guide's ``--json`` commands print, as the
-  guide tells its reader to note them;
+  guide tells its reader to note them; ``WEBHOOK_ID`` from the answer to ``POST /v1/webhooks``;
 - a line ending in ``|| echo …`` must fail (exit 1), every other line must exit 0;
 - a ``toml`` block whose first line is ``# file: NAME`` is written to NAME (variables substituted)
   when the guide reaches it;
