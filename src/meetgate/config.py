@@ -107,6 +107,10 @@ class Profile:
     gateway_trust_forwarded_for: bool | None = None
     #: Trusted proxies for that: comma-separated IP addresses or CIDR networks (default 127.0.0.1).
     gateway_forwarded_allow_ips: str | None = None
+    #: Allow webhook URLs http://127.0.0.1 and http://localhost (development; default false).
+    gateway_webhook_allow_local_http: bool | None = None
+    #: Allow webhook targets at private and link-local addresses (default false: refused).
+    gateway_webhook_allow_private: bool | None = None
     #: Extra keys found in the file that this version does not know (kept to warn, never used).
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
     #: Why the file gave this profile nothing (no file, or no such profile in it); "" when it did.

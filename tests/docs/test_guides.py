@@ -6,7 +6,7 @@ Rules the guides follow so that this is possible (and so that a reader can follo
 - a command runs with the guide's shell variables (``$ORGANIZER``, ``$OUTSIDER``, ``$MEETING_ID``,
   ``$THUMBPRINT``, ``$CLIENT_ID``) set to the sandbox's values; an unknown variable fails the test;
 - ``MEETING_ID`` / ``THUMBPRINT`` come from the JSON the guide's ``--json`` commands print, as the
-  guide tells its reader to note them;
+  guide tells its reader to note them; ``WEBHOOK_ID`` from the answer to ``POST /v1/webhooks``;
 - a line ending in ``|| echo …`` must fail (exit 1), every other line must exit 0;
 - a ``toml`` block whose first line is ``# file: NAME`` is written to NAME (variables substituted)
   when the guide reaches it;
@@ -129,7 +129,9 @@ class Runner:
         if want_body.startswith(("{", "[")):
             got = response.json()
             compare(json.loads(want_body), got, where)
-            if method == "POST" and status == 201:
+            if method == "POST" and status == 201 and path == "/v1/webhooks":
+                self.variables["WEBHOOK_ID"] = got["id"]
+            elif method == "POST" and status == 201:
                 self.variables["MEETING_ID"] = got["id"]
                 self.variables["JOIN_URL"] = got["join_url"]
                 self.variables["JOIN_URL_ENCODED"] = quote(got["join_url"], safe="")
@@ -362,6 +364,7 @@ def provisioned(guide_env, sandbox_app, tmp_path, capsys):
         store=store,
         limiter=InMemoryLimiter(),
         on_shutdown=graph.aclose,
+        webhook_resolve=None,  # the guide's example host need not resolve here
     )
     organizer, outsider = pilots[0], sandbox_app.other_users[0].upn
     runner = Runner(tmp_path, config, {"ORGANIZER": organizer, "OUTSIDER": outsider}, capsys)

@@ -5,8 +5,10 @@ calendar plane scoped by Exchange RBAC for Applications to the first pilot organ
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from meetgate.composition import graph_settings_from_profile
@@ -208,6 +210,20 @@ def test_a_weekly_series_its_occurrences_paged_one_moved_one_cancelled(gateway):
     assert cancelled.status_code == 200 and cancelled.json()["cancelled"], cancelled.text
     after = http.get(f"/v1/meetings/{series['id']}/occurrences", params=window, headers=auth).json()["value"]
     assert [dt.datetime.fromisoformat(o["start"]) for o in after] == [starts[0], moved_start, starts[3]]
+    # each change of an occurrence is a meeting.updated about the series, naming the occurrence
+    from meetgate.store.tables import webhook_events
+
+    with _admin.store.engine.connect() as conn:
+        published = conn.execute(
+            sa.select(webhook_events.c.type, webhook_events.c.body)
+            .where(webhook_events.c.meeting_id == series["id"])
+            .order_by(webhook_events.c.occurred_at)
+        ).all()
+    occurrence_events = [(t, json.loads(b)["data"]["occurrence"]) for t, b in published]
+    assert [(t, o["id"], o["cancelled"]) for t, o in occurrence_events] == [
+        ("meeting.updated", second, False),
+        ("meeting.updated", third, True),
+    ]
 
     # an id that is no occurrence of this series (here: the series' own event id) is not found
     _problem(

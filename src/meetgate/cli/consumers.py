@@ -11,6 +11,15 @@ from meetgate.cli._common import EXIT_USAGE, console, fail, load_active_profile,
 app = typer.Typer(help="Register the apps that call the gateway; issue, rotate and revoke their API keys.")
 
 
+def _webhook_commands() -> typer.Typer:
+    from meetgate.cli.consumers_webhook import app as webhook_app
+
+    return webhook_app
+
+
+app.add_typer(_webhook_commands(), name="webhook")
+
+
 def _parse_rate(value: str | None) -> int | None:
     if value is None:
         return None

@@ -4,7 +4,8 @@
 ``app.state``, adds the middleware and the exception handlers, and includes one router per resource
 (:mod:`meetgate.gateway.routers`): ``/v1/meetings`` (create with Idempotency-Key, find by join URL),
 ``/v1/meetings/{id}`` (get, patch, delete), ``/v1/meetings/{id}/cancel``, ``/v1/meetings/{id}/invite.ics``,
-``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/healthz``,
+``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/v1/webhooks`` (a consumer's webhook
+endpoints and deliveries; the delivery worker runs in the lifespan), ``/healthz``,
 ``/readyz``, ``/metrics``, ``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key), ``/docs``
 (Swagger UI). Routes reach ``app.state`` through :mod:`meetgate.gateway.deps`.
 Every ``/v1`` request is authenticated by API key, audited, logged and measured; every answer carries
@@ -14,10 +15,13 @@ the security headers of :mod:`meetgate.gateway.security_headers`; every error an
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -40,7 +44,12 @@ from meetgate.gateway.scope import CachedPolicyScope
 from meetgate.gateway.security_headers import SecurityHeaders
 from meetgate.gateway.service import GatewayService
 from meetgate.gateway.settings import GatewaySettings
+from meetgate.gateway.webhooks.events import WebhookPublisher
+from meetgate.gateway.webhooks.manage import WebhookAdmin, default_key_file, secret_box_factory
+from meetgate.gateway.webhooks.urls import Resolver, system_resolver
+from meetgate.gateway.webhooks.worker import DeliveryWorker, WorkerSettings
 from meetgate.store import Store, StoreError
+from meetgate.store.webhooks import WebhookStore
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -64,6 +73,8 @@ def create_app(
     metrics: GatewayMetrics | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     graph_pause: Callable[[], float] | None = None,
+    webhook_client: httpx.AsyncClient | None = None,
+    webhook_resolve: Resolver | None = system_resolver,
 ) -> FastAPI:
     """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake);
     ``events`` its ``AsyncCalendarEventsService`` for calendar meetings (None: standalone only);
@@ -77,6 +88,7 @@ def create_app(
             else InMemoryLimiter()
         )
     metrics = metrics or GatewayMetrics()
+    webhooks, worker = _webhooks(settings, store, webhook_client, webhook_resolve, metrics)
     service = GatewayService(
         settings=settings,
         store=store,
@@ -86,6 +98,7 @@ def create_app(
         limiter=limiter,
         metrics=metrics,
         graph_pause=graph_pause,
+        publisher=webhooks.publisher,
     )
     audit = AuditWriter(store)
     app = FastAPI(
@@ -108,6 +121,8 @@ def create_app(
     app.state.audit = audit
     app.state.token_check = token_check
     app.state.on_shutdown = on_shutdown
+    app.state.webhooks = webhooks
+    app.state.webhook_worker = worker
 
     # ---- cross-cutting: request id, audit, log, metrics (outside the exception handlers, which
     # find the request's context on request.state.ctx)
@@ -134,12 +149,58 @@ def create_app(
     return app
 
 
+def _webhooks(
+    settings: GatewaySettings,
+    store: Store,
+    client: httpx.AsyncClient | None,
+    resolve: Resolver | None,
+    metrics: GatewayMetrics,
+) -> tuple[WebhookAdmin, DeliveryWorker | None]:
+    """The webhook endpoints' admin (with the outbox's publisher) and the delivery worker."""
+    key_file = (
+        Path(settings.webhook_key_file) if settings.webhook_key_file else default_key_file(settings.store_url)
+    )
+    box = secret_box_factory(settings.webhook_key, key_file)
+    hooks = WebhookStore(store)
+    worker = None
+    if settings.webhook_worker:
+        worker = DeliveryWorker(
+            hooks,
+            box,
+            settings=WorkerSettings(
+                retry_window=dt.timedelta(hours=settings.webhook_retry_hours),
+                timeout_seconds=settings.webhook_timeout_seconds,
+                allow_local_http=settings.webhook_allow_local_http,
+                allow_private=settings.webhook_allow_private,
+            ),
+            client=client,
+            resolve=resolve,
+            metrics=metrics,
+        )
+    publisher = WebhookPublisher(hooks, wake=worker.wake if worker is not None else None)
+    admin = WebhookAdmin(
+        store,
+        box,
+        allow_local_http=settings.webhook_allow_local_http,
+        allow_private=settings.webhook_allow_private,
+        grace=dt.timedelta(hours=settings.webhook_secret_grace_hours),
+        resolve=resolve,
+        publisher=publisher,
+    )
+    return admin, worker
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the audit writer; on shutdown flush it, close the limiter, then ``on_shutdown``."""
+    """Start the audit writer and the webhook worker; on shutdown stop them, close the limiter,
+    then ``on_shutdown``."""
     state = app.state
     state.audit.start()
+    if state.webhook_worker is not None:
+        state.webhook_worker.start()
     yield
+    if state.webhook_worker is not None:
+        await state.webhook_worker.stop()
     await state.audit.stop()
     await state.limiter.close()
     if state.on_shutdown is not None:

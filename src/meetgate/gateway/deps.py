@@ -21,6 +21,7 @@ from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import TokenCheck
 from meetgate.gateway.service import CallContext, GatewayService
 from meetgate.gateway.settings import GatewaySettings
+from meetgate.gateway.webhooks.manage import WebhookAdmin
 from meetgate.store import ConsumerRecord, Store
 
 #: ``Authorization: Bearer <api key>`` (an OpenAPI security scheme)
@@ -57,6 +58,8 @@ Metrics = Annotated[GatewayMetrics, Depends(_from_app_state("metrics", "The Prom
 #: what /readyz calls to see that a Graph token can be taken (None: not checked)
 ReadyTokenCheck = Annotated[TokenCheck | None, Depends(_from_app_state("token_check", "The token check."))]
 Context = Annotated[CallContext, Depends(call_context)]
+#: the consumers' webhook endpoints and deliveries
+Webhooks = Annotated[WebhookAdmin, Depends(_from_app_state("webhooks", "The webhook endpoints."))]
 
 
 async def current_consumer(

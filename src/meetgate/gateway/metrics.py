@@ -67,6 +67,18 @@ class GatewayMetrics:
             ["consumer"],
             registry=r,
         )
+        self.webhook_attempts = Counter(
+            "meetgate_gateway_webhook_attempts",
+            "Webhook delivery attempts by outcome (ok, retry, failed)",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "meetgate_gateway_webhook_seconds",
+            "Time from a webhook event's publication to its successful delivery",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         # label children by (metric, label values): ``labels()`` takes a lock and checks its arguments
         self._children: dict[tuple[Any, ...], Any] = {}
 

@@ -126,6 +126,25 @@ CATALOGUE: dict[str, ProblemKind] = _kinds(
         "The meeting was cancelled",
         "create a new meeting with a new Idempotency-Key",
     ),
+    ProblemKind(
+        "webhook-not-found",
+        404,
+        "No such webhook endpoint or delivery for this consumer",
+        "list your endpoints (GET /v1/webhooks) and their deliveries (GET /v1/webhooks/{id}/deliveries)",
+    ),
+    ProblemKind(
+        "webhook-url-refused",
+        422,
+        "The webhook URL is not allowed",
+        "give a public https URL; see `detail` for why this one is refused",
+    ),
+    ProblemKind(
+        "webhook-invalid",
+        422,
+        "The webhook request is not valid",
+        "see `detail`; event types are meeting.started, meeting.ended, attendance.ready, "
+        "transcript.ready, recording.ready, meeting.updated, meeting.cancelled",
+    ),
     ProblemKind("rate-limited", 429, "Too many requests", "wait for the Retry-After seconds, then retry"),
     ProblemKind(
         "quota-exceeded",

@@ -34,9 +34,10 @@ from meetgate.gateway.ports import (
     PolicyScope,
 )
 from meetgate.gateway.problems import Problem, from_graph_error, is_graph_error
-from meetgate.gateway.schemas import AttendeeOut, MeetingCreate, MeetingOut, MeetingPatch
+from meetgate.gateway.schemas import AttendeeOut, MeetingCreate, MeetingOut, MeetingPatch, OccurrenceOut
 from meetgate.gateway.scope import CachedPolicyScope
 from meetgate.gateway.settings import GatewaySettings
+from meetgate.gateway.webhooks.events import WebhookPublisher
 from meetgate.graph.errors import MeetingRuleError
 from meetgate.graph.ics import meeting_cancellation_ics, meeting_invitation_ics
 from meetgate.store import ConsumerNotFound, ConsumerRecord, MeetingRecord, Store
@@ -178,8 +179,11 @@ class GatewayService:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         graph_pause: Callable[[], float] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        publisher: WebhookPublisher | None = None,
     ) -> None:
         self.settings = settings
+        #: the webhook outbox: meeting.updated / meeting.cancelled go through it (None: no webhooks)
+        self.publisher = publisher
         #: UTC now, for keys' expiry
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         #: seconds Graph has asked this app to stop calling (a 429's Retry-After, over all replicas)
@@ -529,7 +533,54 @@ class GatewayService:
         ctx.organizer = record.organizer
         return meeting_out(await self._refresh(consumer, record, ctx))
 
+    async def _publish(self, consumer: ConsumerRecord, type: str, meeting: MeetingOut) -> None:
+        """Put ``type`` about ``meeting`` in the webhook outbox, before the request is answered."""
+        if self.publisher is None:
+            return
+        data = {
+            "state": meeting.state,
+            "placement": meeting.placement,
+            "subject": meeting.subject,
+            "start": meeting.start.isoformat() if meeting.start else None,
+            "end": meeting.end.isoformat() if meeting.end else None,
+        }
+        await self._db(
+            self.publisher.publish_event, consumer=consumer.id, type=type, meeting=meeting.id, data=data
+        )
+
+    async def occurrence_changed(
+        self, consumer: ConsumerRecord, meeting_id: str, occurrence: OccurrenceOut
+    ) -> None:
+        """One occurrence of a series was changed or cancelled: ``meeting.updated`` about the series,
+        with the occurrence in ``data.occurrence``."""
+        if self.publisher is None:
+            return
+        data = {
+            "occurrence": {
+                "id": occurrence.id,
+                "cancelled": occurrence.cancelled,
+                "subject": occurrence.subject,
+                "start": occurrence.start.isoformat() if occurrence.start else None,
+                "end": occurrence.end.isoformat() if occurrence.end else None,
+            }
+        }
+        await self._db(
+            self.publisher.publish_event,
+            consumer=consumer.id,
+            type="meeting.updated",
+            meeting=meeting_id,
+            data=data,
+        )
+
     async def update(
+        self, consumer: ConsumerRecord, meeting_id: str, patch: MeetingPatch, ctx: CallContext
+    ) -> MeetingOut:
+        """Change the meeting; its consumer's endpoints get ``meeting.updated``."""
+        changed = await self._update(consumer, meeting_id, patch, ctx)
+        await self._publish(consumer, "meeting.updated", changed)
+        return changed
+
+    async def _update(
         self, consumer: ConsumerRecord, meeting_id: str, patch: MeetingPatch, ctx: CallContext
     ) -> MeetingOut:
         ctx.action = "meeting.update"
@@ -578,6 +629,24 @@ class GatewayService:
         ctx: CallContext,
         message: str | None = None,
     ) -> MeetingOut:
+        """Cancel or lock the meeting; its consumer's endpoints get ``meeting.cancelled`` (a lock:
+        ``meeting.updated``), once: cancelling again changes nothing and publishes nothing."""
+        ctx.notes.pop("already", None)
+        done = await self._cancel(consumer, meeting_id, mode, ctx, message)
+        if not ctx.notes.pop("already", False):
+            await self._publish(
+                consumer, "meeting.cancelled" if mode == "delete" else "meeting.updated", done
+            )
+        return done
+
+    async def _cancel(
+        self,
+        consumer: ConsumerRecord,
+        meeting_id: str,
+        mode: Literal["delete", "lock"],
+        ctx: CallContext,
+        message: str | None = None,
+    ) -> MeetingOut:
         """Cancel (``delete``) or lock a meeting; a calendar meeting or series is cancelled with
         ``message`` to its attendees (standalone meetings take no message: Exchange sends nothing)."""
         ctx.action = f"meeting.cancel.{mode}"
@@ -596,6 +665,7 @@ class GatewayService:
                 "/v1/meetings/{id}/invite.ics",
             )
         if record.state == "cancelled" or (record.state == "locked" and mode == "lock"):
+            ctx.notes["already"] = True
             return meeting_out(record)  # cancelling twice is not an error
         if record.placement == "calendar":
             if record.graph_event_id is None:

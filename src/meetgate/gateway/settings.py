@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meetgate.gateway.forwarded import DEFAULT_TRUSTED
 
@@ -43,3 +43,21 @@ class GatewaySettings:
     admin_key_sha256: str | None = None
     #: Public title of the OpenAPI document.
     title: str = "meetgate gateway"
+    #: Run the webhook delivery worker in this process (every replica may: they share the outbox).
+    webhook_worker: bool = True
+    #: Allow webhook URLs http://127.0.0.1, http://[::1] and http://localhost (development only).
+    webhook_allow_local_http: bool = False
+    #: Allow webhook targets at private, loopback and link-local addresses (a receiver inside the
+    #: network; off: refused, against server-side request forgery).
+    webhook_allow_private: bool = False
+    #: How long a delivery is retried after its event, hours (at least 24 is the contract).
+    webhook_retry_hours: float = 24.0
+    #: How long a rotated webhook secret keeps signing beside the new one, hours.
+    webhook_secret_grace_hours: float = 24.0
+    #: A receiver must answer within this, seconds.
+    webhook_timeout_seconds: float = 10.0
+    #: The key webhook secrets are encrypted with (base64url, 32 bytes); None: MEETGATE_WEBHOOK_KEY,
+    #: else the key file (made on first use).
+    webhook_key: str | None = field(default=None, repr=False)
+    #: The webhook key's file when no key is given (None: beside an SQLite store, else .meetgate/).
+    webhook_key_file: str | None = None

@@ -177,3 +177,82 @@ monitor_alerts = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Index("ix_monitor_alerts_status", "status", "last_seen"),
 )
+
+# --- webhooks to consumers (the outbox) ------------------------------------------------------------
+
+#: a consumer's webhook endpoints; the signing secret is kept encrypted (it must be recoverable to
+#: sign), and during a rotation's grace period the previous one too
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("consumer_id", sa.String(36), sa.ForeignKey("consumers.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("description", sa.String(200), nullable=True),
+    sa.Column("secret_enc", sa.Text, nullable=False),
+    sa.Column("previous_secret_enc", sa.Text, nullable=True),
+    sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("secret_rotated_at", sa.DateTime(timezone=True), nullable=True),
+    #: removed endpoints keep their rows (their deliveries stay listed); they get no new deliveries
+    sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_webhook_endpoints_consumer", "consumer_id"),
+)
+
+#: events, once each: the body sent is fixed at publication (byte-identical on every retry and replay);
+#: ``dedupe_key`` makes a publication by the same cause (a Graph notification seen twice) one event
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("consumer_id", sa.String(36), sa.ForeignKey("consumers.id"), nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("meeting_id", sa.String(40), nullable=True),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("dedupe_key", sa.String(200), nullable=True),
+    sa.UniqueConstraint("consumer_id", "dedupe_key", name="uq_webhook_events_dedupe"),
+)
+
+#: one delivery of an event to an endpoint; ``seq`` orders an endpoint's deliveries (the oldest
+#: unfinished one goes first); a replica claims one by a lease (``lease_owner`` until ``lease_until``)
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(40), sa.ForeignKey("webhook_events.id"), nullable=False),
+    sa.Column("endpoint_id", sa.String(40), sa.ForeignKey("webhook_endpoints.id"), nullable=False),
+    #: pending, succeeded, failed (retries exhausted, or the endpoint removed)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(300), nullable=True),
+    #: the delivery this one replays (None: the first)
+    sa.Column("replay_of", sa.String(40), nullable=True),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "status", "seq"),
+)
+
+#: every attempt of a delivery: when, the receiver's status (None: no answer), latency, error
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(40), sa.ForeignKey("webhook_deliveries.id"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("error", sa.String(300), nullable=True),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("replica", sa.String(64), nullable=True),
+    sa.Index("ix_webhook_attempts_delivery", "delivery_id", "id"),
+)

@@ -42,7 +42,10 @@ def make_gateway(tmp_path, settings: GatewaySettings | None = None, scope_users=
     admin = ConsumerAdmin(store, scope)
     booking = admin.add("booking", organizers=["alice@contoso.test", "bob@contoso.test"])
     crm = admin.add("crm", organizers=["carol@contoso.test"], rate_per_minute=8, daily_quota=3)
-    app = create_app(settings, meetings=graph, scope=scope, store=store, limiter=InMemoryLimiter())
+    # webhook hosts are checked by form and literal address only: no DNS lookups from the tests
+    app = create_app(
+        settings, meetings=graph, scope=scope, store=store, limiter=InMemoryLimiter(), webhook_resolve=None
+    )
     return Gateway(TestClient(app), store, graph, admin, scope, booking.api_key, crm.api_key)
 
 

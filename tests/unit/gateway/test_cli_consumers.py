@@ -125,3 +125,39 @@ def test_a_bad_or_past_expiry_is_a_usage_error_naming_the_option(cli_env):
     assert run(cli_env, "add", "partner", "--organizers", "alice@contoso.test").exit_code == 0
     past = run(cli_env, "rotate-key", "partner", "--expires", "2001-01-01")
     assert past.exit_code == 2 and "is not in the future" in past.output
+
+
+def test_webhook_add_list_test_rotate_remove(cli_env):
+    with (cli_env / "meetgate.toml").open("a") as fh:
+        fh.write("gateway_webhook_allow_local_http = true\n")
+    assert run(cli_env, "add", "booking", "--organizers", "alice@contoso.test").exit_code == 0
+    refused = run(
+        cli_env, "webhook", "add", "booking", "https://10.0.0.1/hook", "--events", "meeting.updated"
+    )
+    assert refused.exit_code != 0 and "private" in refused.output
+    added = run(
+        cli_env,
+        "webhook",
+        "add",
+        "booking",
+        "http://127.0.0.1:9/hook",
+        "--events",
+        "meeting.updated,meeting.ended",
+        "--json",
+    )
+    assert added.exit_code == 0, added.output
+    endpoint = json.loads(added.output)
+    assert endpoint["secret"].startswith("whsec_") and endpoint["events"] == [
+        "meeting.ended",
+        "meeting.updated",
+    ]
+    listed = json.loads(run(cli_env, "webhook", "list", "booking", "--json").output)
+    assert [e["id"] for e in listed] == [endpoint["id"]] and "secret" not in listed[0]
+    tested = run(cli_env, "webhook", "test", "booking", endpoint["id"], "--json")
+    assert tested.exit_code == 0 and json.loads(tested.output)["eventId"].startswith("evt_")
+    rotated = json.loads(run(cli_env, "webhook", "rotate-secret", "booking", endpoint["id"], "--json").output)
+    assert rotated["secret"] != endpoint["secret"] and rotated["previous_secret_valid_until"]
+    assert endpoint["secret"] not in (cli_env / "gw.db").read_bytes().decode("latin-1")
+    assert run(cli_env, "webhook", "remove", "booking", endpoint["id"]).exit_code == 0
+    assert json.loads(run(cli_env, "webhook", "list", "booking", "--json").output) == []
+    assert (cli_env / "webhook.key").stat().st_mode & 0o777 == 0o600

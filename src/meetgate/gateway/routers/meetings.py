@@ -162,7 +162,9 @@ async def patch_occurrence(
     ctx: Context,
 ) -> OccurrenceOut:
     # Change one occurrence (it becomes an exception); the rest of the series stays.
-    return await service.calendar.update_occurrence(consumer, meeting_id, occurrence_id, body, ctx)
+    changed = await service.calendar.update_occurrence(consumer, meeting_id, occurrence_id, body, ctx)
+    await service.occurrence_changed(consumer, meeting_id, changed)
+    return changed
 
 
 @router.post(
@@ -180,7 +182,9 @@ async def cancel_occurrence(
 ) -> OccurrenceOut:
     # Cancel one occurrence; the series goes on.
     message = body.message if body is not None else None
-    return await service.calendar.cancel_occurrence(consumer, meeting_id, occurrence_id, message, ctx)
+    cancelled = await service.calendar.cancel_occurrence(consumer, meeting_id, occurrence_id, message, ctx)
+    await service.occurrence_changed(consumer, meeting_id, cancelled)
+    return cancelled
 
 
 @router.get(
