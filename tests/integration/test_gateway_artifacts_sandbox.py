@@ -246,6 +246,19 @@ def test_refusals_name_their_remedy(gateway):
     finally:
         app.control.set_artifact_settings(app.tenant_id, graphTranscriptAccess=True)
 
+    app.control.set_artifact_settings(app.tenant_id, speakerAttribution=False, speakerAttributionOff="refuse")
+    try:
+        [first] = http.get(f"{base}/transcripts", headers=auth).json()["value"]  # the other is not ready
+        vtt = {**auth, "Accept": "text/vtt"}
+        refused = _problem(http.get(first["content"], headers=vtt), "speaker-attribution-disabled", 403)
+        assert "speakers=false" in refused["remedy"]
+        plain = http.get(
+            first["content"], params={"speakers": "false"}, headers={**auth, "Accept": "text/plain"}
+        )
+        assert plain.status_code == 200 and plain.text == "Good morning.\nMorning!\n"
+    finally:
+        app.control.set_artifact_settings(app.tenant_id, speakerAttribution=True)
+
 
 def test_a_kind_the_profile_does_not_enable_and_a_missing_permission(sandbox_app, sandbox, tmp_path):
     if not sandbox_app.policy_granted:

@@ -15,6 +15,7 @@ from meetgate.graph.artifact_models import ARTIFACT_PERMISSIONS, Recording
 from meetgate.graph.errors import (
     ArtifactNotReady,
     CalendarMeetingRequired,
+    ChannelMeetingUnsupported,
     MissingRolesError,
     TranscriptAccessDisabled,
     TransportError,
@@ -100,6 +101,8 @@ def test_artifact_errors_become_problems_with_remedies():
     assert from_graph_error(TranscriptAccessDisabled("off", status=403)).slug == "transcripts-disabled"
     assert "EnableGraphTranscriptAccess" in (from_graph_error(TranscriptAccessDisabled("off")).remedy or "")
     assert from_graph_error(CalendarMeetingRequired("no iCalUid")).slug == "calendar-meeting-required"
+    channel = from_graph_error(ChannelMeetingUnsupported("channel", status=400))
+    assert channel.slug == "channel-meeting-unsupported" and "channel" in channel.kind.remedy
     not_ready = from_graph_error(ArtifactNotReady("later", kind="recording"))
     assert not_ready.slug == "artifact-not-ready" and int(not_ready.headers["Retry-After"]) > 0
     role = ARTIFACT_PERMISSIONS["recordings"]
