@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: chunks of a recording held between Graph and a slow reader
 QUEUE_CHUNKS = 4
+#: a reader that takes no chunk for this long (or never starts reading) ends the download from Graph
+IDLE_SECONDS = 120.0
 #: Graph's headers of a recording's content that are passed on to the consumer
 PASSED_HEADERS = ("content-type", "content-length", "content-range", "accept-ranges", "etag", "last-modified")
 #: Graph's checksum headers, when it sends one: passed on as they are
@@ -226,12 +228,16 @@ class MeetingArtifacts:
             if not head.done():
                 head.set_result((status, {k.lower(): v for k, v in headers.items()}))
 
+        async def put(chunk: bytes) -> None:
+            async with asyncio.timeout(IDLE_SECONDS):  # a reader gone before its body started
+                await queue.put(chunk)
+
         async def produce() -> Recording:
             return await port.stream_recording(
                 t.organizer,
                 t.graph_id,
                 recording_id,
-                queue.put,
+                put,
                 placement=t.placement,
                 range=range_header,
                 on_response=on_response,
