@@ -62,3 +62,10 @@ def test_untrusted_proxy_lists_are_refused_naming_both_sources(tmp_path):
     with pytest.raises(ConfigError, match="gateway_forwarded_allow_ips") as caught:
         gateway_settings_from_profile(profile)
     assert caught.value.remedy and "127.0.0.1,10.0.0.0/8" in caught.value.remedy
+
+
+def test_the_profiles_artifacts_are_the_kinds_the_gateway_reads(tmp_path):
+    path = _write(tmp_path, 'artifacts = ["attendance", "recordings"]\n')
+    settings = gateway_settings_from_profile(load_profile(path, environ={}))
+    assert settings.artifacts == ("attendance", "recordings")
+    assert gateway_settings_from_profile(Profile()).artifacts == ()

@@ -8,8 +8,6 @@ calendar meetings; attendance for both.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,23 +16,11 @@ import typer
 from meetgate.cli._common import EXIT_USAGE, console, err_console, fail, print_json
 from meetgate.cli.meetings_args import JsonOut, MeetingId, Organizer, run
 from meetgate.cli.meetings_calendar import Placement, placement_of
+from meetgate.graph.artifact_models import attendance_csv
 
 if TYPE_CHECKING:
     from meetgate.graph.artifact_models import MeetingAttendance, TranscriptContent
     from meetgate.graph.client import GraphClient
-
-CSV_COLUMNS = (
-    "reportId",
-    "meetingStartDateTime",
-    "meetingEndDateTime",
-    "emailAddress",
-    "displayName",
-    "role",
-    "totalAttendanceInSeconds",
-    "joinDateTime",
-    "leaveDateTime",
-    "durationInSeconds",
-)
 
 
 def _not_enabled_remedy(ctx: typer.Context, exc: Any, kind: str) -> Any:
@@ -63,39 +49,6 @@ def _guarded(ctx: typer.Context, kind: str, action: Any) -> Any:
             raise _not_enabled_remedy(ctx, exc, kind) from None
 
     return wrapped
-
-
-def attendance_csv(attendance: MeetingAttendance) -> str:
-    """One row per attendance interval (a participant who rejoined has several)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for report in attendance.reports:
-        head = [
-            report.id,
-            _iso(report.meeting_start_date_time),
-            _iso(report.meeting_end_date_time),
-        ]
-        for record in report.attendance_records:
-            person = [
-                record.email_address or "",
-                (record.identity.display_name if record.identity else None) or "",
-                record.role or "",
-                record.total_attendance_in_seconds or 0,
-            ]
-            intervals: list[Any] = list(record.attendance_intervals) or [None]
-            for interval in intervals:
-                times = (
-                    [
-                        _iso(interval.join_date_time),
-                        _iso(interval.leave_date_time),
-                        interval.duration_in_seconds,
-                    ]
-                    if interval is not None
-                    else ["", "", ""]
-                )
-                writer.writerow([*head, *person, *times])
-    return buffer.getvalue()
 
 
 def _iso(value: Any) -> str:

@@ -126,6 +126,8 @@ class GraphBackend:
     close: Callable[[], Awaitable[None]]
     #: seconds left of the pause Graph asked for (the limiter's)
     graph_pause: Callable[[], float]
+    #: the client's ``AsyncArtifactsService`` (attendance, transcripts, recordings)
+    artifacts: Any = None
 
 
 def graph_backend(
@@ -170,7 +172,9 @@ def graph_backend(
         if client.tokens.peek() is None:
             await to_thread.run_sync(client.tokens.get_token)
 
-    return GraphBackend(client.meetings, client.events, token_check, client.aclose, limiter.paused_for)
+    return GraphBackend(
+        client.meetings, client.events, token_check, client.aclose, limiter.paused_for, client.artifacts
+    )
 
 
 def gateway_settings_from_profile(
@@ -207,6 +211,7 @@ def gateway_settings_from_profile(
         values["forwarded_allow_ips"] = tuple(str(n) for n in trusted.networks)
     settings = GatewaySettings(
         admin_key_sha256=hash_admin_key(admin_key) if admin_key else None,
+        artifacts=tuple(profile.artifacts),
         store_url=profile.store_url,
         redis_url=profile.redis_url,
         **values,
@@ -242,6 +247,7 @@ def gateway_app(
         metrics=metrics,
         on_shutdown=graph.close,
         graph_pause=graph.graph_pause,
+        artifacts=graph.artifacts,
     )
 
 

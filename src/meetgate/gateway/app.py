@@ -4,7 +4,8 @@
 ``app.state``, adds the middleware and the exception handlers, and includes one router per resource
 (:mod:`meetgate.gateway.routers`): ``/v1/meetings`` (create with Idempotency-Key, find by join URL),
 ``/v1/meetings/{id}`` (get, patch, delete), ``/v1/meetings/{id}/cancel``, ``/v1/meetings/{id}/invite.ics``,
-``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/v1/webhooks`` (a consumer's webhook
+``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/v1/meetings/{id}/attendance``,
+``/transcripts[/{tid}]`` and ``/recordings[/{rid}[/content]]``, ``/v1/webhooks`` (a consumer's webhook
 endpoints and deliveries; the delivery worker runs in the lifespan), ``/healthz``,
 ``/readyz``, ``/metrics``, ``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key), ``/docs``
 (Swagger UI). Routes reach ``app.state`` through :mod:`meetgate.gateway.deps`.
@@ -36,7 +37,13 @@ from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.middleware import RequestObserver, problem_response
-from meetgate.gateway.ports import AsyncEventsPort, AsyncMeetingsPort, PolicyScope, TokenCheck
+from meetgate.gateway.ports import (
+    AsyncArtifactsPort,
+    AsyncEventsPort,
+    AsyncMeetingsPort,
+    PolicyScope,
+    TokenCheck,
+)
 from meetgate.gateway.problems import Problem, admin_key_problem, http_problem
 from meetgate.gateway.routers import ROUTERS
 from meetgate.gateway.schemas import PROBLEM_RESPONSES
@@ -75,11 +82,13 @@ def create_app(
     graph_pause: Callable[[], float] | None = None,
     webhook_client: httpx.AsyncClient | None = None,
     webhook_resolve: Resolver | None = system_resolver,
+    artifacts: AsyncArtifactsPort | None = None,
 ) -> FastAPI:
     """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake);
     ``events`` its ``AsyncCalendarEventsService`` for calendar meetings (None: standalone only);
     ``graph_pause`` says how many seconds Graph has asked the app to stop calling (its client's
-    limiter): beyond ``graph_max_wait_seconds`` requests are refused with ``graph-throttled`` at once."""
+    limiter): beyond ``graph_max_wait_seconds`` requests are refused with ``graph-throttled`` at once;
+    ``artifacts`` its ``AsyncArtifactsService`` (the kinds read: ``settings.artifacts``)."""
     store = store or Store.open(settings.store_url, migrate=settings.migrate)
     if limiter is None:
         limiter = (
@@ -99,6 +108,7 @@ def create_app(
         metrics=metrics,
         graph_pause=graph_pause,
         publisher=webhooks.publisher,
+        artifacts=artifacts,
     )
     audit = AuditWriter(store)
     app = FastAPI(

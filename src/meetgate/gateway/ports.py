@@ -2,6 +2,7 @@
 
 - :class:`AsyncMeetingsPort`: the Graph client's ``AsyncMeetingsService`` (docs/library.md) satisfies it.
 - :class:`AsyncEventsPort`: calendar-backed meetings; the client's ``AsyncCalendarEventsService``.
+- :class:`AsyncArtifactsPort`: what meetings produced; the client's ``AsyncArtifactsService``.
 - :class:`PolicyScope`: "is this organizer inside the application access policy scope".
 
 The value types are the Graph client's own models (``meetgate.graph.models``).
@@ -10,12 +11,15 @@ The value types are the Graph client's own models (``meetgate.graph.models``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal, Protocol
 
+from meetgate.graph.artifact_models import MeetingAttendance, Recording, Transcript, TranscriptContent
 from meetgate.graph.event_models import CalendarMeeting, CreateOrGetEventResult
 from meetgate.graph.models import Attendee, CreateOrGetResult, MeetingRequest, MeetingUpdate, OnlineMeeting
 
 __all__ = [
+    "AsyncArtifactsPort",
     "AsyncEventsPort",
     "AsyncMeetingsPort",
     "Attendee",
@@ -67,6 +71,53 @@ class AsyncEventsPort(Protocol):
     async def occurrences(
         self, organizer: str, event_id: str, start: dt.datetime, end: dt.datetime
     ) -> list[CalendarMeeting]: ...
+
+
+class AsyncArtifactsPort(Protocol):
+    """The subset of ``AsyncArtifactsService`` the gateway calls. ``meeting_id``: a standalone meeting's
+    onlineMeeting id (``placement="standalone"``) or a calendar meeting's event id (``"calendar"``)."""
+
+    async def attendance(
+        self, organizer: str, meeting_id: str, *, placement: str | None = None
+    ) -> MeetingAttendance: ...
+
+    async def transcripts(
+        self, organizer: str, meeting_id: str, *, placement: str | None = None
+    ) -> list[Transcript]: ...
+
+    async def transcript(
+        self, organizer: str, meeting_id: str, transcript_id: str, *, placement: str | None = None
+    ) -> Transcript: ...
+
+    async def transcript_content(
+        self,
+        organizer: str,
+        meeting_id: str,
+        transcript_id: str,
+        *,
+        placement: str | None = None,
+        speakers: bool = True,
+    ) -> TranscriptContent: ...
+
+    async def recordings(
+        self, organizer: str, meeting_id: str, *, placement: str | None = None
+    ) -> list[Recording]: ...
+
+    async def recording(
+        self, organizer: str, meeting_id: str, recording_id: str, *, placement: str | None = None
+    ) -> Recording: ...
+
+    async def stream_recording(
+        self,
+        organizer: str,
+        meeting_id: str,
+        recording_id: str,
+        sink: Callable[[bytes], Awaitable[None]],
+        *,
+        placement: str | None = None,
+        range: str | None = None,
+        on_response: Callable[[int, Mapping[str, str]], None] | None = None,
+    ) -> Recording: ...
 
 
 class PolicyScope(Protocol):

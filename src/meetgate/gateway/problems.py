@@ -145,6 +145,63 @@ CATALOGUE: dict[str, ProblemKind] = _kinds(
         "see `detail`; event types are meeting.started, meeting.ended, attendance.ready, "
         "transcript.ready, recording.ready, meeting.updated, meeting.cancelled",
     ),
+    ProblemKind(
+        "artifact-kind-disabled",
+        403,
+        "This gateway does not read that kind of meeting artifact",
+        "ask the gateway operator to add the kind to the profile's `artifacts` (e.g. artifacts = "
+        '["attendance", "transcripts", "recordings"]), grant its permission (`meetgate setup app`) and '
+        "restart the gateway",
+    ),
+    ProblemKind(
+        "artifact-permission-missing",
+        403,
+        "The app lacks the Graph permission for that kind of artifact",
+        "ask the gateway operator to grant the permission named in `missingRoles` (`meetgate setup app` "
+        "with the kind in the profile's `artifacts`, then admin consent) and check it with `meetgate validate`",
+    ),
+    ProblemKind(
+        "calendar-meeting-required",
+        409,
+        "Transcripts and recordings need a calendar meeting",
+        "Graph serves transcripts and recordings only for meetings on the organizer's calendar: create "
+        'the meeting with "placement": "calendar"; a standalone meeting still has its attendance',
+    ),
+    ProblemKind(
+        "channel-meeting-unsupported",
+        409,
+        "Graph serves no artifacts of channel meetings",
+        "schedule the meeting from the organizer's calendar (not in a Teams channel), or read the "
+        "recording from the channel's SharePoint files",
+    ),
+    ProblemKind(
+        "transcripts-disabled",
+        403,
+        "The tenant has turned Graph access to transcripts off",
+        'a Teams administrator must turn on "Graph API access to transcripts" for the tenant '
+        "(Teams PowerShell: `Set-CsTeamsMeetingConfiguration -EnableGraphTranscriptAccess $true`); "
+        "recordings and attendance are not affected",
+    ),
+    ProblemKind(
+        "speaker-attribution-disabled",
+        403,
+        "The tenant does not attribute transcripts to speakers",
+        "ask for the transcript without speakers (`?speakers=false`), or have a Teams administrator turn "
+        "speaker attribution on (`Set-CsTeamsMeetingConfiguration -EnableAttributedTranscripts $true`)",
+    ),
+    ProblemKind(
+        "artifact-not-ready",
+        404,
+        "The artifact is not available (yet)",
+        "Graph publishes it some minutes after the session ends: retry after the Retry-After seconds, "
+        "with backoff; transcripts and recordings exist only if someone started them in the meeting",
+    ),
+    ProblemKind(
+        "range-not-satisfiable",
+        416,
+        "The Range lies beyond the recording's end",
+        "`Content-Range: bytes */<size>` gives the size: ask for a range within it, or none",
+    ),
     ProblemKind("rate-limited", 429, "Too many requests", "wait for the Retry-After seconds, then retry"),
     ProblemKind(
         "quota-exceeded",
@@ -293,6 +350,9 @@ def from_graph_error(exc: BaseException) -> Problem:
         return Problem("mailbox-not-enabled", "Exchange: " + message, **common)
     if isinstance(exc, ge.BadRequestError) and _NOT_ORGANIZER.search(message):
         return Problem("not-organizer", "Exchange: " + message, **common)
+    artifact = _artifact_problem(exc, message, common)
+    if artifact is not None:
+        return artifact
     if isinstance(exc, ge.AccessPolicyMissing):
         return Problem(
             "graph-access-policy-missing", "Graph: no application access policy for this organizer", **common
@@ -326,6 +386,43 @@ def from_graph_error(exc: BaseException) -> Problem:
         # the detail would describe the gateway's own credentials: it goes to the operator's log only
         return Problem("graph-auth-failed", **common)
     return Problem("graph-unavailable", "Graph did not answer successfully after retries", **common)
+
+
+#: seconds an artifact that is not ready is asked again after (Graph documents no delay)
+ARTIFACT_RETRY_SECONDS = 60
+
+
+def _artifact_problem(exc: BaseException, message: str, common: dict[str, Any]) -> Problem | None:
+    """The problem of a meeting artifact's refusal (None: ``exc`` is no such refusal)."""
+    from meetgate.graph import errors as ge
+    from meetgate.graph.artifact_models import ARTIFACT_PERMISSIONS
+
+    remedy = getattr(exc, "remedy", None)
+    if isinstance(exc, ge.TranscriptAccessDisabled):
+        return Problem("transcripts-disabled", "Graph: " + message, remedy=remedy, **common)
+    if isinstance(exc, ge.SpeakerAttributionDisabled):
+        return Problem("speaker-attribution-disabled", "Graph: " + message, **common)
+    if isinstance(exc, ge.CalendarMeetingRequired):
+        return Problem("calendar-meeting-required", "Graph: " + message, **common)
+    if isinstance(exc, ge.ChannelMeetingUnsupported):
+        return Problem("channel-meeting-unsupported", "Graph: " + message, **common)
+    if isinstance(exc, ge.ArtifactNotReady):
+        return Problem(
+            "artifact-not-ready",
+            f"Graph: the {exc.kind} is not available (yet)",
+            headers={"Retry-After": str(ARTIFACT_RETRY_SECONDS)},
+            **common,
+        )
+    if isinstance(exc, ge.MissingRolesError):
+        artifact_roles = set(ARTIFACT_PERMISSIONS.values())
+        if exc.missing_roles and set(exc.missing_roles) <= artifact_roles:
+            return Problem(
+                "artifact-permission-missing",
+                "the app's access token lacks " + ", ".join(exc.missing_roles),
+                extra={"missingRoles": list(exc.missing_roles)},
+                **common,
+            )
+    return None
 
 
 def _retry_after_seconds(retry_after: float | None, *, default: int) -> int:

@@ -20,11 +20,13 @@ from typing import Any, Literal, TypeVar
 from anyio import to_thread
 
 from meetgate.gateway import graph_ids, keys
+from meetgate.gateway.artifacts import MeetingArtifacts
 from meetgate.gateway.calendar import CalendarMeetings, check_placement_fields, placement_of
 from meetgate.gateway.consumers import format_instant
 from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
+    AsyncArtifactsPort,
     AsyncEventsPort,
     AsyncMeetingsPort,
     Attendee,
@@ -180,6 +182,7 @@ class GatewayService:
         graph_pause: Callable[[], float] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         publisher: WebhookPublisher | None = None,
+        artifacts: AsyncArtifactsPort | None = None,
     ) -> None:
         self.settings = settings
         #: the webhook outbox: meeting.updated / meeting.cancelled go through it (None: no webhooks)
@@ -197,6 +200,8 @@ class GatewayService:
         self._inflight: dict[str, asyncio.Future[MeetingRecord]] = {}
         #: calendar-backed meetings and series (None: standalone meetings only)
         self.calendar = CalendarMeetings(self, events)
+        #: attendance, transcripts and recordings of the consumers' meetings (the kinds enabled)
+        self.artifacts = MeetingArtifacts(self, artifacts)
 
     async def _db(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """A store call: inline for SQLite (sub-millisecond, one writer: no thread hand-offs to

@@ -41,6 +41,9 @@ class GatewaySettings:
     forwarded_allow_ips: tuple[str, ...] = DEFAULT_TRUSTED
     #: SHA-256 (hex) of the admin key that opens /admin/dashboard; the dashboard is off when None.
     admin_key_sha256: str | None = None
+    #: The meeting artifacts consumers may read (any of attendance, transcripts, recordings: the
+    #: profile's ``artifacts``); a kind not listed is refused with ``artifact-kind-disabled``.
+    artifacts: tuple[str, ...] = ()
     #: Public title of the OpenAPI document.
     title: str = "meetgate gateway"
     #: Run the webhook delivery worker in this process (every replica may: they share the outbox).

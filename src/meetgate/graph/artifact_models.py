@@ -7,7 +7,9 @@ permission table from here without loading the Graph client.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,3 +197,55 @@ class DownloadResult:
             "resumedFrom": self.resumed_from,
             "alreadyComplete": self.already_complete,
         }
+
+
+#: the columns of :func:`attendance_csv`
+CSV_COLUMNS = (
+    "reportId",
+    "meetingStartDateTime",
+    "meetingEndDateTime",
+    "emailAddress",
+    "displayName",
+    "role",
+    "totalAttendanceInSeconds",
+    "joinDateTime",
+    "leaveDateTime",
+    "durationInSeconds",
+)
+
+
+def attendance_csv(attendance: MeetingAttendance) -> str:
+    """One row per attendance interval (a participant who rejoined has several)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for report in attendance.reports:
+        head = [
+            report.id,
+            _csv_time(report.meeting_start_date_time),
+            _csv_time(report.meeting_end_date_time),
+        ]
+        for record in report.attendance_records:
+            person = [
+                record.email_address or "",
+                (record.identity.display_name if record.identity else None) or "",
+                record.role or "",
+                record.total_attendance_in_seconds or 0,
+            ]
+            intervals: list[Any] = list(record.attendance_intervals) or [None]
+            for interval in intervals:
+                times = (
+                    [
+                        _csv_time(interval.join_date_time),
+                        _csv_time(interval.leave_date_time),
+                        interval.duration_in_seconds,
+                    ]
+                    if interval is not None
+                    else ["", "", ""]
+                )
+                writer.writerow([*head, *person, *times])
+    return buffer.getvalue()
+
+
+def _csv_time(value: dt.datetime | None) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else ""

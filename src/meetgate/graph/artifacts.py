@@ -25,7 +25,7 @@ import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -531,6 +531,28 @@ class AsyncArtifactsService:
 
     async def probe(self, organizer: str, kind: str, now: dt.datetime | None = None) -> int:
         return await run_async(self._http, self._ops.probe(organizer, kind, now or dt.datetime.now(dt.UTC)))
+
+    async def stream_recording(
+        self,
+        organizer: str,
+        meeting_id: str,
+        recording_id: str,
+        sink: Callable[[bytes], Awaitable[None]],
+        *,
+        placement: str | None = None,
+        range: str | None = None,
+        on_response: Callable[[int, Mapping[str, str]], None] | None = None,
+    ) -> Recording:
+        """A recording's content to ``sink`` chunk by chunk as Graph sends it (each chunk is awaited
+        before the next is read: nothing is held but the chunk in hand), with ``range`` (a ``Range``
+        header value) passed to Graph; ``on_response`` gets Graph's status and headers before the first
+        chunk (206 with ``Content-Range``; 416 with ``Content-Range: bytes */total`` sends none)."""
+        ref = await self.resolve(organizer, meeting_id, placement=placement)
+        recording = await run_async(self._http, self._ops.recording(ref, recording_id))
+        path, ctx = self._ops.content_call(ref, recording)
+        headers = {"Accept": "*/*", **({"Range": range} if range else {})}
+        await self._http.stream(path, sink, headers=headers, context=ctx, on_response=on_response)
+        return recording
 
     async def download_recording(
         self,

@@ -11,6 +11,7 @@ asks for it). Foreign exceptions (httpx) are translated into :mod:`meetgate.grap
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -761,13 +762,14 @@ class AsyncGraphHttp(_GraphHttpBase):
     async def stream(
         self,
         path: str,
-        sink: Callable[[bytes], None],
+        sink: Callable[[bytes], None] | Callable[[bytes], Awaitable[None]],
         *,
         headers: Mapping[str, str] | None = None,
         context: GraphCallContext | None = None,
         on_response: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> GraphResponse:
-        """As :meth:`GraphHttp.stream`, awaited."""
+        """As :meth:`GraphHttp.stream`, awaited. An async ``sink`` is awaited for each chunk: the next
+        one is read from Graph only once it returns (a slow reader slows the download, nothing piles up)."""
         plan = self.plan("GET", path, headers=headers, context=context)
         refresh = False
         while True:
@@ -792,7 +794,9 @@ class AsyncGraphHttp(_GraphHttpBase):
                             if response.status_code < 300:
                                 async for chunk in response.aiter_bytes():
                                     received += len(chunk)
-                                    sink(chunk)
+                                    taken = sink(chunk)
+                                    if inspect.isawaitable(taken):
+                                        await taken
                         except httpx.TransportError as exc:
                             raise _broken_off(plan, received, exc) from None
                         return GraphResponse(

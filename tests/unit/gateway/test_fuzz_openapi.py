@@ -30,7 +30,7 @@ def test_no_server_errors(fuzz_gateway):
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_gateway.client.app)
     headers = {"Authorization": f"Bearer {fuzz_gateway.booking_key}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 22  # 13 for meetings, 9 for webhooks
+    assert len(operations) == 28  # 13 for meetings, 6 for their artifacts, 9 for webhooks
     for operation in operations:
 
         @given(case=operation.as_strategy())
