@@ -16,7 +16,6 @@ import typer
 from meetgate.cli._common import EXIT_USAGE, console, err_console, fail, print_json
 from meetgate.cli.meetings_args import JsonOut, MeetingId, Organizer, run
 from meetgate.cli.meetings_calendar import Placement, placement_of
-from meetgate.graph.artifact_models import attendance_csv
 
 if TYPE_CHECKING:
     from meetgate.graph.artifact_models import MeetingAttendance, TranscriptContent
@@ -80,6 +79,8 @@ def attendance(
             print_json(result.to_dict())
             return
         if as_csv:
+            from meetgate.graph.artifact_models import attendance_csv  # pydantic: not for --help
+
             typer.echo(attendance_csv(result), nl=False)
             return
         _show_attendance(result)
