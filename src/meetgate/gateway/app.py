@@ -5,7 +5,8 @@
 (:mod:`meetgate.gateway.routers`): ``/v1/meetings`` (create with Idempotency-Key, find by join URL),
 ``/v1/meetings/{id}`` (get, patch, delete), ``/v1/meetings/{id}/cancel``, ``/v1/meetings/{id}/invite.ics``,
 ``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/v1/webhooks`` (a consumer's webhook
-endpoints and deliveries; the delivery worker runs in the lifespan), ``/healthz``,
+endpoints and deliveries; the delivery worker runs in the lifespan), ``/graph/notifications`` and
+``/graph/lifecycle`` (Graph's change notifications, public), ``/healthz``,
 ``/readyz``, ``/metrics``, ``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key), ``/docs``
 (Swagger UI). Routes reach ``app.state`` through :mod:`meetgate.gateway.deps`.
 Every ``/v1`` request is authenticated by API key, audited, logged and measured; every answer carries
@@ -36,6 +37,7 @@ from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.middleware import RequestObserver, problem_response
+from meetgate.gateway.notifications.service import NotificationService
 from meetgate.gateway.ports import AsyncEventsPort, AsyncMeetingsPort, PolicyScope, TokenCheck
 from meetgate.gateway.problems import Problem, admin_key_problem, http_problem
 from meetgate.gateway.routers import ROUTERS
@@ -75,6 +77,7 @@ def create_app(
     graph_pause: Callable[[], float] | None = None,
     webhook_client: httpx.AsyncClient | None = None,
     webhook_resolve: Resolver | None = system_resolver,
+    notifications: Callable[[Store, WebhookPublisher], NotificationService] | None = None,
 ) -> FastAPI:
     """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake);
     ``events`` its ``AsyncCalendarEventsService`` for calendar meetings (None: standalone only);
@@ -123,6 +126,7 @@ def create_app(
     app.state.on_shutdown = on_shutdown
     app.state.webhooks = webhooks
     app.state.webhook_worker = worker
+    app.state.notifications = notifications(store, webhooks.publisher) if notifications else None
 
     # ---- cross-cutting: request id, audit, log, metrics (outside the exception handlers, which
     # find the request's context on request.state.ctx)
@@ -198,7 +202,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.audit.start()
     if state.webhook_worker is not None:
         state.webhook_worker.start()
+    if state.notifications is not None:
+        state.notifications.start()
     yield
+    if state.notifications is not None:
+        await state.notifications.stop()
     if state.webhook_worker is not None:
         await state.webhook_worker.stop()
     await state.audit.stop()

@@ -1,0 +1,192 @@
+"""The gateway's Graph subscriptions: made for what consumers want, renewed before they expire,
+reauthorized, recreated when Graph removes them. Each has a ``clientState`` of its own (random,
+kept encrypted in the store, never logged) and, for transcripts and recordings, resource data
+encrypted for meetgate's own certificate and a ``lifecycleNotificationUrl``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import httpx
+
+from meetgate.errors import MeetgateError
+from meetgate.gateway.logs import LOGGER_NAME
+from meetgate.gateway.notifications.crypto import EncryptionKey
+from meetgate.gateway.webhooks.secret_box import SecretBox
+from meetgate.store.notifications import NotificationStore, SubscriptionRecord
+
+log = logging.getLogger(LOGGER_NAME)
+
+#: the tenant-wide resources meetgate watches, by kind
+RESOURCES = {
+    "transcripts": "communications/onlineMeetings/getAllTranscripts",
+    "recordings": "communications/onlineMeetings/getAllRecordings",
+}
+
+
+class SubscriptionError(MeetgateError, RuntimeError):
+    """Graph refused a subscription request; ``remedy`` says what to do."""
+
+
+class GraphCalls(Protocol):
+    """One Graph request: ``(status, JSON body or {})``."""
+
+    async def __call__(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]: ...
+
+
+class HttpGraphCalls:
+    """:class:`GraphCalls` over httpx: ``base_url`` is Graph's ``…/v1.0``, ``token`` gives an
+    app-only access token."""
+
+    def __init__(self, base_url: str, token: Callable[[], Awaitable[str]], client: httpx.AsyncClient) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.client = client
+
+    async def __call__(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {await self.token()}"}
+        response = await self.client.request(
+            method, f"{self.base_url}/{path.lstrip('/')}", json=body, headers=headers, timeout=30
+        )
+        try:
+            parsed = response.json() if response.content else {}
+        except ValueError:
+            parsed = {}
+        return response.status_code, parsed if isinstance(parsed, dict) else {}
+
+
+def _graph_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _parse_time(text: str) -> dt.datetime:
+    head = text.rstrip("Z").split(".")[0]
+    return dt.datetime.fromisoformat(head).replace(tzinfo=dt.UTC)
+
+
+def _graph_error(status: int, body: Mapping[str, Any]) -> str:
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        return f"{status} {error.get('code')}: {error.get('message')}"
+    return str(status)
+
+
+class SubscriptionManager:
+    """Ensures, renews and repairs the gateway's subscriptions (``kinds``: of :data:`RESOURCES`)."""
+
+    def __init__(
+        self,
+        store: NotificationStore,
+        graph: GraphCalls,
+        key: EncryptionKey,
+        box: Callable[[], SecretBox],
+        *,
+        notification_url: str,
+        lifecycle_url: str,
+        kinds: tuple[str, ...] = ("transcripts", "recordings"),
+        lifetime: dt.timedelta = dt.timedelta(minutes=4200),
+        renew_before: dt.timedelta = dt.timedelta(hours=12),
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.graph = graph
+        self.key = key
+        self.box = box
+        self.notification_url = notification_url
+        self.lifecycle_url = lifecycle_url
+        self.kinds = kinds
+        self.lifetime = lifetime
+        self.renew_before = renew_before
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def client_state(self, record: SubscriptionRecord) -> str:
+        """The subscription's clientState (a secret: compare it, never log it)."""
+        return self.box().open(record.id, record.client_state_enc)
+
+    async def ensure(self) -> list[SubscriptionRecord]:
+        """Every wanted kind has a live subscription, none expires within ``renew_before``."""
+        live = {r.kind: r for r in self.store.subscriptions()}
+        for kind in self.kinds:
+            record = live.get(kind)
+            if record is None:
+                await self.create(kind)
+            elif record.expires_at - self.clock() < self.renew_before:
+                await self.renew(record)
+        return self.store.subscriptions()
+
+    async def create(self, kind: str) -> SubscriptionRecord:
+        """Subscribe to ``kind`` (Graph validates both URLs before it answers)."""
+        state = secrets.token_urlsafe(32)
+        body = {
+            "changeType": "created",
+            "notificationUrl": self.notification_url,
+            "lifecycleNotificationUrl": self.lifecycle_url,
+            "resource": RESOURCES[kind],
+            "includeResourceData": True,
+            "encryptionCertificate": self.key.certificate_b64(),
+            "encryptionCertificateId": self.key.certificate_id,
+            "expirationDateTime": _graph_time(self.clock() + self.lifetime),
+            "clientState": state,
+        }
+        status, answer = await self.graph("POST", "/subscriptions", body)
+        if status != 201:
+            raise SubscriptionError(
+                f"Graph refused the {kind} subscription ({_graph_error(status, answer)})",
+                "check the app's permissions and that Graph can reach the notification URLs",
+            )
+        sub_id = str(answer["id"])
+        self.store.save_subscription(
+            id=sub_id,
+            kind=kind,
+            resource=RESOURCES[kind],
+            client_state_enc=self.box().seal(sub_id, state),
+            expires_at=_parse_time(str(answer["expirationDateTime"])),
+        )
+        log.info("graph subscription created", extra={"kind": kind, "subscription": sub_id})
+        record = self.store.subscription(sub_id)
+        assert record is not None
+        return record
+
+    async def renew(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        """Extend the subscription (recreated when Graph no longer has it)."""
+        expiry = _graph_time(self.clock() + self.lifetime)
+        status, answer = await self.graph(
+            "PATCH", f"/subscriptions/{record.id}", {"expirationDateTime": expiry}
+        )
+        if status == 404:
+            self.store.removed(record.id)
+            return await self.create(record.kind)
+        if status != 200:
+            raise SubscriptionError(
+                f"Graph refused to renew the {record.kind} subscription ({_graph_error(status, answer)})",
+                "check the app's permissions; the next run tries again",
+            )
+        self.store.renewed(record.id, _parse_time(str(answer["expirationDateTime"])))
+        renewed = self.store.subscription(record.id)
+        assert renewed is not None
+        return renewed
+
+    async def reauthorize(self, record: SubscriptionRecord) -> None:
+        """Answer ``reauthorizationRequired`` (recreated when Graph no longer has it)."""
+        status, answer = await self.graph("POST", f"/subscriptions/{record.id}/reauthorize")
+        if status == 404:
+            self.store.removed(record.id)
+            await self.create(record.kind)
+        elif status not in (200, 204):
+            raise SubscriptionError(
+                f"Graph refused to reauthorize the {record.kind} subscription ({_graph_error(status, answer)})",
+                "check the app's permissions",
+            )
+
+    async def removed(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        """Answer ``subscriptionRemoved``: subscribe again."""
+        self.store.removed(record.id)
+        return await self.create(record.kind)
