@@ -77,7 +77,7 @@ def create_app(
     graph_pause: Callable[[], float] | None = None,
     webhook_client: httpx.AsyncClient | None = None,
     webhook_resolve: Resolver | None = system_resolver,
-    notifications: Callable[[Store, WebhookPublisher], NotificationService] | None = None,
+    notifications: Callable[[Store, WebhookAdmin], NotificationService] | None = None,
 ) -> FastAPI:
     """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake);
     ``events`` its ``AsyncCalendarEventsService`` for calendar meetings (None: standalone only);
@@ -126,7 +126,7 @@ def create_app(
     app.state.on_shutdown = on_shutdown
     app.state.webhooks = webhooks
     app.state.webhook_worker = worker
-    app.state.notifications = notifications(store, webhooks.publisher) if notifications else None
+    app.state.notifications = notifications(store, webhooks) if notifications else None
 
     # ---- cross-cutting: request id, audit, log, metrics (outside the exception handlers, which
     # find the request's context on request.state.ctx)

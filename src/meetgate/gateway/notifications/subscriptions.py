@@ -42,20 +42,31 @@ class GraphCalls(Protocol):
 
 class HttpGraphCalls:
     """:class:`GraphCalls` over httpx: ``base_url`` is Graph's ``…/v1.0``, ``token`` gives an
-    app-only access token."""
+    app-only access token; without ``client`` each call opens its own (any event loop can call)."""
 
-    def __init__(self, base_url: str, token: Callable[[], Awaitable[str]], client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: Callable[[], Awaitable[str]],
+        client: httpx.AsyncClient | None = None,
+        *,
+        verify: Any = True,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.client = client
+        self.verify = verify
 
     async def __call__(
         self, method: str, path: str, body: Mapping[str, Any] | None = None
     ) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"Bearer {await self.token()}"}
-        response = await self.client.request(
-            method, f"{self.base_url}/{path.lstrip('/')}", json=body, headers=headers, timeout=30
-        )
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        if self.client is not None:
+            response = await self.client.request(method, url, json=body, headers=headers, timeout=30)
+        else:
+            async with httpx.AsyncClient(verify=self.verify) as client:
+                response = await client.request(method, url, json=body, headers=headers, timeout=30)
         try:
             parsed = response.json() if response.content else {}
         except ValueError:
