@@ -100,7 +100,7 @@ class Gateway:
                 app_id=creds.app_id,
                 keys_url=f"{sandbox.info.authority_url}/common/discovery/v2.0/keys",
                 key_dir=tmp_path / "notifications",
-                interval_seconds=3600,
+                background=False,  # the tests run each round themselves
             )
             self.service = NotificationService(
                 config,

@@ -43,6 +43,8 @@ class NotificationConfig:
     #: where the encryption certificate is kept (0700)
     key_dir: Path
     interval_seconds: float = 60.0
+    #: run the rounds in the background (False: the caller runs :meth:`NotificationService.tick`)
+    background: bool = True
 
 
 class NotificationService:
@@ -101,7 +103,7 @@ class NotificationService:
 
     def start(self) -> None:
         """Run the background loop (the gateway's lifespan calls this)."""
-        if self.config.mode != "off" and self._task is None:
+        if self.config.mode != "off" and self.config.background and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
