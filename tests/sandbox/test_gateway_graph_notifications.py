@@ -408,3 +408,16 @@ def test_the_poller_publishes_after_the_meetings_end_once(sandbox, http, sandbox
         assert len(gateway.events()) == 3
     finally:
         gateway.close()
+
+
+def test_replicas_that_subscribed_at_once_keep_one_subscription_of_a_kind(push, sandbox_tenant):
+    first = _ensure(push)["transcripts"]
+    assert push.service is not None
+    _run(push.service.manager.create("transcripts"))  # another replica's, made at the same time
+    kept = _ensure(push)
+    assert kept["transcripts"].id == first.id
+    graph_side = sandbox_tenant.control.subscriptions(sandbox_tenant.tenant_id)
+    assert sorted(s["resource"] for s in graph_side) == [
+        "communications/onlineMeetings/getAllRecordings",
+        "communications/onlineMeetings/getAllTranscripts",
+    ]

@@ -94,9 +94,11 @@ class NotificationStore:
             )
 
     def subscriptions(self) -> list[SubscriptionRecord]:
-        """The live subscriptions, by kind."""
+        """The live subscriptions, by kind, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(s.select().where(s.c.removed_at.is_(None)).order_by(s.c.kind, s.c.id))
+            rows = conn.execute(
+                s.select().where(s.c.removed_at.is_(None)).order_by(s.c.kind, s.c.created_at, s.c.id)
+            )
             return [_sub(r._mapping) for r in rows]
 
     def subscription(self, subscription_id: str) -> SubscriptionRecord | None:

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from anyio import to_thread
+
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.notifications.crypto import (
     EncryptionKey,
@@ -78,7 +80,8 @@ class NotificationProcessor:
             if stored.channel == "lifecycle":
                 outcome = await self._lifecycle(items)
             else:
-                outcome = self._notify(body, items)
+                # the checks fetch keys and decrypt, the store writes: off the event loop
+                outcome = await to_thread.run_sync(self._notify, body, items)
         except NotificationRefused as exc:
             outcome = f"refused: {exc}"
             log.warning("graph notification refused", extra={"reason": str(exc)})

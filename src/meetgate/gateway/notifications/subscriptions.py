@@ -123,15 +123,31 @@ class SubscriptionManager:
         return self.box().open(record.id, record.client_state_enc)
 
     async def ensure(self) -> list[SubscriptionRecord]:
-        """Every wanted kind has a live subscription, none expires within ``renew_before``."""
-        live = {r.kind: r for r in self.store.subscriptions()}
+        """Every wanted kind has a live subscription, none expires within ``renew_before``. Replicas
+        that subscribed at once keep the oldest of a kind and delete the others."""
+        live: dict[str, SubscriptionRecord] = {}
+        for record in self.store.subscriptions():
+            if record.kind in live:
+                await self.delete(record)
+            else:
+                live[record.kind] = record
         for kind in self.kinds:
-            record = live.get(kind)
-            if record is None:
+            current = live.get(kind)
+            if current is None:
                 await self.create(kind)
-            elif record.expires_at - self.clock() < self.renew_before:
-                await self.renew(record)
+            elif current.expires_at - self.clock() < self.renew_before:
+                await self.renew(current)
         return self.store.subscriptions()
+
+    async def delete(self, record: SubscriptionRecord) -> None:
+        """Delete a subscription (already gone at Graph is as good)."""
+        status, answer = await self.graph("DELETE", f"/subscriptions/{record.id}")
+        if status not in (204, 404):
+            raise SubscriptionError(
+                f"Graph refused to delete the {record.kind} subscription ({_graph_error(status, answer)})",
+                "the next round tries again",
+            )
+        self.store.removed(record.id)
 
     async def create(self, kind: str) -> SubscriptionRecord:
         """Subscribe to ``kind`` (Graph validates both URLs before it answers)."""
