@@ -125,7 +125,12 @@ class Gateway:
         assert self.service is not None
 
     def add_meeting(
-        self, consumer: str, graph_meeting_id: str, organizer: str, end: str | None = None
+        self,
+        consumer: str,
+        graph_meeting_id: str,
+        organizer: str,
+        end: str | None = None,
+        join_url: str | None = None,
     ) -> str:
         meeting_id = f"mtg_{graph_meeting_id[-8:]}_{consumer[:4]}"
         now = dt.datetime.now(dt.UTC)
@@ -139,7 +144,7 @@ class Gateway:
                     organizer=organizer,
                     external_id=meeting_id,
                     graph_meeting_id=graph_meeting_id,
-                    join_url=None,
+                    join_url=join_url,
                     state="active",
                     snapshot={"subject": "Interview", "end": end},
                     created_at=now,
@@ -341,8 +346,8 @@ def test_an_expired_subscription_is_renewed_and_a_removed_one_recreated(push, sa
     )
 
 
-def _held_meeting(sandbox_tenant, creds: Credentials, http, sandbox) -> tuple[str, str]:
-    """A calendar meeting held in the sandbox (transcript and recording made); (meeting id, organizer id)."""
+def _online_meeting(sandbox_tenant, creds: Credentials, http, sandbox) -> tuple[str, str, str, str]:
+    """A calendar meeting in the sandbox; (meeting id, join URL, organizer id, attendee id)."""
     tid, control = sandbox_tenant.tenant_id, sandbox_tenant.control
     users = [u for u in control.tenant(tid)["users"] if u["accountEnabled"]]
     organizer, attendee = users[:2]
@@ -365,18 +370,42 @@ def _held_meeting(sandbox_tenant, creds: Credentials, http, sandbox) -> tuple[st
     found = http.get(
         f"{graph}/onlineMeetings", headers=headers, params={"$filter": f"JoinWebUrl eq '{join_url}'"}
     ).json()["value"]
-    meeting_id = found[0]["id"]
-    control.hold_meeting(
-        tid,
+    return found[0]["id"], join_url, organizer["id"], attendee["id"]
+
+
+def _hold(sandbox_tenant, meeting_id: str, organizer: str, attendee: str) -> None:
+    """The meeting held and ended (transcript and recording made)."""
+    sandbox_tenant.control.hold_meeting(
+        sandbox_tenant.tenant_id,
         meeting_id,
         [
-            {"user": organizer["id"], "role": "Organizer", "join": 0, "leave": 600},
-            {"user": attendee["id"], "role": "Attendee", "join": 30, "leave": 590},
+            {"user": organizer, "role": "Organizer", "join": 0, "leave": 600},
+            {"user": attendee, "role": "Attendee", "join": 30, "leave": 590},
         ],
         start=-900,
         end=600,
     )
-    return meeting_id, organizer["id"]
+
+
+def _held_meeting(sandbox_tenant, creds: Credentials, http, sandbox) -> tuple[str, str]:
+    """A calendar meeting held in the sandbox; (meeting id, organizer id)."""
+    meeting_id, _, organizer, attendee = _online_meeting(sandbox_tenant, creds, http, sandbox)
+    _hold(sandbox_tenant, meeting_id, organizer, attendee)
+    return meeting_id, organizer
+
+
+def test_a_meeting_held_after_subscribing_notifies_its_call_and_artifacts(
+    push, sandbox, http, sandbox_tenant, creds
+):
+    meeting_id, join_url, organizer, attendee = _online_meeting(sandbox_tenant, creds, http, sandbox)
+    mine = push.add_meeting(push.school, meeting_id, organizer, join_url=join_url)
+    subs = _ensure(push)
+    assert f"calls:{mine}" in subs
+    _hold(sandbox_tenant, meeting_id, organizer, attendee)
+    wanted = {"meeting.started", "meeting.ended", "transcript.ready", "recording.ready"}
+    push.wait(lambda: {t for _, t, _, _ in push.events()} >= wanted, "the call and its artifacts")
+    assert {(c, m) for c, _, m, _ in push.events()} == {(push.school, mine)}
+    assert sorted(t for _, t, _, _ in push.events()) == sorted(wanted)  # roster updates are not events
 
 
 def test_missed_is_caught_up_by_reading(push, sandbox, http, sandbox_tenant, creds):

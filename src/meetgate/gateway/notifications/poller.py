@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 from meetgate.gateway.notifications.reader import EVENTS, ArtifactReader, publish_artifacts
+from meetgate.gateway.notifications.subscriptions import meeting_end
 from meetgate.gateway.webhooks.events import WebhookPublisher
-from meetgate.store.notifications import MeetingMatch, NotificationStore
+from meetgate.store.notifications import NotificationStore
 
 #: every collection the poller waits for
 COLLECTIONS = tuple(EVENTS)
-
-
-def _end(meeting: MeetingMatch) -> dt.datetime | None:
-    snapshot: Any = meeting.snapshot or {}
-    text = snapshot.get("end") if isinstance(snapshot, dict) else None
-    if not text:
-        return None
-    moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 class ArtifactPoller:
@@ -53,7 +44,7 @@ class ArtifactPoller:
         now = self.clock()
         polled = 0
         for meeting in self.store.meetings_with_graph_ids():
-            end = _end(meeting)
+            end = meeting_end(meeting)
             if end is None or now < end + self.first_delay or now > end + self.give_up_after:
                 continue
             attempts, next_at, done = self.store.poll_state(meeting.meeting_id)

@@ -40,6 +40,13 @@ EVENT_OF_TYPE = {
 }
 
 
+#: a call event's eventType to the event it means
+CALL_EVENTS = {
+    "Microsoft.Communication.CallStarted": "meeting.started",
+    "Microsoft.Communication.CallEnded": "meeting.ended",
+}
+
+
 class NotificationProcessor:
     """Processes what :mod:`meetgate.gateway.routers.notifications` stored."""
 
@@ -111,16 +118,40 @@ class NotificationProcessor:
             if content is None:
                 continue
             resource = decrypt_content(content, self.key)
+            basic = item.get("resourceData")
+            if "@odata.type" not in resource and isinstance(basic, Mapping):
+                # the resource as GET answers it may not name its type: the item's resourceData does
+                resource = {**resource, "@odata.type": basic.get("@odata.type")}
             if self._publish(resource):
                 published += 1
         return f"published {published}"
 
     def _publish(self, resource: Mapping[str, Any]) -> bool:
+        if str(resource.get("@odata.type", "")).lower() == "#microsoft.graph.onlinemeeting":
+            return self._call_event(resource)
         event = EVENT_OF_TYPE.get(str(resource.get("@odata.type", "")).lower())
         meeting = self.store.find_meeting(graph_meeting_id=str(resource.get("meetingId") or "") or None)
         if event is None or meeting is None:
             return False
         publish_one(self.publisher, meeting, event, resource)
+        return True
+
+    def _call_event(self, resource: Mapping[str, Any]) -> bool:
+        """``CallStarted`` / ``CallEnded`` of a meeting the gateway made: ``meeting.started`` /
+        ``meeting.ended`` (roster updates are not published)."""
+        event = CALL_EVENTS.get(str(resource.get("eventType")))
+        meeting = self.store.find_meeting(graph_meeting_id=str(resource.get("id") or "") or None)
+        if event is None or meeting is None:
+            return False
+        call_id = str(resource.get("callId") or resource.get("id"))
+        data = {"callId": resource.get("callId"), "eventDateTime": resource.get("eventDateTime")}
+        self.publisher.publish_event(
+            meeting.consumer_id,
+            event,
+            meeting.meeting_id,
+            {k: v for k, v in data.items() if v is not None},
+            dedupe_key=f"graph:{event}:{call_id}",
+        )
         return True
 
     async def _lifecycle(self, items: list[Any]) -> str:

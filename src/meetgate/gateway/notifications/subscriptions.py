@@ -17,7 +17,7 @@ from meetgate.errors import MeetgateError
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.notifications.crypto import EncryptionKey
 from meetgate.gateway.webhooks.secret_box import SecretBox
-from meetgate.store.notifications import NotificationStore, SubscriptionRecord
+from meetgate.store.notifications import MeetingMatch, NotificationStore, SubscriptionRecord
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -28,15 +28,28 @@ RESOURCES = {
 }
 
 
+#: the kind of a meeting's call-events subscription: ``calls:{gateway meeting id}``
+CALLS = "calls:"
+
+
+def call_events_resource(join_url: str) -> str:
+    """The (beta) resource of a meeting's call events."""
+    return f"communications/onlineMeetings/?$filter=JoinWebUrl eq '{join_url}'"
+
+
+def _version(kind: str) -> str:
+    return "beta" if kind.startswith(CALLS) else "v1.0"
+
+
 class SubscriptionError(MeetgateError, RuntimeError):
     """Graph refused a subscription request; ``remedy`` says what to do."""
 
 
 class GraphCalls(Protocol):
-    """One Graph request: ``(status, JSON body or {})``."""
+    """One Graph request (``version`` ``v1.0`` or ``beta``): ``(status, JSON body or {})``."""
 
     async def __call__(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, *, version: str = "v1.0"
     ) -> tuple[int, dict[str, Any]]: ...
 
 
@@ -58,10 +71,13 @@ class HttpGraphCalls:
         self.verify = verify
 
     async def __call__(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, *, version: str = "v1.0"
     ) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"Bearer {await self.token()}"}
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        root = (
+            self.base_url.rsplit("/", 1)[0] if self.base_url.endswith(("/v1.0", "/beta")) else self.base_url
+        )
+        url = f"{root}/{version}/{path.lstrip('/')}"
         if self.client is not None:
             response = await self.client.request(method, url, json=body, headers=headers, timeout=30)
         else:
@@ -103,6 +119,7 @@ class SubscriptionManager:
         notification_url: str,
         lifecycle_url: str,
         kinds: tuple[str, ...] = ("transcripts", "recordings"),
+        call_events: bool = True,
         lifetime: dt.timedelta = dt.timedelta(minutes=4200),
         renew_before: dt.timedelta = dt.timedelta(hours=12),
         clock: Callable[[], dt.datetime] | None = None,
@@ -114,6 +131,7 @@ class SubscriptionManager:
         self.notification_url = notification_url
         self.lifecycle_url = lifecycle_url
         self.kinds = kinds
+        self.call_events = call_events
         self.lifetime = lifetime
         self.renew_before = renew_before
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -137,11 +155,34 @@ class SubscriptionManager:
                 await self.create(kind)
             elif current.expires_at - self.clock() < self.renew_before:
                 await self.renew(current)
+        if self.call_events:
+            await self._ensure_calls(live)
         return self.store.subscriptions()
+
+    async def _ensure_calls(self, live: Mapping[str, SubscriptionRecord]) -> None:
+        """A call-events subscription for each meeting that has not ended (by its join URL); those
+        of ended meetings deleted, the others renewed."""
+        now = self.clock()
+        wanted = {}
+        for meeting in self.store.meetings_with_graph_ids():
+            end = meeting_end(meeting)
+            if meeting.join_url and (end is None or end > now):
+                wanted[CALLS + meeting.meeting_id] = meeting.join_url
+        for kind, record in live.items():
+            if kind.startswith(CALLS) and kind not in wanted:
+                await self.delete(record)
+        for kind, join_url in wanted.items():
+            current = live.get(kind)
+            if current is None:
+                await self.create(kind, call_events_resource(join_url))
+            elif current.expires_at - now < self.renew_before:
+                await self.renew(current)
 
     async def delete(self, record: SubscriptionRecord) -> None:
         """Delete a subscription (already gone at Graph is as good)."""
-        status, answer = await self.graph("DELETE", f"/subscriptions/{record.id}")
+        status, answer = await self.graph(
+            "DELETE", f"/subscriptions/{record.id}", version=_version(record.kind)
+        )
         if status not in (204, 404):
             raise SubscriptionError(
                 f"Graph refused to delete the {record.kind} subscription ({_graph_error(status, answer)})",
@@ -149,21 +190,23 @@ class SubscriptionManager:
             )
         self.store.removed(record.id)
 
-    async def create(self, kind: str) -> SubscriptionRecord:
-        """Subscribe to ``kind`` (Graph validates both URLs before it answers)."""
+    async def create(self, kind: str, resource: str | None = None) -> SubscriptionRecord:
+        """Subscribe to ``kind`` (of :data:`RESOURCES`, or ``calls:…`` with its ``resource``);
+        Graph validates both URLs before it answers."""
         state = secrets.token_urlsafe(32)
+        resource = resource or RESOURCES[kind]
         body = {
-            "changeType": "created",
+            "changeType": "updated" if kind.startswith(CALLS) else "created",
             "notificationUrl": self.notification_url,
             "lifecycleNotificationUrl": self.lifecycle_url,
-            "resource": RESOURCES[kind],
+            "resource": resource,
             "includeResourceData": True,
             "encryptionCertificate": self.key.certificate_b64(),
             "encryptionCertificateId": self.key.certificate_id,
             "expirationDateTime": _graph_time(self.clock() + self.lifetime),
             "clientState": state,
         }
-        status, answer = await self.graph("POST", "/subscriptions", body)
+        status, answer = await self.graph("POST", "/subscriptions", body, version=_version(kind))
         if status != 201:
             raise SubscriptionError(
                 f"Graph refused the {kind} subscription ({_graph_error(status, answer)})",
@@ -173,7 +216,7 @@ class SubscriptionManager:
         self.store.save_subscription(
             id=sub_id,
             kind=kind,
-            resource=RESOURCES[kind],
+            resource=resource,
             client_state_enc=self.box().seal(sub_id, state),
             expires_at=_parse_time(str(answer["expirationDateTime"])),
         )
@@ -203,10 +246,12 @@ class SubscriptionManager:
 
     async def reauthorize(self, record: SubscriptionRecord) -> None:
         """Answer ``reauthorizationRequired`` (recreated when Graph no longer has it)."""
-        status, answer = await self.graph("POST", f"/subscriptions/{record.id}/reauthorize")
+        status, answer = await self.graph(
+            "POST", f"/subscriptions/{record.id}/reauthorize", version=_version(record.kind)
+        )
         if status == 404:
             self.store.removed(record.id)
-            await self.create(record.kind)
+            await self.create(record.kind, record.resource)
         elif status not in (200, 204):
             raise SubscriptionError(
                 f"Graph refused to reauthorize the {record.kind} subscription ({_graph_error(status, answer)})",
@@ -216,4 +261,14 @@ class SubscriptionManager:
     async def removed(self, record: SubscriptionRecord) -> SubscriptionRecord:
         """Answer ``subscriptionRemoved``: subscribe again."""
         self.store.removed(record.id)
-        return await self.create(record.kind)
+        return await self.create(record.kind, record.resource)
+
+
+def meeting_end(meeting: MeetingMatch) -> dt.datetime | None:
+    """When the meeting ends, as the gateway stored it (None: not known)."""
+    snapshot: Any = meeting.snapshot or {}
+    text = snapshot.get("end") if isinstance(snapshot, dict) else None
+    if not text:
+        return None
+    moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
