@@ -173,10 +173,13 @@ class SubscriptionManager:
                 await self.delete(record)
         for kind, join_url in wanted.items():
             current = live.get(kind)
-            if current is None:
-                await self.create(kind, call_events_resource(join_url))
-            elif current.expires_at - now < self.renew_before:
-                await self.renew(current)
+            try:
+                if current is None:
+                    await self.create(kind, call_events_resource(join_url))
+                elif current.expires_at - now < self.renew_before:
+                    await self.renew(current)
+            except SubscriptionError as exc:  # one meeting's refusal does not stop the others
+                log.warning("call events subscription failed", extra={"kind": kind, "error": str(exc)})
 
     async def delete(self, record: SubscriptionRecord) -> None:
         """Delete a subscription (already gone at Graph is as good)."""
