@@ -450,3 +450,27 @@ def test_replicas_that_subscribed_at_once_keep_one_subscription_of_a_kind(push, 
         "communications/onlineMeetings/getAllRecordings",
         "communications/onlineMeetings/getAllTranscripts",
     ]
+
+
+def test_a_notification_stored_but_not_processed_before_a_restart_is_processed_later(push, sandbox_tenant):
+    from meetgate.store.tables import graph_notifications
+
+    _ensure(push)
+    mine = push.add_meeting(push.school, "MSoxMjM0", "organizer@contoso")
+    _transcript_change(sandbox_tenant.control, sandbox_tenant.tenant_id, "MSoxMjM0")
+    push.wait(lambda: push.events(), "the first event")
+    original = json.dumps(_stored_body(push))
+    with push.store.engine.begin() as conn:  # as if the gateway had died after answering 202
+        conn.execute(webhook_events.delete())
+    assert push.service is not None
+    seq = push.service.store.receive("notify", original)
+    assert _run(push.service.processor.process_pending()) == 0  # still its request's to process
+    with push.store.engine.begin() as conn:
+        conn.execute(
+            graph_notifications.update()
+            .where(graph_notifications.c.seq == seq)
+            .values(received_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+        )
+    assert _run(push.service.processor.process_pending()) == 1
+    assert [(c, t, m) for c, t, m, _ in push.events()] == [(push.school, "transcript.ready", mine)]
+    assert _run(push.service.processor.process_pending()) == 0

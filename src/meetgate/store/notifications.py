@@ -126,10 +126,15 @@ class NotificationStore:
             assert key is not None
             return int(key[0])
 
-    def pending(self, limit: int = 100) -> list[StoredNotification]:
-        """Notifications not processed yet, oldest first."""
+    def pending(
+        self, limit: int = 100, received_before: dt.datetime | None = None
+    ) -> list[StoredNotification]:
+        """Notifications not processed yet (received before ``received_before``), oldest first."""
+        query = n.select().where(n.c.processed_at.is_(None))
+        if received_before is not None:
+            query = query.where(n.c.received_at < received_before)
         with self.engine.connect() as conn:
-            rows = conn.execute(n.select().where(n.c.processed_at.is_(None)).order_by(n.c.seq).limit(limit))
+            rows = conn.execute(query.order_by(n.c.seq).limit(limit))
             return [StoredNotification(r.seq, r.channel, r.body) for r in rows]
 
     def notification(self, seq: int) -> StoredNotification | None:

@@ -10,6 +10,7 @@ and the poller publish an artifact once.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
@@ -66,10 +67,11 @@ class NotificationProcessor:
         self.publisher = publisher
         self.reader = reader
 
-    async def process_pending(self) -> int:
-        """Process every stored notification not processed yet; how many were."""
+    async def process_pending(self, grace: dt.timedelta = dt.timedelta(seconds=30)) -> int:
+        """Process the stored notifications left unprocessed (a restart) that arrived more than
+        ``grace`` ago (younger ones are their request's to process); how many were."""
         count = 0
-        for stored in self.store.pending():
+        for stored in self.store.pending(received_before=dt.datetime.now(dt.UTC) - grace):
             await self.process(stored.seq)
             count += 1
         return count
