@@ -188,12 +188,15 @@ class NotificationStore:
 
     def meetings_with_graph_ids(self) -> list[MeetingMatch]:
         """Every active meeting whose onlineMeeting id is known (for catch-up and the poller)."""
+        return self._active(m.c.graph_meeting_id.is_not(None))
+
+    def meetings_with_join_urls(self) -> list[MeetingMatch]:
+        """Every active meeting whose join URL is known (for call events)."""
+        return self._active(m.c.join_url.is_not(None))
+
+    def _active(self, clause: Any) -> list[MeetingMatch]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                m.select()
-                .where(m.c.graph_meeting_id.is_not(None), m.c.state == "active")
-                .order_by(m.c.created_at)
-            )
+            rows = conn.execute(m.select().where(clause, m.c.state == "active").order_by(m.c.created_at))
             return [_match(r._mapping) for r in rows]
 
     # ---- the poller

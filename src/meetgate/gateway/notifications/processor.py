@@ -28,7 +28,7 @@ from meetgate.gateway.notifications.crypto import (
     encrypted_content,
 )
 from meetgate.gateway.notifications.reader import ArtifactReader, publish_artifacts
-from meetgate.gateway.notifications.subscriptions import SubscriptionManager
+from meetgate.gateway.notifications.subscriptions import CALLS, SubscriptionManager
 from meetgate.gateway.webhooks.events import WebhookPublisher
 from meetgate.store.notifications import MeetingMatch, NotificationStore
 
@@ -110,12 +110,11 @@ class NotificationProcessor:
         return record
 
     def _notify(self, body: Mapping[str, Any], items: list[Any]) -> str:
-        for item in items:
-            self._subscription_checked(item)
+        kinds = [self._subscription_checked(item).kind for item in items]
         if any(encrypted_content(item) is not None for item in items):
             self.tokens.check_all(body.get("validationTokens"))
         published = 0
-        for item in items:
+        for item, kind in zip(items, kinds, strict=True):
             content = encrypted_content(item)
             if content is None:
                 continue
@@ -124,13 +123,13 @@ class NotificationProcessor:
             if "@odata.type" not in resource and isinstance(basic, Mapping):
                 # the resource as GET answers it may not name its type: the item's resourceData does
                 resource = {**resource, "@odata.type": basic.get("@odata.type")}
-            if self._publish(resource):
+            if self._publish(resource, kind):
                 published += 1
         return f"published {published}"
 
-    def _publish(self, resource: Mapping[str, Any]) -> bool:
+    def _publish(self, resource: Mapping[str, Any], kind: str) -> bool:
         if str(resource.get("@odata.type", "")).lower() == "#microsoft.graph.onlinemeeting":
-            return self._call_event(resource)
+            return self._call_event(resource, kind)
         event = EVENT_OF_TYPE.get(str(resource.get("@odata.type", "")).lower())
         meeting = self.store.find_meeting(graph_meeting_id=str(resource.get("meetingId") or "") or None)
         if event is None or meeting is None:
@@ -138,11 +137,16 @@ class NotificationProcessor:
         publish_one(self.publisher, meeting, event, resource)
         return True
 
-    def _call_event(self, resource: Mapping[str, Any]) -> bool:
+    def _call_event(self, resource: Mapping[str, Any], kind: str) -> bool:
         """``CallStarted`` / ``CallEnded`` of a meeting the gateway made: ``meeting.started`` /
         ``meeting.ended`` (roster updates are not published)."""
         event = CALL_EVENTS.get(str(resource.get("eventType")))
-        meeting = self.store.find_meeting(graph_meeting_id=str(resource.get("id") or "") or None)
+        # the subscription is the meeting's own (calls:{id}); else by the onlineMeeting's id
+        meeting = (
+            self.store.meeting(kind.removeprefix(CALLS))
+            if kind.startswith(CALLS)
+            else self.store.find_meeting(graph_meeting_id=str(resource.get("id") or "") or None)
+        )
         if event is None or meeting is None:
             return False
         call_id = str(resource.get("callId") or resource.get("id"))

@@ -164,7 +164,7 @@ class SubscriptionManager:
         of ended meetings deleted, the others renewed."""
         now = self.clock()
         wanted = {}
-        for meeting in self.store.meetings_with_graph_ids():
+        for meeting in self.store.meetings_with_join_urls():
             end = meeting_end(meeting)
             if meeting.join_url and (end is None or end > now):
                 wanted[CALLS + meeting.meeting_id] = meeting.join_url
