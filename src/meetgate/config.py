@@ -111,6 +111,14 @@ class Profile:
     gateway_webhook_allow_local_http: bool | None = None
     #: Allow webhook targets at private and link-local addresses (default false: refused).
     gateway_webhook_allow_private: bool | None = None
+    #: Meeting artifacts as webhook events from Graph: off, push (subscriptions) or poll (default off).
+    gateway_notifications: str | None = None
+    #: The gateway's public base URL Graph posts change notifications to (push).
+    gateway_notification_url: str | None = None
+    #: Folder of the notifications' encryption certificate (default: beside an SQLite store).
+    gateway_notification_key_dir: Path | None = None
+    #: Seconds between subscription upkeep or polling rounds (default 60).
+    gateway_notification_interval_seconds: float | None = None
     #: Extra keys found in the file that this version does not know (kept to warn, never used).
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
     #: Why the file gave this profile nothing (no file, or no such profile in it); "" when it did.

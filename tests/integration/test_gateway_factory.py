@@ -71,3 +71,22 @@ def test_uvicorn_serves_the_factory(sandbox_app, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_factory_wires_graph_notifications_from_the_profile(sandbox_app, tmp_path, monkeypatch):
+    import asyncio
+
+    config = _config(sandbox_app, tmp_path)
+    config.write_text(config.read_text() + 'gateway_notifications = "poll"\n')
+    monkeypatch.setenv("MEETGATE_CONFIG", str(config))
+    monkeypatch.delenv("MEETGATE_PROFILE", raising=False)
+    app = create_gateway_app()
+    with TestClient(app) as http:
+        service = app.state.notifications
+        assert service is not None and service.config.mode == "poll"
+        assert (tmp_path / "notifications").stat().st_mode & 0o777 == 0o700
+        answer = http.post("/graph/notifications", params={"validationToken": "x y"})
+        assert answer.status_code == 200 and answer.text == "x y"
+        # the Graph calls carry the app's token
+        status, body = asyncio.run(service.reader.graph("GET", "/users?$top=1"))
+        assert status == 200 and body["value"], body

@@ -128,6 +128,8 @@ class GraphBackend:
     graph_pause: Callable[[], float]
     #: the client's ``AsyncArtifactsService`` (attendance, transcripts, recordings)
     artifacts: Any = None
+    #: an app-only access token for Graph (the client's, cached)
+    token: Callable[[], Awaitable[str]] | None = None
 
 
 def graph_backend(
@@ -172,8 +174,17 @@ def graph_backend(
         if client.tokens.peek() is None:
             await to_thread.run_sync(client.tokens.get_token)
 
+    async def access_token() -> str:
+        return (await to_thread.run_sync(client.tokens.get_token)).token
+
     return GraphBackend(
-        client.meetings, client.events, token_check, client.aclose, limiter.paused_for, client.artifacts
+        client.meetings,
+        client.events,
+        token_check,
+        client.aclose,
+        limiter.paused_for,
+        artifacts=client.artifacts,
+        token=access_token,
     )
 
 
@@ -220,6 +231,16 @@ def gateway_settings_from_profile(
         raise ConfigError(
             "--forwarded-allow-ips is empty", "name the proxies in front of the gateway, e.g. 127.0.0.1"
         )
+    if settings.notifications not in ("off", "push", "poll"):
+        raise ConfigError(
+            f"gateway_notifications must be off, push or poll, got {settings.notifications!r}",
+            "push where Graph can reach the gateway, poll where it cannot",
+        )
+    if settings.notifications == "push" and not settings.notification_url:
+        raise ConfigError(
+            "gateway_notifications = push needs gateway_notification_url",
+            "give the gateway's public https base URL, or use poll",
+        )
     return settings
 
 
@@ -248,7 +269,58 @@ def gateway_app(
         on_shutdown=graph.close,
         graph_pause=graph.graph_pause,
         artifacts=graph.artifacts,
+        notifications=notifications_factory(profile, settings, graph)
+        if settings.notifications != "off"
+        else None,
     )
+
+
+def notifications_factory(profile: Profile, settings: GatewaySettings, graph: GraphBackend) -> Any:
+    """What ``create_app`` calls to make the Graph notifications' service (``settings.notifications``
+    ``push`` or ``poll``): Graph calls with the backend's token, the authority's signing keys, the
+    encryption certificate in ``notification_key_dir``."""
+    from pathlib import Path
+
+    import httpx
+    import sqlalchemy as sa
+
+    from meetgate.composition.graph import graph_settings_from_profile
+    from meetgate.gateway.notifications.service import NotificationConfig, NotificationService
+    from meetgate.gateway.notifications.subscriptions import HttpGraphCalls
+    from meetgate.graph.auth import build_ssl_context
+    from meetgate.store.notifications import NotificationStore
+
+    graph_settings = graph_settings_from_profile(profile)
+    verify = build_ssl_context(graph_settings.ca_bundle)
+    key_dir = settings.notification_key_dir
+    if key_dir is None:
+        url = sa.make_url(settings.store_url)
+        local = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
+        key_dir = (
+            Path(str(url.database)).parent / "notifications" if local else Path(".meetgate/notifications")
+        )
+    assert graph.token is not None
+
+    def fetch_keys(url: str) -> Any:
+        return httpx.get(url, verify=verify, timeout=10).json()
+
+    def make(store: Any, webhooks: Any) -> NotificationService:
+        config = NotificationConfig(
+            mode=settings.notifications,
+            public_url=settings.notification_url,
+            tenant_id=graph_settings.tenant_id,
+            app_id=graph_settings.client_id,
+            keys_url=f"{graph_settings.authority_url}/common/discovery/v2.0/keys",
+            key_dir=Path(key_dir),
+            interval_seconds=settings.notification_interval_seconds,
+        )
+        assert graph.token is not None
+        calls = HttpGraphCalls(graph_settings.base_url, graph.token, verify=verify)
+        return NotificationService(
+            config, NotificationStore(store), calls, webhooks.publisher, webhooks.box, fetch_keys
+        )
+
+    return make
 
 
 def create_gateway_app() -> Any:

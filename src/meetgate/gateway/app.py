@@ -6,7 +6,8 @@
 ``/v1/meetings/{id}`` (get, patch, delete), ``/v1/meetings/{id}/cancel``, ``/v1/meetings/{id}/invite.ics``,
 ``/v1/meetings/{id}/occurrences[/{occurrenceId}[/cancel]]``, ``/v1/meetings/{id}/attendance``,
 ``/transcripts[/{tid}]`` and ``/recordings[/{rid}[/content]]``, ``/v1/webhooks`` (a consumer's webhook
-endpoints and deliveries; the delivery worker runs in the lifespan), ``/healthz``,
+endpoints and deliveries; the delivery worker runs in the lifespan), ``/graph/notifications`` and
+``/graph/lifecycle`` (Graph's change notifications, public), ``/healthz``,
 ``/readyz``, ``/metrics``, ``/admin/dashboard`` and ``/admin/dashboard.json`` (admin key), ``/docs``
 (Swagger UI). Routes reach ``app.state`` through :mod:`meetgate.gateway.deps`.
 Every ``/v1`` request is authenticated by API key, audited, logged and measured; every answer carries
@@ -37,6 +38,7 @@ from meetgate.gateway.limits import InMemoryLimiter, Limiter, RedisLimiter
 from meetgate.gateway.logs import LOGGER_NAME
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.middleware import RequestObserver, problem_response
+from meetgate.gateway.notifications.service import NotificationService
 from meetgate.gateway.ports import (
     AsyncArtifactsPort,
     AsyncEventsPort,
@@ -83,6 +85,7 @@ def create_app(
     webhook_client: httpx.AsyncClient | None = None,
     webhook_resolve: Resolver | None = system_resolver,
     artifacts: AsyncArtifactsPort | None = None,
+    notifications: Callable[[Store, WebhookAdmin], NotificationService] | None = None,
 ) -> FastAPI:
     """Build the gateway. ``meetings`` is the Graph client's ``AsyncMeetingsService`` (or a fake);
     ``events`` its ``AsyncCalendarEventsService`` for calendar meetings (None: standalone only);
@@ -133,6 +136,7 @@ def create_app(
     app.state.on_shutdown = on_shutdown
     app.state.webhooks = webhooks
     app.state.webhook_worker = worker
+    app.state.notifications = notifications(store, webhooks) if notifications else None
 
     # ---- cross-cutting: request id, audit, log, metrics (outside the exception handlers, which
     # find the request's context on request.state.ctx)
@@ -208,7 +212,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.audit.start()
     if state.webhook_worker is not None:
         state.webhook_worker.start()
+    if state.notifications is not None:
+        state.notifications.start()
     yield
+    if state.notifications is not None:
+        await state.notifications.stop()
     if state.webhook_worker is not None:
         await state.webhook_worker.stop()
     await state.audit.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from meetgate.gateway.forwarded import DEFAULT_TRUSTED
 
@@ -64,3 +65,14 @@ class GatewaySettings:
     webhook_key: str | None = field(default=None, repr=False)
     #: The webhook key's file when no key is given (None: beside an SQLite store, else .meetgate/).
     webhook_key_file: str | None = None
+    #: How the gateway learns about meeting artifacts (Graph change notifications): ``off``,
+    #: ``push`` (Graph subscriptions to ``notification_url``) or ``poll`` (read after each meeting's end).
+    notifications: str = "off"
+    #: The gateway's public base URL Graph posts to (``push``): ``{url}/graph/notifications`` and
+    #: ``{url}/graph/lifecycle``.
+    notification_url: str | None = None
+    #: Folder of the notifications' encryption certificate (0700; None: beside an SQLite store, else
+    #: .meetgate/notifications).
+    notification_key_dir: Path | str | None = None
+    #: Seconds between rounds of subscription upkeep (``push``) or polling (``poll``).
+    notification_interval_seconds: float = 60.0

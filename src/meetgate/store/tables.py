@@ -256,3 +256,45 @@ webhook_attempts = sa.Table(
     sa.Column("replica", sa.String(64), nullable=True),
     sa.Index("ix_webhook_attempts_delivery", "delivery_id", "id"),
 )
+
+
+# --- Graph change notifications the gateway receives -----------------------------------------------
+
+#: the gateway's own Graph subscriptions; the clientState is kept encrypted (it must be compared)
+graph_subscriptions = sa.Table(
+    "graph_subscriptions",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    #: ``transcripts``, ``recordings`` or ``events:{organizer}``
+    sa.Column("kind", sa.String(120), nullable=False),
+    sa.Column("resource", sa.Text, nullable=False),
+    sa.Column("client_state_enc", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+#: every notification body as received (``notify`` or ``lifecycle``), persisted before it is answered
+graph_notifications = sa.Table(
+    "graph_notifications",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("channel", sa.String(12), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("outcome", sa.String(300), nullable=True),
+    sa.Index("ix_graph_notifications_pending", "processed_at", "seq"),
+)
+
+#: the poller's progress per ended meeting (``done``: the artifact kinds already published)
+graph_polls = sa.Table(
+    "graph_polls",
+    metadata,
+    sa.Column("meeting_id", sa.String(40), sa.ForeignKey("meetings.id"), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("done", sa.JSON, nullable=False),
+)
