@@ -9,6 +9,7 @@ meetgate: every layer, the Graph client included, may use it.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -47,8 +48,8 @@ def write_private_file(path: Path, data: bytes, *, replace: bool = True) -> None
     make_private_folder(path.parent)
     if not replace and path.exists():
         raise FileExistsError(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)  # left by a process of the same pid that died mid-write
+    # a name of its own per writer: two threads of one process may write the same file at once
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     try:
         try:

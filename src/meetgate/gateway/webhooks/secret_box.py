@@ -11,12 +11,11 @@ secret.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from pathlib import Path
 
 from meetgate.errors import MeetgateError
-from meetgate.private_files import PRIVATE_FILE_MODE, make_private_folder
+from meetgate.private_files import write_private_file
 
 _VERSION = "v1"
 
@@ -44,14 +43,12 @@ def load_or_create_key_file(path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    make_private_folder(path.parent)
     text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    except FileExistsError:  # another process made it first
+        # written aside and linked into place: a reader never sees the file empty or half written
+        write_private_file(path, (text + "\n").encode(), replace=False)
+    except FileExistsError:  # another process or thread made it first: use theirs
         return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
     return text
 
 
