@@ -143,6 +143,19 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def print_warnings(warnings: Any) -> None:
+    """A plan's warnings (``code``, ``message``, ``sample``, ``remedy``), each with what to do; the
+    texts are printed as text, never read as markup (they hold UPNs, filters and group names)."""
+    from rich.markup import escape
+
+    out = console()
+    for w in warnings:
+        out.print(f"[bold yellow]warning {w.code}[/]: {escape(w.message)}")
+        if w.sample:
+            out.print(f"  e.g. {escape(', '.join(w.sample[:5]))}")
+        out.print(f"  [bold]what to do:[/] {escape(w.remedy)}")
+
+
 def fail(message: str, remedy: str | None = None, *, code: int = EXIT_USAGE) -> NoReturn:
     """Print an error with what to do about it, then exit."""
     from rich.markup import escape

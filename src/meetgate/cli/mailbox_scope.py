@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meetgate.cli._common import EXIT_FAILED, console, fail, load_active_profile, print_json
+from meetgate.cli._common import EXIT_FAILED, console, fail, load_active_profile, print_json, print_warnings
 
 if TYPE_CHECKING:
     from meetgate.admin.mailbox_scope.model import DesiredMailboxScope
@@ -221,11 +221,7 @@ def _render_plan(plan: MailboxScopePlan, *, limit: int = 50) -> None:
             out.print(f"… and {len(plan.steps) - limit} more (use --json for all)")
     else:
         out.print("[green]no changes[/]: Exchange matches the policy file")
-    for w in plan.warnings:
-        out.print(f"[bold yellow]warning {w.code}[/]: {escape(w.message)}")
-        if w.sample:
-            out.print(f"  e.g. {escape(', '.join(w.sample[:5]))}")
-        out.print(f"  [bold]what to do:[/] {escape(w.remedy)}")
+    print_warnings(plan.warnings)
 
 
 @app.command("plan")

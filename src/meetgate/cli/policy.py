@@ -18,6 +18,7 @@ from meetgate.cli._common import (
     fail,
     load_active_profile,
     print_json,
+    print_warnings,
 )
 
 if TYPE_CHECKING:
@@ -235,11 +236,7 @@ def _render_plan(plan: PolicyPlan, *, limit: int = 50) -> None:
         out.print(table)
         if len(rows) > limit:
             out.print(f"… and {len(rows) - limit} more (use --json for all)")
-    for w in plan.warnings:
-        out.print(f"[bold yellow]warning {w.code}[/]: {w.message}")
-        if w.sample:
-            out.print(f"  e.g. {', '.join(w.sample[:5])}")
-        out.print(f"  [bold]what to do:[/] {w.remedy}")
+    print_warnings(plan.warnings)
 
 
 @app.command("plan")
