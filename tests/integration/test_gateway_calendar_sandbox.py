@@ -282,8 +282,8 @@ def test_a_lost_answer_makes_one_event_not_two(gateway, sandbox_control):
 def test_a_takeover_finds_the_event_a_dead_replica_made(gateway):
     """A replica reserved the key and made the event, then died before saving it: the retry (on any
     replica) takes the reservation over and finds the event by its external id instead of a second."""
+    from meetgate.gateway.meeting_shapes import external_id_for, request_hash
     from meetgate.gateway.schemas import MeetingCreate
-    from meetgate.gateway.service import external_id_for, request_hash
     from meetgate.graph.client import GraphClient
     from meetgate.graph.models import MeetingRequest
 

@@ -254,7 +254,7 @@ class CalendarMeetings:
         self, consumer: ConsumerRecord, record: MeetingRecord, patch: MeetingPatch, ctx: CallContext
     ) -> MeetingOut:
         """Change a calendar meeting, or a series as a whole; Exchange notifies the attendees."""
-        from meetgate.gateway.service import meeting_out
+        from meetgate.gateway.meeting_shapes import meeting_out
 
         if record.graph_event_id is None:
             raise Problem("not-found", "the meeting is still being created; retry its creation first")
@@ -394,7 +394,7 @@ class CalendarMeetings:
     ) -> MeetingOut:
         """Cancel a calendar meeting or a whole series, with a message to the attendees (organizer only).
         An event gone already (cancelled in Outlook, or an answer lost on the way) counts as cancelled."""
-        from meetgate.gateway.service import meeting_out
+        from meetgate.gateway.meeting_shapes import meeting_out
 
         assert record.graph_event_id is not None
         event_id = record.graph_event_id

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +22,7 @@ from meetgate.gateway.artifacts import MeetingArtifacts
 from meetgate.gateway.calendar import CalendarMeetings, check_placement_fields, placement_of
 from meetgate.gateway.consumers import format_instant
 from meetgate.gateway.limits import Limiter, seconds_until_quota_reset
+from meetgate.gateway.meeting_shapes import external_id_for, meeting_out, request_hash, snapshot_of
 from meetgate.gateway.metrics import GatewayMetrics
 from meetgate.gateway.ports import (
     AsyncArtifactsPort,
@@ -36,7 +35,7 @@ from meetgate.gateway.ports import (
     PolicyScope,
 )
 from meetgate.gateway.problems import Problem, from_graph_error, is_graph_error
-from meetgate.gateway.schemas import AttendeeOut, MeetingCreate, MeetingOut, MeetingPatch, OccurrenceOut
+from meetgate.gateway.schemas import MeetingCreate, MeetingOut, MeetingPatch, OccurrenceOut
 from meetgate.gateway.scope import CachedPolicyScope
 from meetgate.gateway.settings import GatewaySettings
 from meetgate.gateway.webhooks.events import WebhookPublisher
@@ -83,76 +82,6 @@ def _call_status(problem: Problem) -> str:
     if problem.graph_status:
         return str(problem.graph_status)
     return "auth" if problem.slug == "graph-auth-failed" else "error"
-
-
-def external_id_for(consumer_id: str, idempotency_key: str) -> str:
-    """The Graph createOrGet externalId: the same for every retry, replica and restart."""
-    digest = hashlib.sha256(f"{consumer_id}\x00{idempotency_key}".encode()).hexdigest()
-    return f"meetgate-{digest[:48]}"
-
-
-#: fields added to creations later: left out of the hash while unset, so earlier requests' hashes hold
-_LATER_FIELDS = ("placement", "time_zone", "recurrence", "body", "location")
-
-
-def request_hash(body: MeetingCreate) -> str:
-    """What the request asks for (``allowPast`` is a permission, not part of the meeting: a replay with
-    or without it is the same request, and hashes of requests made before it existed stay valid; so
-    do those made before calendar meetings: their fields count only when given)."""
-    content = body.model_dump(mode="json", exclude={"allow_past"})
-    for name in _LATER_FIELDS:
-        if content.get(name) is None:
-            content.pop(name, None)
-    for attendee in content.get("attendees") or []:
-        if not attendee.get("optional"):
-            attendee.pop("optional", None)
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _snapshot(meeting: OnlineMeeting) -> dict[str, Any]:
-    return {
-        "subject": meeting.subject,
-        "organizer_upn": meeting.organizer_upn,  # the invitation's ORGANIZER when given by object id
-        "start": meeting.start.isoformat() if meeting.start else None,
-        "end": meeting.end.isoformat() if meeting.end else None,
-        "join_meeting_id": meeting.join_meeting_id,
-        "passcode": meeting.passcode,
-        "attendees": [{"upn": a.upn, "role": a.role} for a in meeting.attendees],
-        "lobby_bypass_scope": meeting.lobby_bypass_scope,
-        "allowed_presenters": meeting.allowed_presenters,
-        "allow_meeting_chat": meeting.allow_meeting_chat,
-    }
-
-
-def meeting_out(record: MeetingRecord) -> MeetingOut:
-    snap = record.snapshot or {}
-    return MeetingOut(
-        id=record.id,
-        state="pending" if record.state == "failed" else record.state,
-        placement="calendar" if record.placement == "calendar" else "standalone",
-        organizer=record.organizer,
-        subject=snap.get("subject"),
-        start=snap.get("start"),
-        end=snap.get("end"),
-        join_url=record.join_url,
-        join_meeting_id=snap.get("join_meeting_id"),
-        passcode=snap.get("passcode"),
-        attendees=[AttendeeOut(**a) for a in snap.get("attendees", [])],
-        lobby_bypass_scope=snap.get("lobby_bypass_scope"),
-        allowed_presenters=snap.get("allowed_presenters"),
-        allow_meeting_chat=snap.get("allow_meeting_chat"),
-        graph_meeting_id=record.graph_meeting_id,
-        graph_event_id=record.graph_event_id,
-        kind=snap.get("kind"),
-        recurrence=snap.get("recurrence"),
-        time_zone=snap.get("time_zone"),
-        location=snap.get("location"),
-        web_link=snap.get("web_link"),
-        ical_uid=snap.get("ical_uid"),
-        external_id=record.external_id,
-        created_at=record.created_at,
-    )
 
 
 @dataclass(frozen=True)
@@ -449,7 +378,7 @@ class GatewayService:
             self.store.save_meeting,
             meeting_id=record.id,
             state="active",
-            snapshot=_snapshot(result.meeting),
+            snapshot=snapshot_of(result.meeting),
             graph_meeting_id=result.meeting.id,
             join_url=result.meeting.join_web_url,
         )
@@ -519,7 +448,7 @@ class GatewayService:
             self.store.save_meeting,
             meeting_id=record.id,
             state=record.state,
-            snapshot=_snapshot(meeting),
+            snapshot=snapshot_of(meeting),
             join_url=meeting.join_web_url,
         )
 
@@ -620,7 +549,7 @@ class GatewayService:
             self.store.save_meeting,
             meeting_id=record.id,
             state=record.state,
-            snapshot=_snapshot(meeting),
+            snapshot=snapshot_of(meeting),
             join_url=meeting.join_web_url,
             revise=True,
         )
@@ -693,7 +622,7 @@ class GatewayService:
             self.store.save_meeting,
             meeting_id=record.id,
             state="cancelled" if mode == "delete" else "locked",
-            snapshot=_snapshot(locked) if locked is not None else record.snapshot,
+            snapshot=snapshot_of(locked) if locked is not None else record.snapshot,
             revise=True,
         )
         return meeting_out(saved)

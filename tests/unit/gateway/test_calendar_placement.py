@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from meetgate.cli.main import app as cli
 from meetgate.gateway.consumers import ConsumerError
+from meetgate.gateway.meeting_shapes import request_hash
 from meetgate.gateway.problems import TYPE_BASE, from_graph_error
 from meetgate.gateway.schemas import MeetingCreate
-from meetgate.gateway.service import request_hash
 from meetgate.graph import errors as ge
 from meetgate.store import Store
 
